@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# Local Apache Kafka for Brobygger development and tests (no Docker).
+#
+# A single-node KRaft broker (broker and controller in one JVM) run straight from the jars
+# that Maven copies from the central repository (infra/kafka/pom.xml pins the version).
+# Prerequisites: Java 17+ and Maven 3.8+; a Python with aiokafka for readiness checks and
+# topic creation (infra/kafka/admin.py).
+#
+# Usage: infra/kafka/kafka.sh <command>
+#   fetch    copy the broker jars into <cache>/kafka/libs with Maven (once; again only when
+#            pom.xml changes)
+#   start    fetch if needed, write server-<port>.properties, format storage on first use,
+#            start the broker in the background, wait until it answers an admin request,
+#            create the topics from infra/topics.toml; prints KAFKA_BOOTSTRAP_SERVERS=...
+#            Exits 0 at once if a broker started by this script already answers on the port.
+#   stop     SIGTERM, wait up to KAFKA_STOP_TIMEOUT seconds, then SIGKILL
+#   status   say whether the broker on KAFKA_PORT runs and answers (exit 0 if so, 3 if not)
+#   topics   create the missing topics from infra/topics.toml (existing ones are left alone)
+#   reset    stop the broker and delete its data directory (all topics and offsets)
+#
+# Environment:
+#   KAFKA_PORT             client (PLAINTEXT) port on 127.0.0.1 (default 9092)
+#   KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (default 9093)
+#   BROBYGGER_CACHE        cache root (default <repo>/.cache); everything lives in
+#                          <cache>/kafka: libs/, data-<port>/, server-<port>.properties,
+#                          kafka-<port>.pid, kafka-<port>.log (broker log), kafka-<port>.out
+#                          (JVM stdout/stderr)
+#   PYTHON                 Python with aiokafka installed (default python3), e.g. .venv/bin/python
+#   KAFKA_HEAP_OPTS        default "-Xmx768m -Xms256m"
+#   KAFKA_JVM_OPTS         extra JVM options, appended after the defaults
+#   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
+#   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 20)
+#   KAFKA_TOPICS_FILE      topic list (default infra/topics.toml)
+#   KAFKA_CREATE_TOPICS    0 = `start` creates no topics (default 1)
+#
+# Several brokers can run side by side on different ports (e.g. tests on
+# KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093); each has its own data directory.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+readonly HERE REPO
+readonly POM="$HERE/pom.xml"
+readonly LOG4J_CONFIG="$HERE/log4j2.properties"
+readonly ADMIN="$HERE/admin.py"
+
+readonly PORT="${KAFKA_PORT:-9092}"
+readonly CPORT="${KAFKA_CONTROLLER_PORT:-9093}"
+readonly CACHE="${BROBYGGER_CACHE:-$REPO/.cache}"
+readonly KDIR="$CACHE/kafka"
+readonly LIBS="$KDIR/libs"
+readonly MARKER="$LIBS/.fetched"
+readonly DATA="$KDIR/data-$PORT"
+readonly PROPS="$KDIR/server-$PORT.properties"
+readonly PIDFILE="$KDIR/kafka-$PORT.pid"
+readonly LOGFILE="$KDIR/kafka-$PORT.log"
+readonly OUTFILE="$KDIR/kafka-$PORT.out"
+readonly PYTHON="${PYTHON:-python3}"
+readonly HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx768m -Xms256m}"
+readonly START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+readonly STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-20}"
+readonly TOPICS_FILE="${KAFKA_TOPICS_FILE:-$REPO/infra/topics.toml}"
+readonly BOOTSTRAP="127.0.0.1:$PORT"
+
+log() { printf 'kafka: %s\n' "$*" >&2; }
+die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  local code="${1:-2}" fd=2
+  ((code == 0)) && fd=1
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&"$fd"
+  exit "$code"
+}
+
+for _p in "$PORT" "$CPORT"; do
+  if ! [[ "$_p" =~ ^[0-9]+$ ]] || ((_p < 1024 || _p > 65535)); then
+    die "KAFKA_PORT / KAFKA_CONTROLLER_PORT must be port numbers 1024-65535 (got '$_p')"
+  fi
+done
+[[ "$PORT" != "$CPORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ (both $PORT)"
+[[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be whole seconds"
+[[ "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be whole seconds"
+
+# ---------------------------------------------------------------- helpers ---
+
+# Seconds (1 decimal) since $1, an ${EPOCHREALTIME} value.
+elapsed() {
+  local now=${EPOCHREALTIME/,/.}
+  awk -v a="${1/,/.}" -v b="$now" 'BEGIN { printf "%.1f", b - a }'
+}
+
+kafka_version() {
+  sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Pid of the broker this script started for $PORT, or nothing. Trusts the pid file only if
+# that process really is our broker (pids get reused); falls back to looking for a broker
+# started with this port's properties file (pid file lost).
+broker_pid() {
+  local pid=""
+  if [[ -f "$PIDFILE" ]]; then
+    pid=$(<"$PIDFILE")
+    if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" \
+      && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS"; then
+      echo "$pid"
+      return 0
+    fi
+    rm -f "$PIDFILE"
+  fi
+  local props_re
+  props_re=$(printf '%s' "$PROPS" | sed 's/[][\.*^$+?(){}|]/\\&/g')
+  pid=$(pgrep -f "^java .* kafka\.Kafka $props_re\$" 2>/dev/null | head -n1 || true)
+  if [[ -n "$pid" ]]; then
+    echo "$pid" >"$PIDFILE"
+    echo "$pid"
+  fi
+}
+
+require_java() {
+  command -v java >/dev/null 2>&1 || die "java not found: install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)"
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+  if [[ -z "$v" ]] || ((v < 17)); then
+    die "Kafka 4 needs Java 17 or newer (found: ${v:-unknown}; java -version)"
+  fi
+}
+
+require_python() {
+  "$PYTHON" -c 'import aiokafka' 2>/dev/null \
+    || die "'$PYTHON' cannot import aiokafka (needed for readiness checks and topics); set PYTHON=<venv>/bin/python, e.g. PYTHON=.venv/bin/python $0 ${CMD:-start}"
+}
+
+admin() { "$PYTHON" "$ADMIN" "$@"; }
+
+# True while $1 runs (a zombie, an exited child not yet reaped, counts as gone).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+  stat=${stat##*) }
+  [[ "${stat%% *}" != Z ]]
+}
+
+# SIGTERM (graceful: the broker flushes and closes its logs), SIGKILL after $2 seconds.
+terminate() {
+  local pid="$1" deadline=$((SECONDS + $2))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      log "pid $pid still running after $2 s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while alive "$pid"; do sleep 0.1; done
+      return 0
+    fi
+    sleep 0.2
+  done
+}
+
+print_log_tail() {
+  local f
+  for f in "$LOGFILE" "$OUTFILE"; do
+    [[ -s "$f" ]] || continue
+    printf -- '----- last 30 lines of %s -----\n' "$f" >&2
+    tail -n 30 "$f" >&2
+  done
+  printf -- '-----\n' >&2
+}
+
+# 22-character url-safe base64 of 16 random bytes, as Kafka's Uuid prints it (never
+# starting with '-', which command lines would take for an option).
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ ${#id} -eq 22 && "$id" != -* ]] && break
+  done
+  echo "$id"
+}
+
+java_cmd() {
+  # shellcheck disable=SC2206 # word splitting of the option strings is intended
+  local heap=($HEAP_OPTS) extra=(${KAFKA_JVM_OPTS:-})
+  JAVA_CMD=(
+    java "${heap[@]}"
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG"
+    -Dbrobygger.kafka.logfile="$LOGFILE"
+    -Dkafka.logs.dir="$KDIR"
+    "${extra[@]}"
+    -cp "$LIBS/*"
+  )
+}
+
+# --------------------------------------------------------------- commands ---
+
+fetched() { [[ -f "$MARKER" && "$(<"$MARKER")" == "$(sha256sum "$POM" | cut -d' ' -f1)" ]]; }
+
+cmd_fetch() {
+  fetched && return 0
+  command -v mvn >/dev/null 2>&1 || die "mvn not found: install Maven 3.8+ (Debian: apt-get install maven)"
+  mkdir -p "$KDIR"
+  # One fetch at a time (two brokers started at once); the subshell keeps the lock's file
+  # descriptor away from the broker started afterwards.
+  (
+    exec 9>"$KDIR/.fetch.lock"
+    flock 9
+    fetched && exit 0
+    local t0=$EPOCHREALTIME tmp="$KDIR/libs.tmp.$$" stamp
+    stamp=$(sha256sum "$POM" | cut -d' ' -f1)
+    log "fetching broker jars with Maven (first run only, ~1 min)…"
+    rm -rf "$tmp"
+    if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+      -DoutputDirectory="$tmp" >"$KDIR/fetch.log" 2>&1; then
+      tail -n 40 "$KDIR/fetch.log" >&2
+      rm -rf "$tmp"
+      die "Maven could not fetch the Kafka jars (full output: $KDIR/fetch.log). Is the Maven repository reachable (proxy settings in ~/.m2/settings.xml)?"
+    fi
+    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "Maven ran but no kafka_2.13 jar arrived in $tmp"
+    echo "$stamp" >"$tmp/.fetched"
+    rm -rf "$LIBS"
+    mv "$tmp" "$LIBS"
+    log "fetched Kafka $(kafka_version): $(find "$LIBS" -name '*.jar' | wc -l) jars, $(du -sh "$LIBS" | cut -f1) in $(elapsed "$t0") s"
+  )
+}
+
+write_properties() {
+  mkdir -p "$KDIR"
+  local tmp="$PROPS.tmp.$$"
+  cat >"$tmp" <<EOF
+# Written by infra/kafka/kafka.sh at every start; edits are overwritten.
+# Single-node KRaft broker for local development and tests, sized for a 2-core machine.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$DATA
+
+# Topics are declared in infra/topics.toml, never created by a stray producer or consumer.
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+
+# Internal topics: one replica, one partition (50 by default: slow first use on a test broker).
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
+
+# Consumer groups join at once instead of waiting 3 s for more members.
+group.initial.rebalance.delay.ms=0
+
+# Small machine: few threads, small log-cleaner buffer (128 MiB by default, allocated at start).
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+num.recovery.threads.per.data.dir=1
+num.replica.fetchers=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=8388608
+group.coordinator.threads=1
+share.coordinator.threads=1
+EOF
+  mv "$tmp" "$PROPS"
+}
+
+format_storage() {
+  [[ -f "$DATA/meta.properties" ]] && return 0
+  local id
+  id=$(new_cluster_id)
+  log "formatting storage $DATA (cluster id $id)…"
+  java_cmd
+  local cmd=("${JAVA_CMD[@]/#-Xmx*/-Xmx256m}")  # a short-lived tool: small heap
+  cmd=("${cmd[@]/#-Xms*/-Xms32m}")
+  if ! "${cmd[@]}" kafka.tools.StorageTool format --standalone \
+    -t "$id" -c "$PROPS" >>"$OUTFILE" 2>&1; then
+    print_log_tail
+    die "formatting $DATA failed (see above); 'KAFKA_PORT=$PORT $0 reset' starts from an empty directory"
+  fi
+}
+
+create_topics() {
+  [[ -f "$TOPICS_FILE" ]] || die "topic list $TOPICS_FILE not found (KAFKA_TOPICS_FILE)"
+  admin create-topics --bootstrap "$BOOTSTRAP" --file "$TOPICS_FILE" | sed 's/^/kafka: /' >&2
+}
+
+cmd_start() {
+  local t0=$EPOCHREALTIME pid
+  require_python
+  pid=$(broker_pid)
+  if [[ -n "$pid" ]]; then
+    if admin wait-ready --bootstrap "$BOOTSTRAP" --timeout "$START_TIMEOUT" --pid "$pid" >/dev/null; then
+      log "already running on $BOOTSTRAP (pid $pid)"
+      echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+      return 0
+    fi
+    print_log_tail
+    die "broker pid $pid runs but does not answer on $BOOTSTRAP; try: KAFKA_PORT=$PORT $0 stop && KAFKA_PORT=$PORT $0 start"
+  fi
+  local p
+  for p in "$PORT" "$CPORT"; do
+    if port_in_use "$p"; then
+      die "127.0.0.1:$p is already in use by another process (ss -ltnp | grep :$p); pick free ports, e.g. KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 $0 start"
+    fi
+  done
+  require_java
+  cmd_fetch
+  write_properties
+  format_storage
+
+  log "starting Kafka $(kafka_version) on $BOOTSTRAP (controller :$CPORT, data $DATA)…"
+  : >"$OUTFILE"
+  java_cmd
+  # setsid: the broker leaves this shell's process group, so ^C here or a test runner killing
+  # its children does not take it down half-way; stop it with `kafka.sh stop`.
+  setsid nohup "${JAVA_CMD[@]}" kafka.Kafka "$PROPS" >>"$OUTFILE" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$PIDFILE"
+
+  log "waiting for the broker to answer an admin request (up to ${START_TIMEOUT} s)…"
+  local ready
+  if ! ready=$(admin wait-ready --bootstrap "$BOOTSTRAP" --timeout "$START_TIMEOUT" --pid "$pid"); then
+    print_log_tail
+    if alive "$pid"; then
+      log "stopping the broker that did not become ready (pid $pid)"
+      terminate "$pid" 10
+    fi
+    rm -f "$PIDFILE"
+    die "Kafka did not become ready on $BOOTSTRAP within ${START_TIMEOUT} s (log: $LOGFILE). Hints: a port taken? too little memory? a damaged data dir ('KAFKA_PORT=$PORT $0 reset')? slow machine (KAFKA_START_TIMEOUT=120)?"
+  fi
+  log "$ready"
+  if [[ "${KAFKA_CREATE_TOPICS:-1}" != 0 ]]; then create_topics; fi
+  log "started in $(elapsed "$t0") s (pid $pid, log $LOGFILE)"
+  echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+}
+
+cmd_stop() {
+  local pid
+  pid=$(broker_pid)
+  if [[ -z "$pid" ]]; then
+    log "no broker running on $BOOTSTRAP"
+    rm -f "$PIDFILE"
+    return 0
+  fi
+  local t0=$EPOCHREALTIME
+  log "stopping broker on $BOOTSTRAP (pid $pid)…"
+  terminate "$pid" "$STOP_TIMEOUT"
+  rm -f "$PIDFILE"
+  log "stopped in $(elapsed "$t0") s"
+}
+
+cmd_status() {
+  local pid
+  pid=$(broker_pid)
+  if [[ -z "$pid" ]]; then
+    echo "kafka: not running on $BOOTSTRAP"
+    return 3
+  fi
+  require_python
+  if admin wait-ready --bootstrap "$BOOTSTRAP" --timeout 5 --pid "$pid" >/dev/null 2>&1; then
+    echo "kafka: running on $BOOTSTRAP (pid $pid, Kafka $(kafka_version), data $DATA)"
+    return 0
+  fi
+  echo "kafka: process $pid runs but $BOOTSTRAP does not answer (starting, or stuck: see $LOGFILE)"
+  return 3
+}
+
+cmd_topics() {
+  require_python
+  [[ -n "$(broker_pid)" ]] || port_in_use "$PORT" \
+    || die "no broker on $BOOTSTRAP (start one: KAFKA_PORT=$PORT $0 start)"
+  create_topics
+}
+
+cmd_reset() {
+  cmd_stop
+  if [[ -d "$DATA" ]]; then
+    rm -rf "$DATA"
+    log "deleted $DATA"
+  else
+    log "no data directory $DATA"
+  fi
+}
+
+CMD="${1:-}"
+case "$CMD" in
+  fetch) require_java; cmd_fetch; log "broker jars in $LIBS" ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  topics) cmd_topics ;;
+  reset) cmd_reset ;;
+  -h | --help | help) usage 0 ;;
+  *) usage 2 ;;
+esac

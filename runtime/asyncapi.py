@@ -1,0 +1,116 @@
+"""AsyncAPI 3.0 documents generated from a service's declared events.
+
+Built from `contracts` rather than from FastStream's introspection, because a service's
+single subscriber per topic receives several event types and FastStream cannot describe
+the CloudEvents headers each message carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from contracts import IntegrationEvent
+
+CLOUDEVENT_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"],
+    "properties": {
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string", "format": "uuid", "description": "Deduplication key."},
+        "ce_source": {"type": "string", "description": "The producing service."},
+        "ce_type": {"type": "string"},
+        "ce_subject": {"type": "string", "description": "The aggregate id; also the key."},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "ce_dataschema": {"type": "string", "format": "uri"},
+        "ce_correlationid": {"type": "string", "description": "What started the chain."},
+        "content-type": {"type": "string", "const": "application/json"},
+        "traceparent": {"type": "string", "description": "W3C trace context."},
+    },
+}
+
+
+def _message_name(event: type[IntegrationEvent]) -> str:
+    return event.__name__
+
+
+def _channel_name(topic: str) -> str:
+    return topic.replace(".", "_")
+
+
+def asyncapi_document(
+    service: str,
+    *,
+    publishes: Iterable[type[IntegrationEvent]],
+    consumes: Iterable[type[IntegrationEvent]],
+    version: str = "1.0.0",
+    kafka_url: str = "127.0.0.1:9092",
+) -> dict[str, Any]:
+    published = list(publishes)
+    consumed = list(consumes)
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for event in [*published, *consumed]:
+        name = _message_name(event)
+        schema = event.model_json_schema(ref_template="#/components/schemas/{model}")
+        for def_name, definition in schema.pop("$defs", {}).items():
+            schemas[def_name] = definition
+        schemas[name] = schema
+        messages[name] = {
+            "name": event.event_type,
+            "title": name,
+            "summary": (event.__doc__ or "").strip().splitlines()[0],
+            "contentType": "application/json",
+            "headers": CLOUDEVENT_HEADERS,
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+            "bindings": {
+                "kafka": {
+                    "key": {"type": "string", "description": f"The event's `{event.key_field}`."},
+                    "bindingVersion": "0.5.0",
+                }
+            },
+        }
+        channel = channels.setdefault(
+            _channel_name(event.topic),
+            {"address": event.topic, "messages": {}},
+        )
+        channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
+
+    operations: dict[str, Any] = {}
+    for action, events in (("send", published), ("receive", consumed)):
+        by_topic: dict[str, list[type[IntegrationEvent]]] = {}
+        for event in events:
+            by_topic.setdefault(event.topic, []).append(event)
+        for topic, topic_events in sorted(by_topic.items()):
+            channel = _channel_name(topic)
+            operations[f"{action}_{channel}"] = {
+                "action": action,
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [
+                    {"$ref": f"#/channels/{channel}/messages/{_message_name(e)}"}
+                    for e in topic_events
+                ],
+            }
+
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": f"Brobygger {service}",
+            "version": version,
+            "description": (
+                f"Events the {service} service publishes and consumes. Every message is a "
+                "CloudEvents 1.0 event in Kafka binary mode, keyed by its aggregate id."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {"host": kafka_url, "protocol": "kafka", "description": "Local broker."}
+        },
+        "channels": dict(sorted(channels.items())),
+        "operations": operations,
+        "components": {
+            "messages": dict(sorted(messages.items())),
+            "schemas": dict(sorted(schemas.items())),
+        },
+    }

@@ -1,0 +1,207 @@
+"""Kafka consumers that commit only after their own transaction, deduplicate, and
+dead-letter what they cannot process.
+
+Per message: parse the CloudEvent; skip types this service does not handle; in one
+transaction record the `ce_id` in the inbox and run the handler (a service-layer function,
+which commits); only then commit the Kafka offset. A handler failure is retried with
+back-off, `max_attempts` times in all, then the message goes to the service's dead-letter
+topic with the reason in its headers and the consumer moves on. A database that is down is
+not the message's fault: that is retried until the database is back, blocking the
+partition rather than emptying it into the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from contracts import IntegrationEvent
+from runtime.envelope import correlation_id_var, trace_id_from, trace_id_var
+from runtime.logs import get_logger
+from runtime.storage import UnitOfWork
+
+Handler = Callable[[Any, Any], None]
+"""`handler(event, uow)`: a service-layer function taking the event model and a unit of work."""
+
+PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
+
+log = get_logger(component="consumer")
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, str]
+    value: bytes
+
+
+class MalformedMessage(Exception):
+    """The message can never be processed as it is: no retry, straight to dead letters."""
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        handlers: Mapping[type[IntegrationEvent], Handler],
+        uow_factory: Callable[[], UnitOfWork],
+        dead_letter_topic: str,
+        publish_raw: PublishRaw,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self.group_id = group_id
+        self._handlers = {event.event_type: (event, h) for event, h in handlers.items()}
+        self._uow_factory = uow_factory
+        self.dead_letter_topic = dead_letter_topic
+        self._publish_raw = publish_raw
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+
+    @property
+    def handled_events(self) -> list[type[IntegrationEvent]]:
+        return [event for event, _ in self._handlers.values()]
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({event.topic for event, _ in self._handlers.values()})
+
+    def attach(self, broker: KafkaBroker) -> None:
+        """Subscribe on `broker`: one group per service, earliest offsets, manual commits."""
+
+        @broker.subscriber(
+            *self.topics,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            description=f"{self.group_id} consumes {', '.join(self._handlers)}",
+        )
+        async def on_message(msg: KafkaMessage) -> None:
+            raw = msg.raw_message
+            await self.handle(
+                IncomingRecord(
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    key=raw.key,
+                    headers=dict(msg.headers),
+                    value=msg.body,
+                )
+            )
+            # Commits this partition's position; reached only once the message is
+            # processed, deduplicated, ignored or dead-lettered.
+            await msg.ack()
+
+    async def handle(self, record: IncomingRecord) -> None:
+        headers = record.headers
+        event_type = headers.get("ce_type", "")
+        with structlog.contextvars.bound_contextvars(
+            event_id=headers.get("ce_id"),
+            event_type=event_type,
+            correlation_id=headers.get("ce_correlationid"),
+            aggregate_id=headers.get("ce_subject"),
+            kafka=f"{record.topic}/{record.partition}@{record.offset}",
+        ):
+            correlation_id_var.set(headers.get("ce_correlationid"))
+            trace_id_var.set(trace_id_from(headers.get("traceparent")))
+            try:
+                parsed = self._parse(record)
+            except MalformedMessage as error:
+                await self._dead_letter(record, str(error), attempts=0)
+                return
+            if parsed is None:
+                return
+            event_id, event, handler = parsed
+            await self._process_with_retries(record, event_id, event, handler)
+
+    def _parse(self, record: IncomingRecord) -> tuple[str, IntegrationEvent, Handler] | None:
+        event_id = record.headers.get("ce_id")
+        event_type = record.headers.get("ce_type")
+        if not event_id or not event_type:
+            raise MalformedMessage("not a CloudEvent: ce_id or ce_type header missing")
+        if event_type not in self._handlers:
+            log.debug("consumer.ignored_type")
+            return None
+        model, handler = self._handlers[event_type]
+        try:
+            return event_id, model.model_validate_json(record.value), handler
+        except ValidationError as error:
+            raise MalformedMessage(f"data does not match {event_type}: {error}") from error
+
+    async def _process_with_retries(
+        self, record: IncomingRecord, event_id: str, event: IntegrationEvent, handler: Handler
+    ) -> None:
+        attempt = 0
+        delay = self._backoff
+        while True:
+            attempt += 1
+            try:
+                await asyncio.to_thread(self._process, event_id, event, handler)
+                return
+            except Exception as error:
+                transient = _is_transient(error)
+                if not transient and attempt >= self._max_attempts:
+                    log.error("consumer.gave_up", attempts=attempt, error=repr(error))
+                    await self._dead_letter(record, repr(error), attempts=attempt)
+                    return
+                log.warning(
+                    "consumer.retrying",
+                    attempt=attempt,
+                    transient=transient,
+                    error=repr(error),
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+
+    def _process(self, event_id: str, event: IntegrationEvent, handler: Handler) -> None:
+        with self._uow_factory() as uow:
+            if uow.already_processed(event_id):
+                log.info("consumer.duplicate_skipped")
+                return
+            uow.record_processed(event_id, event.event_type)
+            handler(event, uow)
+        log.info("consumer.processed")
+
+    async def _dead_letter(self, record: IncomingRecord, reason: str, *, attempts: int) -> None:
+        headers = {
+            **record.headers,
+            "dlq_reason": reason[:4000],
+            "dlq_consumer_group": self.group_id,
+            "dlq_original_topic": record.topic,
+            "dlq_original_partition": str(record.partition),
+            "dlq_original_offset": str(record.offset),
+            "dlq_attempts": str(attempts),
+        }
+        delay = self._backoff
+        while True:
+            try:
+                await self._publish_raw(self.dead_letter_topic, record.key, record.value, headers)
+                log.error("consumer.dead_lettered", reason=reason[:500], topic=self.dead_letter_topic)
+                return
+            except Exception as error:
+                # Committing without the dead letter would lose the message: keep trying.
+                log.warning("consumer.dead_letter_failed", error=repr(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)

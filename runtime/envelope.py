@@ -1,0 +1,81 @@
+"""CloudEvents 1.0 in Kafka binary mode: attributes as `ce_` headers, `data` as the value.
+
+W3C trace context travels in the `traceparent` header; a correlation id (the id of what
+started the chain, e.g. the referral) travels as the `correlationid` extension.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts import IntegrationEvent
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """Everything the relay needs to put one event on Kafka."""
+
+    event_id: str
+    topic: str
+    key: str
+    headers: dict[str, str]
+    value: bytes
+
+
+def new_traceparent() -> str:
+    """Continue the current trace with a new span, or start a new trace."""
+    trace_id = trace_id_var.get() or secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def trace_id_from(traceparent: str | None) -> str | None:
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return parts[1]
+    return None
+
+
+def envelope(event: IntegrationEvent, source: str) -> OutgoingMessage:
+    """Wrap `event` for Kafka; `source` is the producing service, e.g. `/brobygger/referrals`."""
+    event_id = str(uuid.uuid4())
+    subject = event.aggregate_id()
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": event_id,
+        "ce_source": source,
+        "ce_type": event.event_type,
+        "ce_subject": subject,
+        "ce_time": datetime.now(UTC).isoformat(),
+        "ce_dataschema": event.schema_uri(),
+        "ce_correlationid": correlation_id_var.get() or subject,
+        "content-type": CONTENT_TYPE,
+        "traceparent": new_traceparent(),
+    }
+    return OutgoingMessage(
+        event_id=event_id,
+        topic=event.topic,
+        key=subject,
+        headers=headers,
+        value=event.model_dump_json().encode(),
+    )
+
+
+def structured_form(headers: dict[str, str], value: bytes) -> dict[str, object]:
+    """The same event in CloudEvents' structured JSON form (for validation and display)."""
+    attributes: dict[str, object] = {
+        name.removeprefix("ce_"): text for name, text in headers.items() if name.startswith("ce_")
+    }
+    attributes["datacontenttype"] = headers.get("content-type", CONTENT_TYPE)
+    attributes["data"] = json.loads(value)
+    return attributes

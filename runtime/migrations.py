@@ -1,0 +1,40 @@
+"""Alembic, driven from code: each service keeps its revisions in `<service>/migrations/`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData
+
+from runtime.storage import plumbing_metadata
+
+
+def alembic_config(migrations_dir: Path, engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(migrations_dir: Path, engine: Engine) -> None:
+    """Bring the service's database to the newest revision."""
+    command.upgrade(alembic_config(migrations_dir, engine), "head")
+
+
+def run_env(service_metadata: MetaData) -> None:
+    """The body of every service's `migrations/env.py`: its tables plus outbox and inbox."""
+    targets: Sequence[MetaData] = [service_metadata, plumbing_metadata]
+    engine: Engine = context.config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=targets,
+            # SQLite alters tables by copying them; Alembic's batch mode does that.
+            render_as_batch=engine.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()

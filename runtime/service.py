@@ -1,0 +1,170 @@
+"""Wires one service process: database, Kafka broker, outbox relay, consumers and HTTP app.
+
+HTTP is up before Kafka answers: requests keep committing to the outbox, and the relay
+and consumers start as soon as the broker is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from contracts import IntegrationEvent
+from runtime.asyncapi import asyncapi_document
+from runtime.config import ServiceSettings
+from runtime.consumer import EventConsumer, Handler
+from runtime.envelope import OutgoingMessage
+from runtime.logs import configure_logging, get_logger
+from runtime.migrations import upgrade
+from runtime.problems import install_problem_handlers
+from runtime.relay import OutboxRelay
+from runtime.storage import UnitOfWork, make_engine
+
+U = TypeVar("U", bound=UnitOfWork)
+
+log = get_logger(component="service")
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path,
+        publishes: Iterable[type[IntegrationEvent]],
+    ) -> None:
+        configure_logging(settings.service_name, settings.log_level)
+        self.settings = settings
+        self.name = settings.service_name
+        self.source = f"/brobygger/{self.name}"
+        self.migrations_dir = migrations_dir
+        self.publishes = list(publishes)
+        self.engine = make_engine(settings.effective_database_url())
+        self.session_factory = sessionmaker(
+            self.engine, class_=Session, expire_on_commit=False
+        )
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"brobygger-{self.name}",
+            enable_idempotence=True,  # acks=all, no duplicates from producer retries
+            log_level=logging.DEBUG,  # FastStream logs every message; ours are enough at INFO
+        )
+        self.relay = OutboxRelay(self.session_factory, self.publish)
+        self.consumers: list[EventConsumer] = []
+        self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self.kafka_ready = asyncio.Event()
+
+    def uow_factory(self, uow_class: Callable[..., U]) -> Callable[[], U]:
+        """A factory of the service's unit of work, waking the relay after each commit."""
+        return lambda: uow_class(self.session_factory, self.source, self.relay.wake)
+
+    def consume(
+        self,
+        handlers: Mapping[type[IntegrationEvent], Handler],
+        uow_factory: Callable[[], UnitOfWork],
+    ) -> EventConsumer:
+        consumer = EventConsumer(
+            group_id=f"brobygger-{self.name}",
+            handlers=handlers,
+            uow_factory=uow_factory,
+            dead_letter_topic=f"{self.name}.deadletter.v1",
+            publish_raw=self._publish_raw,
+            max_attempts=self.settings.consumer_max_attempts,
+            backoff_seconds=self.settings.consumer_backoff_seconds,
+        )
+        consumer.attach(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    def run_in_background(self, worker: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `worker()` for the life of the process (e.g. a delivery dispatcher)."""
+        self._workers.append(worker)
+
+    async def publish(self, message: OutgoingMessage) -> None:
+        await self._publish_raw(message.topic, message.key.encode(), message.value, message.headers)
+
+    async def _publish_raw(
+        self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
+    ) -> None:
+        await self.broker.publish(value, topic=topic, key=key, headers=headers)
+
+    def asyncapi(self) -> dict[str, Any]:
+        consumed = [
+            event for consumer in self.consumers for event in consumer.handled_events
+        ]
+        return asyncapi_document(
+            self.name,
+            publishes=self.publishes,
+            consumes=consumed,
+            kafka_url=self.settings.kafka_bootstrap_servers,
+        )
+
+    async def _connect_kafka(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except Exception as error:
+                log.warning(
+                    "kafka.unavailable",
+                    bootstrap=self.settings.kafka_bootstrap_servers,
+                    error=repr(error),
+                    retry_in_s=delay,
+                )
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self.kafka_ready.set()
+        log.info("kafka.connected", bootstrap=self.settings.kafka_bootstrap_servers)
+        if self.settings.relay_enabled:
+            await self.relay.run()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        if self.settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, self.migrations_dir, self.engine)
+        tasks = [asyncio.create_task(self._connect_kafka(), name=f"{self.name}-kafka")]
+        tasks += [asyncio.create_task(worker()) for worker in self._workers]
+        log.info("service.started", port=self.settings.http_port)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.broker.stop()
+            self.engine.dispose()
+            log.info("service.stopped")
+
+    def create_app(self, *routers: APIRouter, description: str) -> FastAPI:
+        app = FastAPI(
+            title=f"Brobygger {self.name}",
+            description=description,
+            version="1.0.0",
+            lifespan=self.lifespan,
+        )
+        app.state.jwt_secret = self.settings.jwt_secret.get_secret_value()
+        install_problem_handlers(app)
+
+        @app.get("/health", tags=["operations"], summary="Liveness and Kafka connection")
+        def health() -> dict[str, object]:
+            return {"status": "ok", "service": self.name, "kafka": self.kafka_ready.is_set()}
+
+        @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document")
+        def asyncapi() -> dict[str, Any]:
+            return self.asyncapi()
+
+        for router in routers:
+            app.include_router(router)
+        return app

@@ -1,0 +1,172 @@
+"""Database engine, the outbox and inbox tables, and the unit of work services commit through.
+
+The outbox and inbox live in each service's own database, next to its tables, so that a
+state change, the events it causes and the record of the event that caused it commit in
+one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from contracts import IntegrationEvent
+from runtime.envelope import envelope
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC, also on SQLite (which drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: store timezone-aware UTC timestamps only")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+plumbing_metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    plumbing_metadata,
+    # Integer on SQLite so it is the rowid alias and autoincrements; BIGINT elsewhere.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=True, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+)
+
+inbox = Table(
+    "inbox",
+    plumbing_metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(200), nullable=False),
+    Column("processed_at", UTCDateTime(), nullable=False),
+)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for PostgreSQL or SQLite; SQLite gets WAL so readers never block the writer."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5, **kwargs)
+
+
+class UnitOfWork:
+    """One transaction: the service's writes, the outbox rows of the events they cause,
+    and (for consumers) the inbox row of the event being handled.
+
+    Services subclass it to add their repositories in `_open`. `commit` is called by the
+    service layer only; leaving the block without it rolls everything back.
+    """
+
+    session: Session
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        source: str,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._source = source
+        self._on_commit = on_commit
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def _open(self) -> None:
+        """Hook for subclasses to create repositories on `self.session`."""
+
+    def publish(self, event: IntegrationEvent) -> None:
+        """Queue `event` for Kafka; it is written to the outbox with this transaction."""
+        message = envelope(event, self._source)
+        self.session.execute(
+            insert(outbox).values(
+                event_id=message.event_id,
+                topic=message.topic,
+                key=message.key,
+                headers=message.headers,
+                value=message.value,
+                created_at=utcnow(),
+                attempts=0,
+            )
+        )
+
+    def already_processed(self, event_id: str) -> bool:
+        return self.session.execute(
+            select(inbox.c.event_id).where(inbox.c.event_id == event_id)
+        ).first() is not None
+
+    def record_processed(self, event_id: str, event_type: str) -> None:
+        """Remember a consumed event in this transaction, so a redelivery changes nothing."""
+        self.session.execute(
+            insert(inbox).values(event_id=event_id, event_type=event_type, processed_at=utcnow())
+        )
+
+    def commit(self) -> None:
+        self.session.commit()
+        self._on_commit()

@@ -1,0 +1,1 @@
+"""referrals: owns the referral and its life, and the only copy of the citizen's identity."""

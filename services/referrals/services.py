@@ -1,0 +1,162 @@
+"""Use cases of the referrals service: one function each, the only place that commits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+
+from contracts import IntegrationEvent, MatchesFound, NoMatchFound
+from referrals import events
+from referrals.domain import Match, Referral, ReferralStatus, age_band, parse_cpr
+from referrals.privacy import CitizenIdentity, IdentityVault
+from referrals.store import ReferralRepository
+
+
+class UnitOfWork(Protocol):
+    referrals: ReferralRepository
+
+    def publish(self, event: IntegrationEvent) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWorkContext: ...
+
+
+class UnitOfWorkContext(Protocol):
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *args: object) -> None: ...
+
+
+class IdempotencyConflict(Exception):
+    """The same Idempotency-Key came with a different request body."""
+
+
+class ReferralNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SubmitReferral:
+    submitted_by: str
+    personal_number: str
+    name: str
+    district: str
+    interests: list[str]
+    languages: list[str]
+    needs: list[str] = field(default_factory=list)
+    address: str | None = None
+    phone: str | None = None
+    share_contact_details: bool = False
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """Identifies the request body, to tell a retry from a reuse of the key."""
+        body = {k: v for k, v in asdict(self).items() if k != "idempotency_key"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def submit_referral(
+    command: SubmitReferral,
+    start_uow: UnitOfWorkFactory,
+    vault: IdentityVault,
+    today: date | None = None,
+) -> tuple[Referral, bool]:
+    """Create the referral and queue `ReferralSubmitted`; a retry returns the first one.
+
+    Returns the referral and whether it was created now.
+    """
+    personal_number, born = parse_cpr(command.personal_number)
+    now = datetime.now(UTC)
+    with start_uow() as uow:
+        existing = _previous_submission(uow, command)
+        if existing:
+            return existing, False
+        referral = Referral(
+            id=uuid4(),
+            submitted_by=command.submitted_by,
+            citizen_ref=vault.pseudonym(personal_number),
+            age_band=age_band(born, today or now.date()),
+            district=command.district,
+            interests=sorted({i.strip().lower() for i in command.interests}),
+            languages=sorted({lang.lower() for lang in command.languages}),
+            needs=sorted(set(command.needs)),
+            share_contact_details=command.share_contact_details,
+            submitted_at=now,
+        )
+        identity = CitizenIdentity(personal_number, command.name, command.address, command.phone)
+        uow.referrals.add(
+            referral,
+            identity_ciphertext=vault.seal(identity),
+            idempotency_key=command.idempotency_key,
+            request_hash=command.fingerprint() if command.idempotency_key else None,
+        )
+        uow.publish(events.referral_submitted(referral))
+        try:
+            uow.commit()
+        except IntegrityError:
+            if command.idempotency_key is None:
+                raise
+            # A concurrent retry with the same key won the race: answer with its referral.
+            with start_uow() as fresh:
+                existing = _previous_submission(fresh, command)
+            if existing is None:
+                raise
+            return existing, False
+    return referral, True
+
+
+def _previous_submission(uow: UnitOfWork, command: SubmitReferral) -> Referral | None:
+    if command.idempotency_key is None:
+        return None
+    found = uow.referrals.by_idempotency_key(command.submitted_by, command.idempotency_key)
+    if found is None:
+        return None
+    referral, request_hash = found
+    if request_hash != command.fingerprint():
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different referral"
+        )
+    return referral
+
+
+def offer_to_best_match(event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta) -> None:
+    """Directory found matches: offer the referral to the best one (or mark it unmatched)."""
+    referral = _get(uow, event.referral_id)
+    if referral.status is not ReferralStatus.SUBMITTED:
+        return  # already offered on an earlier match list; a late list changes nothing
+    matches = [Match(m.service_id, m.organization_id, m.score) for m in event.matches]
+    offer = referral.offer_best(matches, datetime.now(UTC), offer_ttl)
+    uow.referrals.save(referral)
+    if offer is not None:
+        uow.publish(events.referral_offered(referral, offer))
+    uow.commit()
+
+
+def mark_unmatched(event: NoMatchFound, uow: UnitOfWork) -> None:
+    """Nothing fits: the referral waits for an operator."""
+    referral = _get(uow, event.referral_id)
+    if referral.status is ReferralStatus.SUBMITTED:
+        referral.mark_unmatched()
+        uow.referrals.save(referral)
+    uow.commit()
+
+
+def get_referral(referral_id: UUID, start_uow: UnitOfWorkFactory) -> Referral:
+    with start_uow() as uow:
+        return _get(uow, referral_id)
+
+
+def _get(uow: UnitOfWork, referral_id: UUID) -> Referral:
+    referral = uow.referrals.get(referral_id)
+    if referral is None:
+        raise ReferralNotFound(f"no referral {referral_id}")
+    return referral

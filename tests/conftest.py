@@ -1,0 +1,66 @@
+"""Shared fixtures. Store tests run on SQLite and on the real PostgreSQL.
+
+PostgreSQL is started by `infra/postgres/postgres.sh` (installed from Debian's package if
+missing) the first time a test asks for it; set BROBYGGER_TEST_SKIP_POSTGRES=1 to run the
+SQLite half alone (a quick local loop; CI never sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from runtime.storage import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRETS = {
+    "BROBYGGER_JWT_SECRET": "test-jwt-secret-that-is-long-enough-0123456789",
+    "REFERRALS_IDENTITY_KEY": "3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
+    "REFERRALS_PSEUDONYM_KEY": "test-pseudonym-key-that-is-long-enough-0123",
+}
+
+
+@pytest.fixture(scope="session")
+def postgres_urls() -> dict[str, str]:
+    """`{service: url}` of the `_test` databases, starting PostgreSQL if needed."""
+    if os.environ.get("BROBYGGER_TEST_SKIP_POSTGRES") == "1":
+        pytest.skip("BROBYGGER_TEST_SKIP_POSTGRES=1")
+    env = {**os.environ, "PG_DB_SUFFIX": "_test"}
+    script = ROOT / "infra" / "postgres" / "postgres.sh"
+    subprocess.run(["bash", str(script), "start"], check=True, env=env, capture_output=True)
+    printed = subprocess.run(
+        ["bash", str(script), "urls"], check=True, env=env, capture_output=True, text=True
+    ).stdout
+    urls = {}
+    for line in printed.splitlines():
+        name, _, url = line.partition("=")
+        if name.endswith("_DATABASE_URL"):
+            urls[name.removesuffix("_DATABASE_URL").lower()] = url
+    return urls
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_for(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str], Engine]]:
+    """`engine_for("referrals")`: an empty database of that service's own, on each backend."""
+    engines: list[Engine] = []
+
+    def make(service: str) -> Engine:
+        if request.param == "sqlite":
+            engine = make_engine(f"sqlite:///{tmp_path}/{service}.db")
+        else:
+            engine = make_engine(request.getfixturevalue("postgres_urls")[service])
+            with engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
