@@ -158,13 +158,19 @@ terminate() {
   done
 }
 
+# Last lines of the broker log (only what this run wrote, if $1 = log size before the start)
+# and of the JVM's own output.
 print_log_tail() {
-  local f
-  for f in "$LOGFILE" "$OUTFILE"; do
-    [[ -s "$f" ]] || continue
-    printf -- '----- last 30 lines of %s -----\n' "$f" >&2
-    tail -n 30 "$f" >&2
-  done
+  local from="${1:-0}"
+  ((from >= 0)) || from=0
+  if [[ -s "$LOGFILE" ]] && (($(stat -c %s "$LOGFILE") > from)); then
+    printf -- '----- last 30 lines of %s -----\n' "$LOGFILE" >&2
+    tail -c +"$((from + 1))" "$LOGFILE" | tail -n 30 >&2
+  fi
+  if [[ -s "$OUTFILE" ]]; then
+    printf -- '----- last 30 lines of %s -----\n' "$OUTFILE" >&2
+    tail -n 30 "$OUTFILE" >&2
+  fi
   printf -- '-----\n' >&2
 }
 
@@ -281,12 +287,15 @@ format_storage() {
   local id
   id=$(new_cluster_id)
   log "formatting storage $DATA (cluster id $id)…"
+  local log_from=0
+  [[ -f "$LOGFILE" ]] && log_from=$(stat -c %s "$LOGFILE")
+  : >"$OUTFILE"
   java_cmd
   local cmd=("${JAVA_CMD[@]/#-Xmx*/-Xmx256m}")  # a short-lived tool: small heap
   cmd=("${cmd[@]/#-Xms*/-Xms32m}")
   if ! "${cmd[@]}" kafka.tools.StorageTool format --standalone \
     -t "$id" -c "$PROPS" >>"$OUTFILE" 2>&1; then
-    print_log_tail
+    print_log_tail "$log_from"
     die "formatting $DATA failed (see above); 'KAFKA_PORT=$PORT $0 reset' starts from an empty directory"
   fi
 }
@@ -306,13 +315,13 @@ cmd_start() {
       echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
       return 0
     fi
-    print_log_tail
+    print_log_tail "$(($(stat -c %s "$LOGFILE" 2>/dev/null || echo 0) - 4000))"
     die "broker pid $pid runs but does not answer on $BOOTSTRAP; try: KAFKA_PORT=$PORT $0 stop && KAFKA_PORT=$PORT $0 start"
   fi
   local p
   for p in "$PORT" "$CPORT"; do
     if port_in_use "$p"; then
-      die "127.0.0.1:$p is already in use by another process (ss -ltnp | grep :$p); pick free ports, e.g. KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 $0 start"
+      die "127.0.0.1:$p is already in use by another process (ss -ltnp | grep :$p); stop it, or pick two free ports: KAFKA_PORT=<port> KAFKA_CONTROLLER_PORT=<port> $0 start"
     fi
   done
   require_java
@@ -322,6 +331,8 @@ cmd_start() {
 
   log "starting Kafka $(kafka_version) on $BOOTSTRAP (controller :$CPORT, data $DATA)…"
   : >"$OUTFILE"
+  local log_from=0
+  [[ -f "$LOGFILE" ]] && log_from=$(stat -c %s "$LOGFILE")
   java_cmd
   # setsid: the broker leaves this shell's process group, so ^C here or a test runner killing
   # its children does not take it down half-way; stop it with `kafka.sh stop`.
@@ -330,15 +341,19 @@ cmd_start() {
   echo "$pid" >"$PIDFILE"
 
   log "waiting for the broker to answer an admin request (up to ${START_TIMEOUT} s)…"
-  local ready
-  if ! ready=$(admin wait-ready --bootstrap "$BOOTSTRAP" --timeout "$START_TIMEOUT" --pid "$pid"); then
-    print_log_tail
+  local ready rc=0
+  ready=$(admin wait-ready --bootstrap "$BOOTSTRAP" --timeout "$START_TIMEOUT" --pid "$pid") || rc=$?
+  if ((rc != 0)); then
+    print_log_tail "$log_from"
+    local what="did not answer on $BOOTSTRAP within ${START_TIMEOUT} s"
     if alive "$pid"; then
       log "stopping the broker that did not become ready (pid $pid)"
       terminate "$pid" 10
+    else
+      what="exited during start-up"
     fi
     rm -f "$PIDFILE"
-    die "Kafka did not become ready on $BOOTSTRAP within ${START_TIMEOUT} s (log: $LOGFILE). Hints: a port taken? too little memory? a damaged data dir ('KAFKA_PORT=$PORT $0 reset')? slow machine (KAFKA_START_TIMEOUT=120)?"
+    die "Kafka $what (see above; full log: $LOGFILE). Hints: ports taken? too little memory or a bad KAFKA_HEAP_OPTS/KAFKA_JVM_OPTS? a damaged data dir ('KAFKA_PORT=$PORT $0 reset' empties it)? a slow machine (KAFKA_START_TIMEOUT=120)?"
   fi
   log "$ready"
   if [[ "${KAFKA_CREATE_TOPICS:-1}" != 0 ]]; then create_topics; fi

@@ -1,0 +1,1 @@
+"""grants: grant pools with a budget, an open window and published criteria."""

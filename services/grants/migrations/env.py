@@ -1,0 +1,4 @@
+from grants.store import Base
+from runtime.migrations import run_env
+
+run_env(Base.metadata)

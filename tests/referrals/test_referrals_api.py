@@ -1,0 +1,146 @@
+"""The referrals HTTP API, with an unreachable broker: the outbox keeps every event."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
+
+from referrals.app import create_app
+from runtime.auth import Role, mint_token
+from runtime.storage import outbox
+from tests.conftest import TEST_SECRETS
+
+SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/referrals.db"
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", db_url)
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def auth(role: Role = Role.CARE_SYSTEM, subject: str = "care-1") -> dict[str, str]:
+    org = UUID("0b7e6f55-0000-4000-8000-000000000001") if role is Role.PARTNER else None
+    token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "citizen": {"personal_number": "010140-1234", "name": "Inger Jensen"},
+        "district": "Nørrebro",
+        "interests": ["walking"],
+        "languages": ["da"],
+        "consent": {"referral": True, "given_on": "2026-11-20"},
+    }
+    payload.update(changes)
+    return payload
+
+
+def outbox_rows(db_url: str) -> int:
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+        referrals = connection.execute(text("select count(*) from referral")).scalar_one()
+    engine.dispose()
+    assert rows == referrals
+    return int(rows)
+
+
+def test_a_care_system_submits_a_referral_and_reads_its_status(
+    client: TestClient, db_url: str
+) -> None:
+    created = client.post("/referrals", json=body(), headers=auth())
+    assert created.status_code == 201, created.text
+    referral = created.json()
+    assert created.headers["location"] == f"/referrals/{referral['id']}"
+    assert referral["status"] == "submitted"
+    assert "personal_number" not in created.text and "Inger" not in created.text
+    read = client.get(f"/referrals/{referral['id']}", headers=auth())
+    assert read.json()["status"] == "submitted"
+    assert outbox_rows(db_url) == 1
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
+    client: TestClient, db_url: str
+) -> None:
+    headers = {**auth(), "Idempotency-Key": "visit-2026-11-22-1"}
+    first = client.post("/referrals", json=body(), headers=headers)
+    retry = client.post("/referrals", json=body(), headers=headers)
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["id"] == first.json()["id"]
+    conflict = client.post("/referrals", json=body(district="Valby"), headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert outbox_rows(db_url) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(citizen={"personal_number": "1234", "name": "X"}), "body.citizen.personal_number"),
+        (body(citizen={"personal_number": "320140-1234", "name": "X"}), None),
+        (body(interests=[]), "body.interests"),
+        (body(languages=["danish"]), "body.languages.0"),
+        (body(consent={"referral": False, "given_on": "2026-11-20"}), None),
+        ({"district": "Nørrebro"}, "body.citizen"),
+    ],
+)
+def test_bad_input_gets_a_problem_and_writes_nothing(
+    client: TestClient, db_url: str, payload: dict[str, Any], field: str | None
+) -> None:
+    response = client.post("/referrals", json=payload, headers=auth())
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and problem["detail"]
+    if field:
+        assert field in [error["location"] for error in problem["errors"]]
+    assert outbox_rows(db_url) == 0
+
+
+def test_a_body_that_is_not_json_gets_a_problem(client: TestClient) -> None:
+    response = client.post(
+        "/referrals", content=b"{not json", headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_no_token_is_401_and_the_wrong_role_is_403(client: TestClient, db_url: str) -> None:
+    missing = client.post("/referrals", json=body())
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    forged = client.post("/referrals", json=body(), headers={"Authorization": "Bearer x.y.z"})
+    assert forged.status_code == 401
+    wrong_role = client.post("/referrals", json=body(), headers=auth(Role.PARTNER))
+    assert wrong_role.status_code == 403
+    assert wrong_role.json()["title"] == "Forbidden"
+    assert outbox_rows(db_url) == 0
+
+
+def test_a_care_system_cannot_see_another_care_systems_referral(client: TestClient) -> None:
+    referral = client.post("/referrals", json=body(), headers=auth()).json()
+    other = client.get(f"/referrals/{referral['id']}", headers=auth(subject="care-2"))
+    assert other.status_code == 404
+    operator = client.get(f"/referrals/{referral['id']}", headers=auth(Role.OPERATOR))
+    assert operator.status_code == 200
+
+
+def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
+    assert client.get("/health").json()["service"] == "referrals"
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/asyncapi.json").json()["asyncapi"] == "3.0.0"

@@ -1,0 +1,77 @@
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from referrals.domain import (
+    InvalidPersonalNumber,
+    InvalidTransition,
+    Match,
+    Referral,
+    ReferralStatus,
+    age_band,
+    parse_cpr,
+)
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def make_referral() -> Referral:
+    return Referral(
+        id=uuid4(),
+        submitted_by="care-1",
+        citizen_ref="cit_x",
+        age_band="80-84",
+        district="Nørrebro",
+        interests=["walking"],
+        languages=["da"],
+        needs=[],
+        share_contact_details=False,
+        submitted_at=NOW,
+    )
+
+
+def test_a_personal_number_reads_its_birth_date_with_the_century_rule() -> None:
+    assert parse_cpr("010140-1234") == ("0101401234", date(1940, 1, 1))
+    assert parse_cpr("0101404234") == ("0101404234", date(1940, 1, 1))
+    assert parse_cpr("0101104234") == ("0101104234", date(2010, 1, 1))
+
+
+def test_a_personal_number_failing_modulus_11_is_still_accepted() -> None:
+    # 010140-1235 fails the old modulus-11 check; such numbers are issued since 2007.
+    assert parse_cpr("010140-1235")[0] == "0101401235"
+
+
+@pytest.mark.parametrize("raw", ["", "12345", "320140-1234", "011340-1234", "01014O1234"])
+def test_a_malformed_personal_number_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidPersonalNumber):
+        parse_cpr(raw)
+
+
+def test_the_age_band_counts_birthdays_not_years() -> None:
+    assert age_band(date(1946, 11, 23), date(2026, 11, 22)) == "75-79"
+    assert age_band(date(1946, 11, 22), date(2026, 11, 22)) == "80-84"
+    assert age_band(date(1930, 1, 1), date(2026, 11, 22)) == "90+"
+
+
+def test_the_referral_is_offered_to_the_highest_scoring_match() -> None:
+    referral = make_referral()
+    best, other = Match(uuid4(), uuid4(), 9.0), Match(uuid4(), uuid4(), 4.0)
+    offer = referral.offer_best([other, best], NOW, timedelta(hours=72))
+    assert offer is not None
+    assert offer.organization_id == best.organization_id
+    assert offer.expires_at == NOW + timedelta(hours=72)
+    assert referral.status is ReferralStatus.OFFERED
+
+
+def test_a_referral_without_matches_becomes_unmatched() -> None:
+    referral = make_referral()
+    assert referral.offer_best([], NOW, timedelta(hours=1)) is None
+    assert referral.status is ReferralStatus.UNMATCHED
+
+
+def test_an_offered_referral_cannot_be_offered_again() -> None:
+    referral = make_referral()
+    referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
+    with pytest.raises(InvalidTransition):
+        referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
