@@ -47,6 +47,13 @@ class IncomingRecord:
     value: bytes
 
 
+async def _raw_body(msg: KafkaMessage) -> bytes:
+    """Leave decoding to `EventConsumer._parse`, which dead-letters what it cannot read;
+    FastStream's own JSON decoding would fail before our handler could."""
+    body: bytes = msg.body
+    return body
+
+
 class MalformedMessage(Exception):
     """The message can never be processed as it is: no retry, straight to dead letters."""
 
@@ -95,6 +102,7 @@ class EventConsumer:
             group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
             description=f"{self.group_id} consumes {', '.join(self._handlers)}",
         )
         async def on_message(msg: KafkaMessage) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,3 +65,30 @@ def engine_for(
     yield make
     for engine in engines:
         engine.dispose()
+
+
+TEST_KAFKA_PORT = int(os.environ.get("BROBYGGER_TEST_KAFKA_PORT", "19092"))
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """A real single-node Kafka broker for the test session, on its own port and data.
+
+    Started from scratch by infra/kafka/kafka.sh (fetching the jars on first use) and
+    stopped at the end, so every session begins with empty topics and offsets.
+    """
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(TEST_KAFKA_PORT),
+        "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
+        "PYTHON": sys.executable,
+    }
+    script = ROOT / "infra" / "kafka" / "kafka.sh"
+    subprocess.run(["bash", str(script), "reset"], check=True, env=env, capture_output=True)
+    started = subprocess.run(["bash", str(script), "start"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"the test Kafka broker did not start:\n{started.stderr[-3000:]}")
+    try:
+        yield f"127.0.0.1:{TEST_KAFKA_PORT}"
+    finally:
+        subprocess.run(["bash", str(script), "stop"], env=env, capture_output=True)

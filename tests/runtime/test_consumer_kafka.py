@@ -1,0 +1,232 @@
+"""The consumer plumbing on the real Kafka broker: dedupe, dead letters, commit after work."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka import KafkaBroker
+
+from contracts import IntegrationEvent, ReferralSubmitted
+from runtime.consumer import EventConsumer, Handler
+from runtime.envelope import envelope
+from runtime.storage import UnitOfWork
+from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
+
+pytestmark = pytest.mark.infra
+
+
+class Topics:
+    """A fresh topic and dead-letter topic per test, so tests share no offsets."""
+
+    def __init__(self, kafka: str) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.kafka = kafka
+        self.events = f"test.events-{suffix}.v1"
+        self.dead_letters = f"test.deadletter-{suffix}.v1"
+        self.group = f"test-{suffix}"
+
+        class Submitted(ReferralSubmitted):
+            topic = self.events
+
+        self.contract: type[IntegrationEvent] = Submitted
+
+    async def create(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(name, 1, 1) for name in (self.events, self.dead_letters)]
+            )
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def topics(kafka: str) -> Topics:
+    created = Topics(kafka)
+    await created.create()
+    return created
+
+
+@pytest.fixture
+async def producer(kafka: str) -> AsyncIterator[AIOKafkaProducer]:
+    plain = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    await plain.start()
+    yield plain
+    await plain.stop()
+
+
+async def send(
+    producer: AIOKafkaProducer, topic: str, value: bytes, headers: dict[str, str], key: bytes
+) -> None:
+    await producer.send_and_wait(
+        topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+    )
+
+
+async def send_event(
+    producer: AIOKafkaProducer, topics: Topics, event: ReferralSubmitted, times: int = 1
+) -> None:
+    message = envelope(event, "/brobygger/test")
+    for _ in range(times):  # the same ce_id each time: a redelivery
+        await send(producer, topics.events, message.value, message.headers, message.key.encode())
+
+
+async def start_consumer(
+    topics: Topics, store: PlumbingStore, handler: Handler, max_attempts: int = 3
+) -> KafkaBroker:
+    broker = KafkaBroker(topics.kafka)
+
+    async def publish_raw(topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+
+    EventConsumer(
+        group_id=topics.group,
+        handlers={topics.contract: handler},
+        uow_factory=store.start_uow,
+        dead_letter_topic=topics.dead_letters,
+        publish_raw=publish_raw,
+        max_attempts=max_attempts,
+        backoff_seconds=0.05,
+    ).attach(broker)
+    await broker.start()
+    return broker
+
+
+async def eventually(check: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check()
+        if asyncio.iscoroutine(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def read_all(kafka: str, topic: str, expected: int) -> list[Any]:
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest")
+    await reader.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await reader.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await reader.stop()
+    return records
+
+
+async def test_a_redelivered_event_changes_nothing(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    broker = await start_consumer(topics, store, answer_with_no_match)
+    try:
+        await send_event(producer, topics, submitted(), times=3)
+        await send_event(producer, topics, submitted())
+        await eventually(lambda: store.counts() == (2, 2))
+        await asyncio.sleep(0.5)  # time for a wrongly processed duplicate to show up
+        assert store.counts() == (2, 2)
+    finally:
+        await broker.stop()
+
+
+async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_processed(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    broker = await start_consumer(topics, store, answer_with_no_match)
+    good = envelope(submitted(), "/brobygger/test")
+    try:
+        await send(producer, topics.events, b"{not json", good.headers | {"ce_id": "bad-1"}, b"k")
+        await send(producer, topics.events, b"{}", {"content-type": "application/json"}, b"k")
+        await send_event(producer, topics, submitted())
+        await eventually(lambda: store.counts() == (1, 1))
+    finally:
+        await broker.stop()
+    dead = await read_all(topics.kafka, topics.dead_letters, expected=2)
+    assert [record.value for record in dead] == [b"{not json", b"{}"]
+    reasons = [dict(record.headers) for record in dead]
+    assert b"does not match" in reasons[0]["dlq_reason"]
+    assert b"not a CloudEvent" in reasons[1]["dlq_reason"]
+    assert reasons[0]["dlq_original_topic"] == topics.events.encode()
+    assert reasons[0]["dlq_original_offset"] == b"0"
+    assert reasons[0]["ce_id"] == b"bad-1"
+
+
+async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_capped_attempts(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    poison = submitted()
+    attempts: list[uuid.UUID] = []
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        if event.referral_id == poison.referral_id:
+            attempts.append(event.referral_id)
+            raise RuntimeError("cannot handle this one")
+        answer_with_no_match(event, uow)
+
+    broker = await start_consumer(topics, store, handler, max_attempts=3)
+    try:
+        await send_event(producer, topics, poison)
+        await send_event(producer, topics, submitted())
+        await eventually(lambda: store.counts() == (1, 1))
+    finally:
+        await broker.stop()
+    assert len(attempts) == 3
+    [dead] = await read_all(topics.kafka, topics.dead_letters, expected=1)
+    headers = dict(dead.headers)
+    assert headers["dlq_attempts"] == b"3"
+    assert b"cannot handle this one" in headers["dlq_reason"]
+
+
+async def test_the_offset_is_committed_only_after_the_handlers_transaction(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    release = threading.Event()
+
+    def slow_handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        release.wait(timeout=30)
+        answer_with_no_match(event, uow)
+
+    async def committed() -> int | None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(topics.group)
+        finally:
+            await admin.close()
+        found = offsets.get(TopicPartition(topics.events, 0))
+        return found.offset if found else None
+
+    broker = await start_consumer(topics, store, slow_handler)
+    try:
+        await send_event(producer, topics, submitted())
+        await asyncio.sleep(1.5)  # the handler has the message by now and is blocked
+        assert await committed() in (None, -1)
+        release.set()
+        await eventually(lambda: store.counts() == (1, 1))
+        await eventually(lambda: _equals(committed(), 1))
+    finally:
+        release.set()
+        await broker.stop()
+
+
+async def _equals(value: Awaitable[int | None], expected: int) -> bool:
+    return await value == expected

@@ -1,0 +1,65 @@
+"""Events leave as CloudEvents 1.0 in Kafka binary mode."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from contracts import ALL_EVENTS, ReferralSubmitted
+from runtime.envelope import correlation_id_var, envelope, structured_form, trace_id_var
+
+CLOUDEVENTS_SCHEMA = json.loads(
+    (Path(__file__).parents[3] / "shared/standards/cloudevents/cloudevents.json").read_text()
+)
+
+
+def submitted() -> ReferralSubmitted:
+    return ReferralSubmitted(
+        referral_id=uuid.uuid4(),
+        citizen_ref="cit_1",
+        age_band="80-84",
+        district="Nørrebro",
+        interests=["walking"],
+        languages=["da"],
+        submitted_at=datetime.now(UTC),
+    )
+
+
+def test_an_emitted_envelope_validates_against_the_cloudevents_schema() -> None:
+    message = envelope(submitted(), "/brobygger/referrals")
+    event = structured_form(message.headers, message.value)
+    jsonschema.Draft7Validator(CLOUDEVENTS_SCHEMA).validate(event)
+    assert event["specversion"] == "1.0"
+    assert event["datacontenttype"] == "application/json"
+
+
+def test_the_key_and_subject_are_the_aggregate_id_and_the_id_is_a_fresh_uuid() -> None:
+    event = submitted()
+    first = envelope(event, "/brobygger/referrals")
+    second = envelope(event, "/brobygger/referrals")
+    assert first.key == first.headers["ce_subject"] == str(event.referral_id)
+    assert uuid.UUID(first.headers["ce_id"]) != uuid.UUID(second.headers["ce_id"])
+    assert first.topic == "referrals.referral.v1"
+
+
+def test_a_consumed_events_trace_and_correlation_carry_on_into_what_it_causes() -> None:
+    trace = trace_id_var.set("4bf92f3577b34da6a3ce929d0e0e4736")
+    correlation = correlation_id_var.set("referral-1")
+    try:
+        message = envelope(submitted(), "/brobygger/referrals")
+    finally:
+        trace_id_var.reset(trace)
+        correlation_id_var.reset(correlation)
+    assert message.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert message.headers["ce_correlationid"] == "referral-1"
+
+
+@pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
+def test_every_event_type_follows_the_naming_rules(event: type) -> None:
+    service = event.topic.split(".")[0]
+    assert event.event_type.startswith(f"dk.brobygger.{service}.")
+    assert event.event_type.endswith(".v1") and event.topic.endswith(".v1")
+    assert len(event.event_type.split(".")) == 6
