@@ -168,3 +168,10 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service's HTTP server in this process (`python -m <service>`)."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")

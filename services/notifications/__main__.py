@@ -1,0 +1,8 @@
+"""`python -m notifications`: run the service on its configured port."""
+
+from notifications.app import create_app
+from notifications.config import Settings
+from runtime.service import serve
+
+settings = Settings()  # type: ignore[call-arg]  # read from the environment
+serve(create_app(settings), settings)
