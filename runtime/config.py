@@ -32,7 +32,9 @@ class ServiceSettings(BaseSettings):
     )
     jwt_secret: SecretStr = Field(validation_alias="BROBYGGER_JWT_SECRET", min_length=32)
     log_level: str = Field(default="INFO", validation_alias="BROBYGGER_LOG_LEVEL")
-    consumer_max_attempts: int = Field(default=5, validation_alias="BROBYGGER_CONSUMER_MAX_ATTEMPTS")
+    consumer_max_attempts: int = Field(
+        default=5, validation_alias="BROBYGGER_CONSUMER_MAX_ATTEMPTS"
+    )
     consumer_backoff_seconds: float = Field(
         default=0.2, validation_alias="BROBYGGER_CONSUMER_BACKOFF_SECONDS"
     )

@@ -106,7 +106,7 @@ class EventConsumer:
             description=f"{self.group_id} consumes {', '.join(self._handlers)}",
         )
         async def on_message(msg: KafkaMessage) -> None:
-            raw = msg.raw_message
+            raw: Any = msg.raw_message  # one aiokafka ConsumerRecord (not a batch)
             await self.handle(
                 IncomingRecord(
                     topic=raw.topic,
@@ -206,7 +206,9 @@ class EventConsumer:
         while True:
             try:
                 await self._publish_raw(self.dead_letter_topic, record.key, record.value, headers)
-                log.error("consumer.dead_lettered", reason=reason[:500], topic=self.dead_letter_topic)
+                log.error(
+                    "consumer.dead_lettered", reason=reason[:500], topic=self.dead_letter_topic
+                )
                 return
             except Exception as error:
                 # Committing without the dead letter would lose the message: keep trying.

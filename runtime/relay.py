@@ -8,11 +8,13 @@ restart, with the same `ce_id`; consumers drop it through their inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
 
 from runtime.envelope import OutgoingMessage
 from runtime.logs import get_logger
@@ -66,10 +68,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             if published_all:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def publish_pending(self) -> bool:
         """Publish one batch in outbox order; True when the outbox is empty afterwards.

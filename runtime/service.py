@@ -49,9 +49,7 @@ class ServiceRuntime:
         self.migrations_dir = migrations_dir
         self.publishes = list(publishes)
         self.engine = make_engine(settings.effective_database_url())
-        self.session_factory = sessionmaker(
-            self.engine, class_=Session, expire_on_commit=False
-        )
+        self.session_factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"brobygger-{self.name}",
@@ -98,9 +96,7 @@ class ServiceRuntime:
         await self.broker.publish(value, topic=topic, key=key, headers=headers)
 
     def asyncapi(self) -> dict[str, Any]:
-        consumed = [
-            event for consumer in self.consumers for event in consumer.handled_events
-        ]
+        consumed = [event for consumer in self.consumers for event in consumer.handled_events]
         return asyncapi_document(
             self.name,
             publishes=self.publishes,

@@ -37,6 +37,7 @@ from sqlmodel import Session
 from contracts import IntegrationEvent
 from runtime.envelope import envelope
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -64,7 +65,9 @@ outbox = Table(
     "outbox",
     plumbing_metadata,
     # Integer on SQLite so it is the rowid alias and autoincrements; BIGINT elsewhere.
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
     Column("key", String(200), nullable=False),
@@ -82,6 +85,16 @@ inbox = Table(
     Column("event_id", String(36), primary_key=True),
     Column("event_type", String(200), nullable=False),
     Column("processed_at", UTCDateTime(), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_key",
+    plumbing_metadata,
+    Column("principal", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("resource_id", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 
@@ -157,14 +170,39 @@ class UnitOfWork:
         )
 
     def already_processed(self, event_id: str) -> bool:
-        return self.session.execute(
-            select(inbox.c.event_id).where(inbox.c.event_id == event_id)
-        ).first() is not None
+        return (
+            self.session.execute(
+                select(inbox.c.event_id).where(inbox.c.event_id == event_id)
+            ).first()
+            is not None
+        )
 
     def record_processed(self, event_id: str, event_type: str) -> None:
         """Remember a consumed event in this transaction, so a redelivery changes nothing."""
         self.session.execute(
             insert(inbox).values(event_id=event_id, event_type=event_type, processed_at=utcnow())
+        )
+
+    def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
+        """(fingerprint, resource id) of what `principal` created under `key`, if anything."""
+        row = self.session.execute(
+            select(idempotency_keys.c.fingerprint, idempotency_keys.c.resource_id).where(
+                idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
+            )
+        ).first()
+        return (row.fingerprint, row.resource_id) if row else None
+
+    def record_idempotency_key(
+        self, principal: str, key: str, fingerprint: str, resource_id: str
+    ) -> None:
+        self.session.execute(
+            insert(idempotency_keys).values(
+                principal=principal,
+                key=key,
+                fingerprint=fingerprint,
+                resource_id=resource_id,
+                created_at=utcnow(),
+            )
         )
 
     def commit(self) -> None:

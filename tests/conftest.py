@@ -26,14 +26,18 @@ TEST_SECRETS = {
 }
 
 
-@pytest.fixture(scope="session")
-def postgres_urls() -> dict[str, str]:
-    """`{service: url}` of the `_test` databases, starting PostgreSQL if needed."""
+def postgres_databases(suffix: str) -> dict[str, str]:
+    """`{service: url}` of one database per service named `brobygger_<service><suffix>`,
+    starting PostgreSQL if needed."""
     if os.environ.get("BROBYGGER_TEST_SKIP_POSTGRES") == "1":
         pytest.skip("BROBYGGER_TEST_SKIP_POSTGRES=1")
-    env = {**os.environ, "PG_DB_SUFFIX": "_test"}
+    env = {**os.environ, "PG_DB_SUFFIX": suffix}
     script = ROOT / "infra" / "postgres" / "postgres.sh"
-    subprocess.run(["bash", str(script), "start"], check=True, env=env, capture_output=True)
+    started = subprocess.run(
+        ["bash", str(script), "start"], env=env, capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        pytest.fail(f"PostgreSQL did not start:\n{started.stderr[-3000:]}")
     printed = subprocess.run(
         ["bash", str(script), "urls"], check=True, env=env, capture_output=True, text=True
     ).stdout
@@ -45,10 +49,14 @@ def postgres_urls() -> dict[str, str]:
     return urls
 
 
+@pytest.fixture(scope="session")
+def postgres_urls() -> dict[str, str]:
+    """The `_test` databases, which store tests empty before each test."""
+    return postgres_databases("_test")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine_for(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[str], Engine]]:
+def engine_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Engine]]:
     """`engine_for("referrals")`: an empty database of that service's own, on each backend."""
     engines: list[Engine] = []
 
@@ -85,7 +93,9 @@ def kafka() -> Iterator[str]:
     }
     script = ROOT / "infra" / "kafka" / "kafka.sh"
     subprocess.run(["bash", str(script), "reset"], check=True, env=env, capture_output=True)
-    started = subprocess.run(["bash", str(script), "start"], env=env, capture_output=True, text=True)
+    started = subprocess.run(
+        ["bash", str(script), "start"], env=env, capture_output=True, text=True
+    )
     if started.returncode != 0:
         pytest.fail(f"the test Kafka broker did not start:\n{started.stderr[-3000:]}")
     try:

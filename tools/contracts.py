@@ -1,6 +1,6 @@
 """Generate and check the committed contract files.
 
-    python -m tools.contracts generate   # write contracts/schemas/*.json and services/*/asyncapi.json
+    python -m tools.contracts generate   # contracts/schemas/*.json, services/*/asyncapi.json
     python -m tools.contracts check      # fail if they are stale, invalid or break a consumer
 
 `check` fails when:
@@ -49,9 +49,7 @@ def generated_files() -> dict[Path, str]:
         files[SCHEMAS / f"{event.event_type}.json"] = _dump(schema)
     for service in SERVICES:
         events = importlib.import_module(f"{service}.events")
-        document = asyncapi_document(
-            service, publishes=events.PUBLISHES, consumes=events.CONSUMES
-        )
+        document = asyncapi_document(service, publishes=events.PUBLISHES, consumes=events.CONSUMES)
         files[ROOT / "services" / service / "asyncapi.json"] = _dump(document)
     return files
 
@@ -78,7 +76,10 @@ UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems")
 
 
 def breaking_changes(
-    old: dict[str, Any], new: dict[str, Any], old_root: dict[str, Any], new_root: dict[str, Any],
+    old: dict[str, Any],
+    new: dict[str, Any],
+    old_root: dict[str, Any],
+    new_root: dict[str, Any],
     path: str = "$",
 ) -> Iterator[str]:
     """Why data valid under `new` could be rejected by a consumer built on `old`."""
@@ -125,7 +126,10 @@ def _committed_versions(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         commits = subprocess.run(
             ["git", "log", "--format=%h", "--", relative],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return
@@ -140,7 +144,9 @@ def _committed_versions(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 def _ever_committed_schemas() -> set[str]:
     listed = subprocess.run(
         ["git", "log", "--format=", "--name-only", "--diff-filter=A", "--", "contracts/schemas"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     return {line for line in listed.stdout.split() if line.endswith(".json")}
 
@@ -169,7 +175,9 @@ def check() -> int:
     for service in SERVICES:
         document = json.loads(files[ROOT / "services" / service / "asyncapi.json"])
         for error in jsonschema.Draft7Validator(asyncapi_schema).iter_errors(document):
-            problems.append(f"services/{service}/asyncapi.json: {error.message} at {error.json_path}")
+            problems.append(
+                f"services/{service}/asyncapi.json: {error.message} at {error.json_path}"
+            )
 
     for path, text in files.items():
         if path.parent != SCHEMAS:
@@ -180,7 +188,9 @@ def check() -> int:
                 problems.append(f"{path.name}: breaks consumers of {commit}: {reason}")
     current = {p.relative_to(ROOT).as_posix() for p in files}
     for gone in sorted(_ever_committed_schemas() - current):
-        problems.append(f"{gone}: a committed event schema was removed; publish a new major instead")
+        problems.append(
+            f"{gone}: a committed event schema was removed; publish a new major instead"
+        )
 
     for problem in problems:
         print(f"contracts: {problem}", file=sys.stderr)
@@ -190,7 +200,9 @@ def check() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("command", choices=["generate", "check"])
     args = parser.parse_args()
     if args.command == "generate":

@@ -33,7 +33,10 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{scratch}/scratch.db")
         upgrade(migrations, engine)
         command.revision(
-            alembic_config(migrations, engine), message=args.message, autogenerate=True, rev_id=rev_id
+            alembic_config(migrations, engine),
+            message=args.message,
+            autogenerate=True,
+            rev_id=rev_id,
         )
 
 

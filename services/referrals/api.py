@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from referrals import services
 from referrals.domain import InvalidPersonalNumber, Referral, ReferralStatus
 from runtime.auth import Principal, Role, require
+from runtime.idempotency import IdempotencyConflict
 from runtime.problems import Problem
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
@@ -134,8 +135,8 @@ def submit_referral(
         )
     except InvalidPersonalNumber as error:
         raise Problem(422, f"citizen.personal_number: {error}.") from error
-    except services.IdempotencyConflict as error:
-        raise Problem(409, f"{error}; use a new key for a new referral.") from error
+    except IdempotencyConflict as error:
+        raise Problem(409, f"{error}.") from error
     response.headers["Location"] = f"/referrals/{referral.id}"
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -19,7 +19,7 @@ def referral_submitted(referral: Referral) -> ReferralSubmitted:
     return ReferralSubmitted(
         referral_id=referral.id,
         citizen_ref=referral.citizen_ref,
-        age_band=referral.age_band,  # type: ignore[arg-type]  # validated by the contract
+        age_band=referral.age_band,
         district=referral.district,
         interests=referral.interests,
         languages=referral.languages,
@@ -36,7 +36,7 @@ def referral_offered(referral: Referral, offer: Offer) -> ReferralOffered:
         organization_id=offer.organization_id,
         service_id=offer.service_id,
         citizen_ref=referral.citizen_ref,
-        age_band=referral.age_band,  # type: ignore[arg-type]
+        age_band=referral.age_band,
         district=referral.district,
         interests=referral.interests,
         languages=referral.languages,

@@ -25,7 +25,7 @@ class IdentityVault:
 
     def pseudonym(self, personal_number: str) -> str:
         """A keyed HMAC: stable per citizen, useless without the key (a plain hash of the
-        3.7×10⁸ possible numbers is brute-forced in seconds)."""
+        370 million possible numbers is brute-forced in seconds)."""
         digest = hmac.new(self._pseudonym_key, personal_number.encode(), hashlib.sha256)
         return "cit_" + digest.hexdigest()[:32]
 

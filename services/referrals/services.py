@@ -2,42 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
-
-from sqlalchemy.exc import IntegrityError
 
 from contracts import IntegrationEvent, MatchesFound, NoMatchFound
 from referrals import events
 from referrals.domain import Match, Referral, ReferralStatus, age_band, parse_cpr
 from referrals.privacy import CitizenIdentity, IdentityVault
 from referrals.store import ReferralRepository
+from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
 
-class UnitOfWork(Protocol):
-    referrals: ReferralRepository
+class UnitOfWork(KeyStore, Protocol):
+    @property
+    def referrals(self) -> ReferralRepository: ...
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
-    def commit(self) -> None: ...
 
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWorkContext: ...
-
-
-class UnitOfWorkContext(Protocol):
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(self, *args: object) -> None: ...
-
-
-class IdempotencyConflict(Exception):
-    """The same Idempotency-Key came with a different request body."""
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
 
 
 class ReferralNotFound(Exception):
@@ -58,11 +45,6 @@ class SubmitReferral:
     share_contact_details: bool = False
     idempotency_key: str | None = None
 
-    def fingerprint(self) -> str:
-        """Identifies the request body, to tell a retry from a reuse of the key."""
-        body = {k: v for k, v in asdict(self).items() if k != "idempotency_key"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
 
 def submit_referral(
     command: SubmitReferral,
@@ -76,10 +58,8 @@ def submit_referral(
     """
     personal_number, born = parse_cpr(command.personal_number)
     now = datetime.now(UTC)
-    with start_uow() as uow:
-        existing = _previous_submission(uow, command)
-        if existing:
-            return existing, False
+
+    def create(uow: UnitOfWork) -> tuple[Referral, str]:
         referral = Referral(
             id=uuid4(),
             submitted_by=command.submitted_by,
@@ -93,39 +73,16 @@ def submit_referral(
             submitted_at=now,
         )
         identity = CitizenIdentity(personal_number, command.name, command.address, command.phone)
-        uow.referrals.add(
-            referral,
-            identity_ciphertext=vault.seal(identity),
-            idempotency_key=command.idempotency_key,
-            request_hash=command.fingerprint() if command.idempotency_key else None,
-        )
+        uow.referrals.add(referral, identity_ciphertext=vault.seal(identity))
         uow.publish(events.referral_submitted(referral))
-        try:
-            uow.commit()
-        except IntegrityError:
-            if command.idempotency_key is None:
-                raise
-            # A concurrent retry with the same key won the race: answer with its referral.
-            with start_uow() as fresh:
-                existing = _previous_submission(fresh, command)
-            if existing is None:
-                raise
-            return existing, False
-    return referral, True
+        return referral, str(referral.id)
 
-
-def _previous_submission(uow: UnitOfWork, command: SubmitReferral) -> Referral | None:
-    if command.idempotency_key is None:
-        return None
-    found = uow.referrals.by_idempotency_key(command.submitted_by, command.idempotency_key)
-    if found is None:
-        return None
-    referral, request_hash = found
-    if request_hash != command.fingerprint():
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different referral"
-        )
-    return referral
+    return create_once(
+        start_uow,
+        IdempotentRequest.of(command.submitted_by, command.idempotency_key, command),
+        create=create,
+        load=lambda uow, referral_id: _get(uow, UUID(referral_id)),
+    )
 
 
 def offer_to_best_match(event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta) -> None:

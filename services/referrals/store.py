@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary
 from sqlalchemy.orm import registry
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from referrals.domain import Offer, OfferStatus, Referral, ReferralStatus
 from runtime.storage import UnitOfWork, UTCDateTime
@@ -20,12 +20,8 @@ class Base(SQLModel, registry=registry()):
 
 class ReferralRow(Base, table=True):
     __tablename__ = "referral"
-    __table_args__ = (UniqueConstraint("submitted_by", "idempotency_key"),)
-
     id: UUID = Field(primary_key=True)
     submitted_by: str = Field(index=True, max_length=200)
-    idempotency_key: str | None = Field(default=None, max_length=200)
-    request_hash: str | None = Field(default=None, max_length=64)
     citizen_ref: str = Field(index=True, max_length=64)
     identity_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     age_band: str = Field(max_length=8)
@@ -51,20 +47,9 @@ class OfferRow(Base, table=True):
 
 
 class ReferralRepository(Protocol):
-    def add(
-        self,
-        referral: Referral,
-        *,
-        identity_ciphertext: bytes,
-        idempotency_key: str | None,
-        request_hash: str | None,
-    ) -> None: ...
+    def add(self, referral: Referral, *, identity_ciphertext: bytes) -> None: ...
 
     def get(self, referral_id: UUID) -> Referral | None: ...
-
-    def by_idempotency_key(self, submitted_by: str, key: str) -> tuple[Referral, str | None] | None:
-        """The referral a care system submitted under `key`, with the hash of that request."""
-        ...
 
     def save(self, referral: Referral) -> None: ...
 
@@ -73,20 +58,11 @@ class SqlReferralRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(
-        self,
-        referral: Referral,
-        *,
-        identity_ciphertext: bytes,
-        idempotency_key: str | None,
-        request_hash: str | None,
-    ) -> None:
+    def add(self, referral: Referral, *, identity_ciphertext: bytes) -> None:
         self.session.add(
             ReferralRow(
                 id=referral.id,
                 submitted_by=referral.submitted_by,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
                 citizen_ref=referral.citizen_ref,
                 identity_ciphertext=identity_ciphertext,
                 age_band=referral.age_band,
@@ -104,14 +80,6 @@ class SqlReferralRepository:
     def get(self, referral_id: UUID) -> Referral | None:
         row = self.session.get(ReferralRow, referral_id)
         return self._to_domain(row) if row else None
-
-    def by_idempotency_key(self, submitted_by: str, key: str) -> tuple[Referral, str | None] | None:
-        row = self.session.exec(
-            select(ReferralRow).where(
-                ReferralRow.submitted_by == submitted_by, ReferralRow.idempotency_key == key
-            )
-        ).first()
-        return (self._to_domain(row), row.request_hash) if row else None
 
     def save(self, referral: Referral) -> None:
         row = self.session.get(ReferralRow, referral.id)
@@ -137,7 +105,9 @@ class SqlReferralRepository:
 
     def _to_domain(self, row: ReferralRow) -> Referral:
         offers = self.session.exec(
-            select(OfferRow).where(OfferRow.referral_id == row.id).order_by(OfferRow.offered_at)
+            select(OfferRow)
+            .where(OfferRow.referral_id == row.id)
+            .order_by(col(OfferRow.offered_at))
         ).all()
         return Referral(
             id=row.id,
@@ -166,7 +136,9 @@ class SqlReferralRepository:
 
 
 class ReferralsUnitOfWork(UnitOfWork):
-    referrals: ReferralRepository
-
     def _open(self) -> None:
-        self.referrals = SqlReferralRepository(self.session)
+        self._referrals = SqlReferralRepository(self.session)
+
+    @property
+    def referrals(self) -> ReferralRepository:
+        return self._referrals

@@ -2,7 +2,6 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-
 from referrals.domain import (
     InvalidPersonalNumber,
     InvalidTransition,

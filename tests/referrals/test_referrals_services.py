@@ -3,11 +3,12 @@ from uuid import uuid4
 
 import pytest
 from cryptography.fernet import Fernet
-
-from contracts import Match, MatchesFound, NoMatchFound, ReferralOffered, ReferralSubmitted
 from referrals import services
 from referrals.domain import InvalidPersonalNumber, ReferralStatus
 from referrals.privacy import IdentityVault
+
+from contracts import Match, MatchesFound, NoMatchFound, ReferralOffered, ReferralSubmitted
+from runtime.idempotency import IdempotencyConflict
 from tests.referrals.fakes import FakeUnitOfWork
 
 VAULT = IdentityVault(Fernet.generate_key().decode(), "k" * 32)
@@ -69,7 +70,7 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_referral() -> N
 def test_reusing_an_idempotency_key_for_another_referral_is_a_conflict() -> None:
     uow = FakeUnitOfWork()
     services.submit_referral(submit(), uow, VAULT)
-    with pytest.raises(services.IdempotencyConflict):
+    with pytest.raises(IdempotencyConflict):
         services.submit_referral(submit(district="Valby"), uow, VAULT)
     assert len(uow.referrals.rows) == 1
 

@@ -6,16 +6,16 @@ from uuid import uuid4
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
-
-from contracts import Match, MatchesFound
 from referrals import services
 from referrals.app import MIGRATIONS
 from referrals.domain import ReferralStatus
 from referrals.privacy import IdentityVault
 from referrals.store import ReferralsUnitOfWork
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from contracts import Match, MatchesFound
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
 
@@ -78,8 +78,15 @@ def test_an_offer_is_saved_with_the_referral_and_the_inbox_row(
     org = uuid4()
     found = MatchesFound(
         referral_id=referral.id,
-        matches=[Match(service_id=uuid4(), organization_id=org, service_name="Gågruppe",
-                       score=5, reasons=["interest:walking"])],
+        matches=[
+            Match(
+                service_id=uuid4(),
+                organization_id=org,
+                service_name="Gågruppe",
+                score=5,
+                reasons=["interest:walking"],
+            )
+        ],
     )
     with start_uow() as uow:
         uow.record_processed("event-1", found.event_type)
@@ -98,10 +105,14 @@ def test_a_failed_handler_leaves_no_inbox_row(
 ) -> None:
     found = MatchesFound(
         referral_id=uuid4(),
-        matches=[Match(service_id=uuid4(), organization_id=uuid4(), service_name="x",
-                       score=1, reasons=[])],
+        matches=[
+            Match(
+                service_id=uuid4(), organization_id=uuid4(), service_name="x", score=1, reasons=[]
+            )
+        ],
     )
-    with pytest.raises(services.ReferralNotFound), start_uow() as uow:
+    with start_uow() as uow:
         uow.record_processed("event-2", found.event_type)
-        services.offer_to_best_match(found, uow, timedelta(hours=1))
+        with pytest.raises(services.ReferralNotFound):
+            services.offer_to_best_match(found, uow, timedelta(hours=1))
     assert count(start_uow, inbox) == 0

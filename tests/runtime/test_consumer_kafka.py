@@ -86,7 +86,9 @@ async def start_consumer(
 ) -> KafkaBroker:
     broker = KafkaBroker(topics.kafka)
 
-    async def publish_raw(topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+    async def publish_raw(
+        topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
+    ) -> None:
         await broker.publish(value, topic=topic, key=key, headers=headers)
 
     EventConsumer(
@@ -102,7 +104,9 @@ async def start_consumer(
     return broker
 
 
-async def eventually(check: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 30) -> None:
+async def eventually(
+    check: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         outcome = check()

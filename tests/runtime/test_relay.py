@@ -60,7 +60,9 @@ async def test_a_broker_failure_keeps_the_rest_unmarked_and_in_order_for_the_ret
             select(outbox.c.key, outbox.c.published_at, outbox.c.attempts).order_by(outbox.c.seq)
         ).all()
     assert [(r.published_at is not None, r.attempts) for r in rows] == [
-        (True, 0), (False, 1), (False, 0)
+        (True, 0),
+        (False, 1),
+        (False, 0),
     ]
     await relay.publish_pending()
     assert [m.key for m in broker.sent] == ids
