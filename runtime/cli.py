@@ -19,7 +19,8 @@ from runtime.auth import Role, mint_token
 LOCAL_ENV = Path(".cache/local.env")
 
 
-def _secret() -> str:
+def signing_secret() -> str:
+    """The JWT signing key: the environment's, or the one ./run made for local use."""
     secret = os.environ.get("BROBYGGER_JWT_SECRET")
     if secret:
         return secret
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("a partner token needs --org <organisation id>")
     print(
         mint_token(
-            _secret(),
+            signing_secret(),
             subject=args.subject or f"local-{role.value}",
             role=role,
             organization_id=args.org,

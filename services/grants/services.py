@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 from uuid import UUID
-
-from sqlalchemy.exc import IntegrityError
 
 from contracts import IntegrationEvent
 from grants import events
 from grants.domain import GrantPool, PoolStatus
 from grants.store import GrantPoolRepository
+from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
 
-class UnitOfWork(Protocol):
-    pools: GrantPoolRepository
+class UnitOfWork(KeyStore, Protocol):
+    @property
+    def pools(self) -> GrantPoolRepository: ...
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
-    def commit(self) -> None: ...
 
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWorkContext: ...
-
-
-class UnitOfWorkContext(Protocol):
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(self, *args: object) -> None: ...
-
-
-class IdempotencyConflict(Exception):
-    """The same Idempotency-Key came with a different request body."""
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
 
 
 class PoolNotFound(Exception):
@@ -54,11 +41,6 @@ class OpenPool:
     criteria: str
     small_grant_limit_dkk: int | None = None
     idempotency_key: str | None = None
-
-    def fingerprint(self) -> str:
-        """Identifies the request body, to tell a retry from a reuse of the key."""
-        body = {k: v for k, v in asdict(self).items() if k != "idempotency_key"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def open_pool(command: OpenPool, start_uow: UnitOfWorkFactory) -> tuple[GrantPool, bool]:
@@ -78,38 +60,18 @@ def open_pool(command: OpenPool, start_uow: UnitOfWorkFactory) -> tuple[GrantPoo
         created_by=command.created_by,
         now=datetime.now(UTC),
     )
-    with start_uow() as uow:
-        earlier = _earlier_pool(uow, command)
-        if earlier:
-            return earlier, False
-        uow.pools.add(
-            pool,
-            idempotency_key=command.idempotency_key,
-            request_hash=command.fingerprint() if command.idempotency_key else None,
-        )
+
+    def create(uow: UnitOfWork) -> tuple[GrantPool, str]:
+        uow.pools.add(pool)
         uow.publish(events.pool_opened(pool))
-        try:
-            uow.commit()
-        except IntegrityError:
-            # A concurrent retry with the same key won the race: answer with its pool.
-            with start_uow() as fresh:
-                earlier = _earlier_pool(fresh, command)
-            if earlier is None:
-                raise
-            return earlier, False
-    return pool, True
+        return pool, str(pool.id)
 
-
-def _earlier_pool(uow: UnitOfWork, command: OpenPool) -> GrantPool | None:
-    if command.idempotency_key is None:
-        return None
-    found = uow.pools.by_idempotency_key(command.created_by, command.idempotency_key)
-    if found is None:
-        return None
-    pool, request_hash = found
-    if request_hash != command.fingerprint():
-        raise IdempotencyConflict("this Idempotency-Key was already used for a different pool")
-    return pool
+    return create_once(
+        start_uow,
+        IdempotentRequest.of(command.created_by, command.idempotency_key, command),
+        create=create,
+        load=lambda uow, pool_id: _get(uow, UUID(pool_id)),
+    )
 
 
 def close_pool(pool_id: UUID, start_uow: UnitOfWorkFactory) -> GrantPool:

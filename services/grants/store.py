@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -20,12 +20,8 @@ class Base(SQLModel, registry=registry()):
 
 class GrantPoolRow(Base, table=True):
     __tablename__ = "grant_pool"
-    __table_args__ = (UniqueConstraint("created_by", "idempotency_key"),)
-
     id: UUID = Field(primary_key=True)
     created_by: str = Field(max_length=200)
-    idempotency_key: str | None = Field(default=None, max_length=200)
-    request_hash: str | None = Field(default=None, max_length=64)
     name: str = Field(max_length=200)
     description: str = Field(sa_column=Column(Text, nullable=False))
     # BIGINT: a city-wide pool may pass the 2.1 billion of a 32-bit integer.
@@ -39,18 +35,12 @@ class GrantPoolRow(Base, table=True):
 
 
 class GrantPoolRepository(Protocol):
-    def add(
-        self, pool: GrantPool, *, idempotency_key: str | None, request_hash: str | None
-    ) -> None: ...
+    def add(self, pool: GrantPool) -> None: ...
 
     def get(self, pool_id: UUID) -> GrantPool | None: ...
 
     def all(self, status: PoolStatus | None = None) -> list[GrantPool]:
         """Pools, newest first; only those in `status` when given."""
-        ...
-
-    def by_idempotency_key(self, created_by: str, key: str) -> tuple[GrantPool, str | None] | None:
-        """The pool an operator created under `key`, with the hash of that request."""
         ...
 
     def save(self, pool: GrantPool) -> None: ...
@@ -60,15 +50,11 @@ class SqlGrantPoolRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(
-        self, pool: GrantPool, *, idempotency_key: str | None, request_hash: str | None
-    ) -> None:
+    def add(self, pool: GrantPool) -> None:
         self.session.add(
             GrantPoolRow(
                 id=pool.id,
                 created_by=pool.created_by,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
                 name=pool.name,
                 description=pool.description,
                 budget_dkk=pool.budget_dkk,
@@ -92,14 +78,6 @@ class SqlGrantPoolRepository:
         if status is not None:
             query = query.where(GrantPoolRow.status == status.value)
         return [_to_domain(row) for row in self.session.exec(query)]
-
-    def by_idempotency_key(self, created_by: str, key: str) -> tuple[GrantPool, str | None] | None:
-        row = self.session.exec(
-            select(GrantPoolRow).where(
-                GrantPoolRow.created_by == created_by, GrantPoolRow.idempotency_key == key
-            )
-        ).first()
-        return (_to_domain(row), row.request_hash) if row else None
 
     def save(self, pool: GrantPool) -> None:
         row = self.session.get(GrantPoolRow, pool.id)
@@ -126,7 +104,9 @@ def _to_domain(row: GrantPoolRow) -> GrantPool:
 
 
 class GrantsUnitOfWork(UnitOfWork):
-    pools: GrantPoolRepository
-
     def _open(self) -> None:
-        self.pools = SqlGrantPoolRepository(self.session)
+        self._pools = SqlGrantPoolRepository(self.session)
+
+    @property
+    def pools(self) -> GrantPoolRepository:
+        return self._pools

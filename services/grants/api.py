@@ -1,0 +1,138 @@
+"""HTTP API of grants: operators run grant pools; every role can read them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from grants import services
+from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
+from runtime.auth import Principal, Role, require
+from runtime.idempotency import IdempotencyConflict
+from runtime.problems import Problem
+
+router = APIRouter(prefix="/pools", tags=["pools"])
+
+# Far above any real pool; keeps amounts inside a 64-bit column, so a huge number is a 422.
+MAX_DKK = 1_000_000_000_000
+Kroner = Annotated[int, Field(gt=0, le=MAX_DKK)]
+
+
+class GrantPoolCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Nye fællesskaber 2026"])
+    description: str = Field(default="", max_length=5000)
+    budget_dkk: Kroner = Field(description="Total budget in Danish kroner.")
+    opens_on: date = Field(description="First day applications are accepted.")
+    closes_on: date = Field(description="Last day applications are accepted; not before opens_on.")
+    criteria: str = Field(
+        min_length=1,
+        max_length=20000,
+        description="The published criteria, in plain language.",
+        examples=["Associations in Copenhagen that start a new community for older citizens."],
+    )
+    small_grant_limit_dkk: Kroner | None = Field(
+        default=None,
+        description="Applications for up to this amount use the short form; "
+        "at most the budget. Leave out for no short form.",
+    )
+
+
+class GrantPoolPublic(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    budget_dkk: int
+    opens_on: date
+    closes_on: date
+    criteria: str
+    small_grant_limit_dkk: int | None
+    status: PoolStatus
+    created_at: datetime
+
+    @classmethod
+    def of(cls, pool: GrantPool) -> GrantPoolPublic:
+        return cls.model_validate(pool, from_attributes=True)
+
+
+def _uow(request: Request) -> services.UnitOfWorkFactory:
+    factory: services.UnitOfWorkFactory = request.app.state.uow
+    return factory
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Open a grant pool",
+    responses={200: {"description": "A retry with the same Idempotency-Key: the first pool"}},
+)
+def open_pool(
+    body: GrantPoolCreate,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Retries with the same key return the same pool.",
+        ),
+    ] = None,
+) -> GrantPoolPublic:
+    command = services.OpenPool(
+        created_by=principal.subject,
+        name=body.name,
+        description=body.description,
+        budget_dkk=body.budget_dkk,
+        opens_on=body.opens_on,
+        closes_on=body.closes_on,
+        criteria=body.criteria,
+        small_grant_limit_dkk=body.small_grant_limit_dkk,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        pool, created = services.open_pool(command, _uow(request))
+    except InvalidPool as error:
+        raise Problem(422, f"{error}.") from error
+    except IdempotencyConflict as error:
+        raise Problem(409, f"{error}.") from error
+    response.headers["Location"] = f"/pools/{pool.id}"
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return GrantPoolPublic.of(pool)
+
+
+@router.get("", summary="List grant pools", dependencies=[Depends(require(*Role))])
+def list_pools(
+    request: Request,
+    pool_status: Annotated[
+        PoolStatus | None, Query(alias="status", description="Only pools in this status.")
+    ] = None,
+) -> list[GrantPoolPublic]:
+    return [GrantPoolPublic.of(pool) for pool in services.list_pools(_uow(request), pool_status)]
+
+
+@router.get("/{pool_id}", summary="Read a grant pool", dependencies=[Depends(require(*Role))])
+def get_pool(pool_id: UUID, request: Request) -> GrantPoolPublic:
+    try:
+        return GrantPoolPublic.of(services.get_pool(pool_id, _uow(request)))
+    except services.PoolNotFound as error:
+        raise Problem(404, f"There is no pool {pool_id}.") from error
+
+
+@router.post(
+    "/{pool_id}/close",
+    summary="Close a grant pool to applications",
+    dependencies=[Depends(require(Role.OPERATOR))],
+)
+def close_pool(pool_id: UUID, request: Request) -> GrantPoolPublic:
+    try:
+        return GrantPoolPublic.of(services.close_pool(pool_id, _uow(request)))
+    except services.PoolNotFound as error:
+        raise Problem(404, f"There is no pool {pool_id}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Pool {pool_id} cannot be closed: {error}.") from error

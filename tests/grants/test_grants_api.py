@@ -1,0 +1,275 @@
+"""The grants HTTP API, with Kafka unreachable: requests still commit to the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from grants.app import create_app
+from grants.config import Settings
+from runtime.auth import Role, mint_token
+from runtime.storage import make_engine, outbox
+from tests.conftest import TEST_SECRETS
+
+SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
+POOL = {
+    "name": "New communities 2026",
+    "description": "For associations that start something new.",
+    "budget_dkk": 500_000,
+    "opens_on": "2026-03-01",
+    "closes_on": "2026-04-30",
+    "criteria": "Open to associations in Copenhagen that reach lonely older citizens.",
+    "small_grant_limit_dkk": 25_000,
+}
+
+
+def auth(role: Role, subject: str = "someone") -> dict[str, str]:
+    org = uuid4() if role is Role.PARTNER else None
+    token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
+    return {"Authorization": f"Bearer {token}"}
+
+
+OPERATOR = auth(Role.OPERATOR, "operator-1")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/grants.db"
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[TestClient]:
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        yield client
+
+
+@pytest.fixture
+def engine(client: TestClient, database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def outbox_rows(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(outbox)).all())
+
+
+def open_pool(client: TestClient, **changes: Any) -> dict[str, Any]:
+    response = client.post("/pools", json={**POOL, **changes}, headers=OPERATOR)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_every_pool_endpoint_needs_a_token(client: TestClient) -> None:
+    pool_id = uuid4()
+    responses = [
+        client.post("/pools", json=POOL),
+        client.get("/pools"),
+        client.get(f"/pools/{pool_id}"),
+        client.post(f"/pools/{pool_id}/close"),
+    ]
+
+    assert [r.status_code for r in responses] == [401] * 4
+    assert all(r.headers["content-type"] == "application/problem+json" for r in responses)
+
+
+def test_a_partner_cannot_open_a_pool(client: TestClient, engine: Engine) -> None:
+    response = client.post("/pools", json=POOL, headers=auth(Role.PARTNER))
+
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert outbox_rows(engine) == []
+
+
+def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
+    client: TestClient, engine: Engine
+) -> None:
+    response = client.post(
+        "/pools",
+        json={**POOL, "opens_on": "2026-05-01", "closes_on": "2026-04-30"},
+        headers=OPERATOR,
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "closes_on" in response.json()["detail"]
+    assert outbox_rows(engine) == []
+    assert client.get("/pools", headers=OPERATOR).json() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"budget_dkk": 0},
+        {"budget_dkk": 10**30},  # would overflow the column: a 422, not a 500
+        {"small_grant_limit_dkk": 500_001},
+        {"criteria": ""},
+        {"opens_on": "not a date"},
+    ],
+)
+def test_bad_terms_are_a_problem_and_write_nothing(
+    client: TestClient, engine: Engine, changes: dict[str, Any]
+) -> None:
+    response = client.post("/pools", json={**POOL, **changes}, headers=OPERATOR)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert outbox_rows(engine) == []
+
+
+def test_an_operator_opens_a_pool_and_pool_opened_waits_in_the_outbox(
+    client: TestClient, engine: Engine
+) -> None:
+    response = client.post("/pools", json=POOL, headers=OPERATOR)
+
+    assert response.status_code == 201
+    pool = response.json()
+    assert response.headers["location"] == f"/pools/{pool['id']}"
+    assert pool["status"] == "open"
+    assert pool["budget_dkk"] == 500_000
+    assert pool["small_grant_limit_dkk"] == 25_000
+    [row] = outbox_rows(engine)
+    assert row.headers["ce_type"] == "dk.brobygger.grants.pool.opened.v1"
+    assert row.topic == "grants.pool.v1"
+    assert row.key == pool["id"]
+    assert row.published_at is None  # Kafka is unreachable
+    assert json.loads(row.value) == {
+        "pool_id": pool["id"],
+        "name": POOL["name"],
+        "budget_dkk": 500_000,
+        "opens_on": "2026-03-01",
+        "closes_on": "2026-04-30",
+        "criteria": POOL["criteria"],
+    }
+
+
+def test_a_retry_with_the_same_key_returns_the_same_pool(
+    client: TestClient, engine: Engine
+) -> None:
+    headers = {**OPERATOR, "Idempotency-Key": "pool-2026"}
+    first = client.post("/pools", json=POOL, headers=headers)
+    again = client.post("/pools", json=POOL, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert len(outbox_rows(engine)) == 1
+
+
+def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, engine: Engine) -> None:
+    headers = {**OPERATOR, "Idempotency-Key": "pool-2026"}
+    client.post("/pools", json=POOL, headers=headers)
+
+    response = client.post("/pools", json={**POOL, "budget_dkk": 600_000}, headers=headers)
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert len(outbox_rows(engine)) == 1
+
+
+def test_an_empty_idempotency_key_is_a_problem(client: TestClient, engine: Engine) -> None:
+    response = client.post("/pools", json=POOL, headers={**OPERATOR, "Idempotency-Key": ""})
+
+    assert response.status_code == 422
+    assert outbox_rows(engine) == []
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_can_read_the_pools(client: TestClient, role: Role) -> None:
+    pool = open_pool(client)
+
+    listed = client.get("/pools", headers=auth(role))
+    single = client.get(f"/pools/{pool['id']}", headers=auth(role))
+
+    assert listed.status_code == 200
+    assert [(p["id"], p["status"]) for p in listed.json()] == [(pool["id"], "open")]
+    assert single.status_code == 200
+    assert single.json() == pool
+
+
+def test_an_unknown_pool_is_not_found(client: TestClient) -> None:
+    response = client.get(f"/pools/{uuid4()}", headers=OPERATOR)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_malformed_pool_id_is_a_problem(client: TestClient) -> None:
+    assert client.get("/pools/not-a-uuid", headers=OPERATOR).status_code == 422
+
+
+def test_an_operator_closes_a_pool(client: TestClient, engine: Engine) -> None:
+    pool = open_pool(client)
+
+    response = client.post(f"/pools/{pool['id']}/close", headers=OPERATOR)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "closed"
+    assert client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()["status"] == "closed"
+    assert len(outbox_rows(engine)) == 1  # closing publishes nothing in this step
+
+
+def test_pools_can_be_listed_by_status(client: TestClient) -> None:
+    kept = open_pool(client, name="Kept open")
+    closed = open_pool(client, name="Closed early")
+    client.post(f"/pools/{closed['id']}/close", headers=OPERATOR)
+
+    def ids(query: str) -> set[UUID]:
+        return {UUID(p["id"]) for p in client.get(f"/pools{query}", headers=OPERATOR).json()}
+
+    assert ids("?status=open") == {UUID(kept["id"])}
+    assert ids("?status=closed") == {UUID(closed["id"])}
+    assert ids("") == {UUID(kept["id"]), UUID(closed["id"])}
+    assert client.get("/pools?status=paused", headers=OPERATOR).status_code == 422
+
+
+@pytest.mark.parametrize("role", [Role.PARTNER, Role.REVIEWER, Role.CARE_SYSTEM])
+def test_only_an_operator_closes_a_pool(client: TestClient, role: Role) -> None:
+    pool = open_pool(client)
+
+    response = client.post(f"/pools/{pool['id']}/close", headers=auth(role))
+
+    assert response.status_code == 403
+    assert client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()["status"] == "open"
+
+
+def test_closing_a_closed_pool_is_a_conflict(client: TestClient) -> None:
+    pool = open_pool(client)
+    client.post(f"/pools/{pool['id']}/close", headers=OPERATOR)
+
+    response = client.post(f"/pools/{pool['id']}/close", headers=OPERATOR)
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_closing_an_unknown_pool_is_not_found(client: TestClient) -> None:
+    assert client.post(f"/pools/{uuid4()}/close", headers=OPERATOR).status_code == 404
+
+
+def test_the_asyncapi_document_lists_what_grants_sends_and_no_receive(client: TestClient) -> None:
+    document = client.get("/asyncapi.json").json()
+
+    assert document["channels"]["grants_pool_v1"]["address"] == "grants.pool.v1"
+    assert list(document["operations"]) == ["send_grants_pool_v1"]
+    assert document["components"]["messages"]["PoolOpened"]["name"] == (
+        "dk.brobygger.grants.pool.opened.v1"
+    )
+
+
+def test_the_service_is_healthy_without_any_consumer_or_kafka(client: TestClient) -> None:
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "service": "grants", "kafka": False}
