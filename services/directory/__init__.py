@@ -1,0 +1,1 @@
+"""directory: the city's overview of communities, and the matching of referrals to them."""

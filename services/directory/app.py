@@ -1,0 +1,44 @@
+"""The directory process: `uvicorn --factory directory.app:create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from directory import api, consumers, events, services
+from directory.config import Settings
+from directory.store import DirectoryUnitOfWork
+from runtime.logs import get_logger
+from runtime.service import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = get_logger(component="demo")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # read from the environment
+    service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
+    uow = service.uow_factory(DirectoryUnitOfWork)
+    service.consume(consumers.handlers(), uow)
+    if settings.seed_demo:
+
+        async def seed_demo() -> None:
+            # A background worker, because the runtime starts those after the migrations.
+            try:
+                seeded = await asyncio.to_thread(services.seed_demo, uow)
+            except Exception:
+                log.exception("demo.seed_failed")
+                return
+            log.info("demo.seeded" if seeded else "demo.not_seeded_directory_has_data")
+
+        service.run_in_background(seed_demo)
+    app = service.create_app(
+        api.router,
+        description="The city's overview of communities (Open Referral HSDS 3.0), "
+        "and the matching of referrals to them.",
+    )
+    app.state.uow = uow
+    return app

@@ -1,0 +1,4 @@
+from directory.store import Base
+from runtime.migrations import run_env
+
+run_env(Base.metadata)

@@ -1,0 +1,344 @@
+"""Storage of the directory: SQLModel tables and the repositories the service layer uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from sqlalchemy import Column, Index, Text, delete, exists, func
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from directory.domain import (
+    Location,
+    Organization,
+    Service,
+    ServiceAtLocation,
+    ServiceStatus,
+    TimeOfDay,
+)
+from runtime.storage import UnitOfWork
+
+
+class Base(SQLModel, registry=registry()):
+    """This service's tables only; the outbox and inbox come from `runtime.storage`."""
+
+
+class OrganizationRow(Base, table=True):
+    __tablename__ = "organization"
+
+    id: UUID = Field(primary_key=True)
+    name: str = Field(index=True, max_length=200)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    email: str | None = Field(default=None, max_length=254)
+    website: str | None = Field(default=None, max_length=500)
+    coordinator_email: str = Field(max_length=254)
+
+
+class LocationRow(Base, table=True):
+    __tablename__ = "location"
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID = Field(foreign_key="organization.id", index=True)
+    name: str = Field(max_length=200)
+    address_1: str = Field(max_length=200)
+    postal_code: str = Field(max_length=20)
+    city: str = Field(max_length=100)
+    district: str = Field(max_length=100)
+    # Searches ignore case; SQLite's lower() knows only ASCII, so 'Østerbro' is folded here.
+    district_key: str = Field(index=True, max_length=100)
+    wheelchair_accessible: bool
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class ServiceRow(Base, table=True):
+    __tablename__ = "service"
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID = Field(foreign_key="organization.id", index=True)
+    location_id: UUID = Field(foreign_key="location.id", index=True)
+    name: str = Field(index=True, max_length=200)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    time_of_day: str = Field(max_length=20)
+    schedule_description: str | None = Field(default=None, max_length=500)
+    capacity: int
+    free_places: int
+
+
+class ServiceTermRow(Base, table=True):
+    """A service's interests, languages and target groups, one row each, so they can be
+    searched with plain SQL on SQLite and PostgreSQL alike (HSDS keeps them in
+    `language` and `attribute` rows for the same reason)."""
+
+    __tablename__ = "service_term"
+    __table_args__ = (Index("ix_service_term_lookup", "taxonomy", "term"),)
+
+    service_id: UUID = Field(foreign_key="service.id", primary_key=True)
+    taxonomy: str = Field(primary_key=True, max_length=20)
+    term: str = Field(primary_key=True, max_length=40)
+
+
+INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"
+
+
+@dataclass(frozen=True)
+class ServiceFilter:
+    """Narrows a service search; None leaves a field out."""
+
+    district: str | None = None
+    interest: str | None = None
+    language: str | None = None
+
+
+class OrganizationRepository(Protocol):
+    def add(self, organization: Organization) -> None: ...
+
+    def get(self, organization_id: UUID) -> Organization | None: ...
+
+    def page(self, offset: int, limit: int) -> tuple[list[Organization], int]:
+        """One page by name, and how many there are in all."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class LocationRepository(Protocol):
+    def add(self, location: Location) -> None: ...
+
+    def get(self, location_id: UUID) -> Location | None: ...
+
+
+class ServiceRepository(Protocol):
+    def add(self, service: Service) -> None: ...
+
+    def get(self, service_id: UUID) -> ServiceAtLocation | None: ...
+
+    def save(self, service: Service) -> None: ...
+
+    def search(
+        self, filters: ServiceFilter, offset: int, limit: int
+    ) -> tuple[list[ServiceAtLocation], int]:
+        """One page by name, and how many match in all."""
+        ...
+
+    def all(self) -> list[ServiceAtLocation]: ...
+
+
+class SqlOrganizationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, organization: Organization) -> None:
+        self.session.add(
+            OrganizationRow(
+                id=organization.id,
+                name=organization.name,
+                description=organization.description,
+                email=organization.email,
+                website=organization.website,
+                coordinator_email=organization.coordinator_email,
+            )
+        )
+        # No ORM relationships tell the session which rows the foreign keys need first:
+        # flushing each parent as it is added keeps the inserts in order.
+        self.session.flush()
+
+    def get(self, organization_id: UUID) -> Organization | None:
+        row = self.session.get(OrganizationRow, organization_id)
+        return _organization(row) if row else None
+
+    def page(self, offset: int, limit: int) -> tuple[list[Organization], int]:
+        rows = self.session.exec(
+            select(OrganizationRow)
+            .order_by(col(OrganizationRow.name), col(OrganizationRow.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [_organization(row) for row in rows], self.count()
+
+    def count(self) -> int:
+        return self.session.exec(select(func.count()).select_from(OrganizationRow)).one()
+
+
+def _organization(row: OrganizationRow) -> Organization:
+    return Organization(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        email=row.email,
+        website=row.website,
+        coordinator_email=row.coordinator_email,
+    )
+
+
+class SqlLocationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, location: Location) -> None:
+        self.session.add(
+            LocationRow(
+                id=location.id,
+                organization_id=location.organization_id,
+                name=location.name,
+                address_1=location.address_1,
+                postal_code=location.postal_code,
+                city=location.city,
+                district=location.district,
+                district_key=location.district.casefold(),
+                wheelchair_accessible=location.wheelchair_accessible,
+                latitude=location.latitude,
+                longitude=location.longitude,
+            )
+        )
+        self.session.flush()  # before its services, as for organisations
+
+    def get(self, location_id: UUID) -> Location | None:
+        row = self.session.get(LocationRow, location_id)
+        return _location(row) if row else None
+
+
+def _location(row: LocationRow) -> Location:
+    return Location(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        address_1=row.address_1,
+        postal_code=row.postal_code,
+        city=row.city,
+        district=row.district,
+        wheelchair_accessible=row.wheelchair_accessible,
+        latitude=row.latitude,
+        longitude=row.longitude,
+    )
+
+
+class SqlServiceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, service: Service) -> None:
+        self.session.add(ServiceRow(id=service.id, **_service_columns(service)))
+        self.session.flush()  # before its terms, as for organisations
+        self._add_terms(service)
+
+    def get(self, service_id: UUID) -> ServiceAtLocation | None:
+        found = self.session.exec(_with_location().where(ServiceRow.id == service_id)).first()
+        return self._to_domain([found])[0] if found else None
+
+    def save(self, service: Service) -> None:
+        row = self.session.get(ServiceRow, service.id)
+        if row is None:
+            raise LookupError(f"service {service.id} was never added")
+        row.sqlmodel_update(_service_columns(service))
+        self.session.add(row)
+        self.session.execute(
+            delete(ServiceTermRow).where(col(ServiceTermRow.service_id) == service.id)
+        )
+        self._add_terms(service)
+
+    def search(
+        self, filters: ServiceFilter, offset: int, limit: int
+    ) -> tuple[list[ServiceAtLocation], int]:
+        query = _with_location()
+        if filters.district:
+            query = query.where(LocationRow.district_key == filters.district.casefold())
+        for taxonomy, term in ((INTEREST, filters.interest), (LANGUAGE, filters.language)):
+            if term:
+                query = query.where(
+                    exists().where(
+                        col(ServiceTermRow.service_id) == ServiceRow.id,
+                        col(ServiceTermRow.taxonomy) == taxonomy,
+                        col(ServiceTermRow.term) == term,
+                    )
+                )
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        page = self.session.exec(
+            query.order_by(ServiceRow.name, ServiceRow.id).offset(offset).limit(limit)
+        ).all()
+        return self._to_domain(page), total
+
+    def all(self) -> list[ServiceAtLocation]:
+        return self._to_domain(self.session.exec(_with_location()).all())
+
+    def _add_terms(self, service: Service) -> None:
+        for taxonomy, terms in (
+            (INTEREST, service.interests),
+            (LANGUAGE, service.languages),
+            (TARGET_GROUP, service.target_groups),
+        ):
+            self.session.add_all(
+                ServiceTermRow(service_id=service.id, taxonomy=taxonomy, term=term)
+                for term in set(terms)
+            )
+
+    def _to_domain(self, rows: Sequence[tuple[ServiceRow, LocationRow]]) -> list[ServiceAtLocation]:
+        # One query for the terms of all the services, not one per service.
+        terms: dict[UUID, dict[str, list[str]]] = {row.id: {} for row, _ in rows}
+        if terms:
+            found = self.session.exec(
+                select(ServiceTermRow.service_id, ServiceTermRow.taxonomy, ServiceTermRow.term)
+                .where(col(ServiceTermRow.service_id).in_(terms))
+                .order_by(col(ServiceTermRow.term))
+            ).all()
+            for service_id, taxonomy, term in found:
+                terms[service_id].setdefault(taxonomy, []).append(term)
+        return [
+            ServiceAtLocation(_service(row, terms[row.id]), _location(location))
+            for row, location in rows
+        ]
+
+
+def _with_location() -> Any:
+    # Any: sqlmodel's overloads do not type a two-entity select joined like this.
+    return select(ServiceRow, LocationRow).join(
+        LocationRow,
+        col(LocationRow.id) == ServiceRow.location_id,
+    )
+
+
+def _service_columns(service: Service) -> dict[str, Any]:
+    return {
+        "organization_id": service.organization_id,
+        "location_id": service.location_id,
+        "name": service.name,
+        "description": service.description,
+        "status": service.status.value,
+        "time_of_day": service.time_of_day.value,
+        "schedule_description": service.schedule_description,
+        "capacity": service.capacity,
+        "free_places": service.free_places,
+    }
+
+
+def _service(row: ServiceRow, terms: dict[str, list[str]]) -> Service:
+    return Service(
+        id=row.id,
+        organization_id=row.organization_id,
+        location_id=row.location_id,
+        name=row.name,
+        description=row.description,
+        status=ServiceStatus(row.status),
+        time_of_day=TimeOfDay(row.time_of_day),
+        schedule_description=row.schedule_description,
+        capacity=row.capacity,
+        free_places=row.free_places,
+        interests=terms.get(INTEREST, []),
+        languages=terms.get(LANGUAGE, []),
+        target_groups=terms.get(TARGET_GROUP, []),
+    )
+
+
+class DirectoryUnitOfWork(UnitOfWork):
+    organizations: OrganizationRepository
+    locations: LocationRepository
+    services: ServiceRepository
+
+    def _open(self) -> None:
+        self.organizations = SqlOrganizationRepository(self.session)
+        self.locations = SqlLocationRepository(self.session)
+        self.services = SqlServiceRepository(self.session)

@@ -1,0 +1,361 @@
+"""The directory HTTP API on a seeded demo directory, with an unreachable broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from directory import demo
+from directory.app import create_app
+from runtime.auth import Role, mint_token
+from tests.conftest import TEST_SECRETS
+
+SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
+WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/directory.db"
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("DIRECTORY_DATABASE_URL", db_url)
+    monkeypatch.setenv("DIRECTORY_SEED_DEMO", "true")
+    with TestClient(create_app()) as test_client:
+        # The demo is seeded in the background once the migrations have run.
+        deadline = time.monotonic() + 10
+        while client_total(test_client, "/organizations") < len(demo.ORGANIZATIONS):
+            assert time.monotonic() < deadline, "the demo directory was never seeded"
+            time.sleep(0.05)
+        yield test_client
+
+
+def client_total(client: TestClient, path: str) -> int:
+    total: int = client.get(path).json()["total_items"]
+    return total
+
+
+def auth(role: Role = Role.OPERATOR, org: UUID | None = None) -> dict[str, str]:
+    if role is Role.PARTNER and org is None:
+        org = demo.NORREBRO_WALKING_GROUP_ORG_ID
+    token = mint_token(SECRET, subject=f"{role}-1", role=role, organization_id=org)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rows(db_url: str, table: str) -> int:
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        found = connection.execute(text(f"select count(*) from {table}")).scalar_one()  # noqa: S608
+    engine.dispose()
+    return int(found)
+
+
+def service_body(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "location_id": str(demo.NORREBRO_ROOMS.id),
+        "name": "Søndagsgåtur på Nørrebro",
+        "description": "En længere tur om søndagen.",
+        "interests": ["walking"],
+        "languages": ["da"],
+        "target_groups": ["older_people"],
+        "time_of_day": "morning",
+        "capacity": 12,
+    }
+    payload.update(changes)
+    return payload
+
+
+def organization_body(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "name": "Brønshøj Seniorsvømning",
+        "description": "Svømning for seniorer.",
+        "email": "kontakt@svom.example",
+        "website": "https://svom.example/",
+        "coordinator_email": "koordinator@svom.example",
+    }
+    payload.update(changes)
+    return payload
+
+
+def test_anyone_reads_the_directory_without_a_token(client: TestClient) -> None:
+    organizations = client.get("/organizations")
+    assert organizations.status_code == 200
+    assert organizations.json()["total_items"] == 8
+    one = client.get(f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}")
+    assert one.json()["name"] == "Ældre Sagen Nørrebro"
+    service = client.get(f"/services/{WALKING}").json()
+    assert service["organization_id"] == str(demo.NORREBRO_WALKING_GROUP_ORG_ID)
+    assert service["status"] == "active"
+    assert service["languages"] == ["da", "en"]
+    assert service["location"]["district"] == "Nørrebro"
+
+
+def test_the_coordinators_address_never_appears_in_public_output(client: TestClient) -> None:
+    public = [
+        client.get("/organizations?per_page=100").text,
+        client.get(f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}").text,
+        client.get("/services?per_page=100").text,
+        client.get(f"/services/{WALKING}").text,
+    ]
+    for body in public:
+        assert "coordinator" not in body and "koordinator@" not in body
+
+
+def test_services_are_filtered_and_paged_in_the_hsds_list_envelope(client: TestClient) -> None:
+    page = client.get("/services", params={"per_page": 4, "page": 3}).json()
+    assert {k: v for k, v in page.items() if k != "contents"} == {
+        "total_items": 10,
+        "total_pages": 3,
+        "page_number": 3,
+        "size": 2,
+        "first_page": False,
+        "last_page": True,
+        "empty": False,
+    }
+    found = client.get("/services", params={"district": "Østerbro", "language": "en"}).json()
+    assert [s["name"] for s in found["contents"]] == ["Skakklubben Østerbro Senior"]
+    digital = client.get("/services", params={"interest": "digital", "language": "pl"}).json()
+    assert [s["id"] for s in digital["contents"]] == [str(demo.DIGITAL_HELP_SERVICE_ID)]
+    beyond = client.get("/services", params={"page": 99}).json()
+    assert (beyond["empty"], beyond["contents"], beyond["total_items"]) == (True, [], 10)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": 0},
+        {"per_page": 1000},
+        {"page": 10**30},
+        {"language": "dansk"},
+        {"interest": "walking; drop table service"},
+        {"district": "Nørre\x00bro"},
+    ],
+)
+def test_bad_search_parameters_get_a_problem(client: TestClient, query: dict[str, Any]) -> None:
+    response = client.get("/services", params=query)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_or_malformed_ids_get_a_problem(client: TestClient) -> None:
+    for path in (f"/services/{uuid4()}", f"/organizations/{uuid4()}"):
+        missing = client.get(path)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+    assert client.get("/services/not-a-uuid").status_code == 422
+
+
+def test_an_operator_adds_an_organisation_and_sees_its_coordinator(
+    client: TestClient, db_url: str
+) -> None:
+    created = client.post("/organizations", json=organization_body(), headers=auth())
+    assert created.status_code == 201, created.text
+    organization = created.json()
+    assert created.headers["location"] == f"/organizations/{organization['id']}"
+    assert organization["coordinator_email"] == "koordinator@svom.example"
+    public = client.get(created.headers["location"]).json()
+    assert public["website"] == "https://svom.example/"
+    assert "coordinator_email" not in public
+    assert rows(db_url, "organization") == 9
+
+
+def test_only_an_operator_may_add_an_organisation(client: TestClient, db_url: str) -> None:
+    assert client.post("/organizations", json=organization_body()).status_code == 401
+    for role in (Role.PARTNER, Role.CARE_SYSTEM):
+        refused = client.post("/organizations", json=organization_body(), headers=auth(role))
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert rows(db_url, "organization") == 8
+
+
+def test_a_partner_adds_a_location_and_a_service_to_its_own_organisation(
+    client: TestClient,
+) -> None:
+    org = demo.NORREBRO_WALKING_GROUP_ORG_ID
+    location = client.post(
+        f"/organizations/{org}/locations",
+        json={
+            "name": "Superkilen",
+            "address_1": "Nørrebrogade 210",
+            "postal_code": "2200",
+            "city": "København N",
+            "district": "Nørrebro",
+            "wheelchair_accessible": True,
+            "latitude": 55.7,
+            "longitude": 12.54,
+        },
+        headers=auth(Role.PARTNER),
+    )
+    assert location.status_code == 201, location.text
+    created = client.post(
+        f"/organizations/{org}/services",
+        json=service_body(location_id=location.json()["id"], interests=["Walking", "culture"]),
+        headers=auth(Role.PARTNER),
+    )
+    assert created.status_code == 201, created.text
+    service = created.json()
+    assert created.headers["location"] == f"/services/{service['id']}"
+    assert service["interests"] == ["culture", "walking"]
+    assert service["free_places"] == 12
+    assert service["location"]["name"] == "Superkilen"
+    assert client.get(f"/services/{service['id']}").json() == service
+
+
+def test_a_partner_cannot_touch_another_organisations_entries(
+    client: TestClient, db_url: str
+) -> None:
+    other = demo.AMAGER_SINGING_ORG_ID
+    partner = auth(Role.PARTNER)
+    location = client.post(
+        f"/organizations/{other}/locations",
+        json={
+            "name": "x",
+            "address_1": "y",
+            "postal_code": "2300",
+            "city": "København S",
+            "district": "Amager",
+        },
+        headers=partner,
+    )
+    assert location.status_code == 403
+    created = client.post(
+        f"/organizations/{other}/services",
+        json=service_body(location_id=str(demo.AMAGER_CULTURE_HOUSE.id)),
+        headers=partner,
+    )
+    assert created.status_code == 403
+    changed = client.patch(
+        f"/services/{demo.AMAGER_SINGING_SERVICE_ID}", json={"free_places": 0}, headers=partner
+    )
+    assert changed.status_code == 403
+    assert changed.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/services/{demo.AMAGER_SINGING_SERVICE_ID}").json()["free_places"] == 25
+    assert (rows(db_url, "location"), rows(db_url, "service")) == (9, 10)
+
+
+def test_a_partner_updates_free_places_and_status_of_its_own_service(client: TestClient) -> None:
+    changed = client.patch(
+        f"/services/{WALKING}",
+        json={"free_places": 0, "status": "inactive"},
+        headers=auth(Role.PARTNER),
+    )
+    assert changed.status_code == 200, changed.text
+    service = client.get(f"/services/{WALKING}").json()
+    assert (service["free_places"], service["status"]) == (0, "inactive")
+    assert service["name"] == demo.NORREBRO_WALKING_GROUP.name
+
+
+def test_an_operator_may_update_any_service(client: TestClient) -> None:
+    changed = client.patch(
+        f"/services/{demo.AMAGER_SINGING_SERVICE_ID}",
+        json={"capacity": 80, "free_places": 40},
+        headers=auth(),
+    )
+    assert changed.status_code == 200
+    assert changed.json()["free_places"] == 40
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"free_places": 21},
+        {"capacity": 5},
+        {"free_places": -1},
+        {"status": "defunct"},
+        {"free_place": 3},
+        {"languages": []},
+        {"location_id": str(demo.MAIN_LIBRARY.id)},
+    ],
+)
+def test_a_bad_update_gets_a_problem_and_changes_nothing(
+    client: TestClient, patch: dict[str, Any]
+) -> None:
+    before = client.get(f"/services/{WALKING}").json()
+    response = client.patch(f"/services/{WALKING}", json=patch, headers=auth())
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/services/{WALKING}").json() == before
+
+
+def test_updating_an_unknown_service_is_404(client: TestClient) -> None:
+    response = client.patch(f"/services/{uuid4()}", json={"free_places": 1}, headers=auth())
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (service_body(languages=["danish"]), "body.languages.0"),
+        (service_body(languages=[]), "body.languages"),
+        (service_body(capacity=0), "body.capacity"),
+        (service_body(free_places=13), None),
+        (service_body(time_of_day="night"), "body.time_of_day"),
+        (service_body(name="Gå\x00tur"), "body.name"),
+        (service_body(location_id=str(demo.MAIN_LIBRARY.id)), None),
+        (service_body(location_id=str(uuid4())), None),
+    ],
+)
+def test_a_bad_new_service_gets_a_problem_and_writes_nothing(
+    client: TestClient, db_url: str, payload: dict[str, Any], field: str | None
+) -> None:
+    response = client.post(
+        f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/services",
+        json=payload,
+        headers=auth(),
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    if field:
+        assert field in [error["location"] for error in response.json()["errors"]]
+    assert rows(db_url, "service") == 10
+
+
+def test_a_service_for_an_unknown_organisation_is_404(client: TestClient) -> None:
+    response = client.post(
+        f"/organizations/{uuid4()}/services", json=service_body(), headers=auth()
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"coordinator_email": "not-an-address"},
+        {"website": "javascript:alert(1)"},
+        {"name": ""},
+        {"description": None},
+    ],
+)
+def test_a_bad_organisation_gets_a_problem(
+    client: TestClient, db_url: str, changes: dict[str, Any]
+) -> None:
+    response = client.post("/organizations", json=organization_body(**changes), headers=auth())
+    assert response.status_code == 422
+    assert rows(db_url, "organization") == 8
+
+
+def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
+    assert client.get("/health").json()["service"] == "directory"
+    assert client.get("/openapi.json").status_code == 200
+    asyncapi = client.get("/asyncapi.json").json()
+    assert set(asyncapi["components"]["messages"]) == {
+        "MatchesFound",
+        "NoMatchFound",
+        "ReferralSubmitted",
+    }
+    assert set(asyncapi["operations"]) == {
+        "send_directory_match_v1",
+        "receive_referrals_referral_v1",
+    }
