@@ -59,6 +59,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.session_factory, self.publish)
         self.consumers: list[EventConsumer] = []
         self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._startup: list[Callable[[], None]] = []
         self.kafka_ready = asyncio.Event()
 
     def uow_factory(self, uow_class: Callable[..., U]) -> Callable[[], U]:
@@ -82,6 +83,10 @@ class ServiceRuntime:
         consumer.attach(self.broker)
         self.consumers.append(consumer)
         return consumer
+
+    def on_startup(self, step: Callable[[], None]) -> None:
+        """Run `step` once after the migrations and before serving (e.g. seeding demo data)."""
+        self._startup.append(step)
 
     def run_in_background(self, worker: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `worker()` for the life of the process (e.g. a delivery dispatcher)."""
@@ -130,6 +135,8 @@ class ServiceRuntime:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         if self.settings.migrate_on_start:
             await asyncio.to_thread(upgrade, self.migrations_dir, self.engine)
+        for step in self._startup:
+            await asyncio.to_thread(step)
         tasks = [asyncio.create_task(self._connect_kafka(), name=f"{self.name}-kafka")]
         tasks += [asyncio.create_task(worker()) for worker in self._workers]
         log.info("service.started", port=self.settings.http_port)

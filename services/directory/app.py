@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -25,16 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service.consume(consumers.handlers(), uow)
     if settings.seed_demo:
 
-        async def seed_demo() -> None:
-            # A background worker, because the runtime starts those after the migrations.
-            try:
-                seeded = await asyncio.to_thread(services.seed_demo, uow)
-            except Exception:
-                log.exception("demo.seed_failed")
-                return
+        def seed_demo() -> None:
+            seeded = services.seed_demo(uow)
             log.info("demo.seeded" if seeded else "demo.not_seeded_directory_has_data")
 
-        service.run_in_background(seed_demo)
+        service.on_startup(seed_demo)
     app = service.create_app(
         api.router,
         description="The city's overview of communities (Open Referral HSDS 3.0), "
