@@ -4,5 +4,5 @@ from notifications.app import create_app
 from notifications.config import Settings
 from runtime.service import serve
 
-settings = Settings()  # type: ignore[call-arg]  # read from the environment
+settings = Settings()  # read from the environment
 serve(create_app(settings), settings)

@@ -36,9 +36,9 @@ def client(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]
         yield test_client
 
 
-def client_total(client: TestClient, path: str) -> int:
-    total: int = client.get(path).json()["total_items"]
-    return total
+def test_the_demo_directory_is_seeded_before_the_first_request(client: TestClient) -> None:
+    organizations = client.get("/organizations").json()
+    assert organizations["total_items"] == len(demo.ORGANIZATIONS)
 
 
 def auth(role: Role = Role.OPERATOR, org: UUID | None = None) -> dict[str, str]:
