@@ -8,6 +8,7 @@ one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -117,6 +118,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5, **kwargs)
 
 
+@dataclass(frozen=True)
+class ConsumedEvent:
+    """The event a consumer handles in this unit of work (handlers get only its data)."""
+
+    id: str
+    type: str
+
+
 class UnitOfWork:
     """One transaction: the service's writes, the outbox rows of the events they cause,
     and (for consumers) the inbox row of the event being handled.
@@ -136,6 +145,7 @@ class UnitOfWork:
         self._session_factory = session_factory
         self._source = source
         self._on_commit = on_commit
+        self.consumed: ConsumedEvent | None = None
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -179,6 +189,7 @@ class UnitOfWork:
 
     def record_processed(self, event_id: str, event_type: str) -> None:
         """Remember a consumed event in this transaction, so a redelivery changes nothing."""
+        self.consumed = ConsumedEvent(event_id, event_type)
         self.session.execute(
             insert(inbox).values(event_id=event_id, event_type=event_type, processed_at=utcnow())
         )

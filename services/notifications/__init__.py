@@ -1,0 +1,1 @@
+"""notifications: turns events into inbox messages and signed webhooks, and records delivery."""

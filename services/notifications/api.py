@@ -1,0 +1,189 @@
+"""HTTP API of notifications: partners read their inbox and manage their webhook;
+operators watch deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, Field, HttpUrl
+
+from notifications import services
+from notifications.domain import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    InvalidWebhookUrl,
+    Language,
+    Message,
+    Webhook,
+)
+from runtime.auth import Principal, Role, require
+from runtime.problems import Problem
+
+router = APIRouter()
+
+Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
+
+
+class MessagePublic(BaseModel):
+    id: UUID
+    organization_id: UUID | None = Field(description="None for a broadcast to every partner.")
+    language: Language
+    text: str
+    created_at: datetime
+    read_at: datetime | None = Field(description="When your organisation marked it read.")
+
+    @classmethod
+    def of(cls, message: Message) -> MessagePublic:
+        return cls.model_validate(message, from_attributes=True)
+
+
+class MessagesPublic(BaseModel):
+    data: list[MessagePublic]
+    count: int
+
+
+class WebhookUpdate(BaseModel):
+    url: HttpUrl = Field(
+        max_length=2083,
+        description="Where to POST; receives Standard Webhooks signed JSON.",
+        examples=["https://partner.example/brobygger/webhook"],
+    )
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    registered_at: datetime
+    secret: str = Field(
+        description="Verifies `webhook-signature`. Shown only in this answer: keep it; "
+        "registering again makes a new one."
+    )
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> WebhookPublic:
+        return cls.model_validate(webhook, from_attributes=True)
+
+
+class DeliveryPublic(BaseModel):
+    id: UUID
+    organization_id: UUID | None = Field(description="None for a broadcast inbox message.")
+    channel: Channel
+    status: DeliveryStatus
+    message_id: UUID | None
+    source_event_id: UUID
+    source_event_type: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    recorded_at: datetime | None = Field(description="When it was delivered or gave up.")
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryPublic:
+        return cls(
+            id=delivery.id,
+            organization_id=delivery.organization_id,
+            channel=delivery.channel,
+            status=delivery.status,
+            message_id=delivery.message_id,
+            source_event_id=delivery.source.id,
+            source_event_type=delivery.source.type,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+            last_error=delivery.last_error,
+            created_at=delivery.created_at,
+            recorded_at=delivery.recorded_at,
+        )
+
+
+class DeliveriesPublic(BaseModel):
+    data: list[DeliveryPublic]
+    count: int
+
+
+def _uow(request: Request) -> services.UnitOfWorkFactory:
+    factory: services.UnitOfWorkFactory = request.app.state.uow
+    return factory
+
+
+def _organization(principal: Principal) -> UUID:
+    # `require(Role.PARTNER)` admits no partner token without its organisation.
+    assert principal.organization_id is not None
+    return principal.organization_id
+
+
+@router.get("/inbox", tags=["inbox"], summary="Your organisation's messages and broadcasts")
+def read_inbox(
+    request: Request,
+    principal: Partner,
+    limit: Limit = 50,
+    unread_only: Annotated[bool, Query(description="Only what is not marked read.")] = False,
+) -> MessagesPublic:
+    messages = services.inbox(
+        _organization(principal), _uow(request), unread_only=unread_only, limit=limit
+    )
+    return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
+
+
+@router.post("/inbox/{message_id}/read", tags=["inbox"], summary="Mark a message read")
+def mark_read(message_id: UUID, request: Request, principal: Partner) -> MessagePublic:
+    try:
+        message = services.mark_read(message_id, _organization(principal), _uow(request))
+    except services.MessageNotFound as error:
+        # Not 403: another organisation's message must not even be confirmed to exist.
+        raise Problem(404, f"There is no message {message_id} in your inbox.") from error
+    return MessagePublic.of(message)
+
+
+@router.put(
+    "/webhook",
+    tags=["webhooks"],
+    summary="Register or replace your organisation's webhook",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "Replaced: the old secret no longer signs deliveries"}},
+)
+def register_webhook(
+    body: WebhookUpdate, request: Request, response: Response, principal: Partner
+) -> WebhookPublic:
+    command = services.RegisterWebhook(_organization(principal), str(body.url))
+    try:
+        webhook, created = services.register_webhook(
+            command,
+            _uow(request),
+            allow_private_targets=request.app.state.allow_private_webhook_targets,
+        )
+    except InvalidWebhookUrl as error:
+        raise Problem(422, f"url: {error}.") from error
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return WebhookPublic.of(webhook)
+
+
+@router.delete(
+    "/webhook",
+    tags=["webhooks"],
+    summary="Stop webhooks to your organisation",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+def remove_webhook(request: Request, principal: Partner) -> None:
+    try:
+        services.remove_webhook(_organization(principal), _uow(request))
+    except services.WebhookNotFound as error:
+        raise Problem(404, "Your organisation has no webhook registered.") from error
+
+
+@router.get("/deliveries", tags=["deliveries"], summary="Recent deliveries, newest first")
+def list_deliveries(
+    request: Request,
+    _principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
+    limit: Limit = 50,
+    delivery_status: Annotated[
+        DeliveryStatus | None, Query(alias="status", description="Only deliveries in this state.")
+    ] = None,
+) -> DeliveriesPublic:
+    deliveries = services.recent_deliveries(_uow(request), status=delivery_status, limit=limit)
+    return DeliveriesPublic(data=[DeliveryPublic.of(d) for d in deliveries], count=len(deliveries))

@@ -1,0 +1,41 @@
+"""The notifications process: `uvicorn --factory notifications.app:create_app`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from notifications import api, consumers, events
+from notifications.config import Settings
+from notifications.dispatcher import WebhookDispatcher
+from notifications.domain import RetryPolicy
+from notifications.store import NotificationsUnitOfWork
+from runtime.service import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # read from the environment
+    service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
+    uow = service.uow_factory(NotificationsUnitOfWork)
+    service.consume(consumers.handlers(settings.language), uow)
+    dispatcher = WebhookDispatcher(
+        uow,
+        policy=RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            first_delay=timedelta(seconds=settings.webhook_first_retry_seconds),
+        ),
+        poll_seconds=settings.dispatcher_poll_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    service.run_in_background(dispatcher.run)
+    app = service.create_app(
+        api.router,
+        description="Inbox messages and signed webhooks to partners, and their delivery status.",
+    )
+    app.state.uow = uow
+    app.state.allow_private_webhook_targets = settings.allow_private_webhook_targets
+    return app

@@ -1,0 +1,24 @@
+"""The integration events notifications publishes and consumes, built from the domain."""
+
+from __future__ import annotations
+
+from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
+from notifications.domain import Delivery
+
+PUBLISHES: tuple[type[IntegrationEvent], ...] = (DeliveryRecorded,)
+CONSUMES: tuple[type[IntegrationEvent], ...] = (ReferralOffered, PoolOpened)
+
+
+def delivery_recorded(delivery: Delivery) -> DeliveryRecorded:
+    """The outcome of a delivery to one organisation; broadcasts and pending ones have none."""
+    if delivery.organization_id is None or delivery.recorded_at is None:
+        raise ValueError(f"delivery {delivery.id} has no recipient organisation or no outcome")
+    return DeliveryRecorded(
+        delivery_id=delivery.id,
+        organization_id=delivery.organization_id,
+        channel=delivery.channel.value,
+        status=delivery.status.value,
+        source_event_id=delivery.source.id,
+        source_event_type=delivery.source.type,
+        recorded_at=delivery.recorded_at,
+    )

@@ -1,0 +1,4 @@
+from notifications.store import Base
+from runtime.migrations import run_env
+
+run_env(Base.metadata)

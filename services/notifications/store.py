@@ -1,0 +1,348 @@
+"""Storage of notifications: SQLModel tables and the repositories the service layer uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy import Column, Text, update
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel, col, or_, select
+from sqlmodel.sql.expression import Select
+
+from notifications.domain import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Language,
+    Message,
+    SourceEvent,
+    Template,
+    Webhook,
+)
+from runtime.storage import UnitOfWork, UTCDateTime
+
+
+class Base(SQLModel, registry=registry()):
+    """This service's tables only; the outbox and inbox come from `runtime.storage`."""
+
+
+class MessageRow(Base, table=True):
+    # Not `inbox`: that name belongs to the consumer's table of processed events.
+    __tablename__ = "message"
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID | None = Field(default=None, index=True)
+    template: str = Field(max_length=40)
+    language: str = Field(max_length=2)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source_event_id: UUID
+    source_event_type: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class MessageReadRow(Base, table=True):
+    """Who read what: per organisation, because a broadcast is read by many."""
+
+    __tablename__ = "message_read"
+
+    message_id: UUID = Field(foreign_key="message.id", primary_key=True)
+    organization_id: UUID = Field(primary_key=True)
+    read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebhookRow(Base, table=True):
+    __tablename__ = "webhook"
+
+    organization_id: UUID = Field(primary_key=True)
+    url: str = Field(max_length=2083)
+    # Kept in the clear: signing needs the secret itself, not a hash of it.
+    secret: str = Field(max_length=100)
+    registered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class DeliveryRow(Base, table=True):
+    __tablename__ = "delivery"
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID | None = Field(default=None, index=True)
+    channel: str = Field(max_length=10)
+    status: str = Field(index=True, max_length=10)
+    # No foreign key: without an ORM relationship the two rows flush in no fixed order.
+    message_id: UUID | None = None
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source_event_id: UUID
+    source_event_type: str = Field(max_length=200)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    recorded_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class MessageRepository(Protocol):
+    def add(self, message: Message) -> None: ...
+
+    def for_organization(
+        self, organization_id: UUID, *, unread_only: bool, limit: int
+    ) -> list[Message]:
+        """Its own messages and the broadcasts, newest first, with its read marks."""
+        ...
+
+    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
+        """The message if the organisation may see it."""
+        ...
+
+    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None: ...
+
+
+class SqlMessageRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, message: Message) -> None:
+        self.session.add(
+            MessageRow(
+                id=message.id,
+                organization_id=message.organization_id,
+                template=message.template.value,
+                language=message.language.value,
+                text=message.text,
+                source_event_id=message.source.id,
+                source_event_type=message.source.type,
+                created_at=message.created_at,
+            )
+        )
+
+    def for_organization(
+        self, organization_id: UUID, *, unread_only: bool, limit: int
+    ) -> list[Message]:
+        query = self._visible_to(organization_id)
+        if unread_only:
+            query = query.where(col(MessageReadRow.read_at).is_(None))
+        query = query.order_by(col(MessageRow.created_at).desc(), col(MessageRow.id)).limit(limit)
+        return [_message(row, read_at) for row, read_at in self.session.exec(query)]
+
+    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
+        query = self._visible_to(organization_id).where(MessageRow.id == message_id)
+        found = self.session.exec(query).first()
+        return _message(*found) if found else None
+
+    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None:
+        if self.session.get(MessageReadRow, (message_id, organization_id)) is None:
+            self.session.add(
+                MessageReadRow(
+                    message_id=message_id, organization_id=organization_id, read_at=read_at
+                )
+            )
+
+    def _visible_to(self, organization_id: UUID) -> Select[MessageRow, datetime]:
+        return (
+            select(MessageRow, MessageReadRow.read_at)
+            .join(
+                MessageReadRow,
+                (col(MessageReadRow.message_id) == MessageRow.id)
+                & (col(MessageReadRow.organization_id) == organization_id),
+                isouter=True,
+            )
+            .where(
+                or_(
+                    col(MessageRow.organization_id) == organization_id,
+                    col(MessageRow.organization_id).is_(None),
+                )
+            )
+        )
+
+
+def _message(row: MessageRow, read_at: datetime | None) -> Message:
+    return Message(
+        id=row.id,
+        organization_id=row.organization_id,
+        template=Template(row.template),
+        language=Language(row.language),
+        text=row.text,
+        source=SourceEvent(row.source_event_id, row.source_event_type),
+        created_at=row.created_at,
+        read_at=read_at,
+    )
+
+
+class WebhookRepository(Protocol):
+    def get(self, organization_id: UUID) -> Webhook | None: ...
+
+    def all(self) -> list[Webhook]: ...
+
+    def save(self, webhook: Webhook) -> None:
+        """Register or replace the organisation's webhook."""
+        ...
+
+    def remove(self, organization_id: UUID) -> bool:
+        """Forget the organisation's webhook; False if it had none."""
+        ...
+
+
+class SqlWebhookRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, organization_id: UUID) -> Webhook | None:
+        row = self.session.get(WebhookRow, organization_id)
+        return _webhook(row) if row else None
+
+    def all(self) -> list[Webhook]:
+        rows = self.session.exec(select(WebhookRow).order_by(col(WebhookRow.organization_id)))
+        return [_webhook(row) for row in rows]
+
+    def save(self, webhook: Webhook) -> None:
+        row = self.session.get(WebhookRow, webhook.organization_id) or WebhookRow(
+            organization_id=webhook.organization_id,
+            url=webhook.url,
+            secret=webhook.secret,
+            registered_at=webhook.registered_at,
+        )
+        row.url = webhook.url
+        row.secret = webhook.secret
+        row.registered_at = webhook.registered_at
+        self.session.add(row)
+
+    def remove(self, organization_id: UUID) -> bool:
+        row = self.session.get(WebhookRow, organization_id)
+        if row is None:
+            return False
+        self.session.delete(row)
+        return True
+
+
+def _webhook(row: WebhookRow) -> Webhook:
+    return Webhook(
+        organization_id=row.organization_id,
+        url=row.url,
+        secret=row.secret,
+        registered_at=row.registered_at,
+    )
+
+
+class DeliveryRepository(Protocol):
+    def add(self, delivery: Delivery) -> None: ...
+
+    def get(self, delivery_id: UUID) -> Delivery | None: ...
+
+    def save(self, delivery: Delivery) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[Delivery]:
+        """Pending webhook deliveries whose next attempt is due, the longest waiting first."""
+        ...
+
+    def claim(self, delivery_id: UUID, now: datetime, until: datetime) -> bool:
+        """Hold a due delivery until `until`; False if another dispatcher got it first."""
+        ...
+
+    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]: ...
+
+
+class SqlDeliveryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, delivery: Delivery) -> None:
+        self.session.add(
+            DeliveryRow(
+                id=delivery.id,
+                organization_id=delivery.organization_id,
+                channel=delivery.channel.value,
+                status=delivery.status.value,
+                message_id=delivery.message_id,
+                body=delivery.body,
+                source_event_id=delivery.source.id,
+                source_event_type=delivery.source.type,
+                attempts=delivery.attempts,
+                next_attempt_at=delivery.next_attempt_at,
+                last_error=delivery.last_error,
+                created_at=delivery.created_at,
+                recorded_at=delivery.recorded_at,
+            )
+        )
+
+    def get(self, delivery_id: UUID) -> Delivery | None:
+        row = self.session.get(DeliveryRow, delivery_id)
+        return _delivery(row) if row else None
+
+    def save(self, delivery: Delivery) -> None:
+        row = self.session.get(DeliveryRow, delivery.id)
+        if row is None:
+            raise LookupError(f"delivery {delivery.id} was never added")
+        row.status = delivery.status.value
+        row.attempts = delivery.attempts
+        row.next_attempt_at = delivery.next_attempt_at
+        row.last_error = delivery.last_error
+        row.recorded_at = delivery.recorded_at
+        self.session.add(row)
+
+    def due(self, now: datetime, limit: int) -> list[Delivery]:
+        rows = self.session.exec(
+            select(DeliveryRow)
+            .where(
+                DeliveryRow.channel == Channel.WEBHOOK.value,
+                DeliveryRow.status == DeliveryStatus.PENDING.value,
+                col(DeliveryRow.next_attempt_at) <= now,
+            )
+            .order_by(col(DeliveryRow.next_attempt_at))
+            .limit(limit)
+        )
+        return [_delivery(row) for row in rows]
+
+    def claim(self, delivery_id: UUID, now: datetime, until: datetime) -> bool:
+        # A conditional update: of two dispatchers racing for the row, the second finds
+        # next_attempt_at already in the future and updates nothing.
+        claimed = self.session.connection().execute(
+            update(DeliveryRow)
+            .where(
+                col(DeliveryRow.id) == delivery_id,
+                col(DeliveryRow.status) == DeliveryStatus.PENDING.value,
+                col(DeliveryRow.next_attempt_at) <= now,
+            )
+            .values(next_attempt_at=until)
+        )
+        return claimed.rowcount == 1
+
+    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]:
+        query = select(DeliveryRow)
+        if status is not None:
+            query = query.where(DeliveryRow.status == status.value)
+        rows = self.session.exec(
+            query.order_by(col(DeliveryRow.created_at).desc(), col(DeliveryRow.id)).limit(limit)
+        )
+        return [_delivery(row) for row in rows]
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(
+        id=row.id,
+        organization_id=row.organization_id,
+        channel=Channel(row.channel),
+        source=SourceEvent(row.source_event_id, row.source_event_type),
+        created_at=row.created_at,
+        status=DeliveryStatus(row.status),
+        message_id=row.message_id,
+        body=row.body,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        recorded_at=row.recorded_at,
+    )
+
+
+class NotificationsUnitOfWork(UnitOfWork):
+    messages: MessageRepository
+    webhooks: WebhookRepository
+    deliveries: DeliveryRepository
+
+    def _open(self) -> None:
+        self.messages = SqlMessageRepository(self.session)
+        self.webhooks = SqlWebhookRepository(self.session)
+        self.deliveries = SqlDeliveryRepository(self.session)

@@ -1,0 +1,154 @@
+"""In-memory stand-ins for the notifications store, for service-layer unit tests."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from contracts import IntegrationEvent
+from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Webhook
+from runtime.storage import ConsumedEvent
+
+
+class FakeMessageRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Message] = {}
+        self.reads: dict[tuple[UUID, UUID], datetime] = {}
+
+    def add(self, message: Message) -> None:
+        self.rows[message.id] = copy.deepcopy(message)
+
+    def for_organization(
+        self, organization_id: UUID, *, unread_only: bool, limit: int
+    ) -> list[Message]:
+        visible = [
+            self._as_read_by(m, organization_id)
+            for m in self.rows.values()
+            if m.visible_to(organization_id)
+        ]
+        if unread_only:
+            visible = [m for m in visible if m.read_at is None]
+        return sorted(visible, key=lambda m: m.created_at, reverse=True)[:limit]
+
+    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
+        message = self.rows.get(message_id)
+        if message is None or not message.visible_to(organization_id):
+            return None
+        return self._as_read_by(message, organization_id)
+
+    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None:
+        self.reads.setdefault((message_id, organization_id), read_at)
+
+    def _as_read_by(self, message: Message, organization_id: UUID) -> Message:
+        copied = copy.deepcopy(message)
+        copied.read_at = self.reads.get((message.id, organization_id))
+        return copied
+
+
+class FakeWebhookRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Webhook] = {}
+
+    def get(self, organization_id: UUID) -> Webhook | None:
+        return copy.deepcopy(self.rows.get(organization_id))
+
+    def all(self) -> list[Webhook]:
+        return [copy.deepcopy(w) for w in self.rows.values()]
+
+    def save(self, webhook: Webhook) -> None:
+        self.rows[webhook.organization_id] = copy.deepcopy(webhook)
+
+    def remove(self, organization_id: UUID) -> bool:
+        return self.rows.pop(organization_id, None) is not None
+
+
+class FakeDeliveryRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Delivery] = {}
+
+    def add(self, delivery: Delivery) -> None:
+        self.rows[delivery.id] = copy.deepcopy(delivery)
+
+    def get(self, delivery_id: UUID) -> Delivery | None:
+        return copy.deepcopy(self.rows.get(delivery_id))
+
+    def save(self, delivery: Delivery) -> None:
+        self.rows[delivery.id] = copy.deepcopy(delivery)
+
+    def due(self, now: datetime, limit: int) -> list[Delivery]:
+        due = [d for d in self.rows.values() if self._is_due(d, now)]
+        return copy.deepcopy(sorted(due, key=lambda d: d.next_attempt_at or now)[:limit])
+
+    def claim(self, delivery_id: UUID, now: datetime, until: datetime) -> bool:
+        delivery = self.rows[delivery_id]
+        if not self._is_due(delivery, now):
+            return False
+        delivery.next_attempt_at = until
+        return True
+
+    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]:
+        found = [d for d in self.rows.values() if status is None or d.status is status]
+        return copy.deepcopy(sorted(found, key=lambda d: d.created_at, reverse=True)[:limit])
+
+    def of_channel(self, channel: Channel) -> list[Delivery]:
+        return [d for d in self.rows.values() if d.channel is channel]
+
+    @staticmethod
+    def _is_due(delivery: Delivery, now: datetime) -> bool:
+        return (
+            delivery.channel is Channel.WEBHOOK
+            and delivery.status is DeliveryStatus.PENDING
+            and delivery.next_attempt_at is not None
+            and delivery.next_attempt_at <= now
+        )
+
+
+class FakeUnitOfWork:
+    """Keeps writes and events pending until `commit`, like the real one.
+
+    `consuming(event_type)` plays the consumer, which records the event before the handler.
+    """
+
+    def __init__(self) -> None:
+        self.messages = FakeMessageRepository()
+        self.webhooks = FakeWebhookRepository()
+        self.deliveries = FakeDeliveryRepository()
+        self.consumed: ConsumedEvent | None = None
+        self.committed_events: list[IntegrationEvent] = []
+        self._pending: list[IntegrationEvent] = []
+        self._snapshot = self._state()
+        self.commits = 0
+
+    def consuming(self, event_type: str) -> FakeUnitOfWork:
+        self.consumed = ConsumedEvent(str(uuid4()), event_type)
+        return self
+
+    def __call__(self) -> FakeUnitOfWork:
+        return self
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self._snapshot = self._state()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        # Roll back whatever was not committed.
+        self.messages.rows, self.messages.reads, self.webhooks.rows, self.deliveries.rows = (
+            copy.deepcopy(self._snapshot)
+        )
+        self._pending = []
+
+    def publish(self, event: IntegrationEvent) -> None:
+        self._pending.append(event)
+
+    def commit(self) -> None:
+        self.commits += 1
+        self.committed_events += self._pending
+        self._pending = []
+        self._snapshot = self._state()
+
+    def _state(self) -> Any:
+        return copy.deepcopy(
+            (self.messages.rows, self.messages.reads, self.webhooks.rows, self.deliveries.rows)
+        )

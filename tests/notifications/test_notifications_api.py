@@ -1,0 +1,248 @@
+"""The notifications HTTP API, with Kafka unreachable: consumed events still reach the outbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from contracts import DeliveryRecorded, IntegrationEvent
+from notifications.app import create_app
+from notifications.config import Settings
+from runtime.auth import Role, mint_token
+from runtime.storage import make_engine, outbox
+from tests.conftest import TEST_SECRETS
+from tests.notifications.receiver import webhook_receiver
+from tests.notifications.support import consume, offered, pool_opened, record_of
+
+SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
+ORG = uuid4()
+OTHER_ORG = uuid4()
+
+
+def auth(role: Role, organization_id: UUID | None = None) -> dict[str, str]:
+    token = mint_token(SECRET, subject="someone", role=role, organization_id=organization_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+PARTNER = auth(Role.PARTNER, ORG)
+OTHER_PARTNER = auth(Role.PARTNER, OTHER_ORG)
+OPERATOR = auth(Role.OPERATOR)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/notifications.db"
+
+
+@pytest.fixture
+def start(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Iterator[Callable[..., TestClient]]:
+    """`start(**settings)`: the running service on its own SQLite file."""
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    with ExitStack() as stack:
+
+        def make(**settings: Any) -> TestClient:
+            app = create_app(Settings(database_url=database_url, **settings))
+            return stack.enter_context(TestClient(app))
+
+        yield make
+
+
+@pytest.fixture
+def client(start: Callable[..., TestClient]) -> TestClient:
+    return start()
+
+
+@pytest.fixture
+def engine(client: TestClient, database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def deliver(client: TestClient, *events: IntegrationEvent) -> None:
+    """Consume events in the running service, through the runtime's consumer."""
+    records = [record_of(event, offset) for offset, event in enumerate(events)]
+    portal = client.portal
+    assert portal is not None  # there is one while the client is entered
+    start_uow = client.app.state.uow  # type: ignore[attr-defined]
+    dead_letters = portal.call(partial(consume, start_uow, *records))
+    assert dead_letters == []
+
+
+def inbox(client: TestClient, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    response = client.get("/inbox", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == len(body["data"])
+    items: list[dict[str, Any]] = body["data"]
+    return items
+
+
+def test_the_inbox_needs_a_partner_token(client: TestClient) -> None:
+    missing = client.get("/inbox")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert client.get("/inbox", headers=auth(Role.CARE_SYSTEM)).status_code == 403
+    assert client.get("/inbox", headers=OPERATOR).status_code == 403
+
+
+def test_a_partner_sees_its_own_messages_and_broadcasts_but_not_another_organisations(
+    client: TestClient,
+) -> None:
+    deliver(client, offered(ORG), offered(OTHER_ORG))
+    deliver(client, pool_opened())
+    mine = inbox(client, PARTNER)
+    assert [m["organization_id"] for m in mine] == [None, str(ORG)]  # newest first
+    assert mine[1]["text"].startswith("Ny henvisning: en borger (80-84 år, Nørrebro)")
+    assert mine[1]["language"] == "da"
+    assert "cit_" not in mine[1]["text"]
+    assert [m["organization_id"] for m in inbox(client, OTHER_PARTNER)] == [None, str(OTHER_ORG)]
+
+
+def test_unread_only_leaves_out_what_the_partner_marked_read(client: TestClient) -> None:
+    deliver(client, offered(ORG), pool_opened())
+    broadcast = next(m for m in inbox(client, PARTNER) if m["organization_id"] is None)
+    response = client.post(f"/inbox/{broadcast['id']}/read", headers=PARTNER)
+    assert response.status_code == 200
+    assert response.json()["read_at"] is not None
+    unread = inbox(client, PARTNER, unread_only=True)
+    assert [m["organization_id"] for m in unread] == [str(ORG)]
+    assert len(inbox(client, OTHER_PARTNER, unread_only=True)) == 1  # read marks are per partner
+
+
+def test_a_partner_cannot_mark_another_organisations_message_read(client: TestClient) -> None:
+    deliver(client, offered(OTHER_ORG))
+    [theirs] = inbox(client, OTHER_PARTNER)
+    response = client.post(f"/inbox/{theirs['id']}/read", headers=PARTNER)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert inbox(client, OTHER_PARTNER, unread_only=True) == [theirs]
+    assert client.post(f"/inbox/{uuid4()}/read", headers=PARTNER).status_code == 404
+    assert client.post("/inbox/not-a-uuid/read", headers=PARTNER).status_code == 422
+
+
+def test_registering_a_webhook_shows_its_secret_and_registering_again_replaces_it(
+    client: TestClient,
+) -> None:
+    url = "https://partner.example/brobygger"
+    first = client.put("/webhook", headers=PARTNER, json={"url": url})
+    assert first.status_code == 201, first.text
+    assert first.json()["secret"].startswith("whsec_")
+    assert first.json()["url"] == url
+    again = client.put("/webhook", headers=PARTNER, json={"url": url})
+    assert again.status_code == 200
+    assert again.json()["secret"] != first.json()["secret"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://partner.example/hook",
+        "not a url",
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+    ],
+)
+def test_a_webhook_url_that_is_not_public_http_is_refused_and_nothing_is_stored(
+    client: TestClient, url: str
+) -> None:
+    response = client.put("/webhook", headers=PARTNER, json={"url": url})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.delete("/webhook", headers=PARTNER).status_code == 404
+
+
+def test_private_webhook_targets_can_be_allowed_for_local_use(
+    start: Callable[..., TestClient],
+) -> None:
+    client = start(allow_private_webhook_targets=True)
+    response = client.put("/webhook", headers=PARTNER, json={"url": "http://127.0.0.1:9/x"})
+    assert response.status_code == 201
+
+
+def test_a_partner_can_remove_its_webhook_once(client: TestClient) -> None:
+    client.put("/webhook", headers=PARTNER, json={"url": "https://partner.example/hook"})
+    assert client.delete("/webhook", headers=OTHER_PARTNER).status_code == 404
+    assert client.delete("/webhook", headers=PARTNER).status_code == 204
+    assert client.delete("/webhook", headers=PARTNER).status_code == 404
+
+
+def test_webhook_management_is_for_partners_only(client: TestClient) -> None:
+    body = {"url": "https://partner.example/hook"}
+    assert client.put("/webhook", headers=OPERATOR, json=body).status_code == 403
+    assert client.put("/webhook", json=body).status_code == 401
+    assert client.delete("/webhook", headers=OPERATOR).status_code == 403
+
+
+def test_operators_watch_deliveries_and_partners_may_not(client: TestClient) -> None:
+    client.put("/webhook", headers=PARTNER, json={"url": "https://partner.example/hook"})
+    deliver(client, offered(ORG))
+    assert client.get("/deliveries", headers=PARTNER).status_code == 403
+    everything = client.get("/deliveries", headers=OPERATOR).json()
+    assert sorted((d["channel"], d["status"]) for d in everything["data"]) == [
+        ("inbox", "delivered"),
+        ("webhook", "pending"),
+    ]
+    pending = client.get("/deliveries", headers=OPERATOR, params={"status": "pending"}).json()
+    assert [d["channel"] for d in pending["data"]] == ["webhook"]
+    bad = client.get("/deliveries", headers=OPERATOR, params={"status": "lost"})
+    assert bad.status_code == 422
+
+
+def test_a_consumed_offer_leaves_its_delivery_event_in_the_outbox(
+    client: TestClient, engine: Engine
+) -> None:
+    deliver(client, offered(ORG))
+    with engine.connect() as connection:
+        row = connection.execute(select(outbox)).one()
+    assert row.topic == "notifications.delivery.v1"
+    assert row.published_at is None  # Kafka is unreachable: it waits for the relay
+    event = DeliveryRecorded.model_validate_json(row.value)
+    assert (event.organization_id, event.channel, event.status) == (ORG, "inbox", "delivered")
+
+
+def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(
+    start: Callable[..., TestClient], database_url: str
+) -> None:
+    client = start(
+        allow_private_webhook_targets=True,
+        dispatcher_poll_seconds=0.05,
+        webhook_first_retry_seconds=0.1,
+    )
+    with webhook_receiver(failures_first=1) as receiver:
+        registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
+        receiver.secret = registered.json()["secret"]
+        deliver(client, offered(ORG))
+        deadline = time.monotonic() + 15
+        while len(receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [r.answered for r in receiver.received] == [500, 204]
+    assert receiver.received[1].signature_valid
+    delivered = client.get("/deliveries", headers=OPERATOR, params={"status": "delivered"})
+    webhook = next(d for d in delivered.json()["data"] if d["channel"] == "webhook")
+    assert webhook["attempts"] == 2
+    assert webhook["id"] == receiver.received[1].webhook_id
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        values = connection.execute(select(outbox.c.value).order_by(outbox.c.seq)).scalars()
+        events = [DeliveryRecorded.model_validate_json(v) for v in values]
+    engine.dispose()
+    assert [(e.channel, e.status) for e in events] == [
+        ("inbox", "delivered"),
+        ("webhook", "delivered"),
+    ]

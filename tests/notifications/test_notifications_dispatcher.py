@@ -1,0 +1,148 @@
+"""The webhook dispatcher against a real local HTTP endpoint, on SQLite and PostgreSQL."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from contracts import DeliveryRecorded, ReferralOffered
+from notifications import services
+from notifications.app import MIGRATIONS
+from notifications.dispatcher import WebhookDispatcher
+from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
+from notifications.store import NotificationsUnitOfWork
+from runtime.migrations import upgrade
+from runtime.storage import outbox
+from tests.notifications.receiver import Receiver, webhook_receiver
+from tests.notifications.support import consume, offered, record_of
+
+ORG = uuid4()
+BACK_OFF = timedelta(milliseconds=300)
+
+StartUow = Callable[[], NotificationsUnitOfWork]
+
+
+@pytest.fixture
+def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
+    engine = engine_for("notifications")
+    upgrade(MIGRATIONS, engine)
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+def dispatcher(start_uow: StartUow, max_attempts: int = 3) -> WebhookDispatcher:
+    return WebhookDispatcher(
+        start_uow,
+        policy=RetryPolicy(max_attempts=max_attempts, first_delay=BACK_OFF),
+        poll_seconds=0.05,
+        timeout_seconds=5,
+    )
+
+
+async def offer_to(start_uow: StartUow, receiver: Receiver) -> UUID:
+    """Register the receiver as ORG's webhook and consume an offer to ORG."""
+    command = services.RegisterWebhook(ORG, receiver.url)
+    webhook, _ = services.register_webhook(command, start_uow, allow_private_targets=True)
+    receiver.secret = webhook.secret
+    assert await consume(start_uow, record_of(offered(ORG))) == []
+    [pending] = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
+    return pending.id
+
+
+def delivery(start_uow: StartUow, delivery_id: UUID) -> Delivery:
+    with start_uow() as uow:
+        found = uow.deliveries.get(delivery_id)
+    assert found is not None
+    return found
+
+
+def published(start_uow: StartUow) -> list[DeliveryRecorded]:
+    with start_uow() as uow:
+        values = uow.session.execute(select(outbox.c.value).order_by(outbox.c.seq)).scalars()
+        return [DeliveryRecorded.model_validate_json(value) for value in values]
+
+
+async def test_a_due_webhook_is_posted_signed_and_recorded_delivered(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    with webhook_receiver() as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        assert await dispatcher(start_uow).dispatch_due(client) == 1
+    [request] = receiver.received
+    assert request.signature_valid
+    assert request.webhook_id == str(delivery_id)
+    assert abs(request.timestamp - time.time()) < 10
+    assert request.body["type"] == ReferralOffered.event_type
+    assert request.body["data"]["organization_id"] == str(ORG)
+    assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
+    last = published(start_uow)[-1]
+    assert (last.delivery_id, last.channel, last.status) == (delivery_id, "webhook", "delivered")
+
+
+async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_delivered(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    with webhook_receiver(failures_first=1) as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        sender = dispatcher(start_uow)
+        assert await sender.dispatch_due(client) == 1
+        waiting = delivery(start_uow, delivery_id)
+        assert (waiting.status, waiting.attempts, waiting.last_error) == (
+            DeliveryStatus.PENDING,
+            1,
+            "HTTP 500",
+        )
+        assert [e.channel for e in published(start_uow)] == ["inbox"]
+        assert await sender.dispatch_due(client) == 0  # not before the back-off
+        await asyncio.sleep(BACK_OFF.total_seconds() + 0.1)
+        assert await sender.dispatch_due(client) == 1
+    first, second = receiver.received
+    assert (first.answered, second.answered) == (500, 204)
+    assert first.webhook_id == second.webhook_id == str(delivery_id)
+    assert first.body == second.body
+    assert second.signature_valid
+    assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
+    assert published(start_uow)[-1].status == "delivered"
+
+
+async def test_an_endpoint_that_keeps_failing_is_given_up_and_the_failure_published(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    with webhook_receiver(failures_first=99) as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        sender = dispatcher(start_uow, max_attempts=2)
+        await sender.dispatch_due(client)
+        await asyncio.sleep(BACK_OFF.total_seconds() + 0.1)
+        await sender.dispatch_due(client)
+        assert await sender.dispatch_due(client) == 0
+    assert len(receiver.received) == 2
+    failed = delivery(start_uow, delivery_id)
+    assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 2)
+    last = published(start_uow)[-1]
+    assert (last.channel, last.status) == ("webhook", "failed")
+
+
+async def test_an_unreachable_endpoint_is_a_failed_attempt(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    with webhook_receiver() as receiver:
+        pass  # closed again: nothing listens on its port any more
+    delivery_id = await offer_to(start_uow, receiver)
+    assert await dispatcher(start_uow).dispatch_due(client) == 1
+    waiting = delivery(start_uow, delivery_id)
+    assert waiting.status is DeliveryStatus.PENDING
+    assert waiting.last_error is not None
+    assert waiting.last_error.startswith("ConnectError")

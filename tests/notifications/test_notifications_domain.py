@@ -1,0 +1,165 @@
+"""Signing, URL checks, templates and the retry rules of a delivery."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from notifications.domain import (
+    TEMPLATES,
+    Delivery,
+    DeliveryStatus,
+    InvalidTransition,
+    InvalidWebhookUrl,
+    Language,
+    RetryPolicy,
+    SourceEvent,
+    Template,
+    check_webhook_url,
+    new_secret,
+    render,
+    sign,
+    webhook_body,
+)
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SOURCE = SourceEvent(uuid4(), "dk.brobygger.referrals.referral.offered.v1")
+POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
+
+
+def test_the_signature_matches_the_standard_webhooks_reference_vector() -> None:
+    # The spec in /work/shared/standards/standard-webhooks has no test vector; this is the
+    # one the reference library's test suite signs (libraries/python, test_sign_function).
+    signature = sign(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1614265330,
+        '{"test": 2432232314}',
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_the_signature_covers_id_timestamp_and_body() -> None:
+    secret = new_secret()
+    first = sign(secret, "id-1", 1700000000, "{}")
+    assert sign(secret, "id-2", 1700000000, "{}") != first
+    assert sign(secret, "id-1", 1700000001, "{}") != first
+    assert sign(secret, "id-1", 1700000000, "{ }") != first
+
+
+def test_a_new_secret_is_whsec_and_at_least_24_random_bytes() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) >= 24
+    assert new_secret() != secret
+
+
+def test_the_webhook_body_is_minified_json_with_type_timestamp_and_data() -> None:
+    body = webhook_body("a.b.c", NOW, {"district": "Nørrebro"})
+    assert body == (
+        '{"type":"a.b.c","timestamp":"2026-11-22T12:00:00+00:00","data":{"district":"Nørrebro"}}'
+    )
+
+
+@pytest.mark.parametrize("url", ["https://partner.example/hook", "http://93.184.215.14:8080/x"])
+def test_public_http_and_https_urls_are_accepted(url: str) -> None:
+    check_webhook_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://partner.example/hook", "javascript:alert(1)", "https:///no-host", "partner"]
+)
+def test_a_webhook_url_must_be_http_or_https_with_a_host(url: str) -> None:
+    with pytest.raises(InvalidWebhookUrl):
+        check_webhook_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8000/hook",
+        "http://api.localhost/hook",
+        "http://127.0.0.1/hook",
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://172.16.5.4/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/hook",
+        "http://[::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+    ],
+)
+def test_private_loopback_and_link_local_targets_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(InvalidWebhookUrl):
+        check_webhook_url(url, allow_private=False)
+    check_webhook_url(url, allow_private=True)
+
+
+def test_every_template_exists_in_danish_swedish_and_english() -> None:
+    assert set(TEMPLATES) == {(t, lang) for t in Template for lang in Language}
+
+
+def test_the_danish_offer_text_reads_as_intended() -> None:
+    text = render(
+        Template.REFERRAL_OFFERED,
+        Language.DA,
+        age_band="80-84",
+        district="Nørrebro",
+        interests="gåture",
+        expires="2026-11-25 12:00 UTC",
+    )
+    assert text == (
+        "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
+        "fællesskab. Svar inden 2026-11-25 12:00 UTC."
+    )
+
+
+def webhook_delivery() -> Delivery:
+    return Delivery.to_webhook(uuid4(), SOURCE, "{}", NOW)
+
+
+def test_a_new_webhook_delivery_is_pending_and_due_at_once() -> None:
+    delivery = webhook_delivery()
+    assert delivery.status is DeliveryStatus.PENDING
+    assert delivery.next_attempt_at == NOW
+    assert delivery.attempts == 0
+
+
+def test_failed_attempts_back_off_exponentially() -> None:
+    delivery = webhook_delivery()
+    delivery.attempt_failed(NOW, "HTTP 500", POLICY)
+    assert delivery.next_attempt_at == NOW + timedelta(seconds=30)
+    delivery.attempt_failed(NOW, "HTTP 502", POLICY)
+    assert delivery.next_attempt_at == NOW + timedelta(seconds=60)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (
+        DeliveryStatus.PENDING,
+        2,
+        "HTTP 502",
+    )
+
+
+def test_a_delivery_fails_when_its_attempts_are_used_up() -> None:
+    delivery = webhook_delivery()
+    for _ in range(POLICY.max_attempts):
+        delivery.attempt_failed(NOW, "HTTP 500", POLICY)
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.next_attempt_at is None
+    assert delivery.recorded_at == NOW
+    with pytest.raises(InvalidTransition):
+        delivery.attempt_failed(NOW, "HTTP 500", POLICY)
+
+
+def test_a_delivered_delivery_records_when_and_takes_no_more_attempts() -> None:
+    delivery = webhook_delivery()
+    delivery.attempt_failed(NOW, "HTTP 500", POLICY)
+    delivery.delivered(NOW + timedelta(minutes=1))
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert (delivery.attempts, delivery.last_error) == (2, None)
+    assert delivery.recorded_at == NOW + timedelta(minutes=1)
+    with pytest.raises(InvalidTransition):
+        delivery.delivered(NOW)

@@ -1,0 +1,259 @@
+"""Use cases on fakes: what is stored, queued and published for each event and request."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from contracts import DeliveryRecorded, PoolOpened, ReferralOffered
+from notifications import services
+from notifications.domain import (
+    Channel,
+    DeliveryStatus,
+    InvalidWebhookUrl,
+    Language,
+    RetryPolicy,
+    Webhook,
+)
+from tests.notifications.fakes import FakeUnitOfWork
+from tests.notifications.support import offered, pool_opened
+
+ORG = uuid4()
+OTHER_ORG = uuid4()
+POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
+LEASE = timedelta(seconds=30)
+
+
+def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
+    webhook = Webhook(
+        organization_id,
+        "https://partner.example/hook",
+        "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+        datetime.now(UTC),
+    )
+    uow.webhooks.save(webhook)
+    return webhook
+
+
+def test_an_offer_puts_a_danish_message_in_the_organisations_inbox() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    [message] = uow.messages.for_organization(ORG, unread_only=False, limit=10)
+    assert message.text == (
+        "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
+        "fællesskab. Svar inden 2026-11-25 12:00 UTC."
+    )
+    assert message.organization_id == ORG
+    assert uow.messages.for_organization(OTHER_ORG, unread_only=False, limit=10) == []
+    assert uow.commits == 1
+
+
+def test_the_message_can_be_in_english() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.EN)
+    [message] = uow.messages.rows.values()
+    assert message.text.startswith("New referral: a citizen (80-84 years, Nørrebro)")
+
+
+def test_the_inbox_message_does_not_even_carry_the_pseudonym() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    [message] = uow.messages.rows.values()
+    assert "cit_" not in message.text
+
+
+def test_an_offer_publishes_the_inbox_delivery_naming_the_event_that_caused_it() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    [event] = uow.committed_events
+    assert isinstance(event, DeliveryRecorded)
+    [delivery] = uow.deliveries.rows.values()
+    assert (event.delivery_id, event.organization_id) == (delivery.id, ORG)
+    assert (event.channel, event.status) == ("inbox", "delivered")
+    assert uow.consumed is not None
+    assert (event.source_event_id, event.source_event_type) == (
+        UUID(uow.consumed.id),
+        ReferralOffered.event_type,
+    )
+
+
+def test_without_a_webhook_nothing_is_queued_for_one() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
+
+
+def test_with_a_webhook_a_pending_delivery_carries_the_event_as_standard_webhook_json() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    with_webhook(uow)
+    with_webhook(uow, OTHER_ORG)
+    event = offered(ORG)
+    services.notify_referral_offered(event, uow, Language.DA)
+    [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
+    assert (delivery.organization_id, delivery.status) == (ORG, DeliveryStatus.PENDING)
+    assert delivery.body is not None
+    body = json.loads(delivery.body)
+    assert body["type"] == ReferralOffered.event_type
+    assert body["data"] == event.model_dump(mode="json")
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert len(uow.committed_events) == 1  # the webhook's outcome is published when sent
+
+
+def test_a_pool_opening_is_one_broadcast_seen_by_every_partner() -> None:
+    uow = FakeUnitOfWork().consuming(PoolOpened.event_type)
+    services.announce_pool(pool_opened(), uow, Language.DA)
+    [message] = uow.messages.rows.values()
+    assert message.organization_id is None
+    assert "Nye fællesskaber 2026" in message.text
+    assert "2026-04-30" in message.text
+    for org in (ORG, OTHER_ORG):
+        assert [m.id for m in uow.messages.for_organization(org, unread_only=False, limit=9)] == [
+            message.id
+        ]
+
+
+def test_a_pool_opening_publishes_nothing_but_queues_a_webhook_to_every_registered_one() -> None:
+    uow = FakeUnitOfWork().consuming(PoolOpened.event_type)
+    with_webhook(uow, ORG)
+    with_webhook(uow, OTHER_ORG)
+    services.announce_pool(pool_opened(), uow, Language.DA)
+    assert uow.committed_events == []
+    webhooks = uow.deliveries.of_channel(Channel.WEBHOOK)
+    assert {d.organization_id for d in webhooks} == {ORG, OTHER_ORG}
+    [inbox] = uow.deliveries.of_channel(Channel.INBOX)
+    assert (inbox.organization_id, inbox.status) == (None, DeliveryStatus.DELIVERED)
+
+
+def test_a_handler_outside_a_consumed_event_refuses_to_run() -> None:
+    uow = FakeUnitOfWork()
+    with pytest.raises(RuntimeError):
+        services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    assert uow.commits == 0
+
+
+def test_marking_read_is_per_organisation_and_keeps_the_first_time() -> None:
+    uow = FakeUnitOfWork().consuming(PoolOpened.event_type)
+    services.announce_pool(pool_opened(), uow, Language.DA)
+    [message] = uow.messages.rows.values()
+    first = services.mark_read(message.id, ORG, uow)
+    again = services.mark_read(message.id, ORG, uow)
+    assert first.read_at is not None
+    assert again.read_at == first.read_at
+    assert services.inbox(ORG, uow, unread_only=True, limit=10) == []
+    assert len(services.inbox(OTHER_ORG, uow, unread_only=True, limit=10)) == 1
+
+
+def test_another_organisations_message_cannot_be_marked_read() -> None:
+    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
+    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    [message] = uow.messages.rows.values()
+    with pytest.raises(services.MessageNotFound):
+        services.mark_read(message.id, OTHER_ORG, uow)
+    assert uow.messages.reads == {}
+
+
+def test_registering_a_webhook_makes_a_secret_and_again_replaces_it() -> None:
+    uow = FakeUnitOfWork()
+    command = services.RegisterWebhook(ORG, "https://partner.example/hook")
+    first, created = services.register_webhook(command, uow, allow_private_targets=False)
+    second, created_again = services.register_webhook(command, uow, allow_private_targets=False)
+    assert (created, created_again) == (True, False)
+    assert first.secret.startswith("whsec_")
+    assert second.secret != first.secret
+    assert uow.webhooks.rows[ORG].secret == second.secret
+
+
+def test_a_private_webhook_target_is_refused_and_nothing_is_stored() -> None:
+    uow = FakeUnitOfWork()
+    command = services.RegisterWebhook(ORG, "http://127.0.0.1:9000/hook")
+    with pytest.raises(InvalidWebhookUrl):
+        services.register_webhook(command, uow, allow_private_targets=False)
+    assert uow.webhooks.rows == {}
+    services.register_webhook(command, uow, allow_private_targets=True)
+    assert ORG in uow.webhooks.rows
+
+
+def test_removing_a_webhook_that_was_never_registered_is_not_found() -> None:
+    with pytest.raises(services.WebhookNotFound):
+        services.remove_webhook(ORG, FakeUnitOfWork())
+
+
+def queued_webhook(uow: FakeUnitOfWork) -> UUID:
+    consuming = uow.consuming(ReferralOffered.event_type)
+    with_webhook(consuming)
+    services.notify_referral_offered(offered(ORG), consuming, Language.DA)
+    uow.committed_events.clear()
+    [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
+    return delivery.id
+
+
+def test_a_claimed_delivery_is_not_handed_out_twice_while_its_lease_runs() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    assert attempt.delivery_id == delivery_id
+    assert attempt.url == "https://partner.example/hook"
+    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10) == []
+
+
+def test_a_successful_attempt_publishes_the_webhook_delivery() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    command = services.RecordWebhookOutcome(delivery_id, None)
+    delivery = services.record_webhook_outcome(command, uow, POLICY)
+    assert delivery.status is DeliveryStatus.DELIVERED
+    [event] = uow.committed_events
+    assert isinstance(event, DeliveryRecorded)
+    assert (event.delivery_id, event.channel, event.status) == (delivery_id, "webhook", "delivered")
+
+
+def test_a_failed_attempt_is_retried_later_and_publishes_nothing_yet() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    command = services.RecordWebhookOutcome(delivery_id, "HTTP 503")
+    delivery = services.record_webhook_outcome(command, uow, POLICY)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (
+        DeliveryStatus.PENDING,
+        1,
+        "HTTP 503",
+    )
+    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25)
+    assert uow.committed_events == []
+
+
+def test_the_last_failed_attempt_publishes_the_failure() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    command = services.RecordWebhookOutcome(delivery_id, "HTTP 500")
+    for _ in range(POLICY.max_attempts):
+        delivery = services.record_webhook_outcome(command, uow, POLICY)
+    assert delivery.status is DeliveryStatus.FAILED
+    [event] = uow.committed_events
+    assert isinstance(event, DeliveryRecorded)
+    assert (event.channel, event.status) == ("webhook", "failed")
+
+
+def test_a_late_outcome_does_not_change_a_settled_delivery() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    services.record_webhook_outcome(services.RecordWebhookOutcome(delivery_id, None), uow, POLICY)
+    again = services.record_webhook_outcome(
+        services.RecordWebhookOutcome(delivery_id, "timeout"), uow, POLICY
+    )
+    assert again.status is DeliveryStatus.DELIVERED
+    assert len(uow.committed_events) == 1
+
+
+def test_a_delivery_to_a_removed_webhook_fails_without_being_sent() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    services.remove_webhook(ORG, uow)
+    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10) == []
+    assert uow.deliveries.rows[delivery_id].status is DeliveryStatus.FAILED
+    [event] = uow.committed_events
+    assert isinstance(event, DeliveryRecorded)
+    assert event.status == "failed"
