@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from uuid import UUID
 
-from referrals.domain import Referral
-
 from contracts import IntegrationEvent
+from referrals.domain import Referral
 
 
 class FakeReferralRepository:

@@ -7,9 +7,9 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
-from referrals.app import create_app
 from sqlalchemy import create_engine, func, select, text
 
+from referrals.app import create_app
 from runtime.auth import Role, mint_token
 from runtime.storage import outbox
 from tests.conftest import TEST_SECRETS

@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+
 from referrals.domain import (
     InvalidPersonalNumber,
     InvalidTransition,

@@ -3,11 +3,11 @@ from uuid import uuid4
 
 import pytest
 from cryptography.fernet import Fernet
+
+from contracts import Match, MatchesFound, NoMatchFound, ReferralOffered, ReferralSubmitted
 from referrals import services
 from referrals.domain import InvalidPersonalNumber, ReferralStatus
 from referrals.privacy import IdentityVault
-
-from contracts import Match, MatchesFound, NoMatchFound, ReferralOffered, ReferralSubmitted
 from runtime.idempotency import IdempotencyConflict
 from tests.referrals.fakes import FakeUnitOfWork
 

@@ -6,16 +6,16 @@ from uuid import uuid4
 
 import pytest
 from cryptography.fernet import Fernet
-from referrals import services
-from referrals.app import MIGRATIONS
-from referrals.domain import ReferralStatus
-from referrals.privacy import IdentityVault
-from referrals.store import ReferralsUnitOfWork
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from contracts import Match, MatchesFound
+from referrals import services
+from referrals.app import MIGRATIONS
+from referrals.domain import ReferralStatus
+from referrals.privacy import IdentityVault
+from referrals.store import ReferralsUnitOfWork
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
 

@@ -1,5 +1,4 @@
 from referrals.store import Base
-
 from runtime.migrations import run_env
 
 run_env(Base.metadata)
