@@ -31,21 +31,26 @@ class Record:
         return loaded
 
 
+async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+
+
 async def records_on(kafka: str, topic: str) -> list[Record]:
+    partitions = await partitions_of(kafka, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            await consumer.topics()  # refresh metadata once
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []
-            ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         found: list[Record] = []
-        while any(await consumer.position(p) < ends[p] for p in partitions):
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
             batch = await consumer.getmany(timeout_ms=1000)
             for messages in batch.values():
                 found += [
