@@ -24,6 +24,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+    # aiokafka narrates every group join at INFO; its warnings are what matter.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
 
 

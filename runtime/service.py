@@ -98,7 +98,14 @@ class ServiceRuntime:
     async def _publish_raw(
         self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
     ) -> None:
-        await self.broker.publish(value, topic=topic, key=key, headers=headers)
+        await self.broker.publish(
+            value,
+            topic=topic,
+            key=key,
+            headers=headers,
+            # FastStream adds a correlation_id header of its own; make it say the same.
+            correlation_id=headers.get("ce_correlationid"),
+        )
 
     def asyncapi(self) -> dict[str, Any]:
         consumed = [event for consumer in self.consumers for event in consumer.handled_events]
