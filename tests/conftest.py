@@ -26,6 +26,15 @@ TEST_SECRETS = {
 }
 
 
+@pytest.fixture
+def offline_service_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment of a service whose Kafka is unreachable: HTTP works, the outbox fills."""
+    for name, value in TEST_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    return monkeypatch
+
+
 def postgres_databases(suffix: str) -> dict[str, str]:
     """`{service: url}` of one database per service named `brobygger_<service><suffix>`,
     starting PostgreSQL if needed."""

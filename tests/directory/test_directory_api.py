@@ -26,12 +26,9 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
-    for name, value in TEST_SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    monkeypatch.setenv("DIRECTORY_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIRECTORY_SEED_DEMO", "true")
+def client(offline_service_env: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
+    offline_service_env.setenv("DIRECTORY_DATABASE_URL", db_url)
+    offline_service_env.setenv("DIRECTORY_SEED_DEMO", "true")
     with TestClient(create_app()) as test_client:
         yield test_client
 

@@ -45,10 +45,7 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[TestClient]:
-    for name, value in TEST_SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+def client(offline_service_env: pytest.MonkeyPatch, database_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=database_url))) as client:
         yield client
 

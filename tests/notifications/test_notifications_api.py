@@ -45,12 +45,9 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def start(
-    monkeypatch: pytest.MonkeyPatch, database_url: str
+    offline_service_env: pytest.MonkeyPatch, database_url: str
 ) -> Iterator[Callable[..., TestClient]]:
     """`start(**settings)`: the running service on its own SQLite file."""
-    for name, value in TEST_SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     with ExitStack() as stack:
 
         def make(**settings: Any) -> TestClient:

@@ -23,11 +23,8 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
-    for name, value in TEST_SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    monkeypatch.setenv("REFERRALS_DATABASE_URL", db_url)
+def client(offline_service_env: pytest.MonkeyPatch, db_url: str) -> Iterator[TestClient]:
+    offline_service_env.setenv("REFERRALS_DATABASE_URL", db_url)
     with TestClient(create_app()) as test_client:
         yield test_client
 
