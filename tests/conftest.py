@@ -1,8 +1,11 @@
-"""Shared fixtures. Store tests run on SQLite and on the real PostgreSQL.
+"""Shared fixtures. Store tests run on SQLite and on the real PostgreSQL; plumbing and
+end-to-end tests on a real Kafka broker.
 
-PostgreSQL is started by `infra/postgres/postgres.sh` (installed from Debian's package if
-missing) the first time a test asks for it; set BROBYGGER_TEST_SKIP_POSTGRES=1 to run the
-SQLite half alone (a quick local loop; CI never sets it).
+Where a Docker engine runs, Kafka and PostgreSQL come from images through testcontainers
+(tests/containers.py). Otherwise `infra/postgres/postgres.sh` starts PostgreSQL (installing
+Debian's package if missing) and `infra/kafka/kafka.sh` a broker from Maven Central's jars.
+Set BROBYGGER_TEST_SKIP_POSTGRES=1 to run without PostgreSQL (a quick local loop; CI never
+sets it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from runtime.storage import make_engine
+from tests.containers import PostgresContainerDatabases, docker_engine_running, kafka_container
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRETS = {
@@ -35,11 +39,26 @@ def offline_service_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def postgres_databases(suffix: str) -> dict[str, str]:
-    """`{service: url}` of one database per service named `brobygger_<service><suffix>`,
-    starting PostgreSQL if needed."""
+@pytest.fixture(scope="session")
+def use_docker() -> bool:
+    return docker_engine_running()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(use_docker: bool) -> Iterator[Callable[[str], dict[str, str]]]:
+    """`postgres_databases(suffix)`: `{service: url}` of one database per service, named
+    `brobygger_<service><suffix>`, each reachable only by that service's own role."""
     if os.environ.get("BROBYGGER_TEST_SKIP_POSTGRES") == "1":
         pytest.skip("BROBYGGER_TEST_SKIP_POSTGRES=1")
+    if use_docker:
+        container = PostgresContainerDatabases()
+        yield container.databases
+        container.stop()
+    else:
+        yield _postgres_from_script
+
+
+def _postgres_from_script(suffix: str) -> dict[str, str]:
     env = {**os.environ, "PG_DB_SUFFIX": suffix}
     script = ROOT / "infra" / "postgres" / "postgres.sh"
     started = subprocess.run(
@@ -59,7 +78,7 @@ def postgres_databases(suffix: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_urls() -> dict[str, str]:
+def postgres_urls(postgres_databases: Callable[[str], dict[str, str]]) -> dict[str, str]:
     """The `_test` databases, which store tests empty before each test."""
     return postgres_databases("_test")
 
@@ -88,12 +107,16 @@ TEST_KAFKA_PORT = int(os.environ.get("BROBYGGER_TEST_KAFKA_PORT", "19092"))
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
+def kafka(use_docker: bool) -> Iterator[str]:
     """A real single-node Kafka broker for the test session, on its own port and data.
 
-    Started from scratch by infra/kafka/kafka.sh (fetching the jars on first use) and
-    stopped at the end, so every session begins with empty topics and offsets.
+    Started from scratch (by infra/kafka/kafka.sh, fetching the jars on first use, or as a
+    container) and stopped at the end: every session begins with no topics' data or offsets.
     """
+    if use_docker:
+        with kafka_container(ROOT / "infra" / "topics.toml") as bootstrap:
+            yield bootstrap
+        return
     env = {
         **os.environ,
         "KAFKA_PORT": str(TEST_KAFKA_PORT),

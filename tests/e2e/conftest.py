@@ -1,16 +1,19 @@
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from runtime.storage import make_engine
-from tests.conftest import postgres_databases
 from tests.e2e.system import SERVICES, System
 
 
 @pytest.fixture(scope="session")
-def system(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    kafka: str,
+    postgres_databases: Callable[[str], dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[System]:
     """Kafka, PostgreSQL and the four services, each in its own process and database
     (the `_e2e` ones, apart from those the store tests empty)."""
     database_urls = postgres_databases("_e2e")

@@ -1,0 +1,97 @@
+"""Kafka and PostgreSQL from Docker images, through testcontainers, where a Docker engine
+runs. Without one (as on the project's own machines) the fixtures use infra/ scripts.
+
+Set BROBYGGER_TEST_DOCKER=0 to use the scripts even where Docker runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+SERVICES = ("referrals", "directory", "grants", "notifications")
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"  # what testcontainers' KafkaContainer configures
+POSTGRES_IMAGE = "postgres:15"
+
+
+def docker_engine_running() -> bool:
+    if os.environ.get("BROBYGGER_TEST_DOCKER") == "0":
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextmanager
+def kafka_container(topics_file: Path) -> Iterator[str]:
+    from testcontainers.community.kafka import KafkaContainer
+
+    container = KafkaContainer(KAFKA_IMAGE).with_kraft()
+    container.with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+    container.with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+    with container:
+        bootstrap: str = container.get_bootstrap_server()
+        admin = topics_file.parent / "kafka" / "admin.py"
+        subprocess.run(
+            [
+                sys.executable,
+                str(admin),
+                "create-topics",
+                "--bootstrap",
+                bootstrap,
+                "--file",
+                str(topics_file),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield bootstrap
+
+
+class PostgresContainerDatabases:
+    """One role and one database per service, as infra/postgres/postgres.sh makes them."""
+
+    def __init__(self) -> None:
+        from testcontainers.community.postgres import PostgresContainer
+
+        self._container = PostgresContainer(POSTGRES_IMAGE, driver="psycopg")
+        self._container.start()
+        self._admin = create_engine(
+            self._container.get_connection_url(), isolation_level="AUTOCOMMIT"
+        )
+        self._host = self._container.get_container_host_ip()
+        self._port = self._container.get_exposed_port(5432)
+
+    def databases(self, suffix: str) -> dict[str, str]:
+        urls = {}
+        with self._admin.connect() as connection:
+            for service in SERVICES:
+                role, database = f"brobygger_{service}", f"brobygger_{service}{suffix}"
+                password = f"dev-{service}"
+                if not connection.execute(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+                ).first():
+                    connection.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+                if not connection.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+                ).first():
+                    connection.execute(text(f"CREATE DATABASE {database} OWNER {role}"))
+                    connection.execute(text(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC"))
+                    connection.execute(
+                        text(f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}")
+                    )
+                urls[service] = (
+                    f"postgresql+psycopg://{role}:{password}@{self._host}:{self._port}/{database}"
+                )
+        return urls
+
+    def stop(self) -> None:
+        self._admin.dispose()
+        self._container.stop()
