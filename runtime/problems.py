@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.logs import get_logger
@@ -92,6 +93,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             "The request does not match the schema; see `errors`.",
             title="Invalid request",
             errors=errors,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Use cases handle the conflicts they expect; this is the net under the rest.
+        log.warning("http.write_conflict", path=request.url.path, error=str(exc.orig))
+        return problem_response(
+            request,
+            409,
+            "Another request changed the same data at the same moment; send this one again.",
         )
 
     @app.exception_handler(Exception)

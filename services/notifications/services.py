@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from sqlalchemy.exc import IntegrityError
+
 from contracts import IntegrationEvent, PoolOpened, ReferralOffered
 from notifications import events
 from notifications.domain import (
@@ -150,11 +152,20 @@ def mark_read(message_id: UUID, organization_id: UUID, start_uow: UnitOfWorkFact
         message = uow.messages.get_for_organization(message_id, organization_id)
         if message is None:
             raise MessageNotFound(f"no message {message_id} for organisation {organization_id}")
-        if message.read_at is None:
-            message.read_at = datetime.now(UTC)
-            uow.messages.mark_read(message_id, organization_id, message.read_at)
+        if message.read_at is not None:
+            return message
+        message.read_at = datetime.now(UTC)
+        uow.messages.mark_read(message_id, organization_id, message.read_at)
+        try:
             uow.commit()
-    return message
+            return message
+        except IntegrityError:
+            pass  # a concurrent request marked it first: its time stands
+    with start_uow() as uow:
+        marked = uow.messages.get_for_organization(message_id, organization_id)
+    if marked is None:
+        raise MessageNotFound(f"no message {message_id} for organisation {organization_id}")
+    return marked
 
 
 @dataclass(frozen=True)
@@ -172,11 +183,19 @@ def register_webhook(
     """
     check_webhook_url(command.url, allow_private=allow_private_targets)
     webhook = Webhook(command.organization_id, command.url, new_secret(), datetime.now(UTC))
+    try:
+        return webhook, _save_webhook(webhook, start_uow)
+    except IntegrityError:
+        # A concurrent first registration won; this one replaces it, as if it came second.
+        return webhook, _save_webhook(webhook, start_uow)
+
+
+def _save_webhook(webhook: Webhook, start_uow: UnitOfWorkFactory) -> bool:
     with start_uow() as uow:
-        created = uow.webhooks.get(command.organization_id) is None
+        created = uow.webhooks.get(webhook.organization_id) is None
         uow.webhooks.save(webhook)
         uow.commit()
-    return webhook, created
+    return created
 
 
 def remove_webhook(organization_id: UUID, start_uow: UnitOfWorkFactory) -> None:

@@ -1,6 +1,8 @@
 """The notifications store on the real databases, fed through the runtime's consumer."""
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -139,3 +141,38 @@ def test_replacing_and_removing_a_webhook(start_uow: StartUow) -> None:
     services.remove_webhook(ORG, start_uow)
     with pytest.raises(services.WebhookNotFound):
         services.remove_webhook(ORG, start_uow)
+
+
+def at_the_same_moment(work: Callable[[], object], threads: int = 6) -> list[object]:
+    """Run `work` in `threads` threads released together; return results or exceptions."""
+    barrier = threading.Barrier(threads)
+
+    def run() -> object:
+        barrier.wait()
+        try:
+            return work()
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda _: run(), range(threads)))
+
+
+def test_two_first_webhook_registrations_at_once_both_succeed_and_one_remains(
+    start_uow: StartUow,
+) -> None:
+    results = at_the_same_moment(lambda: register(start_uow))
+    assert not [r for r in results if isinstance(r, Exception)]
+    with start_uow() as uow:
+        webhook = uow.webhooks.get(ORG)
+    assert webhook is not None and webhook.url == "https://partner.example/hook"
+
+
+async def test_marking_a_message_read_twice_at_once_keeps_one_time(start_uow: StartUow) -> None:
+    await consume(start_uow, record_of(offered(ORG)))
+    [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    results = at_the_same_moment(lambda: services.mark_read(message.id, ORG, start_uow))
+    assert all(isinstance(r, Message) for r in results), results
+    read_times = {r.read_at for r in results if isinstance(r, Message)}
+    [stored] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    assert stored.read_at in read_times

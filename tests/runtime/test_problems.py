@@ -1,0 +1,76 @@
+"""Every error an API returns is RFC 9457 problem+json."""
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from runtime.problems import Problem, install_problem_handlers
+
+
+class Thing(BaseModel):
+    size: int
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/things")
+    def create(thing: Thing) -> Thing:
+        return thing
+
+    @app.get("/teapot")
+    def teapot() -> None:
+        raise Problem(418, "Short and stout.", hint="tip me over")
+
+    @app.get("/race")
+    def race() -> None:
+        raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    @app.get("/bug")
+    def bug() -> None:
+        raise RuntimeError("secret internals")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def problem(response: object) -> dict[str, object]:
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == response.status_code  # type: ignore[attr-defined]
+    return body
+
+
+def test_a_raised_problem_keeps_its_status_detail_and_extensions(client: TestClient) -> None:
+    body = problem(client.get("/teapot"))
+    assert body["detail"] == "Short and stout."
+    assert body["hint"] == "tip me over"
+    assert body["instance"] == "/teapot"
+
+
+def test_an_invalid_body_lists_each_error_with_its_location(client: TestClient) -> None:
+    body = problem(client.post("/things", json={"size": "big"}))
+    assert body["errors"] == [
+        {
+            "location": "body.size",
+            "message": "Input should be a valid integer, unable to parse string as an integer",
+        }
+    ]
+
+
+def test_an_unknown_route_and_a_wrong_method_are_problems(client: TestClient) -> None:
+    assert problem(client.get("/nowhere"))["status"] == 404
+    assert problem(client.delete("/things"))["status"] == 405
+
+
+def test_a_write_conflict_is_a_409_not_a_500(client: TestClient) -> None:
+    assert problem(client.get("/race"))["status"] == 409
+
+
+def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestClient) -> None:
+    response = client.get("/bug")
+    assert problem(response)["status"] == 500
+    assert "secret" not in response.text
