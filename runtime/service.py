@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -22,7 +25,7 @@ from contracts import IntegrationEvent
 from runtime.asyncapi import asyncapi_document
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
-from runtime.envelope import OutgoingMessage
+from runtime.envelope import OutgoingMessage, correlation_id_var
 from runtime.logs import configure_logging, get_logger
 from runtime.migrations import upgrade
 from runtime.problems import install_problem_handlers
@@ -166,6 +169,7 @@ class ServiceRuntime:
         )
         app.state.jwt_secret = self.settings.jwt_secret.get_secret_value()
         install_problem_handlers(app)
+        app.middleware("http")(log_request)
 
         @app.get("/health", tags=["operations"], summary="Liveness and Kafka connection")
         def health() -> dict[str, object]:
@@ -178,6 +182,32 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         return app
+
+
+async def log_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """One log line per request; a caller's X-Correlation-ID follows into the events it causes."""
+    started = time.perf_counter()
+    correlation_id = request.headers.get("x-correlation-id")
+    token = correlation_id_var.set(correlation_id[:200] if correlation_id else None)
+    try:
+        with structlog.contextvars.bound_contextvars(
+            request_id=str(uuid.uuid4()), correlation_id=correlation_id
+        ):
+            response = await call_next(request)
+            level = logging.DEBUG if request.url.path == "/health" else logging.INFO
+            log.log(
+                level,
+                "http.request",
+                method=request.method,
+                path=request.url.path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return response
+    finally:
+        correlation_id_var.reset(token)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -1,5 +1,6 @@
 """The referrals HTTP API, with an unreachable broker: the outbox keeps every event."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,20 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
     assert client.get("/health").json()["service"] == "referrals"
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/asyncapi.json").json()["asyncapi"] == "3.0.0"
+
+
+def test_a_callers_correlation_id_follows_the_referral_into_its_event_and_logs(
+    client: TestClient, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    headers = {**auth(), "X-Correlation-ID": "care-visit-77"}
+    assert client.post("/referrals", json=body(), headers=headers).status_code == 201
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        [headers_row] = connection.execute(select(outbox.c.headers)).scalars().all()
+    engine.dispose()
+    assert headers_row["ce_correlationid"] == "care-visit-77"
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    [request_line] = [line for line in lines if line["event"] == "http.request"]
+    assert request_line["correlation_id"] == "care-visit-77"
+    assert (request_line["service"], request_line["status"]) == ("referrals", 201)
