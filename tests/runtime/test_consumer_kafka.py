@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 
 from contracts import IntegrationEvent, ReferralSubmitted
 from runtime.consumer import EventConsumer, Handler
+from runtime.dead_letters import dead_letter_topic, list_dead_letters, redrive
 from runtime.envelope import envelope
 from runtime.storage import UnitOfWork
 from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
@@ -31,7 +32,8 @@ class Topics:
         suffix = uuid.uuid4().hex[:8]
         self.kafka = kafka
         self.events = f"test.events-{suffix}.v1"
-        self.dead_letters = f"test.deadletter-{suffix}.v1"
+        self.service = f"test{suffix}"
+        self.dead_letters = dead_letter_topic(self.service)
         self.group = f"test-{suffix}"
 
         class Submitted(ReferralSubmitted):
@@ -234,3 +236,36 @@ async def test_the_offset_is_committed_only_after_the_handlers_transaction(
 
 async def _equals(value: Awaitable[int | None], expected: int) -> bool:
     return await value == expected
+
+
+async def test_a_dead_letter_is_redriven_once_after_the_cause_is_fixed(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    broken = True
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        if broken:
+            raise RuntimeError("the district table is missing")
+        answer_with_no_match(event, uow)
+
+    broker = await start_consumer(topics, store, handler, max_attempts=1)
+    try:
+        await send_event(producer, topics, submitted())
+        letters: list[Any] = []
+
+        async def dead_lettered() -> bool:
+            letters[:] = await list_dead_letters(topics.kafka, topics.service)
+            return len(letters) == 1
+
+        await eventually(dead_lettered)
+        assert "the district table is missing" in letters[0].summary()
+        assert store.counts() == (0, 0)
+
+        broken = False
+        assert len(await redrive(topics.kafka, topics.service)) == 1
+        await eventually(lambda: store.counts() == (1, 1))
+        assert await redrive(topics.kafka, topics.service) == []
+    finally:
+        await broker.stop()
+    assert store.counts() == (1, 1)
