@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 
 class Language(StrEnum):
@@ -60,9 +61,61 @@ def render(template: Template, language: Language, **fields: str) -> str:
     return TEMPLATES[(template, language)].format(**fields)
 
 
-def format_time(moment: datetime) -> str:
-    """A time for people to read; stated in UTC because that is what the service keeps."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+# The directory's interest keywords, as coordinators read them; unknown ones stay as they are.
+INTEREST_NAMES: dict[Language, dict[str, str]] = {
+    Language.DA: {
+        "walking": "gåture",
+        "chess": "skak",
+        "singing": "fællessang",
+        "cooking": "madlavning",
+        "digital": "digitale medier",
+        "gardening": "havearbejde",
+        "cards": "kortspil",
+        "culture": "kultur",
+        "exercise": "motion",
+        "talk": "samtale",
+    },
+    Language.SV: {
+        "walking": "promenader",
+        "chess": "schack",
+        "singing": "allsång",
+        "cooking": "matlagning",
+        "digital": "digitala medier",
+        "gardening": "trädgård",
+        "cards": "kortspel",
+        "culture": "kultur",
+        "exercise": "motion",
+        "talk": "samtal",
+    },
+    Language.EN: {},
+}
+
+# Coordinators read times on the city's clock, not the UTC the service keeps.
+CITY_TIME = ZoneInfo("Europe/Copenhagen")
+
+
+def interest_names(interests: list[str], language: Language) -> str:
+    names = INTEREST_NAMES[language]
+    return ", ".join(names.get(interest, interest) for interest in interests)
+
+
+def format_time(moment: datetime, language: Language) -> str:
+    local = moment.astimezone(CITY_TIME)
+    if language is Language.DA:
+        return f"{local:%d.%m.%Y kl. %H:%M}"
+    if language is Language.SV:
+        return f"{local:%Y-%m-%d kl. %H:%M}"
+    return f"{local:%d %b %Y %H:%M} Copenhagen time"
+
+
+def format_amount(dkk: int, language: Language) -> str:
+    """Thousands grouped as each language writes them: 500.000 / 500 000 / 500,000."""
+    grouped = f"{dkk:,}"
+    if language is Language.DA:
+        return grouped.replace(",", ".")
+    if language is Language.SV:
+        return grouped.replace(",", "\N{NO-BREAK SPACE}")
+    return grouped
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from notifications.domain import (
     Template,
     Webhook,
     check_webhook_url,
+    format_amount,
     format_time,
+    interest_names,
     new_secret,
     render,
     webhook_body,
@@ -79,8 +81,8 @@ def notify_referral_offered(event: ReferralOffered, uow: UnitOfWork, language: L
         language,
         age_band=event.age_band,
         district=event.district,
-        interests=", ".join(event.interests),
-        expires=format_time(event.expires_at),
+        interests=interest_names(event.interests, language),
+        expires=format_time(event.expires_at, language),
     )
     message = Message(
         uuid4(), event.organization_id, Template.REFERRAL_OFFERED, language, text, source, now
@@ -101,7 +103,7 @@ def announce_pool(event: PoolOpened, uow: UnitOfWork, language: Language) -> Non
         Template.POOL_OPENED,
         language,
         name=event.name,
-        budget_dkk=str(event.budget_dkk),
+        budget_dkk=format_amount(event.budget_dkk, language),
         opens_on=event.opens_on.isoformat(),
         closes_on=event.closes_on.isoformat(),
         criteria=event.criteria,

@@ -23,7 +23,7 @@ def offered(organization_id: UUID) -> ReferralOffered:
         citizen_ref="cit_0123456789abcdef",
         age_band="80-84",
         district="Nørrebro",
-        interests=["gåture"],
+        interests=["walking"],
         languages=["da"],
         needs=[],
         expires_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),

@@ -17,6 +17,9 @@ from notifications.domain import (
     SourceEvent,
     Template,
     check_webhook_url,
+    format_amount,
+    format_time,
+    interest_names,
     new_secret,
     render,
     sign,
@@ -111,12 +114,35 @@ def test_the_danish_offer_text_reads_as_intended() -> None:
         age_band="80-84",
         district="Nørrebro",
         interests="gåture",
-        expires="2026-11-25 12:00 UTC",
+        expires="25.11.2026 kl. 13:00",
     )
     assert text == (
         "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
-        "fællesskab. Svar inden 2026-11-25 12:00 UTC."
+        "fællesskab. Svar inden 25.11.2026 kl. 13:00."
     )
+
+
+def test_interests_are_named_in_the_readers_language_and_unknown_ones_kept() -> None:
+    assert interest_names(["walking", "chess", "knitting"], Language.DA) == (
+        "gåture, skak, knitting"
+    )
+    assert interest_names(["walking"], Language.SV) == "promenader"
+    assert interest_names(["walking"], Language.EN) == "walking"
+
+
+def test_times_are_shown_on_copenhagens_clock_also_across_summer_time() -> None:
+    winter = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    summer = datetime(2026, 6, 25, 12, 0, tzinfo=UTC)
+    assert format_time(winter, Language.DA) == "25.11.2026 kl. 13:00"
+    assert format_time(summer, Language.DA) == "25.06.2026 kl. 14:00"
+    assert format_time(summer, Language.SV) == "2026-06-25 kl. 14:00"
+    assert format_time(winter, Language.EN) == "25 Nov 2026 13:00 Copenhagen time"
+
+
+def test_amounts_group_thousands_as_each_language_writes_them() -> None:
+    assert format_amount(1_500_000, Language.DA) == "1.500.000"
+    assert format_amount(1_500_000, Language.SV) == "1\N{NO-BREAK SPACE}500\N{NO-BREAK SPACE}000"
+    assert format_amount(1_500_000, Language.EN) == "1,500,000"
 
 
 def webhook_delivery() -> Delivery:

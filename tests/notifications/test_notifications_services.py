@@ -42,7 +42,7 @@ def test_an_offer_puts_a_danish_message_in_the_organisations_inbox() -> None:
     [message] = uow.messages.for_organization(ORG, unread_only=False, limit=10)
     assert message.text == (
         "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
-        "fællesskab. Svar inden 2026-11-25 12:00 UTC."
+        "fællesskab. Svar inden 25.11.2026 kl. 13:00."
     )
     assert message.organization_id == ORG
     assert uow.messages.for_organization(OTHER_ORG, unread_only=False, limit=10) == []
