@@ -13,6 +13,7 @@ partition rather than emptying it into the dead-letter topic.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts import IntegrationEvent
 from runtime.envelope import correlation_id_var, trace_id_from, trace_id_var
@@ -47,6 +49,18 @@ class IncomingRecord:
     value: bytes
 
 
+async def _lenient_parser(
+    record: Any, parse: Callable[[Any], Awaitable[KafkaMessage]]
+) -> KafkaMessage:
+    """FastStream decodes headers as strict UTF-8 before any handler runs, and a record it
+    cannot decode is skipped by the next commit; decode leniently so that `_parse` sees the
+    record and dead-letters it."""
+    headers = [
+        (name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers
+    ]
+    return await parse(dataclasses.replace(record, headers=headers))
+
+
 async def _raw_body(msg: KafkaMessage) -> bytes:
     """Leave decoding to `EventConsumer._parse`, which dead-letters what it cannot read;
     FastStream's own JSON decoding would fail before our handler could."""
@@ -59,7 +73,8 @@ class MalformedMessage(Exception):
 
 
 def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, OperationalError) or (
+    """The database is down or busy: not the message's fault."""
+    return isinstance(error, OperationalError | PoolTimeout) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 
@@ -102,21 +117,26 @@ class EventConsumer:
             group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            parser=_lenient_parser,
             decoder=_raw_body,
             description=f"{self.group_id} consumes {', '.join(self._handlers)}",
         )
         async def on_message(msg: KafkaMessage) -> None:
             raw: Any = msg.raw_message  # one aiokafka ConsumerRecord (not a batch)
-            await self.handle(
-                IncomingRecord(
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                    key=raw.key,
-                    headers=dict(msg.headers),
-                    value=msg.body,
-                )
+            record = IncomingRecord(
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+                key=raw.key,
+                headers=dict(msg.headers),
+                value=msg.body,
             )
+            try:
+                await self.handle(record)
+            except Exception as error:
+                # A fault of ours must not let the commit below skip the message unseen.
+                log.exception("consumer.unexpected_error")
+                await self._dead_letter(record, f"consumer error: {error!r}", attempts=0)
             # Commits this partition's position; reached only once the message is
             # processed, deduplicated, ignored or dead-lettered.
             await msg.ack()

@@ -4,11 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from contracts import ReferralSubmitted
 from runtime.consumer import EventConsumer, Handler, IncomingRecord
 from runtime.envelope import envelope
 from runtime.logs import configure_logging
+from runtime.storage import UnitOfWork
 from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
 
 
@@ -110,3 +112,19 @@ async def test_processing_logs_the_event_id_type_correlation_and_aggregate(
     assert processed["aggregate_id"] == str(event.referral_id)
     assert processed["correlation_id"] == str(event.referral_id)
     assert processed["service"] == "plumbing-test"
+
+
+async def test_a_database_outage_is_waited_out_not_dead_lettered(store: PlumbingStore) -> None:
+    dead = DeadLetters()
+    outages = 3  # more than max_attempts: a message's fault would be dead-lettered by now
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        answer_with_no_match(event, uow)
+
+    await consumer_on(store, dead, handler).handle(record(submitted()))
+    assert store.counts() == (1, 1)
+    assert dead.sent == []

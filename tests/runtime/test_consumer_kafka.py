@@ -160,15 +160,19 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_processe
     try:
         await send(producer, topics.events, b"{not json", good.headers | {"ce_id": "bad-1"}, b"k")
         await send(producer, topics.events, b"{}", {"content-type": "application/json"}, b"k")
+        await producer.send_and_wait(
+            topics.events, b"{}", key=b"k", headers=[("ce_id", b"\xff\xfe"), ("ce_type", None)]
+        )
         await send_event(producer, topics, submitted())
         await eventually(lambda: store.counts() == (1, 1))
     finally:
         await broker.stop()
-    dead = await read_all(topics.kafka, topics.dead_letters, expected=2)
-    assert [record.value for record in dead] == [b"{not json", b"{}"]
+    dead = await read_all(topics.kafka, topics.dead_letters, expected=3)
+    assert [record.value for record in dead] == [b"{not json", b"{}", b"{}"]
     reasons = [dict(record.headers) for record in dead]
     assert b"does not match" in reasons[0]["dlq_reason"]
     assert b"not a CloudEvent" in reasons[1]["dlq_reason"]
+    assert b"not a CloudEvent" in reasons[2]["dlq_reason"], "undecodable headers are not skipped"
     assert reasons[0]["dlq_original_topic"] == topics.events.encode()
     assert reasons[0]["dlq_original_offset"] == b"0"
     assert reasons[0]["ce_id"] == b"bad-1"
