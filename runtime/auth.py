@@ -73,8 +73,8 @@ def decode_token(secret: str, token: str) -> Principal:
             options={"require": ["exp", "sub", "role"]},
         )
         role = Role(claims["role"])
-        org = UUID(claims["org"]) if claims.get("org") else None
-    except (jwt.PyJWTError, ValueError, KeyError) as error:
+        org = UUID(str(claims["org"])) if claims.get("org") else None
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as error:
         raise _unauthorized(f"The bearer token is not valid: {error}.") from error
     if role is Role.PARTNER and org is None:
         raise _unauthorized("A partner token must carry its organisation in the `org` claim.")

@@ -7,6 +7,7 @@ started the chain, e.g. the referral) travels as the `correlationid` extension.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from contextvars import ContextVar
@@ -39,11 +40,15 @@ def new_traceparent() -> str:
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
 def trace_id_from(traceparent: str | None) -> str | None:
-    parts = (traceparent or "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    return None
+    """The trace id of a W3C `traceparent`, or None when it is absent or malformed."""
+    found = TRACEPARENT.match(traceparent or "")
+    if found is None or found.group(1) == "0" * 32:
+        return None
+    return found.group(1)
 
 
 def envelope(event: IntegrationEvent, source: str) -> OutgoingMessage:

@@ -5,6 +5,7 @@ the same transaction as what they created."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -40,13 +41,19 @@ class IdempotentRequest:
     fingerprint: str
 
     @classmethod
-    def of(cls, principal: str, key: str | None, command: Any) -> IdempotentRequest | None:
-        """None without a key; otherwise keyed by a hash of the command's other fields."""
+    def of(
+        cls, principal: str, key: str | None, command: Any, secret: bytes = b""
+    ) -> IdempotentRequest | None:
+        """None without a key; otherwise keyed by a MAC of the command's other fields.
+
+        Pass a `secret` when the command holds personal data: a plain hash of it could be
+        brute-forced back (a personal number has only about 370 million candidates).
+        """
         if key is None:
             return None
         body = {name: value for name, value in asdict(command).items() if name != "idempotency_key"}
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode())
-        return cls(principal, key, digest.hexdigest())
+        canonical = json.dumps(body, sort_keys=True, default=str).encode()
+        return cls(principal, key, hmac.new(secret, canonical, hashlib.sha256).hexdigest())
 
 
 def create_once(

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.logs import get_logger
@@ -88,11 +88,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         return problem_response(
-            request,
-            422,
-            "The request does not match the schema; see `errors`.",
-            title="Invalid request",
-            errors=errors,
+            request, 422, "The request does not match the schema; see `errors`.", errors=errors
         )
 
     @app.exception_handler(IntegrityError)
@@ -104,6 +100,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             409,
             "Another request changed the same data at the same moment; send this one again.",
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # Validation should have refused it; the database is the last line, not a 500.
+        log.warning("http.unstorable_value", path=request.url.path, error=str(exc.orig))
+        return problem_response(request, 422, "A value in the request cannot be stored as sent.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

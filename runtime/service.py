@@ -25,7 +25,7 @@ from contracts import IntegrationEvent
 from runtime.asyncapi import asyncapi_document
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
-from runtime.envelope import OutgoingMessage, correlation_id_var
+from runtime.envelope import OutgoingMessage, correlation_id_var, trace_id_from, trace_id_var
 from runtime.logs import configure_logging, get_logger
 from runtime.migrations import upgrade
 from runtime.problems import install_problem_handlers
@@ -189,8 +189,10 @@ async def log_request(
 ) -> Response:
     """One log line per request; a caller's X-Correlation-ID follows into the events it causes."""
     started = time.perf_counter()
-    correlation_id = request.headers.get("x-correlation-id")
-    token = correlation_id_var.set(correlation_id[:200] if correlation_id else None)
+    correlation_id = (request.headers.get("x-correlation-id") or "")[:200] or None
+    token = correlation_id_var.set(correlation_id)
+    # A caller's W3C trace continues into the events this request causes.
+    trace_token = trace_id_var.set(trace_id_from(request.headers.get("traceparent")))
     try:
         with structlog.contextvars.bound_contextvars(
             request_id=str(uuid.uuid4()), correlation_id=correlation_id
@@ -208,6 +210,7 @@ async def log_request(
             return response
     finally:
         correlation_id_var.reset(token)
+        trace_id_var.reset(trace_token)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -9,7 +9,13 @@ import jsonschema
 import pytest
 
 from contracts import ALL_EVENTS, ReferralSubmitted
-from runtime.envelope import correlation_id_var, envelope, structured_form, trace_id_var
+from runtime.envelope import (
+    correlation_id_var,
+    envelope,
+    structured_form,
+    trace_id_from,
+    trace_id_var,
+)
 
 CLOUDEVENTS_SCHEMA = json.loads(
     (Path(__file__).parents[3] / "shared/standards/cloudevents/cloudevents.json").read_text()
@@ -63,3 +69,23 @@ def test_every_event_type_follows_the_naming_rules(event: type) -> None:
     assert event.event_type.startswith(f"dk.brobygger.{service}.")
     assert event.event_type.endswith(".v1") and event.topic.endswith(".v1")
     assert len(event.event_type.split(".")) == 6
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        None,
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473x-00f067aa0ba902b7-01",
+    ],
+)
+def test_a_missing_or_malformed_traceparent_starts_a_new_trace(traceparent: str | None) -> None:
+    assert trace_id_from(traceparent) is None
+
+
+def test_a_valid_traceparent_gives_its_trace_id() -> None:
+    header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert trace_id_from(header) == "4bf92f3577b34da6a3ce929d0e0e4736"

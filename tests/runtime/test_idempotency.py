@@ -177,3 +177,19 @@ def test_two_requests_with_the_same_key_at_the_same_moment_create_once(
     assert results[0][0] == results[1][0]
     assert outbox_keys(engine) == [str(results[0][0])]
     assert len(stored_keys(engine)) == 1
+
+
+def test_the_fingerprint_is_keyed_so_personal_data_in_it_cannot_be_guessed_back() -> None:
+    @dataclass
+    class Command:
+        personal_number: str
+        idempotency_key: str | None = None
+
+    def fingerprint(secret: bytes, number: str = "0101401234") -> str:
+        request = IdempotentRequest.of("care-1", "key-1", Command(number), secret)
+        assert request is not None
+        return request.fingerprint
+
+    assert fingerprint(b"k1") == fingerprint(b"k1")
+    assert fingerprint(b"k1") != fingerprint(b"k2")
+    assert fingerprint(b"k1") != fingerprint(b"k1", "0101401235")

@@ -4,7 +4,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from runtime.problems import Problem, install_problem_handlers
 
@@ -29,6 +29,10 @@ def client() -> TestClient:
     @app.get("/race")
     def race() -> None:
         raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+    @app.get("/unstorable")
+    def unstorable() -> None:
+        raise DataError("INSERT ...", {}, Exception("NUL character"))
 
     @app.get("/bug")
     def bug() -> None:
@@ -68,6 +72,10 @@ def test_an_unknown_route_and_a_wrong_method_are_problems(client: TestClient) ->
 
 def test_a_write_conflict_is_a_409_not_a_500(client: TestClient) -> None:
     assert problem(client.get("/race"))["status"] == 409
+
+
+def test_a_value_the_database_cannot_store_is_a_422_not_a_500(client: TestClient) -> None:
+    assert problem(client.get("/unstorable"))["status"] == 422
 
 
 def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestClient) -> None:
