@@ -6,28 +6,42 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, Field, StringConstraints
 
 from referrals import services
-from referrals.domain import InvalidPersonalNumber, Referral, ReferralStatus
+from referrals.domain import InvalidPersonalNumber, NotEligible, Referral, ReferralStatus
 from runtime.auth import Principal, Role, require
+from runtime.http import (
+    IdempotencyKey,
+    Keyword,
+    LanguageCode,
+    Name,
+    ShortText,
+    answer_created,
+    unit_of_work,
+)
 from runtime.idempotency import IdempotencyConflict
 from runtime.problems import Problem
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
-Interest = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[\w -]+$")]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. 'da'.")]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{6,20}$")]
 
 
 class CitizenCreate(BaseModel):
     personal_number: str = Field(
-        pattern=r"^\d{6}-?\d{4}$", description="CPR number, DDMMYY-SSSS.", examples=["0101401234"]
+        pattern=r"^[0-9]{6}-?[0-9]{4}$",
+        description="CPR number, DDMMYY-SSSS.",
+        examples=["0101401234"],
     )
-    name: str = Field(min_length=1, max_length=200)
-    address: str | None = Field(default=None, max_length=300)
-    phone: str | None = Field(default=None, max_length=30)
+    name: Name
+    address: Name | None = None
+    phone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{6,20}$")]
+        | None
+    ) = None
 
 
 class ConsentCreate(BaseModel):
@@ -42,10 +56,12 @@ class ConsentCreate(BaseModel):
 
 class ReferralCreate(BaseModel):
     citizen: CitizenCreate
-    district: str = Field(min_length=1, max_length=100, examples=["Nørrebro"])
-    interests: list[Interest] = Field(min_length=1, max_length=20, examples=[["walking"]])
-    languages: list[Language] = Field(min_length=1, max_length=10, examples=[["da"]])
-    needs: list[Interest] = Field(default_factory=list, max_length=20)
+    district: ShortText = Field(examples=["Nørrebro"])
+    interests: list[Keyword] = Field(min_length=1, max_length=20, examples=[["walking"]])
+    languages: list[LanguageCode] = Field(min_length=1, max_length=10, examples=[["da"]])
+    needs: list[Keyword] = Field(
+        default_factory=list, max_length=20, examples=[["wheelchair_access"]]
+    )
     consent: ConsentCreate
 
 
@@ -93,11 +109,6 @@ class ReferralPublic(BaseModel):
         )
 
 
-def _uow(request: Request) -> services.UnitOfWorkFactory:
-    factory: services.UnitOfWorkFactory = request.app.state.uow
-    return factory
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -109,10 +120,8 @@ def submit_referral(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM))],
-    idempotency_key: Annotated[
-        str | None,
-        Header(max_length=200, description="Retries with the same key return the same referral."),
-    ] = None,
+    start_uow: StartUow,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
     if not body.consent.referral:
         raise Problem(422, "The citizen's consent to the referral is required.")
@@ -130,27 +139,25 @@ def submit_referral(
         idempotency_key=idempotency_key,
     )
     try:
-        referral, created = services.submit_referral(
-            command, _uow(request), request.app.state.vault
-        )
+        referral, created = services.submit_referral(command, start_uow, request.app.state.vault)
     except InvalidPersonalNumber as error:
         raise Problem(422, f"citizen.personal_number: {error}.") from error
+    except NotEligible as error:
+        raise Problem(422, f"{error}.") from error
     except IdempotencyConflict as error:
         raise Problem(409, f"{error}.") from error
-    response.headers["Location"] = f"/referrals/{referral.id}"
-    if not created:
-        response.status_code = status.HTTP_200_OK
+    answer_created(response, f"/referrals/{referral.id}", created)
     return ReferralPublic.of(referral)
 
 
 @router.get("/{referral_id}", summary="Read a referral's status")
 def get_referral(
     referral_id: UUID,
-    request: Request,
+    start_uow: StartUow,
     principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM, Role.OPERATOR))],
 ) -> ReferralPublic:
     try:
-        referral = services.get_referral(referral_id, _uow(request))
+        referral = services.get_referral(referral_id, start_uow)
     except services.ReferralNotFound as error:
         raise Problem(404, f"There is no referral {referral_id}.") from error
     if principal.role is Role.CARE_SYSTEM and referral.submitted_by != principal.subject:

@@ -26,11 +26,15 @@ class InvalidPersonalNumber(ValueError):
     pass
 
 
+class NotEligible(ValueError):
+    """The citizen is outside the group Brobygger serves."""
+
+
 class InvalidTransition(Exception):
     """The referral is not in a state where this can happen."""
 
 
-CPR_PATTERN = re.compile(r"^(\d{2})(\d{2})(\d{2})-?(\d{4})$")
+CPR_PATTERN = re.compile(r"^([0-9]{2})([0-9]{2})([0-9]{2})-?([0-9]{4})$")  # ASCII digits only
 
 
 def parse_cpr(raw: str) -> tuple[str, date]:
@@ -59,15 +63,19 @@ def _century(year2: int, digit7: int) -> int:
     return 2000 if year2 <= 57 else 1800
 
 
-AGE_BANDS = ((90, "90+"), (85, "85-89"), (80, "80-84"), (75, "75-79"), (70, "70-74"))
+MINIMUM_AGE = 65
+AGE_BANDS = ((90, "90+"), (85, "85-89"), (80, "80-84"), (75, "75-79"), (70, "70-74"), (65, "65-69"))
 
 
 def age_band(born: date, today: date) -> str:
+    """The five-year band events carry instead of the birth date."""
+    if born > today:
+        raise InvalidPersonalNumber("the personal number's birth date lies in the future")
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     for lower, band in AGE_BANDS:
         if age >= lower:
             return band
-    return "65-69"
+    raise NotEligible(f"Brobygger is for citizens aged {MINIMUM_AGE} and over")
 
 
 @dataclass(frozen=True)
@@ -106,25 +114,23 @@ class Referral:
     def current_offer(self) -> Offer | None:
         return self.offers[-1] if self.offers else None
 
-    def offer_best(self, matches: list[Match], now: datetime, ttl: timedelta) -> Offer | None:
-        """Offer the referral to the best match not offered before; None when none is left."""
+    def offer_best(self, matches: list[Match], now: datetime, ttl: timedelta) -> Offer:
+        """Offer the referral to the best of the matches."""
         if self.status is not ReferralStatus.SUBMITTED:
             raise InvalidTransition(f"a referral that is {self.status} cannot be offered")
-        tried = {offer.organization_id for offer in self.offers}
-        for match in sorted(matches, key=lambda m: m.score, reverse=True):
-            if match.organization_id not in tried:
-                offer = Offer(
-                    id=uuid4(),
-                    organization_id=match.organization_id,
-                    service_id=match.service_id,
-                    offered_at=now,
-                    expires_at=now + ttl,
-                )
-                self.offers.append(offer)
-                self.status = ReferralStatus.OFFERED
-                return offer
-        self.mark_unmatched()
-        return None
+        if not matches:
+            raise ValueError("there is no match to offer the referral to")
+        best = max(matches, key=lambda match: match.score)
+        offer = Offer(
+            id=uuid4(),
+            organization_id=best.organization_id,
+            service_id=best.service_id,
+            offered_at=now,
+            expires_at=now + ttl,
+        )
+        self.offers.append(offer)
+        self.status = ReferralStatus.OFFERED
+        return offer
 
     def mark_unmatched(self) -> None:
         if self.status is not ReferralStatus.SUBMITTED:

@@ -21,12 +21,13 @@ class CitizenIdentity:
 class IdentityVault:
     def __init__(self, identity_key: str, pseudonym_key: str) -> None:
         self._fernet = Fernet(identity_key.encode())
-        self._pseudonym_key = pseudonym_key.encode()
+        self.mac_key = pseudonym_key.encode()
+        """Keys every digest of personal data: pseudonyms and request fingerprints."""
 
     def pseudonym(self, personal_number: str) -> str:
         """A keyed HMAC: stable per citizen, useless without the key (a plain hash of the
         370 million possible numbers is brute-forced in seconds)."""
-        digest = hmac.new(self._pseudonym_key, personal_number.encode(), hashlib.sha256)
+        digest = hmac.new(self.mac_key, personal_number.encode(), hashlib.sha256)
         return "cit_" + digest.hexdigest()[:32]
 
     def seal(self, identity: CitizenIdentity) -> bytes:

@@ -79,22 +79,23 @@ def submit_referral(
 
     return create_once(
         start_uow,
-        IdempotentRequest.of(command.submitted_by, command.idempotency_key, command),
+        IdempotentRequest.of(
+            command.submitted_by, command.idempotency_key, command, secret=vault.mac_key
+        ),
         create=create,
         load=lambda uow, referral_id: _get(uow, UUID(referral_id)),
     )
 
 
 def offer_to_best_match(event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta) -> None:
-    """Directory found matches: offer the referral to the best one (or mark it unmatched)."""
+    """Directory found matches: offer the referral to the best one."""
     referral = _get(uow, event.referral_id)
-    if referral.status is not ReferralStatus.SUBMITTED:
-        return  # already offered on an earlier match list; a late list changes nothing
-    matches = [Match(m.service_id, m.organization_id, m.score) for m in event.matches]
-    offer = referral.offer_best(matches, datetime.now(UTC), offer_ttl)
-    uow.referrals.save(referral)
-    if offer is not None:
+    if referral.status is ReferralStatus.SUBMITTED:
+        matches = [Match(m.service_id, m.organization_id, m.score) for m in event.matches]
+        offer = referral.offer_best(matches, datetime.now(UTC), offer_ttl)
+        uow.referrals.save(referral)
         uow.publish(events.referral_offered(referral, offer))
+    # Otherwise it was offered on an earlier match list, and a late one changes nothing.
     uow.commit()
 
 

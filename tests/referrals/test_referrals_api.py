@@ -92,6 +92,13 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
         (body(citizen={"personal_number": "1234", "name": "X"}), "body.citizen.personal_number"),
         (body(citizen={"personal_number": "320140-1234", "name": "X"}), None),
         (body(interests=[]), "body.interests"),
+        (body(interests=[" "]), "body.interests.0"),
+        (body(interests=["-"]), "body.interests.0"),
+        (body(district="   "), "body.district"),
+        (body(district="Nørre\u0000bro"), "body.district"),
+        (body(citizen={"personal_number": "٠١٠١٤٠-١٢٣٤", "name": "X"}), None),
+        (body(citizen={"personal_number": "010170-1234", "name": "X"}), None),
+        (body(citizen={"personal_number": "010150-5000", "name": "X"}), None),
         (body(languages=["danish"]), "body.languages.0"),
         (body(consent={"referral": False, "given_on": "2026-11-20"}), None),
         ({"district": "Nørrebro"}, "body.citizen"),
@@ -107,6 +114,12 @@ def test_bad_input_gets_a_problem_and_writes_nothing(
     assert problem["status"] == 422 and problem["detail"]
     if field:
         assert field in [error["location"] for error in problem["errors"]]
+    assert outbox_rows(db_url) == 0
+
+
+def test_an_empty_idempotency_key_is_refused(client: TestClient, db_url: str) -> None:
+    response = client.post("/referrals", json=body(), headers={**auth(), "Idempotency-Key": ""})
+    assert response.status_code == 422
     assert outbox_rows(db_url) == 0
 
 

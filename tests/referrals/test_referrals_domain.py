@@ -7,6 +7,7 @@ from referrals.domain import (
     InvalidPersonalNumber,
     InvalidTransition,
     Match,
+    NotEligible,
     Referral,
     ReferralStatus,
     age_band,
@@ -42,10 +43,24 @@ def test_a_personal_number_failing_modulus_11_is_still_accepted() -> None:
     assert parse_cpr("010140-1235")[0] == "0101401235"
 
 
-@pytest.mark.parametrize("raw", ["", "12345", "320140-1234", "011340-1234", "01014O1234"])
+@pytest.mark.parametrize(
+    "raw", ["", "12345", "320140-1234", "011340-1234", "01014O1234", "٠١٠١٤٠-١٢٣٤"]
+)
 def test_a_malformed_personal_number_is_refused(raw: str) -> None:
     with pytest.raises(InvalidPersonalNumber):
         parse_cpr(raw)
+
+
+def test_a_birth_date_in_the_future_is_refused() -> None:
+    _, born = parse_cpr("010150-5000")  # the CPR century rule puts this in 2050
+    with pytest.raises(InvalidPersonalNumber, match="future"):
+        age_band(born, date(2026, 11, 22))
+
+
+def test_citizens_under_65_are_not_served() -> None:
+    with pytest.raises(NotEligible):
+        age_band(date(1961, 11, 23), date(2026, 11, 22))
+    assert age_band(date(1961, 11, 22), date(2026, 11, 22)) == "65-69"
 
 
 def test_the_age_band_counts_birthdays_not_years() -> None:
@@ -64,10 +79,12 @@ def test_the_referral_is_offered_to_the_highest_scoring_match() -> None:
     assert referral.status is ReferralStatus.OFFERED
 
 
-def test_a_referral_without_matches_becomes_unmatched() -> None:
+def test_a_submitted_referral_nothing_fits_waits_unmatched_for_an_operator() -> None:
     referral = make_referral()
-    assert referral.offer_best([], NOW, timedelta(hours=1)) is None
+    referral.mark_unmatched()
     assert referral.status is ReferralStatus.UNMATCHED
+    with pytest.raises(InvalidTransition):
+        referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
 
 
 def test_an_offered_referral_cannot_be_offered_again() -> None:
