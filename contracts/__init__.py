@@ -20,11 +20,9 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     PoolOpened,
     DeliveryRecorded,
 )
-EVENTS_BY_TYPE: dict[str, type[IntegrationEvent]] = {e.event_type: e for e in ALL_EVENTS}
 
 __all__ = [
     "ALL_EVENTS",
-    "EVENTS_BY_TYPE",
     "DeliveryRecorded",
     "IntegrationEvent",
     "Match",
