@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.logs import get_logger
@@ -106,6 +106,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Validation should have refused it; the database is the last line, not a 500.
         log.warning("http.unstorable_value", path=request.url.path, error=str(exc.orig))
         return problem_response(request, 422, "A value in the request cannot be stored as sent.")
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("http.database_unavailable", path=request.url.path, error=str(exc.orig))
+        return problem_response(
+            request,
+            503,
+            "The service's database is not answering; nothing was changed. Try again shortly.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from runtime.problems import Problem, install_problem_handlers
 
@@ -33,6 +33,10 @@ def client() -> TestClient:
     @app.get("/unstorable")
     def unstorable() -> None:
         raise DataError("INSERT ...", {}, Exception("NUL character"))
+
+    @app.get("/database-down")
+    def database_down() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     @app.get("/bug")
     def bug() -> None:
@@ -76,6 +80,12 @@ def test_a_write_conflict_is_a_409_not_a_500(client: TestClient) -> None:
 
 def test_a_value_the_database_cannot_store_is_a_422_not_a_500(client: TestClient) -> None:
     assert problem(client.get("/unstorable"))["status"] == 422
+
+
+def test_a_database_outage_is_a_503_with_a_retry_hint(client: TestClient) -> None:
+    response = client.get("/database-down")
+    assert problem(response)["status"] == 503
+    assert response.headers["retry-after"] == "5"
 
 
 def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestClient) -> None:
