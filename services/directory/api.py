@@ -7,7 +7,7 @@ from math import ceil
 from typing import Annotated, Generic, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from directory import services
@@ -21,24 +21,21 @@ from directory.domain import (
 )
 from directory.store import ServiceFilter
 from runtime.auth import Principal, Role, require
+from runtime.http import NO_NUL, Keyword, LanguageCode, LongText, Name, ShortText, unit_of_work
 from runtime.problems import Problem
 
 router = APIRouter()
 
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store NUL in text: refuse it as bad input
-Keyword = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^\w[\w -]*$")]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code, e.g. 'da'.")]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
-District = Annotated[
-    str, Field(min_length=1, max_length=100, pattern=NO_NUL, examples=["Nørrebro"])
-]
+District = Annotated[ShortText, Field(examples=["Nørrebro"])]
 
 Editor = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
 
 
 class OrganizationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    description: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+    name: Name
+    description: LongText
     email: Email | None = Field(default=None, description="Public contact address.")
     website: HttpUrl | None = Field(default=None, max_length=500)
     coordinator_email: Email = Field(
@@ -67,12 +64,10 @@ class OrganizationWithContact(OrganizationPublic):
 
 
 class LocationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    address_1: str = Field(
-        min_length=1, max_length=200, pattern=NO_NUL, examples=["Nørrebrogade 1"]
-    )
+    name: Name
+    address_1: Name = Field(examples=["Nørrebrogade 1"])
     postal_code: str = Field(pattern=r"^\d{4}$", examples=["2200"])
-    city: str = Field(min_length=1, max_length=100, pattern=NO_NUL, examples=["København N"])
+    city: ShortText = Field(examples=["København N"])
     district: District
     wheelchair_accessible: bool = False
     latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
@@ -101,11 +96,11 @@ class LocationPublic(BaseModel):
 
 class ServiceCreate(BaseModel):
     location_id: UUID = Field(description="One of the organisation's own locations.")
-    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    description: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+    name: Name
+    description: LongText
     status: ServiceStatus = ServiceStatus.ACTIVE
     interests: list[Keyword] = Field(default_factory=list, max_length=20, examples=[["walking"]])
-    languages: list[Language] = Field(min_length=1, max_length=20, examples=[["da"]])
+    languages: list[LanguageCode] = Field(min_length=1, max_length=20, examples=[["da"]])
     target_groups: list[Keyword] = Field(
         default_factory=list, max_length=10, examples=[["older_people"]]
     )
@@ -124,11 +119,11 @@ class ServiceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     location_id: UUID | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
-    description: str | None = Field(default=None, min_length=1, max_length=4000, pattern=NO_NUL)
+    name: Name | None = None
+    description: LongText | None = None
     status: ServiceStatus | None = None
     interests: list[Keyword] | None = Field(default=None, max_length=20)
-    languages: list[Language] | None = Field(default=None, min_length=1, max_length=20)
+    languages: list[LanguageCode] | None = Field(default=None, min_length=1, max_length=20)
     target_groups: list[Keyword] | None = Field(default=None, max_length=10)
     time_of_day: TimeOfDay | None = None
     schedule_description: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
@@ -212,11 +207,6 @@ class Paging(BaseModel):
         return (self.page - 1) * self.per_page
 
 
-def _uow(request: Request) -> services.UnitOfWorkFactory:
-    factory: services.UnitOfWorkFactory = request.app.state.uow
-    return factory
-
-
 def _may_edit(principal: Principal, organization_id: UUID) -> None:
     if principal.role is Role.PARTNER and principal.organization_id != organization_id:
         raise Problem(403, "A partner may only change its own organisation's entries.")
@@ -228,9 +218,9 @@ def _not_found(kind: str, id_: UUID) -> Problem:
 
 @router.get("/organizations", tags=["organizations"], summary="List organisations (public)")
 def list_organizations(
-    request: Request, paging: Annotated[Paging, Query()]
+    start_uow: StartUow, paging: Annotated[Paging, Query()]
 ) -> Page[OrganizationPublic]:
-    found, total = services.list_organizations(paging.offset, paging.per_page, _uow(request))
+    found, total = services.list_organizations(paging.offset, paging.per_page, start_uow)
     return Page.of([OrganizationPublic.of(o) for o in found], total, paging)
 
 
@@ -239,9 +229,9 @@ def list_organizations(
     tags=["organizations"],
     summary="Read an organisation (public)",
 )
-def get_organization(organization_id: UUID, request: Request) -> OrganizationPublic:
+def get_organization(organization_id: UUID, start_uow: StartUow) -> OrganizationPublic:
     try:
-        return OrganizationPublic.of(services.get_organization(organization_id, _uow(request)))
+        return OrganizationPublic.of(services.get_organization(organization_id, start_uow))
     except services.OrganizationNotFound as error:
         raise _not_found("organization", organization_id) from error
 
@@ -254,7 +244,7 @@ def get_organization(organization_id: UUID, request: Request) -> OrganizationPub
 )
 def create_organization(
     body: OrganizationCreate,
-    request: Request,
+    start_uow: StartUow,
     response: Response,
     _operator: Annotated[Principal, Depends(require(Role.OPERATOR))],
 ) -> OrganizationWithContact:
@@ -266,7 +256,7 @@ def create_organization(
             email=body.email,
             website=str(body.website) if body.website else None,
         ),
-        _uow(request),
+        start_uow,
     )
     response.headers["Location"] = f"/organizations/{organization.id}"
     return OrganizationWithContact.model_validate(organization, from_attributes=True)
@@ -279,13 +269,13 @@ def create_organization(
     summary="Add a location to an organisation",
 )
 def create_location(
-    organization_id: UUID, body: LocationCreate, request: Request, principal: Editor
+    organization_id: UUID, body: LocationCreate, start_uow: StartUow, principal: Editor
 ) -> LocationPublic:
     _may_edit(principal, organization_id)
     try:
         location = services.create_location(
             services.CreateLocation(organization_id=organization_id, **body.model_dump()),
-            _uow(request),
+            start_uow,
         )
     except services.OrganizationNotFound as error:
         raise _not_found("organization", organization_id) from error
@@ -301,7 +291,7 @@ def create_location(
 def create_service(
     organization_id: UUID,
     body: ServiceCreate,
-    request: Request,
+    start_uow: StartUow,
     response: Response,
     principal: Editor,
 ) -> ServicePublic:
@@ -309,7 +299,7 @@ def create_service(
     try:
         created = services.create_service(
             services.CreateService(organization_id=organization_id, **body.model_dump()),
-            _uow(request),
+            start_uow,
         )
     except services.OrganizationNotFound as error:
         raise _not_found("organization", organization_id) from error
@@ -323,40 +313,36 @@ def create_service(
 
 @router.get("/services", tags=["services"], summary="Search services (public)")
 def search_services(
-    request: Request,
+    start_uow: StartUow,
     paging: Annotated[Paging, Query()],
     district: Annotated[District | None, Query()] = None,
     interest: Annotated[Keyword | None, Query()] = None,
-    language: Annotated[Language | None, Query()] = None,
+    language: Annotated[LanguageCode | None, Query()] = None,
 ) -> Page[ServicePublic]:
-    filters = ServiceFilter(
-        district=district, interest=interest.lower() if interest else None, language=language
-    )
-    found, total = services.search_services(filters, paging.offset, paging.per_page, _uow(request))
+    filters = ServiceFilter(district=district, interest=interest, language=language)
+    found, total = services.search_services(filters, paging.offset, paging.per_page, start_uow)
     return Page.of([ServicePublic.of(s) for s in found], total, paging)
 
 
 @router.get("/services/{service_id}", tags=["services"], summary="Read a service (public)")
-def get_service(service_id: UUID, request: Request) -> ServicePublic:
+def get_service(service_id: UUID, start_uow: StartUow) -> ServicePublic:
     try:
-        return ServicePublic.of(services.get_service(service_id, _uow(request)))
+        return ServicePublic.of(services.get_service(service_id, start_uow))
     except services.ServiceNotFound as error:
         raise _not_found("service", service_id) from error
 
 
 @router.patch("/services/{service_id}", tags=["services"], summary="Change a service")
 def update_service(
-    service_id: UUID, body: ServiceUpdate, request: Request, principal: Editor
+    service_id: UUID, body: ServiceUpdate, start_uow: StartUow, principal: Editor
 ) -> ServicePublic:
     try:
         # A service never moves to another organisation, so checking before the update's
         # own transaction cannot be outrun.
-        _may_edit(
-            principal, services.get_service(service_id, _uow(request)).service.organization_id
-        )
+        _may_edit(principal, services.get_service(service_id, start_uow).service.organization_id)
         updated = services.update_service(
             services.UpdateService(service_id=service_id, **body.model_dump(exclude_unset=True)),
-            _uow(request),
+            start_uow,
         )
     except services.ServiceNotFound as error:
         raise _not_found("service", service_id) from error

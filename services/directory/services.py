@@ -266,16 +266,17 @@ def seed_demo(start_uow: UnitOfWorkFactory) -> bool:
     with start_uow() as uow:
         if uow.organizations.count():
             return False
-        for organization in demo.ORGANIZATIONS:
-            uow.organizations.add(organization)
-        for location in demo.LOCATIONS:
-            uow.locations.add(location)
-        for service in demo.SERVICES:
-            uow.services.add(service)
+        # The repositories flush as they add, so a clash can come from any of these lines.
         try:
+            for organization in demo.ORGANIZATIONS:
+                uow.organizations.add(organization)
+            for location in demo.LOCATIONS:
+                uow.locations.add(location)
+            for service in demo.SERVICES:
+                uow.services.add(service)
             uow.commit()
         except IntegrityError:
-            # Another replica seeded the same stable ids first.
+            # Another replica seeded the same stable ids between the count and now.
             return False
     return True
 

@@ -48,7 +48,8 @@ class LocationRow(Base, table=True):
     city: str = Field(max_length=100)
     district: str = Field(max_length=100)
     # Searches ignore case; SQLite's lower() knows only ASCII, so 'Østerbro' is folded here.
-    district_key: str = Field(index=True, max_length=100)
+    # Text: folding can lengthen a district ('ß' becomes 'ss').
+    district_key: str = Field(sa_column=Column(Text, nullable=False, index=True))
     wheelchair_accessible: bool
     latitude: float | None = None
     longitude: float | None = None
@@ -79,7 +80,8 @@ class ServiceTermRow(Base, table=True):
 
     service_id: UUID = Field(foreign_key="service.id", primary_key=True)
     taxonomy: str = Field(primary_key=True, max_length=20)
-    term: str = Field(primary_key=True, max_length=40)
+    # Text: lower-casing can lengthen a keyword ('İ' becomes 'i' and a combining dot).
+    term: str = Field(sa_column=Column(Text, primary_key=True))
 
 
 INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"

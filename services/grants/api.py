@@ -6,12 +6,13 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from runtime.auth import Principal, Role, require
+from runtime.http import NO_NUL, IdempotencyKey, LongText, Name, answer_created, unit_of_work
 from runtime.idempotency import IdempotencyConflict
 from runtime.problems import Problem
 
@@ -21,16 +22,16 @@ router = APIRouter(prefix="/pools", tags=["pools"])
 MAX_DKK = 1_000_000_000_000
 Kroner = Annotated[int, Field(gt=0, le=MAX_DKK)]
 
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+
 
 class GrantPoolCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Nye fællesskaber 2026"])
-    description: str = Field(default="", max_length=5000)
+    name: Name = Field(examples=["Nye fællesskaber 2026"])
+    description: str = Field(default="", max_length=4000, pattern=NO_NUL)
     budget_dkk: Kroner = Field(description="Total budget in Danish kroner.")
     opens_on: date = Field(description="First day applications are accepted.")
     closes_on: date = Field(description="Last day applications are accepted; not before opens_on.")
-    criteria: str = Field(
-        min_length=1,
-        max_length=20000,
+    criteria: LongText = Field(
         description="The published criteria, in plain language.",
         examples=["Associations in Copenhagen that start a new community for older citizens."],
     )
@@ -58,11 +59,6 @@ class GrantPoolPublic(BaseModel):
         return cls.model_validate(pool, from_attributes=True)
 
 
-def _uow(request: Request) -> services.UnitOfWorkFactory:
-    factory: services.UnitOfWorkFactory = request.app.state.uow
-    return factory
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -71,17 +67,10 @@ def _uow(request: Request) -> services.UnitOfWorkFactory:
 )
 def open_pool(
     body: GrantPoolCreate,
-    request: Request,
+    start_uow: StartUow,
     response: Response,
     principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            description="Retries with the same key return the same pool.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> GrantPoolPublic:
     command = services.OpenPool(
         created_by=principal.subject,
@@ -95,31 +84,29 @@ def open_pool(
         idempotency_key=idempotency_key,
     )
     try:
-        pool, created = services.open_pool(command, _uow(request))
+        pool, created = services.open_pool(command, start_uow)
     except InvalidPool as error:
         raise Problem(422, f"{error}.") from error
     except IdempotencyConflict as error:
         raise Problem(409, f"{error}.") from error
-    response.headers["Location"] = f"/pools/{pool.id}"
-    if not created:
-        response.status_code = status.HTTP_200_OK
+    answer_created(response, f"/pools/{pool.id}", created)
     return GrantPoolPublic.of(pool)
 
 
 @router.get("", summary="List grant pools", dependencies=[Depends(require(*Role))])
 def list_pools(
-    request: Request,
+    start_uow: StartUow,
     pool_status: Annotated[
         PoolStatus | None, Query(alias="status", description="Only pools in this status.")
     ] = None,
 ) -> list[GrantPoolPublic]:
-    return [GrantPoolPublic.of(pool) for pool in services.list_pools(_uow(request), pool_status)]
+    return [GrantPoolPublic.of(pool) for pool in services.list_pools(start_uow, pool_status)]
 
 
 @router.get("/{pool_id}", summary="Read a grant pool", dependencies=[Depends(require(*Role))])
-def get_pool(pool_id: UUID, request: Request) -> GrantPoolPublic:
+def get_pool(pool_id: UUID, start_uow: StartUow) -> GrantPoolPublic:
     try:
-        return GrantPoolPublic.of(services.get_pool(pool_id, _uow(request)))
+        return GrantPoolPublic.of(services.get_pool(pool_id, start_uow))
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
 
@@ -129,9 +116,9 @@ def get_pool(pool_id: UUID, request: Request) -> GrantPoolPublic:
     summary="Close a grant pool to applications",
     dependencies=[Depends(require(Role.OPERATOR))],
 )
-def close_pool(pool_id: UUID, request: Request) -> GrantPoolPublic:
+def close_pool(pool_id: UUID, start_uow: StartUow) -> GrantPoolPublic:
     try:
-        return GrantPoolPublic.of(services.close_pool(pool_id, _uow(request)))
+        return GrantPoolPublic.of(services.close_pool(pool_id, start_uow))
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
     except InvalidTransition as error:

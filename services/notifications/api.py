@@ -21,12 +21,14 @@ from notifications.domain import (
     Webhook,
 )
 from runtime.auth import Principal, Role, require
+from runtime.http import unit_of_work
 from runtime.problems import Problem
 
 router = APIRouter()
 
 Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
 
 
 class MessagePublic(BaseModel):
@@ -105,11 +107,6 @@ class DeliveriesPublic(BaseModel):
     count: int
 
 
-def _uow(request: Request) -> services.UnitOfWorkFactory:
-    factory: services.UnitOfWorkFactory = request.app.state.uow
-    return factory
-
-
 def _organization(principal: Principal) -> UUID:
     # `require(Role.PARTNER)` admits no partner token without its organisation.
     assert principal.organization_id is not None
@@ -118,21 +115,21 @@ def _organization(principal: Principal) -> UUID:
 
 @router.get("/inbox", tags=["inbox"], summary="Your organisation's messages and broadcasts")
 def read_inbox(
-    request: Request,
+    start_uow: StartUow,
     principal: Partner,
     limit: Limit = 50,
     unread_only: Annotated[bool, Query(description="Only what is not marked read.")] = False,
 ) -> MessagesPublic:
     messages = services.inbox(
-        _organization(principal), _uow(request), unread_only=unread_only, limit=limit
+        _organization(principal), start_uow, unread_only=unread_only, limit=limit
     )
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
 
 
 @router.post("/inbox/{message_id}/read", tags=["inbox"], summary="Mark a message read")
-def mark_read(message_id: UUID, request: Request, principal: Partner) -> MessagePublic:
+def mark_read(message_id: UUID, start_uow: StartUow, principal: Partner) -> MessagePublic:
     try:
-        message = services.mark_read(message_id, _organization(principal), _uow(request))
+        message = services.mark_read(message_id, _organization(principal), start_uow)
     except services.MessageNotFound as error:
         # Not 403: another organisation's message must not even be confirmed to exist.
         raise Problem(404, f"There is no message {message_id} in your inbox.") from error
@@ -147,13 +144,17 @@ def mark_read(message_id: UUID, request: Request, principal: Partner) -> Message
     responses={200: {"description": "Replaced: the old secret no longer signs deliveries"}},
 )
 def register_webhook(
-    body: WebhookUpdate, request: Request, response: Response, principal: Partner
+    body: WebhookUpdate,
+    request: Request,
+    start_uow: StartUow,
+    response: Response,
+    principal: Partner,
 ) -> WebhookPublic:
     command = services.RegisterWebhook(_organization(principal), str(body.url))
     try:
         webhook, created = services.register_webhook(
             command,
-            _uow(request),
+            start_uow,
             allow_private_targets=request.app.state.allow_private_webhook_targets,
         )
     except InvalidWebhookUrl as error:
@@ -169,21 +170,21 @@ def register_webhook(
     summary="Stop webhooks to your organisation",
     status_code=status.HTTP_204_NO_CONTENT,
 )
-def remove_webhook(request: Request, principal: Partner) -> None:
+def remove_webhook(start_uow: StartUow, principal: Partner) -> None:
     try:
-        services.remove_webhook(_organization(principal), _uow(request))
+        services.remove_webhook(_organization(principal), start_uow)
     except services.WebhookNotFound as error:
         raise Problem(404, "Your organisation has no webhook registered.") from error
 
 
 @router.get("/deliveries", tags=["deliveries"], summary="Recent deliveries, newest first")
 def list_deliveries(
-    request: Request,
+    start_uow: StartUow,
     _principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
     limit: Limit = 50,
     delivery_status: Annotated[
         DeliveryStatus | None, Query(alias="status", description="Only deliveries in this state.")
     ] = None,
 ) -> DeliveriesPublic:
-    deliveries = services.recent_deliveries(_uow(request), status=delivery_status, limit=limit)
+    deliveries = services.recent_deliveries(start_uow, status=delivery_status, limit=limit)
     return DeliveriesPublic(data=[DeliveryPublic.of(d) for d in deliveries], count=len(deliveries))

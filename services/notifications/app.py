@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         poll_seconds=settings.dispatcher_poll_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private_targets=settings.allow_private_webhook_targets,
     )
     service.run_in_background(dispatcher.run)
     app = service.create_app(

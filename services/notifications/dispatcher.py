@@ -8,16 +8,26 @@ transaction of its own, with `DeliveryRecorded` once the outcome is final.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 
 from notifications import services
-from notifications.domain import RetryPolicy, sign
+from notifications.domain import InvalidWebhookUrl, RetryPolicy, check_resolved_addresses, sign
 from runtime.logs import get_logger
 
 log = get_logger(component="webhook-dispatcher")
+
+Resolve = Callable[[str, int], list[str]]
+"""The addresses of a host and port, as a connection to them would find them."""
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 class WebhookDispatcher:
@@ -28,9 +38,13 @@ class WebhookDispatcher:
         policy: RetryPolicy,
         poll_seconds: float,
         timeout_seconds: float,
+        allow_private_targets: bool,
         batch_size: int = 50,
+        resolve: Resolve = resolve_host,
     ) -> None:
         self._start_uow = start_uow
+        self._allow_private_targets = allow_private_targets
+        self._resolve = resolve
         self._policy = policy
         self._poll_seconds = poll_seconds
         self._timeout = timeout_seconds
@@ -80,6 +94,9 @@ class WebhookDispatcher:
         self, client: httpx.AsyncClient, attempt: services.WebhookAttempt
     ) -> str | None:
         """None when the endpoint answered 2xx; otherwise what went wrong."""
+        refused = await self._refusal(attempt.url)
+        if refused is not None:
+            return refused
         message_id = str(attempt.delivery_id)
         timestamp = int(time.time())
         headers = {
@@ -95,3 +112,25 @@ class WebhookDispatcher:
         except httpx.HTTPError as error:
             return f"{type(error).__name__}: {error}"
         return None if response.is_success else f"HTTP {response.status_code}"
+
+    async def _refusal(self, url: str) -> str | None:
+        """Why the URL's host may not be called, or None: a name registered as public may
+        resolve to a private address, now or since it was registered.
+
+        httpx resolves the name again to connect, and the answer can change in between
+        (DNS rebinding): this check narrows the gap, an egress proxy that filters the
+        addresses it connects to closes it.
+        """
+        if self._allow_private_targets:
+            return None
+        parts = urlsplit(url)
+        assert parts.hostname is not None, "a webhook URL is checked to name a host"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = await asyncio.to_thread(self._resolve, parts.hostname, port)
+            check_resolved_addresses(parts.hostname, addresses)
+        except OSError as error:
+            return f"{type(error).__name__}: {error}"
+        except InvalidWebhookUrl as error:
+            return f"refused: {error}"
+        return None

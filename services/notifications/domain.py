@@ -9,6 +9,7 @@ import ipaddress
 import json
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -140,13 +141,6 @@ class Message:
     read_at: datetime | None = None
     """When the organisation reading it marked it read; per organisation, also for broadcasts."""
 
-    @property
-    def is_broadcast(self) -> bool:
-        return self.organization_id is None
-
-    def visible_to(self, organization_id: UUID) -> bool:
-        return self.is_broadcast or self.organization_id == organization_id
-
 
 class Channel(StrEnum):
     INBOX = "inbox"
@@ -266,9 +260,8 @@ class InvalidWebhookUrl(ValueError):
 def check_webhook_url(url: str, *, allow_private: bool) -> None:
     """Refuse what is not http(s), and (unless allowed) hosts inside the private network.
 
-    Only the literal host is checked: a name that resolves to a private address passes,
-    so production also needs an egress proxy that filters addresses (Standard Webhooks,
-    "Server side request forgery").
+    Only the host as written is checked: what a name resolves to is checked before each
+    send, with `check_resolved_addresses` (Standard Webhooks, "Server side request forgery").
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -279,21 +272,39 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
     if host == "localhost" or host.endswith(".localhost"):
         raise InvalidWebhookUrl("a webhook URL may not point at this machine")
     address = _ip_literal(host)
-    if address is not None and (not address.is_global or address.is_multicast):
+    if address is not None and _is_internal(address):
         raise InvalidWebhookUrl(
             f"a webhook URL may not point at a private, loopback or link-local address ({host})"
         )
 
 
-def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def check_resolved_addresses(host: str, addresses: Iterable[str]) -> None:
+    """Refuse a webhook host if any address it resolves to is inside the private network."""
+    for address in addresses:
+        if _is_internal(_unmapped(ipaddress.ip_address(address))):
+            raise InvalidWebhookUrl(f"{host} resolves to a private address {address}")
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _is_internal(address: IPAddress) -> bool:
+    return not address.is_global or address.is_multicast
+
+
+def _ip_literal(host: str) -> IPAddress | None:
     try:
-        address = ipaddress.ip_address(host)
+        return _unmapped(ipaddress.ip_address(host))
     except ValueError:
         try:
             # Shorthands such as `127.1` or `2130706433` that resolvers accept as IPv4.
             return ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return None
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    """`::ffff:127.0.0.1` is 127.0.0.1 to whoever connects to it."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address

@@ -239,10 +239,12 @@ def claim_due_webhooks(
         for delivery in uow.deliveries.due(now, limit):
             if not uow.deliveries.claim(delivery.id, now, now + lease):
                 continue
-            webhook = (
-                uow.webhooks.get(delivery.organization_id) if delivery.organization_id else None
+            # `due` finds webhook deliveries only, and `Delivery.to_webhook` gives each both.
+            assert delivery.organization_id is not None and delivery.body is not None, (
+                f"webhook delivery {delivery.id} has no organisation or no body"
             )
-            if webhook is None or delivery.body is None:
+            webhook = uow.webhooks.get(delivery.organization_id)
+            if webhook is None:
                 delivery.give_up(now, "the organisation has no webhook registered any more")
                 uow.deliveries.save(delivery)
                 uow.publish(events.delivery_recorded(delivery))

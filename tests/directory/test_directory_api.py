@@ -326,6 +326,7 @@ def test_a_service_for_an_unknown_organisation_is_404(client: TestClient) -> Non
         {"coordinator_email": "not-an-address"},
         {"website": "javascript:alert(1)"},
         {"name": ""},
+        {"name": "   "},
         {"description": None},
     ],
 )

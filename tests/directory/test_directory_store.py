@@ -16,7 +16,13 @@ from contracts import ReferralSubmitted
 from directory import consumers, demo, services
 from directory.app import MIGRATIONS
 from directory.domain import ServiceAtLocation, ServiceStatus, TimeOfDay
-from directory.store import DirectoryUnitOfWork, ServiceFilter, ServiceRow
+from directory.store import (
+    DirectoryUnitOfWork,
+    OrganizationRow,
+    ServiceFilter,
+    ServiceRow,
+    SqlOrganizationRepository,
+)
 from runtime.consumer import EventConsumer, IncomingRecord
 from runtime.envelope import envelope
 from runtime.migrations import upgrade
@@ -26,11 +32,15 @@ StartUow = Callable[[], DirectoryUnitOfWork]
 
 
 @pytest.fixture
-def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
+def sessions(engine_for: Callable[[str], Engine]) -> sessionmaker[Session]:
     engine = engine_for("directory")
     upgrade(MIGRATIONS, engine)
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    return lambda: DirectoryUnitOfWork(factory, "/brobygger/directory")
+    return sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+
+@pytest.fixture
+def start_uow(sessions: sessionmaker[Session]) -> StartUow:
+    return lambda: DirectoryUnitOfWork(sessions, "/brobygger/directory")
 
 
 @pytest.fixture
@@ -54,6 +64,30 @@ def test_seeding_twice_stores_the_demo_directory_once(seeded: StartUow) -> None:
     stored = services.get_service(demo.VISITING_FRIEND_SERVICE_ID, seeded)
     assert stored.service == demo.VISITING_FRIEND
     assert stored.location == demo.BISPEBJERG_OFFICE
+
+
+class _UnseenOrganizations(SqlOrganizationRepository):
+    def count(self) -> int:
+        return 0
+
+
+class _LateReplicaUnitOfWork(DirectoryUnitOfWork):
+    """Counts no organisations, as a replica that looked before another's seed committed."""
+
+    def _open(self) -> None:
+        super()._open()
+        self.organizations = _UnseenOrganizations(self.session)
+
+
+def test_a_replica_that_seeds_after_another_finds_the_demo_data_and_stores_no_copy(
+    sessions: sessionmaker[Session], seeded: StartUow
+) -> None:
+    def late_replica() -> DirectoryUnitOfWork:
+        return _LateReplicaUnitOfWork(sessions, "/brobygger/directory")
+
+    assert not services.seed_demo(late_replica)
+    assert count(seeded, OrganizationRow) == len(demo.ORGANIZATIONS)
+    assert count(seeded, ServiceRow) == len(demo.SERVICES)
 
 
 def test_a_new_organisation_location_and_service_read_back_as_written(
@@ -99,6 +133,37 @@ def test_a_new_organisation_location_and_service_read_back_as_written(
     )
     assert services.get_organization(organization.id, start_uow) == organization
     assert services.get_service(created.service.id, start_uow) == created
+
+
+def test_keywords_and_districts_that_grow_when_lower_cased_are_stored_and_found(
+    start_uow: StartUow,
+) -> None:
+    # Within the API's limits, but longer once folded: "ß" becomes "ss", "İ" "i" and a dot.
+    district, interest = "ß" * 100, "İ" * 40
+    organization = services.create_organization(
+        services.CreateOrganization("Straße", "Et fællesskab.", "k@strasse.example"), start_uow
+    )
+    location = services.create_location(
+        services.CreateLocation(organization.id, "Huset", "Gade 1", "2200", "København", district),
+        start_uow,
+    )
+    created = services.create_service(
+        services.CreateService(
+            organization.id,
+            location.id,
+            "Gåtur",
+            "Hver dag.",
+            time_of_day=TimeOfDay.MORNING,
+            capacity=5,
+            interests=[interest],
+            languages=["da"],
+        ),
+        start_uow,
+    )
+    found = services.search_services(
+        ServiceFilter(district="SS" * 100, interest=interest.lower()), 0, 10, start_uow
+    )
+    assert found == ([created], 1)
 
 
 def test_services_are_searched_by_district_interest_and_language(seeded: StartUow) -> None:

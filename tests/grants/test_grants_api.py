@@ -114,6 +114,10 @@ def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
         {"small_grant_limit_dkk": 500_001},
         {"criteria": ""},
         {"opens_on": "not a date"},
+        # PostgreSQL cannot store NUL in text: refused as input, not a 500 on insert.
+        {"name": "New\x00communities"},
+        {"description": "For\x00associations"},
+        {"criteria": "Open\x00to all"},
     ],
 )
 def test_bad_terms_are_a_problem_and_write_nothing(

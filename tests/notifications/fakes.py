@@ -26,7 +26,7 @@ class FakeMessageRepository:
         visible = [
             self._as_read_by(m, organization_id)
             for m in self.rows.values()
-            if m.visible_to(organization_id)
+            if _visible_to(m, organization_id)
         ]
         if unread_only:
             visible = [m for m in visible if m.read_at is None]
@@ -34,7 +34,7 @@ class FakeMessageRepository:
 
     def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
         message = self.rows.get(message_id)
-        if message is None or not message.visible_to(organization_id):
+        if message is None or not _visible_to(message, organization_id):
             return None
         return self._as_read_by(message, organization_id)
 
@@ -45,6 +45,11 @@ class FakeMessageRepository:
         copied = copy.deepcopy(message)
         copied.read_at = self.reads.get((message.id, organization_id))
         return copied
+
+
+def _visible_to(message: Message, organization_id: UUID) -> bool:
+    """Its own messages and the broadcasts (organization_id None), as the SQL query has it."""
+    return message.organization_id in (None, organization_id)
 
 
 class FakeWebhookRepository:

@@ -1,6 +1,7 @@
 """The webhook dispatcher against a real local HTTP endpoint, on SQLite and PostgreSQL."""
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from contracts import DeliveryRecorded, ReferralOffered
 from notifications import services
 from notifications.app import MIGRATIONS
-from notifications.dispatcher import WebhookDispatcher
+from notifications.dispatcher import Resolve, WebhookDispatcher
 from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
 from notifications.store import NotificationsUnitOfWork
 from runtime.migrations import upgrade
@@ -43,20 +44,37 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def dispatcher(start_uow: StartUow, max_attempts: int = 3) -> WebhookDispatcher:
+def dispatcher(
+    start_uow: StartUow, max_attempts: int = 3, resolve: Resolve | None = None
+) -> WebhookDispatcher:
+    """A dispatcher to the test's receiver on 127.0.0.1, or, given a resolver, one that
+    checks what the webhook's host resolves to."""
+
+    def no_lookups(host: str, port: int) -> list[str]:
+        raise AssertionError("private targets are allowed: nothing should be resolved")
+
     return WebhookDispatcher(
         start_uow,
         policy=RetryPolicy(max_attempts=max_attempts, first_delay=BACK_OFF),
         poll_seconds=0.05,
         timeout_seconds=5,
+        allow_private_targets=resolve is None,
+        resolve=resolve or no_lookups,
     )
 
 
 async def offer_to(start_uow: StartUow, receiver: Receiver) -> UUID:
     """Register the receiver as ORG's webhook and consume an offer to ORG."""
-    command = services.RegisterWebhook(ORG, receiver.url)
+    return await offer_with_webhook(start_uow, receiver.url, receiver)
+
+
+async def offer_with_webhook(
+    start_uow: StartUow, url: str, receiver: Receiver | None = None
+) -> UUID:
+    command = services.RegisterWebhook(ORG, url)
     webhook, _ = services.register_webhook(command, start_uow, allow_private_targets=True)
-    receiver.secret = webhook.secret
+    if receiver is not None:
+        receiver.secret = webhook.secret
     assert await consume(start_uow, record_of(offered(ORG))) == []
     [pending] = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
     return pending.id
@@ -146,3 +164,50 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt(
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.last_error is not None
     assert waiting.last_error.startswith("ConnectError")
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused_without_a_request(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    # A public-looking name passes registration; what it resolves to is checked per send.
+    delivery_id = await offer_with_webhook(start_uow, "http://127.0.0.1.nip.io/hook")
+    answers = {("127.0.0.1.nip.io", 80): ["127.0.0.1"]}
+    sender = dispatcher(start_uow, max_attempts=1, resolve=lambda *target: answers[target])
+    assert await sender.dispatch_due(client) == 1
+    failed = delivery(start_uow, delivery_id)
+    assert failed.status is DeliveryStatus.FAILED
+    assert failed.last_error == "refused: 127.0.0.1.nip.io resolves to a private address 127.0.0.1"
+    last = published(start_uow)[-1]
+    assert (last.delivery_id, last.status) == (delivery_id, "failed")
+
+
+async def test_a_host_that_resolves_to_public_addresses_only_is_posted_to(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def public(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["93.184.215.14"]
+
+    with webhook_receiver() as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        assert await dispatcher(start_uow, resolve=public).dispatch_due(client) == 1
+    assert len(receiver.received) == 1
+    assert asked == [("127.0.0.1", httpx.URL(receiver.url).port)]
+    assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
+
+
+async def test_a_name_that_does_not_resolve_is_a_failed_attempt(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    def unknown(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    delivery_id = await offer_with_webhook(start_uow, "https://gone.partner.example/hook")
+    assert await dispatcher(start_uow, resolve=unknown).dispatch_due(client) == 1
+    waiting = delivery(start_uow, delivery_id)
+    assert waiting.status is DeliveryStatus.PENDING
+    assert waiting.last_error is not None
+    assert waiting.last_error.startswith("gaierror: ")
+    assert waiting.last_error.endswith("Name or service not known")

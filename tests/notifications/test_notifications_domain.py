@@ -1,6 +1,7 @@
 """Signing, URL checks, templates and the retry rules of a delivery."""
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -16,6 +17,7 @@ from notifications.domain import (
     RetryPolicy,
     SourceEvent,
     Template,
+    check_resolved_addresses,
     check_webhook_url,
     format_amount,
     format_time,
@@ -101,6 +103,20 @@ def test_private_loopback_and_link_local_targets_are_refused_unless_allowed(url:
     with pytest.raises(InvalidWebhookUrl):
         check_webhook_url(url, allow_private=False)
     check_webhook_url(url, allow_private=True)
+
+
+def test_a_host_that_resolves_only_to_public_addresses_is_accepted() -> None:
+    check_resolved_addresses("partner.example", ["93.184.215.14", "2606:2800:21f:cb07::1"])
+
+
+@pytest.mark.parametrize(
+    "private",
+    ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fe80::1%eth0", "::ffff:127.0.0.1"],
+)
+def test_a_host_with_any_private_address_among_its_answers_is_refused(private: str) -> None:
+    refusal = f"partner.example resolves to a private address {private}"
+    with pytest.raises(InvalidWebhookUrl, match=f"^{re.escape(refusal)}$"):
+        check_resolved_addresses("partner.example", ["93.184.215.14", private])
 
 
 def test_every_template_exists_in_danish_swedish_and_english() -> None:

@@ -95,7 +95,7 @@ async def test_the_inbox_is_own_messages_and_broadcasts_newest_first_with_own_re
     own: list[Message] = []
     broadcast: list[Message] = []
     for message in services.inbox(ORG, start_uow, unread_only=False, limit=10):
-        (broadcast if message.is_broadcast else own).append(message)
+        (broadcast if message.organization_id is None else own).append(message)
     assert (len(own), len(broadcast)) == (1, 1)
     assert [m.id for m in services.inbox(ORG, start_uow, unread_only=False, limit=10)] == [
         broadcast[0].id,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 08:02:06.414684
+Create Date: 2026-11-22 08:25:18.980096
 
 """
 
@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("postal_code", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("city", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("district", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("district_key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("district_key", sa.Text(), nullable=False),
         sa.Column("wheelchair_accessible", sa.Boolean(), nullable=False),
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("longitude", sa.Float(), nullable=True),
@@ -101,7 +101,7 @@ def upgrade() -> None:
         "service_term",
         sa.Column("service_id", sa.Uuid(), nullable=False),
         sa.Column("taxonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("term", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("term", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["service_id"],
             ["service.id"],
@@ -111,6 +111,15 @@ def upgrade() -> None:
     with op.batch_alter_table("service_term", schema=None) as batch_op:
         batch_op.create_index("ix_service_term_lookup", ["taxonomy", "term"], unique=False)
 
+    op.create_table(
+        "idempotency_key",
+        sa.Column("principal", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("resource_id", sa.String(length=200), nullable=False),
+        sa.Column("created_at", runtime.storage.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("principal", "key"),
+    )
     op.create_table(
         "inbox",
         sa.Column("event_id", sa.String(length=36), nullable=False),
@@ -152,6 +161,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    op.drop_table("idempotency_key")
     with op.batch_alter_table("service_term", schema=None) as batch_op:
         batch_op.drop_index("ix_service_term_lookup")
 
