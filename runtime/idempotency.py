@@ -81,13 +81,14 @@ def create_once(
                 )
             uow.commit()
             return result, True
-        except IntegrityError:
+        except IntegrityError as error:
             if request is None:
                 raise
-    with start_uow() as fresh:  # a concurrent retry with the same key won the race
+            collision = error
+    with start_uow() as fresh:  # a concurrent retry with the same key won the race...
         earlier = _earlier(fresh, request, load)
     if earlier is None:
-        raise RuntimeError("idempotency key collided but cannot be found")
+        raise collision  # ...or not: the conflict was over something else
     return earlier, False
 
 

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 import sqlmodel
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from runtime.idempotency import IdempotencyConflict, IdempotentRequest, create_once
@@ -193,3 +194,24 @@ def test_the_fingerprint_is_keyed_so_personal_data_in_it_cannot_be_guessed_back(
     assert fingerprint(b"k1") == fingerprint(b"k1")
     assert fingerprint(b"k1") != fingerprint(b"k2")
     assert fingerprint(b"k1") != fingerprint(b"k1", "0101401235")
+
+
+def test_a_conflict_over_something_other_than_the_key_is_not_taken_for_a_retry(
+    engine: Engine, start_uow: UowFactory
+) -> None:
+    duplicate_event = submitted()
+
+    def create_clashing(uow: UnitOfWork) -> tuple[UUID, str]:
+        uow.publish(duplicate_event)
+        uow.session.flush()
+        uow.session.execute(  # a second outbox row with the same event id: a unique clash
+            outbox.insert().from_select(
+                [c.name for c in outbox.c if c.name != "seq"],
+                select(*[c for c in outbox.c if c.name != "seq"]),
+            )
+        )
+        return duplicate_event.referral_id, str(duplicate_event.referral_id)
+
+    with pytest.raises(IntegrityError):
+        create_once(start_uow, request(), create=create_clashing, load=load)
+    assert stored_keys(engine) == set()
