@@ -106,6 +106,20 @@ def engine_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 TEST_KAFKA_PORT = int(os.environ.get("BROBYGGER_TEST_KAFKA_PORT", "19092"))
 
 
+def control_test_broker(command: str) -> None:
+    """Run `infra/kafka/kafka.sh <command>` for the test broker (start, stop, reset)."""
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(TEST_KAFKA_PORT),
+        "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
+        "PYTHON": sys.executable,
+    }
+    script = ROOT / "infra" / "kafka" / "kafka.sh"
+    done = subprocess.run(["bash", str(script), command], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"kafka.sh {command} failed for the test broker:\n{done.stderr[-3000:]}")
+
+
 @pytest.fixture(scope="session")
 def kafka(use_docker: bool) -> Iterator[str]:
     """A real single-node Kafka broker for the test session, on its own port and data.
@@ -117,20 +131,9 @@ def kafka(use_docker: bool) -> Iterator[str]:
         with kafka_container(ROOT / "infra" / "topics.toml") as bootstrap:
             yield bootstrap
         return
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(TEST_KAFKA_PORT),
-        "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
-        "PYTHON": sys.executable,
-    }
-    script = ROOT / "infra" / "kafka" / "kafka.sh"
-    subprocess.run(["bash", str(script), "reset"], check=True, env=env, capture_output=True)
-    started = subprocess.run(
-        ["bash", str(script), "start"], env=env, capture_output=True, text=True
-    )
-    if started.returncode != 0:
-        pytest.fail(f"the test Kafka broker did not start:\n{started.stderr[-3000:]}")
+    control_test_broker("reset")
+    control_test_broker("start")
     try:
         yield f"127.0.0.1:{TEST_KAFKA_PORT}"
     finally:
-        subprocess.run(["bash", str(script), "stop"], env=env, capture_output=True)
+        control_test_broker("stop")

@@ -18,6 +18,7 @@ import pytest
 from directory import demo
 from runtime.auth import Role
 from runtime.envelope import structured_form
+from tests.conftest import control_test_broker
 from tests.e2e.kafka_reader import Record, produce, records_on, wait_until_consumed
 from tests.e2e.system import System
 from tests.e2e.webhook_receiver import WebhookReceiver
@@ -247,3 +248,18 @@ def test_a_referral_committed_before_a_crash_is_published_after_the_restart(
     system.kill("referrals")  # SIGKILL between the commit and the publish
     system.start("referrals")
     assert wait_offered(system, created["id"])["offered_organization_id"] == str(PARTNER_ORG)
+
+
+def test_a_referral_submitted_while_the_broker_is_down_is_offered_once_it_is_back(
+    system: System, use_docker: bool
+) -> None:
+    if use_docker:
+        pytest.skip("stops the broker through infra/kafka/kafka.sh")
+    control_test_broker("stop")
+    try:
+        created = submit(system)  # accepted: the outbox keeps its event until Kafka is back
+        time.sleep(1)
+        assert status_of(system, created["id"])["status"] == "submitted"
+    finally:
+        control_test_broker("start")
+    assert wait_offered(system, created["id"], timeout=120)["status"] == "offered"
