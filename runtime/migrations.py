@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 
 from runtime.storage import plumbing_metadata
 
@@ -37,4 +37,7 @@ def run_env(service_metadata: MetaData) -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if engine.dialect.name == "postgresql":
+                # Replicas starting together take turns; the later ones find nothing to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('alembic'))"))
             context.run_migrations()
