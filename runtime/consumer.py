@@ -210,6 +210,10 @@ class EventConsumer:
                 return
             uow.record_processed(event_id, event.event_type)
             handler(event, uow)
+            if not uow.committed:
+                # Without a commit the inbox row is rolled back and the event would be
+                # dropped unseen once the offset moves on.
+                raise RuntimeError(f"the handler for {event.event_type} did not commit")
         log.info("consumer.processed")
 
     async def _dead_letter(self, record: IncomingRecord, reason: str, *, attempts: int) -> None:

@@ -146,6 +146,7 @@ class UnitOfWork:
         self._source = source
         self._on_commit = on_commit
         self.consumed: ConsumedEvent | None = None
+        self.committed = False
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -218,4 +219,5 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
+        self.committed = True
         self._on_commit()

@@ -117,6 +117,7 @@ class FakeUnitOfWork:
     """
 
     def __init__(self) -> None:
+        self.committed = False
         self.messages = FakeMessageRepository()
         self.webhooks = FakeWebhookRepository()
         self.deliveries = FakeDeliveryRepository()
@@ -134,6 +135,7 @@ class FakeUnitOfWork:
         return self
 
     def __enter__(self) -> FakeUnitOfWork:
+        self.committed = False
         self._snapshot = self._state()
         return self
 
@@ -148,6 +150,7 @@ class FakeUnitOfWork:
         self._pending.append(event)
 
     def commit(self) -> None:
+        self.committed = True
         self.commits += 1
         self.committed_events += self._pending
         self._pending = []

@@ -28,6 +28,7 @@ class FakeUnitOfWork:
     """Keeps writes and events pending until `commit`, like the real one."""
 
     def __init__(self) -> None:
+        self.committed = False
         self._referrals = FakeReferralRepository()
         self.keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.committed_events: list[IntegrationEvent] = []
@@ -46,6 +47,7 @@ class FakeUnitOfWork:
         return self
 
     def __enter__(self) -> FakeUnitOfWork:
+        self.committed = False
         self._snapshot = self._state()
         return self
 
@@ -66,6 +68,7 @@ class FakeUnitOfWork:
         self.keys[(principal, key)] = (fingerprint, resource_id)
 
     def commit(self) -> None:
+        self.committed = True
         self.commits += 1
         self.committed_events += self._pending
         self._pending = []

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from contracts import ReferralSubmitted
+from contracts import NoMatchFound, ReferralSubmitted
 from runtime.consumer import EventConsumer, Handler, IncomingRecord
 from runtime.envelope import envelope
 from runtime.logs import configure_logging
@@ -128,3 +128,17 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(store: Plumbing
     await consumer_on(store, dead, handler).handle(record(submitted()))
     assert store.counts() == (1, 1)
     assert dead.sent == []
+
+
+async def test_a_handler_that_forgets_to_commit_is_dead_lettered_not_dropped(
+    store: PlumbingStore,
+) -> None:
+    dead = DeadLetters()
+
+    def forgetful(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        uow.publish(NoMatchFound(referral_id=event.referral_id, reason="never committed"))
+
+    await consumer_on(store, dead, forgetful).handle(record(submitted()))
+    [(_, _, headers)] = dead.sent
+    assert "did not commit" in headers["dlq_reason"]
+    assert store.counts() == (0, 0)
