@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 
@@ -33,7 +34,7 @@ BODY = {
 
 def time_one(client: httpx.Client, timeout: float) -> float:
     started = time.perf_counter()
-    response = client.post("/referrals", json=BODY)
+    response = client.post("/referrals", json=BODY, headers={"Idempotency-Key": str(uuid4())})
     response.raise_for_status()
     referral_id = response.json()["id"]
     while time.perf_counter() - started < timeout:

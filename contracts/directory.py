@@ -1,5 +1,5 @@
 """Events owned by the directory service. Topic `directory.match.v1`, keyed by referral id,
-so that a referral's matches stay in order with the referral's own events downstream."""
+so that the match events of one referral stay in order among themselves."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ TOPIC = "directory.match.v1"
 
 
 class Match(BaseModel):
-    """One fitting offer, with why it fits."""
+    """One fitting activity (a directory service at a location), with why it fits."""
 
     service_id: UUID = Field(description="The directory service (activity) that fits.")
     organization_id: UUID = Field(description="The organisation that runs it.")
@@ -23,14 +23,14 @@ class Match(BaseModel):
 
 
 class MatchesFound(IntegrationEvent):
-    """Directory ranked the offers that fit a submitted referral, best first."""
+    """Directory ranked the activities that fit a submitted referral, best first."""
 
     event_type = f"{REVERSE_DOMAIN}.directory.match.found.v1"
     topic = TOPIC
     key_field = "referral_id"
 
     referral_id: UUID = Field(description="The referral the matches are for.")
-    matches: list[Match] = Field(min_length=1, description="Fitting offers, best first.")
+    matches: list[Match] = Field(min_length=1, description="Fitting activities, best first.")
 
 
 class NoMatchFound(IntegrationEvent):

@@ -19,7 +19,7 @@ AgeBand = Literal["65-69", "70-74", "75-79", "80-84", "85-89", "90+"]
 
 
 class ReferralSubmitted(IntegrationEvent):
-    """A care system referred a citizen; directory should look for fitting offers."""
+    """A care system referred a citizen; directory should look for fitting activities."""
 
     event_type = f"{REVERSE_DOMAIN}.referrals.referral.submitted.v1"
     topic = TOPIC

@@ -113,7 +113,7 @@ class Exclusion(StrEnum):
 
 @dataclass(frozen=True)
 class Match:
-    offer: ServiceAtLocation
+    service_at_location: ServiceAtLocation
     score: int
     reasons: list[str]
 
@@ -132,13 +132,13 @@ class Ranking:
         return f"None of the {sum(self.excluded.values())} services fits: {counts}."
 
 
-def assess(referral: Referral, offer: ServiceAtLocation) -> Match | Exclusion:
+def assess(referral: Referral, service_at_location: ServiceAtLocation) -> Match | Exclusion:
     """Score one service for a referral, or say why it is out.
 
     3 per shared interest, 2 for a shared language (required), 2 for the same district,
     1 when the service is meant for one of the citizen's needs.
     """
-    service, location = offer.service, offer.location
+    service, location = service_at_location.service, service_at_location.location
     if service.status is not ServiceStatus.ACTIVE:
         return Exclusion.INACTIVE
     if service.free_places <= 0:
@@ -165,27 +165,26 @@ def assess(referral: Referral, offer: ServiceAtLocation) -> Match | Exclusion:
         score += 1
         reasons += [f"target_group:{group}" for group in groups]
     reasons.append(f"free_places:{service.free_places}")
-    return Match(offer, score, reasons)
+    return Match(service_at_location, score, reasons)
 
 
-def rank(referral: Referral, offers: list[ServiceAtLocation]) -> Ranking:
+def rank(referral: Referral, services_at_locations: list[ServiceAtLocation]) -> Ranking:
     """The services that fit, best first; ties go to more free places, then by name."""
     matches: list[Match] = []
     excluded: Counter[Exclusion] = Counter()
-    for offer in offers:
-        result = assess(referral, offer)
+    for service_at_location in services_at_locations:
+        result = assess(referral, service_at_location)
         if isinstance(result, Exclusion):
             excluded[result] += 1
         else:
             matches.append(result)
-    matches.sort(
-        key=lambda m: (
-            -m.score,
-            -m.offer.service.free_places,
-            m.offer.service.name,
-            str(m.offer.service.id),  # two services of the same name still rank the same way
-        )
-    )
+    matches.sort(key=_best_first)
     # In the enum's order, so that the no-match reason reads the same for the same data.
     by_reason = {reason: excluded[reason] for reason in Exclusion if excluded[reason]}
     return Ranking(matches[:MAX_MATCHES], by_reason)
+
+
+def _best_first(match: Match) -> tuple[int, int, str, str]:
+    service = match.service_at_location.service
+    # The id last: two services of the same name still rank the same way.
+    return (-match.score, -service.free_places, service.name, str(service.id))

@@ -27,9 +27,9 @@ def matches_found(referral_id: UUID, matches: list[Match]) -> MatchesFound:
         referral_id=referral_id,
         matches=[
             MatchPayload(
-                service_id=match.offer.service.id,
-                organization_id=match.offer.service.organization_id,
-                service_name=match.offer.service.name,
+                service_id=match.service_at_location.service.id,
+                organization_id=match.service_at_location.service.organization_id,
+                service_name=match.service_at_location.service.name,
                 score=match.score,
                 reasons=match.reasons,
             )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -23,6 +24,14 @@ MAX_DKK = 1_000_000_000_000
 Kroner = Annotated[int, Field(gt=0, le=MAX_DKK)]
 
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+
+
+def utc_today() -> date:
+    """The day whose applications a pool takes now; a dependency, so tests can pin it."""
+    return datetime.now(UTC).date()
+
+
+Today = Annotated[date, Depends(utc_today)]
 
 
 class GrantPoolCreate(BaseModel):
@@ -51,12 +60,20 @@ class GrantPoolPublic(BaseModel):
     closes_on: date
     criteria: str
     small_grant_limit_dkk: int | None
-    status: PoolStatus
+    status: PoolStatus = Field(
+        description="open: published and not closed early; see accepting_applications for "
+        "the window. closed: closed by an operator, for good."
+    )
+    accepting_applications: bool = Field(
+        description="Whether the pool takes applications today (UTC): it is open and today "
+        "lies between opens_on and closes_on, both included."
+    )
     created_at: datetime
 
     @classmethod
-    def of(cls, pool: GrantPool) -> GrantPoolPublic:
-        return cls.model_validate(pool, from_attributes=True)
+    def of(cls, pool: GrantPool, today: date) -> GrantPoolPublic:
+        accepting = pool.accepting_applications(today)
+        return cls.model_validate({**asdict(pool), "accepting_applications": accepting})
 
 
 @router.post(
@@ -68,6 +85,7 @@ class GrantPoolPublic(BaseModel):
 def open_pool(
     body: GrantPoolCreate,
     start_uow: StartUow,
+    today: Today,
     response: Response,
     principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
     idempotency_key: IdempotencyKey = None,
@@ -90,23 +108,24 @@ def open_pool(
     except IdempotencyConflict as error:
         raise Problem(409, f"{error}.") from error
     answer_created(response, f"/pools/{pool.id}", created)
-    return GrantPoolPublic.of(pool)
+    return GrantPoolPublic.of(pool, today)
 
 
 @router.get("", summary="List grant pools", dependencies=[Depends(require(*Role))])
 def list_pools(
     start_uow: StartUow,
+    today: Today,
     pool_status: Annotated[
         PoolStatus | None, Query(alias="status", description="Only pools in this status.")
     ] = None,
 ) -> list[GrantPoolPublic]:
-    return [GrantPoolPublic.of(pool) for pool in services.list_pools(start_uow, pool_status)]
+    return [GrantPoolPublic.of(pool, today) for pool in services.list_pools(start_uow, pool_status)]
 
 
 @router.get("/{pool_id}", summary="Read a grant pool", dependencies=[Depends(require(*Role))])
-def get_pool(pool_id: UUID, start_uow: StartUow) -> GrantPoolPublic:
+def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
     try:
-        return GrantPoolPublic.of(services.get_pool(pool_id, start_uow))
+        return GrantPoolPublic.of(services.get_pool(pool_id, start_uow), today)
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
 
@@ -116,9 +135,9 @@ def get_pool(pool_id: UUID, start_uow: StartUow) -> GrantPoolPublic:
     summary="Close a grant pool to applications",
     dependencies=[Depends(require(Role.OPERATOR))],
 )
-def close_pool(pool_id: UUID, start_uow: StartUow) -> GrantPoolPublic:
+def close_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
     try:
-        return GrantPoolPublic.of(services.close_pool(pool_id, start_uow))
+        return GrantPoolPublic.of(services.close_pool(pool_id, start_uow), today)
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
     except InvalidTransition as error:

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 class PoolStatus(StrEnum):
     OPEN = "open"
-    """Applications are accepted within the window."""
+    """Published and not closed early; `GrantPool.accepting_applications` adds the window."""
     CLOSED = "closed"
     """No more applications, whatever the window says."""
 
@@ -84,3 +84,8 @@ class GrantPool:
         if self.status is PoolStatus.CLOSED:
             raise InvalidTransition("the pool is already closed")
         self.status = PoolStatus.CLOSED
+
+    def accepting_applications(self, today: date) -> bool:
+        """Whether the pool takes applications on `today`: open, and within its window
+        (both ends included). An open pool whose window lies ahead takes none yet."""
+        return self.status is PoolStatus.OPEN and self.opens_on <= today <= self.closes_on

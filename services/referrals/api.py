@@ -32,16 +32,13 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0
 
 class CitizenCreate(BaseModel):
     personal_number: str = Field(
-        pattern=r"^[0-9]{6}-?[0-9]{4}$",
-        description="CPR number, DDMMYY-SSSS.",
+        max_length=11,
+        description="CPR number, DDMMYY-SSSS or ten digits; checked by the referral's rules.",
         examples=["0101401234"],
     )
     name: Name
     address: Name | None = None
-    phone: (
-        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{6,20}$")]
-        | None
-    ) = None
+    phone: Phone | None = None
 
 
 class ConsentCreate(BaseModel):
@@ -123,6 +120,14 @@ def submit_referral(
     start_uow: StartUow,
     idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
+    """A care system that retries must not create a second referral, so every submission
+    names itself with an `Idempotency-Key` (e.g. the care record's id for this referral)."""
+    if idempotency_key is None:
+        raise Problem(
+            400,
+            "The Idempotency-Key header is required: send a key unique to this referral, "
+            "and the same key when retrying.",
+        )
     if not body.consent.referral:
         raise Problem(422, "The citizen's consent to the referral is required.")
     command = services.SubmitReferral(

@@ -82,7 +82,6 @@ def age_band(born: date, today: date) -> str:
 class Match:
     service_id: UUID
     organization_id: UUID
-    score: float
 
 
 @dataclass
@@ -115,12 +114,12 @@ class Referral:
         return self.offers[-1] if self.offers else None
 
     def offer_best(self, matches: list[Match], now: datetime, ttl: timedelta) -> Offer:
-        """Offer the referral to the best of the matches."""
+        """Offer the referral to the best match: the first, as directory ranks them."""
         if self.status is not ReferralStatus.SUBMITTED:
             raise InvalidTransition(f"a referral that is {self.status} cannot be offered")
         if not matches:
             raise ValueError("there is no match to offer the referral to")
-        best = max(matches, key=lambda match: match.score)
+        best = matches[0]
         offer = Offer(
             id=uuid4(),
             organization_id=best.organization_id,

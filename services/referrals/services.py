@@ -91,7 +91,7 @@ def offer_to_best_match(event: MatchesFound, uow: UnitOfWork, offer_ttl: timedel
     """Directory found matches: offer the referral to the best one."""
     referral = _get(uow, event.referral_id)
     if referral.status is ReferralStatus.SUBMITTED:
-        matches = [Match(m.service_id, m.organization_id, m.score) for m in event.matches]
+        matches = [Match(m.service_id, m.organization_id) for m in event.matches]
         offer = referral.offer_best(matches, datetime.now(UTC), offer_ttl)
         uow.referrals.save(referral)
         uow.publish(events.referral_offered(referral, offer))

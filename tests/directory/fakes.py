@@ -60,11 +60,11 @@ class FakeServiceRepository:
         self, filters: ServiceFilter, offset: int, limit: int
     ) -> tuple[list[ServiceAtLocation], int]:
         found = [
-            offer
-            for offer in self.all()
-            if (not filters.district or offer.location.district == filters.district)
-            and (not filters.interest or filters.interest in offer.service.interests)
-            and (not filters.language or filters.language in offer.service.languages)
+            service_at_location
+            for service_at_location in self.all()
+            if (not filters.district or service_at_location.location.district == filters.district)
+            and (not filters.interest or filters.interest in service_at_location.service.interests)
+            and (not filters.language or filters.language in service_at_location.service.languages)
         ]
         return found[offset : offset + limit], len(found)
 
@@ -83,6 +83,7 @@ class FakeUnitOfWork:
     """
 
     def __init__(self) -> None:
+        self.committed = False
         self.organizations = FakeOrganizationRepository()
         self.locations = FakeLocationRepository()
         self.services = FakeServiceRepository(self.locations)
@@ -101,6 +102,7 @@ class FakeUnitOfWork:
         return self
 
     def __enter__(self) -> FakeUnitOfWork:
+        self.committed = False
         self._snapshot = self._state()
         return self
 
@@ -123,6 +125,7 @@ class FakeUnitOfWork:
         self.inbox.add(event_id)
 
     def commit(self) -> None:
+        self.committed = True
         self.commits += 1
         self.committed_events += self._pending
         self._pending = []

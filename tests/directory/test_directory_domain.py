@@ -36,7 +36,7 @@ def referral(**changes: Any) -> Referral:
     return Referral(**fields)
 
 
-def offer(
+def service_at_location(
     name: str = "Gågruppe",
     *,
     district: str = "Nørrebro",
@@ -77,7 +77,9 @@ def matched(result: Match | Exclusion) -> Match:
 
 
 def test_shared_interests_a_shared_language_and_the_same_district_add_up() -> None:
-    result = matched(assess(referral(), offer(interests=["walking", "talk", "chess"])))
+    result = matched(
+        assess(referral(), service_at_location(interests=["walking", "talk", "chess"]))
+    )
     assert result.score == 3 * 2 + 2 + 2
     assert result.reasons == [
         "interest:talk",
@@ -89,78 +91,89 @@ def test_shared_interests_a_shared_language_and_the_same_district_add_up() -> No
 
 
 def test_another_district_scores_lower_but_still_fits() -> None:
-    result = matched(assess(referral(), offer(district="Valby")))
+    result = matched(assess(referral(), service_at_location(district="Valby")))
     assert result.score == 3 + 2
     assert not any(reason.startswith("district:") for reason in result.reasons)
 
 
 def test_the_district_compares_without_regard_to_case() -> None:
-    result = matched(assess(referral(district="østerbro"), offer(district="Østerbro")))
+    result = matched(
+        assess(referral(district="østerbro"), service_at_location(district="Østerbro"))
+    )
     assert "district:Østerbro" in result.reasons
 
 
 def test_an_inactive_service_is_never_matched() -> None:
-    assert assess(referral(), offer(status=ServiceStatus.INACTIVE)) is Exclusion.INACTIVE
+    assert (
+        assess(referral(), service_at_location(status=ServiceStatus.INACTIVE)) is Exclusion.INACTIVE
+    )
 
 
 def test_a_service_without_free_places_is_never_matched() -> None:
-    assert assess(referral(), offer(free_places=0)) is Exclusion.FULL
+    assert assess(referral(), service_at_location(free_places=0)) is Exclusion.FULL
 
 
 def test_a_citizen_who_needs_wheelchair_access_gets_only_accessible_places() -> None:
     needs = frozenset({"wheelchair_access"})
-    assert assess(referral(needs=needs), offer(accessible=False)) is Exclusion.NOT_ACCESSIBLE
-    result = matched(assess(referral(needs=needs), offer(accessible=True)))
+    assert (
+        assess(referral(needs=needs), service_at_location(accessible=False))
+        is Exclusion.NOT_ACCESSIBLE
+    )
+    result = matched(assess(referral(needs=needs), service_at_location(accessible=True)))
     assert "accessible" in result.reasons
 
 
 def test_an_inaccessible_place_is_fine_for_a_citizen_without_that_need() -> None:
-    result = matched(assess(referral(), offer(accessible=False)))
+    result = matched(assess(referral(), service_at_location(accessible=False)))
     assert "accessible" not in result.reasons
 
 
 def test_without_a_shared_language_a_service_is_left_out() -> None:
-    only_arabic = offer(languages=["ar"])
+    only_arabic = service_at_location(languages=["ar"])
     assert assess(referral(), only_arabic) is Exclusion.NO_SHARED_LANGUAGE
 
 
 def test_a_target_group_that_covers_a_need_is_enough_without_a_shared_interest() -> None:
     citizen = referral(interests=frozenset({"chess"}), needs=frozenset({"hard_to_leave_home"}))
-    service = offer(interests=["talk"], target_groups=["hard_to_leave_home", "older_people"])
+    service = service_at_location(
+        interests=["talk"], target_groups=["hard_to_leave_home", "older_people"]
+    )
     result = matched(assess(citizen, service))
     assert result.score == 2 + 2 + 1
     assert "target_group:hard_to_leave_home" in result.reasons
 
 
 def test_neither_a_shared_interest_nor_a_covered_need_leaves_a_service_out() -> None:
-    assert assess(referral(), offer(interests=["chess"])) is Exclusion.NOTHING_IN_COMMON
+    assert (
+        assess(referral(), service_at_location(interests=["chess"])) is Exclusion.NOTHING_IN_COMMON
+    )
 
 
 def test_the_ranking_is_best_first_and_holds_at_most_five() -> None:
-    offers = [offer(f"Gruppe {n}", district="Valby") for n in range(7)]
-    best = offer("Bedst", interests=["walking", "talk"])
-    ranking = rank(referral(), [*offers, best])
+    services_at_locations = [service_at_location(f"Gruppe {n}", district="Valby") for n in range(7)]
+    best = service_at_location("Bedst", interests=["walking", "talk"])
+    ranking = rank(referral(), [*services_at_locations, best])
     assert len(ranking.matches) == MAX_MATCHES
-    assert ranking.matches[0].offer is best
+    assert ranking.matches[0].service_at_location is best
 
 
 def test_ties_go_to_more_free_places_then_to_the_name() -> None:
-    b_roomy = offer("B", free_places=8)
-    a_tight = offer("A", free_places=2)
-    c_tight = offer("C", free_places=2)
+    b_roomy = service_at_location("B", free_places=8)
+    a_tight = service_at_location("A", free_places=2)
+    c_tight = service_at_location("C", free_places=2)
     ranking = rank(referral(), [c_tight, a_tight, b_roomy])
-    assert [m.offer.service.name for m in ranking.matches] == ["B", "A", "C"]
+    assert [m.service_at_location.service.name for m in ranking.matches] == ["B", "A", "C"]
 
 
 def test_the_no_match_reason_counts_why_services_were_left_out() -> None:
     ranking = rank(
         referral(),
         [
-            offer("a", free_places=0),
-            offer("b", languages=["pl"]),
-            offer("c", status=ServiceStatus.INACTIVE),
-            offer("d", interests=["chess"]),
-            offer("e", languages=["tr"]),
+            service_at_location("a", free_places=0),
+            service_at_location("b", languages=["pl"]),
+            service_at_location("c", status=ServiceStatus.INACTIVE),
+            service_at_location("d", interests=["chess"]),
+            service_at_location("e", languages=["tr"]),
         ],
     )
     assert ranking.matches == []
@@ -179,7 +192,7 @@ def test_free_places_must_lie_between_zero_and_the_capacity(
     capacity: int, free_places: int
 ) -> None:
     with pytest.raises(InvalidService):
-        offer(capacity=capacity, free_places=free_places)
+        service_at_location(capacity=capacity, free_places=free_places)
 
 
 def test_demo_ids_are_uuid5_of_a_pinned_namespace_and_the_name() -> None:
@@ -204,11 +217,13 @@ def test_every_demo_service_is_at_a_location_of_its_own_organisation() -> None:
 
 def test_a_walker_on_norrebro_is_matched_to_the_demo_walking_group_first() -> None:
     locations = {location.id: location for location in demo.LOCATIONS}
-    offers = [
+    services_at_locations = [
         ServiceAtLocation(service, locations[service.location_id]) for service in demo.SERVICES
     ]
-    ranking = rank(referral(interests=frozenset({"walking"})), offers)
-    assert ranking.matches[0].offer.service.id == demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+    ranking = rank(referral(interests=frozenset({"walking"})), services_at_locations)
+    assert (
+        ranking.matches[0].service_at_location.service.id == demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+    )
     assert ranking.matches[0].reasons == [
         "interest:walking",
         "language:da",

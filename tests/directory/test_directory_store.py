@@ -55,7 +55,7 @@ def count(start_uow: StartUow, table: Any) -> int:
 
 
 def names(found: tuple[list[ServiceAtLocation], int]) -> list[str]:
-    return [offer.service.name for offer in found[0]]
+    return [service_at_location.service.name for service_at_location in found[0]]
 
 
 def test_seeding_twice_stores_the_demo_directory_once(seeded: StartUow) -> None:

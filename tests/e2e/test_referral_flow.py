@@ -53,7 +53,8 @@ def referral(**changes: Any) -> dict[str, Any]:
 
 
 def submit(system: System, key: str | None = None) -> dict[str, Any]:
-    headers = {"Idempotency-Key": key} if key else {}
+    """POST a referral; a new one unless `key` repeats an earlier submission's."""
+    headers = {"Idempotency-Key": key or str(uuid.uuid4())}
     with system.client("referrals", Role.CARE_SYSTEM, subject="care-e2e") as care:
         response = care.post("/referrals", json=referral(), headers=headers)
     assert response.status_code in (200, 201), response.text

@@ -35,6 +35,7 @@ class FakeUnitOfWork:
     """Its own factory: `start_uow()` returns it, so a test can look inside afterwards."""
 
     def __init__(self) -> None:
+        self.committed = False
         self._pools = FakeGrantPoolRepository()
         self.keys: dict[tuple[str, str], tuple[str, str]] = {}
         self._staged_keys: dict[tuple[str, str], tuple[str, str]] = {}
@@ -50,6 +51,7 @@ class FakeUnitOfWork:
         return self
 
     def __enter__(self) -> FakeUnitOfWork:
+        self.committed = False
         return self
 
     def __exit__(self, *args: object) -> None:
@@ -70,6 +72,7 @@ class FakeUnitOfWork:
         self._staged_keys[(principal, key)] = (fingerprint, resource_id)
 
     def commit(self) -> None:
+        self.committed = True
         self._pools.committed.update(self._pools.staged)
         self.keys.update(self._staged_keys)
         self.committed_events += self.pending

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from grants.api import utc_today
 from grants.app import create_app
 from grants.config import Settings
 from runtime.auth import Role, mint_token
@@ -197,6 +200,31 @@ def test_every_role_can_read_the_pools(client: TestClient, role: Role) -> None:
     assert [(p["id"], p["status"]) for p in listed.json()] == [(pool["id"], "open")]
     assert single.status_code == 200
     assert single.json() == pool
+
+
+def test_a_pool_whose_window_lies_ahead_is_open_but_not_yet_accepting_applications(
+    client: TestClient,
+) -> None:
+    assert isinstance(client.app, FastAPI)
+    client.app.dependency_overrides[utc_today] = lambda: date(2026, 11, 22)
+    ahead = open_pool(client, opens_on="2027-01-01", closes_on="2027-03-31")
+    running = open_pool(client, opens_on="2026-11-01", closes_on="2026-11-22")
+
+    def seen(pool: dict[str, Any]) -> tuple[str, bool]:
+        body = client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()
+        return body["status"], body["accepting_applications"]
+
+    assert (ahead["status"], ahead["accepting_applications"]) == ("open", False)
+    assert seen(ahead) == ("open", False)
+    assert (running["status"], running["accepting_applications"]) == ("open", True)
+    listed = client.get("/pools", headers=OPERATOR).json()
+    assert {p["id"]: p["accepting_applications"] for p in listed} == {
+        ahead["id"]: False,
+        running["id"]: True,
+    }
+    closed = client.post(f"/pools/{running['id']}/close", headers=OPERATOR).json()
+    assert (closed["status"], closed["accepting_applications"]) == ("closed", False)
+    assert seen(running) == ("closed", False)
 
 
 def test_an_unknown_pool_is_not_found(client: TestClient) -> None:

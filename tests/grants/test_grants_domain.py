@@ -96,3 +96,28 @@ def test_a_closed_pool_cannot_be_closed_again() -> None:
 
     with pytest.raises(InvalidTransition, match="already closed"):
         pool.close()
+
+
+@pytest.mark.parametrize(
+    ("today", "accepting"),
+    [
+        (date(2026, 2, 28), False),  # the day before the window
+        (date(2026, 3, 1), True),  # opens_on
+        (date(2026, 4, 30), True),  # closes_on
+        (date(2026, 5, 1), False),  # the day after the window
+    ],
+)
+def test_an_open_pool_takes_applications_only_within_its_window_both_ends_included(
+    today: date, accepting: bool
+) -> None:
+    pool = open_pool(opens_on=date(2026, 3, 1), closes_on=date(2026, 4, 30))
+
+    assert pool.status is PoolStatus.OPEN
+    assert pool.accepting_applications(today) is accepting
+
+
+def test_a_closed_pool_takes_no_applications_even_within_its_window() -> None:
+    pool = open_pool(opens_on=date(2026, 3, 1), closes_on=date(2026, 4, 30))
+    pool.close()
+
+    assert pool.accepting_applications(date(2026, 3, 15)) is False

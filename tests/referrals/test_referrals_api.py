@@ -4,7 +4,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,9 +31,10 @@ def client(offline_service_env: pytest.MonkeyPatch, db_url: str) -> Iterator[Tes
 
 
 def auth(role: Role = Role.CARE_SYSTEM, subject: str = "care-1") -> dict[str, str]:
+    """A caller's headers, with a fresh Idempotency-Key as every new submission has."""
     org = UUID("0b7e6f55-0000-4000-8000-000000000001") if role is Role.PARTNER else None
     token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid4())}
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        (body(citizen={"personal_number": "1234", "name": "X"}), "body.citizen.personal_number"),
+        (body(citizen={"personal_number": "1234", "name": "X"}), None),
         (body(citizen={"personal_number": "320140-1234", "name": "X"}), None),
         (body(interests=[]), "body.interests"),
         (body(interests=[" "]), "body.interests.0"),
@@ -115,6 +116,22 @@ def test_bad_input_gets_a_problem_and_writes_nothing(
     if field:
         assert field in [error["location"] for error in problem["errors"]]
     assert outbox_rows(db_url) == 0
+
+
+def test_a_submission_without_an_idempotency_key_is_refused(
+    client: TestClient, db_url: str
+) -> None:
+    headers = {k: v for k, v in auth().items() if k != "Idempotency-Key"}
+    response = client.post("/referrals", json=body(), headers=headers)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in problem_detail(response)
+    assert outbox_rows(db_url) == 0
+
+
+def problem_detail(response: object) -> str:
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    detail: str = response.json()["detail"]  # type: ignore[attr-defined]
+    return detail
 
 
 def test_an_empty_idempotency_key_is_refused(client: TestClient, db_url: str) -> None:

@@ -69,10 +69,10 @@ def test_the_age_band_counts_birthdays_not_years() -> None:
     assert age_band(date(1930, 1, 1), date(2026, 11, 22)) == "90+"
 
 
-def test_the_referral_is_offered_to_the_highest_scoring_match() -> None:
+def test_the_referral_is_offered_to_the_first_match_as_directory_ranks_best_first() -> None:
     referral = make_referral()
-    best, other = Match(uuid4(), uuid4(), 9.0), Match(uuid4(), uuid4(), 4.0)
-    offer = referral.offer_best([other, best], NOW, timedelta(hours=72))
+    best, other = Match(uuid4(), uuid4()), Match(uuid4(), uuid4())
+    offer = referral.offer_best([best, other], NOW, timedelta(hours=72))
     assert offer is not None
     assert offer.organization_id == best.organization_id
     assert offer.expires_at == NOW + timedelta(hours=72)
@@ -84,11 +84,11 @@ def test_a_submitted_referral_nothing_fits_waits_unmatched_for_an_operator() -> 
     referral.mark_unmatched()
     assert referral.status is ReferralStatus.UNMATCHED
     with pytest.raises(InvalidTransition):
-        referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
+        referral.offer_best([Match(uuid4(), uuid4())], NOW, timedelta(hours=1))
 
 
 def test_an_offered_referral_cannot_be_offered_again() -> None:
     referral = make_referral()
-    referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
+    referral.offer_best([Match(uuid4(), uuid4())], NOW, timedelta(hours=1))
     with pytest.raises(InvalidTransition):
-        referral.offer_best([Match(uuid4(), uuid4(), 1.0)], NOW, timedelta(hours=1))
+        referral.offer_best([Match(uuid4(), uuid4())], NOW, timedelta(hours=1))

@@ -109,14 +109,14 @@ def matches_for(referral_id: object, *scores: float) -> MatchesFound:
     )
 
 
-def test_matches_make_an_offer_to_the_best_organisation() -> None:
+def test_matches_make_an_offer_to_the_first_ranked_organisation() -> None:
     uow = FakeUnitOfWork()
     submitted = submitted_referral(uow)
-    found = matches_for(submitted.referral_id, 2.0, 7.0)
+    found = matches_for(submitted.referral_id, 7.0, 2.0)
     services.offer_to_best_match(found, uow, TTL)
     offered = uow.committed_events[-1]
     assert isinstance(offered, ReferralOffered)
-    assert offered.organization_id == found.matches[1].organization_id
+    assert offered.organization_id == found.matches[0].organization_id
     referral = uow.referrals.get(submitted.referral_id)
     assert referral is not None and referral.status is ReferralStatus.OFFERED
     assert not [part for part in IDENTITY if part in offered.model_dump_json()]
