@@ -57,7 +57,10 @@ class ServiceRuntime:
             settings.kafka_bootstrap_servers,
             client_id=f"brobygger-{self.name}",
             enable_idempotence=True,  # acks=all, no duplicates from producer retries
-            log_level=logging.DEBUG,  # FastStream logs every message; ours are enough at INFO
+            logger=logging.getLogger("brobygger.faststream"),  # our JSON lines, not its colours
+            # FastStream's "received"/"processed" lines only at DEBUG: the consumer logs
+            # each message with its event context at INFO already.
+            log_level=logging.DEBUG,
         )
         self.relay = OutboxRelay(self.session_factory, self.publish)
         self.consumers: list[EventConsumer] = []
@@ -217,4 +220,11 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service's HTTP server in this process (`python -m <service>`)."""
     import uvicorn
 
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    # log_config=None: uvicorn's records reach our JSON handler instead of its own.
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        log_config=None,
+    )

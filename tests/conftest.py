@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -28,6 +29,11 @@ TEST_SECRETS = {
     "REFERRALS_IDENTITY_KEY": "3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
     "REFERRALS_PSEUDONYM_KEY": "test-pseudonym-key-that-is-long-enough-0123",
 }
+
+
+def log_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """What the service logged through structlog, as the event dicts of its JSON lines."""
+    return [record.msg for record in caplog.records if isinstance(record.msg, dict)]
 
 
 @pytest.fixture

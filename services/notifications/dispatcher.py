@@ -8,6 +8,7 @@ transaction of its own, with `DeliveryRecorded` once the outcome is final.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -81,7 +82,8 @@ class WebhookDispatcher:
                 self._start_uow,
                 self._policy,
             )
-            log.info(
+            log.log(
+                logging.WARNING if error else logging.INFO,
                 "webhook.attempted",
                 delivery_id=str(delivery.id),
                 status=delivery.status.value,

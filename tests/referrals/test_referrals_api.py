@@ -1,6 +1,5 @@
 """The referrals HTTP API, with an unreachable broker: the outbox keeps every event."""
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy import create_engine, func, select, text
 from referrals.app import create_app
 from runtime.auth import Role, mint_token
 from runtime.storage import outbox
-from tests.conftest import TEST_SECRETS
+from tests.conftest import TEST_SECRETS, log_events
 
 SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 
@@ -185,7 +184,7 @@ def test_a_callers_correlation_id_follows_the_referral_into_its_event_and_logs(
         [headers_row] = connection.execute(select(outbox.c.headers)).scalars().all()
     engine.dispose()
     assert headers_row["ce_correlationid"] == "care-visit-77"
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    lines = log_events(caplog)
     [request_line] = [line for line in lines if line["event"] == "http.request"]
     assert request_line["correlation_id"] == "care-visit-77"
     assert (request_line["service"], request_line["status"]) == ("referrals", 201)

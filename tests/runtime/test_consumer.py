@@ -1,6 +1,5 @@
 """The consumer's decisions, without a broker: what it processes, skips and dead-letters."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from runtime.consumer import EventConsumer, Handler, IncomingRecord
 from runtime.envelope import envelope
 from runtime.logs import configure_logging
 from runtime.storage import UnitOfWork
+from tests.conftest import log_events
 from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
 
 
@@ -105,7 +105,7 @@ async def test_processing_logs_the_event_id_type_correlation_and_aggregate(
     event = submitted()
     incoming = record(event)
     await consumer_on(store, DeadLetters()).handle(incoming)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    lines = log_events(caplog)
     [processed] = [line for line in lines if line["event"] == "consumer.processed"]
     assert processed["event_id"] == incoming.headers["ce_id"]
     assert processed["event_type"] == ReferralSubmitted.event_type
