@@ -40,9 +40,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def unit_of_work(request: Request) -> Any:
+def unit_of_work_factory(request: Request) -> Any:
     """The service's unit-of-work factory, for `Depends`; `create_app` puts it on the app."""
-    return request.app.state.uow
+    return request.app.state.start_uow
 
 
 def answer_created(response: Response, location: str, created: bool) -> None:

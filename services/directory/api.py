@@ -21,7 +21,15 @@ from directory.domain import (
 )
 from directory.store import ServiceFilter
 from runtime.auth import Principal, Role, require
-from runtime.http import NO_NUL, Keyword, LanguageCode, LongText, Name, ShortText, unit_of_work
+from runtime.http import (
+    NO_NUL,
+    Keyword,
+    LanguageCode,
+    LongText,
+    Name,
+    ShortText,
+    unit_of_work_factory,
+)
 from runtime.problems import Problem
 
 router = APIRouter()
@@ -30,7 +38,7 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\
 District = Annotated[ShortText, Field(examples=["Nørrebro"])]
 
 Editor = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
-StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
 
 class OrganizationCreate(BaseModel):

@@ -20,12 +20,12 @@ log = get_logger(component="demo")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
-    uow = service.uow_factory(DirectoryUnitOfWork)
-    service.consume(consumers.handlers(), uow)
+    start_uow = service.uow_factory(DirectoryUnitOfWork)
+    service.consume(consumers.handlers(), start_uow)
     if settings.seed_demo:
 
         def seed_demo() -> None:
-            seeded = services.seed_demo(uow)
+            seeded = services.seed_demo(start_uow)
             log.info("demo.seeded" if seeded else "demo.not_seeded_directory_has_data")
 
         service.on_startup(seed_demo)
@@ -34,5 +34,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The city's overview of communities (Open Referral HSDS 3.0), "
         "and the matching of referrals to them.",
     )
-    app.state.uow = uow
+    app.state.start_uow = start_uow
     return app

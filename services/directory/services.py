@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -39,19 +39,7 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
 
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWorkContext: ...
-
-
-class UnitOfWorkContext(Protocol):
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
 
 
 class OrganizationNotFound(Exception):

@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from runtime.auth import Principal, Role, require
-from runtime.http import NO_NUL, IdempotencyKey, LongText, Name, answer_created, unit_of_work
+from runtime.http import (
+    NO_NUL,
+    IdempotencyKey,
+    LongText,
+    Name,
+    answer_created,
+    unit_of_work_factory,
+)
 from runtime.idempotency import IdempotencyConflict
 from runtime.problems import Problem
 
@@ -23,7 +30,7 @@ router = APIRouter(prefix="/pools", tags=["pools"])
 MAX_DKK = 1_000_000_000_000
 Kroner = Annotated[int, Field(gt=0, le=MAX_DKK)]
 
-StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
 
 def utc_today() -> date:

@@ -22,5 +22,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.router,
         description="Grant pools with a budget, an open window and published criteria.",
     )
-    app.state.uow = service.uow_factory(GrantsUnitOfWork)
+    app.state.start_uow = service.uow_factory(GrantsUnitOfWork)
     return app

@@ -21,14 +21,14 @@ from notifications.domain import (
     Webhook,
 )
 from runtime.auth import Principal, Role, require
-from runtime.http import unit_of_work
+from runtime.http import unit_of_work_factory
 from runtime.problems import Problem
 
 router = APIRouter()
 
 Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
-StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
 
 class MessagePublic(BaseModel):

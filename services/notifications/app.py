@@ -20,10 +20,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
-    uow = service.uow_factory(NotificationsUnitOfWork)
-    service.consume(consumers.handlers(settings.language), uow)
+    start_uow = service.uow_factory(NotificationsUnitOfWork)
+    service.consume(consumers.handlers(settings.language), start_uow)
     dispatcher = WebhookDispatcher(
-        uow,
+        start_uow,
         policy=RetryPolicy(
             max_attempts=settings.webhook_max_attempts,
             first_delay=timedelta(seconds=settings.webhook_first_retry_seconds),
@@ -37,6 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.router,
         description="Inbox messages and signed webhooks to partners, and their delivery status.",
     )
-    app.state.uow = uow
+    app.state.start_uow = start_uow
     app.state.allow_private_webhook_targets = settings.allow_private_webhook_targets
     return app

@@ -19,14 +19,14 @@ from runtime.http import (
     Name,
     ShortText,
     answer_created,
-    unit_of_work,
+    unit_of_work_factory,
 )
 from runtime.idempotency import IdempotencyConflict
 from runtime.problems import Problem
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
-StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work)]
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{6,20}$")]
 
 

@@ -74,7 +74,7 @@ def deliver(client: TestClient, *events: IntegrationEvent) -> None:
     records = [record_of(event, offset) for offset, event in enumerate(events)]
     portal = client.portal
     assert portal is not None  # there is one while the client is entered
-    start_uow = client.app.state.uow  # type: ignore[attr-defined]
+    start_uow = client.app.state.start_uow  # type: ignore[attr-defined]
     dead_letters = portal.call(partial(consume, start_uow, *records))
     assert dead_letters == []
 
