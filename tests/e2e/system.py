@@ -52,7 +52,7 @@ class System:
             f"{upper}_HTTP_PORT": str(PORTS[service]),
             "DIRECTORY_SEED_DEMO": "true",
             "NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
-            "NOTIFICATIONS_DISPATCH_POLL_SECONDS": "0.2",
+            "NOTIFICATIONS_DISPATCHER_POLL_SECONDS": "0.2",
             "BROBYGGER_CONSUMER_BACKOFF_SECONDS": "0.05",
             **env,
         }
