@@ -28,7 +28,7 @@ from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage, correlation_id_var, trace_id_from, trace_id_var
 from runtime.logs import configure_logging, get_logger
 from runtime.migrations import upgrade
-from runtime.problems import install_problem_handlers
+from runtime.problems import install_problem_handlers, problem_response
 from runtime.relay import OutboxRelay
 from runtime.storage import UnitOfWork, make_engine
 
@@ -172,6 +172,7 @@ class ServiceRuntime:
         )
         app.state.jwt_secret = self.settings.jwt_secret.get_secret_value()
         install_problem_handlers(app)
+        app.middleware("http")(refuse_large_bodies)
         app.middleware("http")(log_request)
 
         @app.get("/health", tags=["operations"], summary="Liveness and Kafka connection")
@@ -185,6 +186,21 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         return app
+
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def refuse_large_bodies(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """No request of these APIs needs more than a megabyte; refuse before reading it."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        return problem_response(
+            request, 413, f"The request body may be at most {MAX_BODY_BYTES} bytes."
+        )
+    return await call_next(request)
 
 
 async def log_request(

@@ -139,6 +139,14 @@ def test_an_empty_idempotency_key_is_refused(client: TestClient, db_url: str) ->
     assert outbox_rows(db_url) == 0
 
 
+def test_a_body_over_a_megabyte_is_refused_unread(client: TestClient, db_url: str) -> None:
+    padding = "x" * (1024 * 1024)
+    response = client.post("/referrals", json=body(district=padding), headers=auth())
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert outbox_rows(db_url) == 0
+
+
 def test_a_body_that_is_not_json_gets_a_problem(client: TestClient) -> None:
     response = client.post(
         "/referrals", content=b"{not json", headers={**auth(), "Content-Type": "application/json"}
