@@ -39,6 +39,20 @@ class ServiceSettings(BaseSettings):
         default=0.2, validation_alias="BROBYGGER_CONSUMER_BACKOFF_SECONDS"
     )
 
+    keep_published_events_days: int = Field(
+        default=7,
+        ge=1,
+        validation_alias="BROBYGGER_KEEP_PUBLISHED_EVENTS_DAYS",
+        description="Published outbox rows are deleted after this many days.",
+    )
+    keep_processed_event_ids_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias="BROBYGGER_KEEP_PROCESSED_EVENT_IDS_DAYS",
+        description="Inbox ids are deleted after this many days; keep it longer than the "
+        "topics' retention (7 days), or a redelivery could be processed twice.",
+    )
+
     def effective_database_url(self) -> str:
         """The configured URL, or an SQLite file of the service's own under `.data/`."""
         if self.database_url:

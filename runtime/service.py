@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ from runtime.logs import configure_logging, get_logger
 from runtime.migrations import upgrade
 from runtime.problems import install_problem_handlers, problem_response
 from runtime.relay import OutboxRelay
-from runtime.storage import UnitOfWork, make_engine
+from runtime.storage import UnitOfWork, make_engine, prune_plumbing
 
 U = TypeVar("U", bound=UnitOfWork)
 
@@ -64,7 +65,7 @@ class ServiceRuntime:
         )
         self.relay = OutboxRelay(self.session_factory, self.publish)
         self.consumers: list[EventConsumer] = []
-        self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = [self._housekeeping]
         self._startup: list[Callable[[], None]] = []
         self.kafka_ready = asyncio.Event()
 
@@ -121,6 +122,22 @@ class ServiceRuntime:
             consumes=consumed,
             kafka_url=self.settings.kafka_bootstrap_servers,
         )
+
+    async def _housekeeping(self) -> None:
+        """Hourly: forget published outbox rows and old inbox ids, so neither grows forever."""
+        while True:
+            try:
+                published, processed = await asyncio.to_thread(
+                    prune_plumbing,
+                    self.session_factory,
+                    now=datetime.now(UTC),
+                    keep_published=timedelta(days=self.settings.keep_published_events_days),
+                    keep_processed=timedelta(days=self.settings.keep_processed_event_ids_days),
+                )
+                log.info("housekeeping.pruned", outbox_rows=published, inbox_rows=processed)
+            except Exception as error:
+                log.warning("housekeeping.failed", error=repr(error))
+            await asyncio.sleep(3600)
 
     async def _connect_kafka(self) -> None:
         delay = 0.5

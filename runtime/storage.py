@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
     event,
     insert,
     select,
@@ -97,6 +98,29 @@ idempotency_keys = Table(
     Column("resource_id", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+
+def prune_plumbing(
+    session_factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    keep_published: timedelta,
+    keep_processed: timedelta,
+) -> tuple[int, int]:
+    """Forget published outbox rows and inbox ids older than their keep-times.
+
+    The inbox must outlive any redelivery, so keep processed ids longer than the topics'
+    retention. Returns the numbers of (outbox, inbox) rows deleted.
+    """
+    with session_factory() as session:
+        published = session.execute(
+            delete(outbox).where(outbox.c.published_at < now - keep_published)
+        )
+        processed = session.execute(
+            delete(inbox).where(inbox.c.processed_at < now - keep_processed)
+        )
+        session.commit()
+    return published.rowcount, processed.rowcount  # type: ignore[attr-defined]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
