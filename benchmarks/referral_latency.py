@@ -22,6 +22,7 @@ import httpx
 
 from runtime.auth import Role, mint_token
 from runtime.cli import signing_secret
+from tools import SERVICES
 
 BODY = {
     "citizen": {"personal_number": "120342-1234", "name": "Benchmark Borger"},
@@ -74,7 +75,7 @@ def main() -> None:
         f"median {statistics.median(timings) * 1000:.0f} ms, "
         f"worst {max(timings) * 1000:.0f} ms, best {min(timings) * 1000:.0f} ms"
     )
-    for service in ("referrals", "directory", "grants", "notifications"):
+    for service in SERVICES:
         mib = resident_mib(service)
         if mib is not None:
             print(f"{service}: {mib:.0f} MiB resident")

@@ -6,7 +6,6 @@ started the chain, e.g. the referral) travels as the `correlationid` extension.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
@@ -74,13 +73,3 @@ def envelope(event: IntegrationEvent, source: str) -> OutgoingMessage:
         headers=headers,
         value=event.model_dump_json().encode(),
     )
-
-
-def structured_form(headers: dict[str, str], value: bytes) -> dict[str, object]:
-    """The same event in CloudEvents' structured JSON form (for validation and display)."""
-    attributes: dict[str, object] = {
-        name.removeprefix("ce_"): text for name, text in headers.items() if name.startswith("ce_")
-    }
-    attributes["datacontenttype"] = headers.get("content-type", CONTENT_TYPE)
-    attributes["data"] = json.loads(value)
-    return attributes

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import sessionmaker
@@ -251,8 +252,6 @@ async def log_request(
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service's HTTP server in this process (`python -m <service>`)."""
-    import uvicorn
-
     # log_config=None: uvicorn's records reach our JSON handler instead of its own.
     uvicorn.run(
         app,

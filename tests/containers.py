@@ -15,7 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-SERVICES = ("referrals", "directory", "grants", "notifications")
+from tools import SERVICES
+
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"  # what testcontainers' KafkaContainer configures
 POSTGRES_IMAGE = "postgres:15"
 

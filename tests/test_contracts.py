@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts import MatchesFound, ReferralSubmitted
-from tools.contracts import ROOT, SERVICES, STANDARDS, breaking_changes, generated_files
+from tools import SERVICES
+from tools.contracts import ROOT, STANDARDS, breaking_changes, generated_files
 
 ASYNCAPI_SCHEMA = json.loads((STANDARDS / "asyncapi" / "asyncapi-3.0.0.json").read_text())
 

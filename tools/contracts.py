@@ -27,10 +27,10 @@ import jsonschema
 
 from contracts import ALL_EVENTS
 from runtime.asyncapi import asyncapi_document
+from tools import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "contracts" / "schemas"
-SERVICES = ("referrals", "directory", "grants", "notifications")
 STANDARDS = Path(os.environ.get("BROBYGGER_STANDARDS_DIR", ROOT.parent / "shared" / "standards"))
 
 

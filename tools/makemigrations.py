@@ -16,8 +16,7 @@ from alembic import command
 
 from runtime.migrations import alembic_config, upgrade
 from runtime.storage import make_engine
-
-SERVICES = ("referrals", "directory", "grants", "notifications")
+from tools import SERVICES
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import text
 
 from runtime.storage import make_engine
-from tests.e2e.system import SERVICES, System
+from tests.e2e.system import System
+from tools import SERVICES
 
 
 @pytest.fixture(scope="session")

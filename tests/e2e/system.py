@@ -16,7 +16,6 @@ import httpx
 from runtime.auth import Role, mint_token
 from tests.conftest import TEST_SECRETS
 
-SERVICES = ("referrals", "directory", "grants", "notifications")
 PORTS = {"referrals": 18001, "directory": 18002, "grants": 18003, "notifications": 18004}
 
 

@@ -9,15 +9,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from directory import demo
 from runtime.auth import Role
-from runtime.envelope import structured_form
+from tests.cloudevents import validated_cloudevent
 from tests.conftest import control_test_broker
 from tests.e2e.kafka_reader import Record, produce, records_on, wait_until_consumed
 from tests.e2e.system import System
@@ -28,9 +26,6 @@ pytestmark = pytest.mark.infra
 PARTNER_ORG = demo.NORREBRO_WALKING_GROUP_ORG_ID
 PERSONAL_NUMBER = "120342-1234"
 IDENTITY = (PERSONAL_NUMBER, PERSONAL_NUMBER.replace("-", ""), "Inger", "Jensen")
-CLOUDEVENTS = json.loads(
-    (Path(__file__).parents[3] / "shared/standards/cloudevents/cloudevents.json").read_text()
-)
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +146,7 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
     ]
     assert {d.data()["channel"] for d in deliveries} >= {"inbox"}
     for record in [*on_referrals, *on_directory, *deliveries]:
-        jsonschema.Draft7Validator(CLOUDEVENTS).validate(
-            structured_form(record.headers, record.value)
-        )
+        validated_cloudevent(record.headers, record.value)
         assert record.key == record.subject
         seen = record.value.decode() + json.dumps(record.headers, ensure_ascii=False)
         assert not [part for part in IDENTITY if part in seen]
