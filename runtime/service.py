@@ -30,6 +30,7 @@ from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage, correlation_id_var, trace_id_from, trace_id_var
 from runtime.logs import configure_logging, get_logger
 from runtime.migrations import upgrade
+from runtime.openapi import document_api
 from runtime.problems import install_problem_handlers, problem_response
 from runtime.relay import OutboxRelay
 from runtime.storage import UnitOfWork, make_engine, prune_plumbing
@@ -203,6 +204,7 @@ class ServiceRuntime:
 
         for router in routers:
             app.include_router(router)
+        document_api(app)
         return app
 
 

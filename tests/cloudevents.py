@@ -1,4 +1,4 @@
-"""Checks events against the CloudEvents 1.0 JSON Schema of ../shared/standards."""
+"""Checks events against the CloudEvents 1.0 JSON Schema (contracts/standards/cloudevents)."""
 
 from __future__ import annotations
 

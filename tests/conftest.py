@@ -24,6 +24,8 @@ from runtime.storage import make_engine
 from tests.containers import PostgresContainerDatabases, docker_engine_running, kafka_container
 
 ROOT = Path(__file__).resolve().parent.parent
+# Two test runs on one machine keep apart with their own database names (and broker port).
+TEST_DB_TAG = os.environ.get("BROBYGGER_TEST_DB_TAG", "")
 TEST_SECRETS = {
     "BROBYGGER_JWT_SECRET": "test-jwt-secret-that-is-long-enough-0123456789",
     "REFERRALS_IDENTITY_KEY": "3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
@@ -86,7 +88,7 @@ def _postgres_from_script(suffix: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def postgres_urls(postgres_databases: Callable[[str], dict[str, str]]) -> dict[str, str]:
     """The `_test` databases, which store tests empty before each test."""
-    return postgres_databases("_test")
+    return postgres_databases(f"_test{TEST_DB_TAG}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from tools import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "contracts" / "schemas"
-STANDARDS = Path(os.environ.get("BROBYGGER_STANDARDS_DIR", ROOT.parent / "shared" / "standards"))
+STANDARDS = ROOT / "contracts" / "standards"
 
 
 def _dump(document: dict[str, Any]) -> str:

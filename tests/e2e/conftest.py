@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from runtime.storage import make_engine
+from tests.conftest import TEST_DB_TAG
 from tests.e2e.system import System
 from tools import SERVICES
 
@@ -17,7 +18,7 @@ def system(
 ) -> Iterator[System]:
     """Kafka, PostgreSQL and the four services, each in its own process and database
     (the `_e2e` ones, apart from those the store tests empty)."""
-    database_urls = postgres_databases("_e2e")
+    database_urls = postgres_databases(f"_e2e{TEST_DB_TAG}")
     for url in database_urls.values():
         engine = make_engine(url)
         with engine.begin() as connection:

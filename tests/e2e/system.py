@@ -16,7 +16,13 @@ import httpx
 from runtime.auth import Role, mint_token
 from tests.conftest import TEST_SECRETS
 
-PORTS = {"referrals": 18001, "directory": 18002, "grants": 18003, "notifications": 18004}
+_BASE = int(os.environ.get("BROBYGGER_TEST_HTTP_PORT_BASE", "18000"))
+PORTS = {
+    "referrals": _BASE + 1,
+    "directory": _BASE + 2,
+    "grants": _BASE + 3,
+    "notifications": _BASE + 4,
+}
 
 
 @dataclass

@@ -34,7 +34,7 @@ POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
 
 
 def test_the_signature_matches_the_standard_webhooks_reference_vector() -> None:
-    # The spec in /work/shared/standards/standard-webhooks has no test vector; this is the
+    # The spec (contracts/standards/standard-webhooks) has no test vector; this is the
     # one the reference library's test suite signs (libraries/python, test_sign_function).
     signature = sign(
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
