@@ -124,7 +124,8 @@ def prune_plumbing(
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for PostgreSQL or SQLite; SQLite gets WAL so readers never block the writer."""
+    """An engine for PostgreSQL or SQLite; SQLite gets WAL so readers never block the writer,
+    and durable commits."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -134,7 +135,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: each commit is fsynced, so an answered 201 survives a power loss.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
