@@ -26,6 +26,19 @@ class ServiceSettings(BaseSettings):
         description="Publish the outbox from this process. Off only for a separate relay or tests.",
     )
     migrate_on_start: bool = True
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="BROBYGGER_DB_POOL_SIZE",
+        description="PostgreSQL connections each process keeps open (up to 5 more under load).",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        validation_alias="BROBYGGER_DB_POOL_TIMEOUT_SECONDS",
+        description="How long a request waits for a free PostgreSQL connection before it "
+        "is answered 503 with Retry-After.",
+    )
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -37,6 +50,14 @@ class ServiceSettings(BaseSettings):
     )
     consumer_backoff_seconds: float = Field(
         default=0.2, validation_alias="BROBYGGER_CONSUMER_BACKOFF_SECONDS"
+    )
+    outbox_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="BROBYGGER_OUTBOX_MAX_ATTEMPTS",
+        description="Failed publishes of one outbox row, its own fault (too large, no such "
+        "topic), before the relay sets it aside for an operator (`brobygger outbox failed`); "
+        "a broker that is down counts against no row.",
     )
 
     keep_published_events_days: int = Field(

@@ -2,18 +2,21 @@
 dead-letter what they cannot process.
 
 Per message: parse the CloudEvent; skip types this service does not handle; in one
-transaction record the `ce_id` in the inbox and run the handler (a service-layer function,
-which commits); only then commit the Kafka offset. A handler failure is retried with
-back-off, `max_attempts` times in all, then the message goes to the service's dead-letter
-topic with the reason in its headers and the consumer moves on. A database that is down is
-not the message's fault: that is retried until the database is back, blocking the
-partition rather than emptying it into the dead-letter topic.
+transaction record its `ce_source` and `ce_id` in the inbox and run the handler (a
+service-layer function, which commits); only then commit the Kafka offset. A handler
+failure is retried with back-off, `max_attempts` times in all, then the message goes to the
+service's dead-letter topic with the reason in its headers and the consumer moves on. A
+database that is down is not the message's fault: that is retried until the database is
+back, blocking the partition rather than emptying it into the dead-letter topic.
+
+Reasons and logged errors never quote the message's data (see `describe_error`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,13 +26,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts import IntegrationEvent
 from runtime.envelope import correlation_id_var, trace_id_from, trace_id_var
 from runtime.logs import get_logger
-from runtime.storage import UnitOfWork
+from runtime.storage import MAX_EVENT_ID_LENGTH, UnitOfWork
 
 Handler = Callable[[Any, Any], None]
 """`handler(event, uow)`: a service-layer function taking the event model and a unit of work."""
@@ -37,6 +40,14 @@ Handler = Callable[[Any, Any], None]
 PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None]]
 
 log = get_logger(component="consumer")
+
+
+@dataclass(frozen=True)
+class EventIdentity:
+    """What identifies a CloudEvent: its `id`, unique within its `source`."""
+
+    source: str
+    id: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,26 @@ async def _raw_body(msg: KafkaMessage) -> bytes:
 
 class MalformedMessage(Exception):
     """The message can never be processed as it is: no retry, straight to dead letters."""
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as dead-letter headers and logs may carry it: without the input values that
+    some errors quote, since those may be personal data.
+
+    A validation error keeps its locations and error types (some of pydantic's messages
+    quote the input); a database error keeps its classes (its text holds the statement's
+    parameters and the driver's detail, e.g. the duplicate key's value). Any other error
+    keeps its message, which is our code's own text.
+    """
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['type']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+        return f"ValidationError for {error.title}: {problems}"
+    if isinstance(error, StatementError):
+        return f"{type(error).__name__} ({type(error.orig).__name__})"
+    return f"{type(error).__name__}: {error}"
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -135,8 +166,13 @@ class EventConsumer:
                 await self.handle(record)
             except Exception as error:
                 # A fault of ours must not let the commit below skip the message unseen.
-                log.exception("consumer.unexpected_error")
-                await self._dead_letter(record, f"consumer error: {error!r}", attempts=0)
+                reason = describe_error(error)
+                log.error(
+                    "consumer.unexpected_error",
+                    error=reason,
+                    stack="".join(traceback.format_tb(error.__traceback__)),
+                )
+                await self._dead_letter(record, f"consumer error: {reason}", attempts=0)
             # Commits this partition's position; reached only once the message is
             # processed, deduplicated, ignored or dead-lettered.
             await msg.ack()
@@ -160,55 +196,70 @@ class EventConsumer:
                 return
             if parsed is None:
                 return
-            event_id, event, handler = parsed
-            await self._process_with_retries(record, event_id, event, handler)
+            identity, event, handler = parsed
+            await self._process_with_retries(record, identity, event, handler)
 
-    def _parse(self, record: IncomingRecord) -> tuple[str, IntegrationEvent, Handler] | None:
+    def _parse(
+        self, record: IncomingRecord
+    ) -> tuple[EventIdentity, IntegrationEvent, Handler] | None:
         event_id = record.headers.get("ce_id")
+        source = record.headers.get("ce_source")
         event_type = record.headers.get("ce_type")
-        if not event_id or not event_type:
-            raise MalformedMessage("not a CloudEvent: ce_id or ce_type header missing")
+        if not event_id or not source or not event_type:
+            raise MalformedMessage("not a CloudEvent: ce_id, ce_source or ce_type header missing")
+        if max(len(event_id), len(source)) > MAX_EVENT_ID_LENGTH:
+            raise MalformedMessage(
+                f"ce_id or ce_source longer than {MAX_EVENT_ID_LENGTH} characters"
+            )
         if event_type not in self._handlers:
             log.debug("consumer.ignored_type")
             return None
         model, handler = self._handlers[event_type]
         try:
-            return event_id, model.model_validate_json(record.value), handler
+            event = model.model_validate_json(record.value)
         except ValidationError as error:
-            raise MalformedMessage(f"data does not match {event_type}: {error}") from error
+            raise MalformedMessage(
+                f"data does not match {event_type}: {describe_error(error)}"
+            ) from error
+        return EventIdentity(source, event_id), event, handler
 
     async def _process_with_retries(
-        self, record: IncomingRecord, event_id: str, event: IntegrationEvent, handler: Handler
+        self,
+        record: IncomingRecord,
+        identity: EventIdentity,
+        event: IntegrationEvent,
+        handler: Handler,
     ) -> None:
         attempt = 0
         delay = self._backoff
         while True:
             attempt += 1
             try:
-                await asyncio.to_thread(self._process, event_id, event, handler)
+                await asyncio.to_thread(self._process, identity, event, handler)
                 return
             except Exception as error:
                 transient = _is_transient(error)
+                reason = describe_error(error)
                 if not transient and attempt >= self._max_attempts:
-                    log.error("consumer.gave_up", attempts=attempt, error=repr(error))
-                    await self._dead_letter(record, repr(error), attempts=attempt)
+                    log.error("consumer.gave_up", attempts=attempt, error=reason)
+                    await self._dead_letter(record, reason, attempts=attempt)
                     return
                 log.warning(
                     "consumer.retrying",
                     attempt=attempt,
                     transient=transient,
-                    error=repr(error),
+                    error=reason,
                     retry_in_s=delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
-    def _process(self, event_id: str, event: IntegrationEvent, handler: Handler) -> None:
+    def _process(self, identity: EventIdentity, event: IntegrationEvent, handler: Handler) -> None:
         with self._uow_factory() as uow:
-            if uow.already_processed(event_id):
+            if uow.already_processed(identity.id, identity.source):
                 log.info("consumer.duplicate_skipped")
                 return
-            uow.record_processed(event_id, event.event_type)
+            uow.record_processed(identity.id, event.event_type, identity.source)
             handler(event, uow)
             if not uow.committed:
                 # Without a commit the inbox row is rolled back and the event would be
@@ -236,6 +287,8 @@ class EventConsumer:
                 return
             except Exception as error:
                 # Committing without the dead letter would lose the message: keep trying.
-                log.warning("consumer.dead_letter_failed", error=repr(error), retry_in_s=delay)
+                log.warning(
+                    "consumer.dead_letter_failed", error=describe_error(error), retry_in_s=delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)

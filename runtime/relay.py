@@ -1,18 +1,50 @@
-"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+"""The outbox relay: publishes committed outbox rows to Kafka, each aggregate's in commit
+order, at least once.
 
 A row is marked published only after the broker acknowledged it (idempotent producer,
 acks=all). A crash between the acknowledgement and the mark publishes the row again on
 restart, with the same `ce_id`; consumers drop it through their inbox.
+
+Each aggregate (topic and key) has a lane of its own: its rows go out one after another in
+`seq` order, while other aggregates' lanes run alongside. A row that is slow to fail so
+holds up only its own aggregate: for a topic that does not exist the producer waits
+`request_timeout_ms` (40 s by default) for metadata before it gives up.
+
+Whose fault a failed publish is decides what follows:
+
+- the row's: the error says the record can never go out as it is (larger than the broker
+  accepts, no such topic, a topic it may not write), and the broker answers a probe right
+  after. That counts as an attempt; at `max_attempts` the row is set aside (`failed_at`)
+  for an operator (`brobygger outbox failed|retry`).
+- the broker's: the probe gets no answer. Only the probe can tell: a producer whose broker
+  is down raises the same "unknown topic" error for a topic it has not cached. No row is
+  charged; the relay pauses, with back-off, however long the outage lasts.
+- unclear (a timeout, a partition without leader, anything else while the broker answers):
+  nothing is counted; the aggregate is tried again with back-off, its error kept in
+  `last_error`.
+
+Until a row is published, the later rows of its aggregate wait: after a failure, and for
+as long as the row is set aside.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select, update
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
+from sqlalchemy import exists, select, tuple_, update
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -21,14 +53,71 @@ from runtime.logs import get_logger
 from runtime.storage import outbox, utcnow
 
 Publish = Callable[[OutgoingMessage], Awaitable[None]]
+Probe = Callable[[], Awaitable[bool]]
+"""Whether the broker answers right now."""
+Aggregate = tuple[str, str]
+"""(topic, key): one aggregate's events, whose order must hold."""
+
+ROW_FAULTS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,  # over the producer's max_request_size or the topic's limit
+    RecordListTooLargeError,
+    UnknownTopicOrPartitionError,  # no such topic, once the broker is known to answer
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+)
+"""Errors that say the record cannot go out as it is, whenever it is tried."""
 
 log = get_logger(component="outbox-relay")
 
 
-@dataclass
+class Blame(enum.Enum):
+    """Whose fault a failed publish is (see the module's docstring)."""
+
+    ROW = "row"
+    OUTAGE = "outage"
+    UNCLEAR = "unclear"
+
+
+@dataclass(frozen=True)
 class PendingRow:
     seq: int
+    attempts: int
     message: OutgoingMessage
+
+    @property
+    def aggregate(self) -> Aggregate:
+        return (self.message.topic, self.message.key)
+
+
+@dataclass
+class LaneOutcome:
+    """What one lane did: the rows the broker acknowledged, and the row it stopped at."""
+
+    published: list[int] = field(default_factory=list)
+    failed: PendingRow | None = None
+    error: str = ""
+    blame: Blame | None = None
+
+
+@dataclass
+class Backoff:
+    first: float
+    most: float
+    failures: int = 0
+    until: float = 0.0
+
+    def failed(self, now: float) -> float:
+        delay = min(self.first * 2.0**self.failures, self.most)
+        self.failures += 1
+        self.until = now + delay
+        return delay
+
+
+def describe(error: BaseException) -> str:
+    """The error for logs and `last_error`: Kafka's errors name no record contents."""
+    text = str(error)
+    name = type(error).__name__
+    return text if name in text else f"{name}: {text}"
 
 
 class OutboxRelay:
@@ -37,15 +126,26 @@ class OutboxRelay:
         session_factory: sessionmaker[Session],
         publish: Publish,
         *,
+        broker_reachable: Probe,
+        max_attempts: int = 5,
         batch_size: int = 200,
         poll_seconds: float = 1.0,
+        first_backoff_seconds: float = 0.1,
         max_backoff_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session_factory = session_factory
         self._publish = publish
+        self._broker_reachable = broker_reachable
+        self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._first_backoff = first_backoff_seconds
         self._max_backoff = max_backoff_seconds
+        self._clock = clock
+        self._lanes: dict[Aggregate, asyncio.Task[LaneOutcome]] = {}
+        self._held: dict[Aggregate, Backoff] = {}  # aggregates that failed, until retry
+        self._outage = self._backoff()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -56,55 +156,155 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        backoff = 0.1
-        while True:
-            self._wakeup.clear()
-            try:
-                published_all = await self.publish_pending()
-                backoff = 0.1
-            except Exception as error:
-                log.warning("outbox.publish_failed", error=repr(error), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            if published_all:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
-
-    async def publish_pending(self) -> bool:
-        """Publish one batch in outbox order; True when the outbox is empty afterwards.
-
-        Stops at the first failure, so that a later event of an aggregate never overtakes
-        an earlier one; what was acknowledged until then is marked.
-        """
-        rows = await asyncio.to_thread(self._fetch_pending)
-        published: list[int] = []
+        trouble = self._backoff()  # the database's
         try:
-            for row in rows:
-                await self._publish(row.message)
-                published.append(row.seq)
-        except Exception as error:
-            if rows:
-                failed = rows[len(published)].seq
-                await asyncio.to_thread(self._record_failure, failed, repr(error))
-            raise
+            while True:
+                self._wakeup.clear()
+                try:
+                    await self._settle()
+                    more = await self._dispatch()
+                    trouble = self._backoff()
+                except Exception as error:
+                    delay = trouble.failed(self._clock())
+                    log.warning("outbox.relay_failed", error=describe(error), retry_in_s=delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if not more:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), self._idle_seconds())
         finally:
-            if published:
-                await asyncio.to_thread(self._mark_published, published)
-                log.debug("outbox.published", count=len(published))
-        return len(rows) < self._batch_size
+            for lane in self._lanes.values():
+                lane.cancel()
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+            self._lanes.clear()
 
-    def _fetch_pending(self) -> list[PendingRow]:
+    async def publish_pending(self) -> None:
+        """One round of `run`, waited out: a lane for each aggregate with rows ready, one
+        try of its first failing row, and the outcome recorded."""
+        await self._settle()
+        await self._dispatch()
+        if self._lanes:
+            await asyncio.wait(self._lanes.values())
+        await self._settle()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self._first_backoff, self._max_backoff)
+
+    def _idle_seconds(self) -> float:
+        """Until the next poll, or sooner when a held aggregate or the outage pause is due."""
+        now = self._clock()
+        due = [b.until for b in self._held.values() if b.until > now]
+        if self._outage.until > now:
+            due.append(self._outage.until)
+        return min([self._poll_seconds, *(d - now for d in due)])
+
+    async def _dispatch(self) -> bool:
+        """Start lanes for aggregates with rows ready; True if there may be more ready rows
+        than there was room for."""
+        now = self._clock()
+        room = self._batch_size - len(self._lanes)
+        if room <= 0 or self._outage.until > now:
+            return False
+        waiting = set(self._lanes) | {a for a, b in self._held.items() if b.until > now}
+        rows = await asyncio.to_thread(self._fetch_ready, waiting, room)
+        by_aggregate: dict[Aggregate, list[PendingRow]] = {}
+        for row in rows:
+            by_aggregate.setdefault(row.aggregate, []).append(row)
+        for aggregate, lane_rows in by_aggregate.items():
+            lane = asyncio.create_task(self._lane(lane_rows))
+            lane.add_done_callback(lambda _: self._wakeup.set())
+            self._lanes[aggregate] = lane
+        return len(rows) == room
+
+    async def _lane(self, rows: list[PendingRow]) -> LaneOutcome:
+        outcome = LaneOutcome()
+        for row in rows:
+            try:
+                await self._publish(row.message)
+            except Exception as error:
+                outcome.failed, outcome.error = row, describe(error)
+                outcome.blame = await self._blame(error)
+                return outcome
+            outcome.published.append(row.seq)
+        return outcome
+
+    async def _blame(self, error: Exception) -> Blame:
+        try:
+            reachable = await self._broker_reachable()
+        except Exception:
+            reachable = False
+        if not reachable:
+            return Blame.OUTAGE
+        return Blame.ROW if isinstance(error, ROW_FAULTS) else Blame.UNCLEAR
+
+    async def _settle(self) -> None:
+        """Record what the finished lanes did, and hold back what failed."""
+        finished = [aggregate for aggregate, lane in self._lanes.items() if lane.done()]
+        if not finished:
+            return
+        outcomes = {aggregate: self._lanes.pop(aggregate).result() for aggregate in finished}
+        set_aside = await asyncio.to_thread(self._record, list(outcomes.values()))
+        now = self._clock()
+        outages = 0
+        for aggregate, outcome in outcomes.items():
+            row = outcome.failed
+            if outcome.published:
+                self._outage = self._backoff()  # the broker acknowledged: it is back
+            if row is None:
+                self._held.pop(aggregate, None)
+            elif row.seq in set_aside:
+                self._held.pop(aggregate, None)
+                log.error(
+                    "outbox.set_aside",
+                    seq=row.seq,
+                    event_id=row.message.event_id,
+                    event_type=row.message.headers.get("ce_type"),
+                    topic=row.message.topic,
+                    aggregate_id=row.message.key,
+                    attempts=row.attempts + 1,
+                    error=outcome.error,
+                    hint="later events of this aggregate wait; see `brobygger outbox failed "
+                    "<service>`, and once the cause is fixed, `brobygger outbox retry <service>`",
+                )
+            elif outcome.blame is Blame.OUTAGE:
+                outages += 1
+            else:
+                delay = self._held.setdefault(aggregate, self._backoff()).failed(now)
+                log.warning(
+                    "outbox.publish_failed",
+                    seq=row.seq,
+                    event_id=row.message.event_id,
+                    topic=row.message.topic,
+                    counted=outcome.blame is Blame.ROW,
+                    error=outcome.error,
+                    retry_in_s=delay,
+                )
+        if outages:
+            delay = self._outage.failed(now)
+            log.warning("outbox.broker_unreachable", failed_publishes=outages, retry_in_s=delay)
+
+    def _fetch_ready(self, waiting: set[Aggregate], limit: int) -> list[PendingRow]:
+        """The first unpublished rows in `seq` order, but none of an aggregate in `waiting`
+        or of one whose earlier row is set aside."""
+        earlier = outbox.alias("earlier")
+        behind_set_aside = exists().where(
+            earlier.c.topic == outbox.c.topic,
+            earlier.c.key == outbox.c.key,
+            earlier.c.seq < outbox.c.seq,
+            earlier.c.failed_at.is_not(None),
+            earlier.c.published_at.is_(None),
+        )
+        query = select(outbox).where(
+            outbox.c.published_at.is_(None), outbox.c.failed_at.is_(None), ~behind_set_aside
+        )
+        if waiting:
+            query = query.where(tuple_(outbox.c.topic, outbox.c.key).not_in(list(waiting)))
         with self._session_factory() as session:
-            result = session.execute(
-                select(outbox)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.seq)
-                .limit(self._batch_size)
-            )
+            result = session.execute(query.order_by(outbox.c.seq).limit(limit))
             return [
                 PendingRow(
                     seq=row.seq,
+                    attempts=row.attempts,
                     message=OutgoingMessage(
                         event_id=row.event_id,
                         topic=row.topic,
@@ -116,18 +316,84 @@ class OutboxRelay:
                 for row in result
             ]
 
-    def _mark_published(self, seqs: list[int]) -> None:
+    def _record(self, outcomes: list[LaneOutcome]) -> set[int]:
+        """Mark what was published, count the rows' own failures; the seqs set aside."""
+        now = utcnow()
+        published = [seq for outcome in outcomes for seq in outcome.published]
+        set_aside: set[int] = set()
         with self._session_factory() as session:
-            session.execute(
-                update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=utcnow())
-            )
+            if published:
+                session.execute(
+                    update(outbox).where(outbox.c.seq.in_(published)).values(published_at=now)
+                )
+            for outcome in outcomes:
+                row = outcome.failed
+                if row is None or outcome.blame is Blame.OUTAGE:
+                    continue
+                values: dict[str, object] = {"last_error": outcome.error[:2000]}
+                if outcome.blame is Blame.ROW:
+                    values["attempts"] = row.attempts + 1
+                    if row.attempts + 1 >= self._max_attempts:
+                        values["failed_at"] = now
+                        set_aside.add(row.seq)
+                session.execute(update(outbox).where(outbox.c.seq == row.seq).values(values))
             session.commit()
+        return set_aside
 
-    def _record_failure(self, seq: int, error: str) -> None:
-        with self._session_factory() as session:
-            session.execute(
-                update(outbox)
-                .where(outbox.c.seq == seq)
-                .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
+
+@dataclass(frozen=True)
+class SetAsideRow:
+    """An outbox row the relay gave up on, as an operator sees it."""
+
+    seq: int
+    event_id: str
+    event_type: str
+    topic: str
+    key: str
+    attempts: int
+    error: str
+    failed_at: datetime
+
+    def summary(self) -> str:
+        return (
+            f"#{self.seq} {self.event_type} id={self.event_id} topic={self.topic} "
+            f"key={self.key} set aside {self.failed_at.isoformat(timespec='seconds')} "
+            f"after {self.attempts} attempt(s): {self.error}"
+        )
+
+
+def set_aside_rows(session_factory: sessionmaker[Session]) -> list[SetAsideRow]:
+    """The rows set aside and not published since, in outbox order."""
+    with session_factory() as session:
+        rows = session.execute(
+            select(outbox)
+            .where(outbox.c.failed_at.is_not(None), outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+        )
+        return [
+            SetAsideRow(
+                seq=row.seq,
+                event_id=row.event_id,
+                event_type=row.headers.get("ce_type", "?"),
+                topic=row.topic,
+                key=row.key,
+                attempts=row.attempts,
+                error=row.last_error or "",
+                failed_at=row.failed_at,
             )
-            session.commit()
+            for row in rows
+        ]
+
+
+def retry_set_aside(session_factory: sessionmaker[Session]) -> list[SetAsideRow]:
+    """Put every set-aside row back, its attempts counted from zero again; the relay takes
+    them at its next poll. Returns the rows put back."""
+    rows = set_aside_rows(session_factory)
+    with session_factory() as session:
+        session.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_([row.seq for row in rows]))
+            .values(failed_at=None, attempts=0)
+        )
+        session.commit()
+    return rows

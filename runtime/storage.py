@@ -7,6 +7,7 @@ one transaction.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -77,17 +79,32 @@ outbox = Table(
     Column("value", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime(), nullable=True, index=True),
+    # Failed attempts that were the row's own fault (not the broker's); at the relay's
+    # cap the row is set aside (failed_at) until an operator retries it.
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+    Column("failed_at", UTCDateTime(), nullable=True, index=True),
 )
+
+MAX_EVENT_ID_LENGTH = 1000
+"""CloudEvents allow any non-empty `id` and `source`; longer ones are refused as malformed."""
 
 inbox = Table(
     "inbox",
     plumbing_metadata,
-    Column("event_id", String(36), primary_key=True),
+    # An id is unique only within its source, and of any length: the key is a digest of both.
+    Column("event_key", String(64), primary_key=True),
+    Column("event_source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
     Column("event_type", String(200), nullable=False),
     Column("processed_at", UTCDateTime(), nullable=False),
 )
+
+
+def inbox_key(source: str, event_id: str) -> str:
+    """The inbox key of the event `event_id` from `source` (length-prefixed: unambiguous)."""
+    return hashlib.sha256(f"{len(source)}:{source}{event_id}".encode()).hexdigest()
+
 
 idempotency_keys = Table(
     "idempotency_key",
@@ -123,9 +140,16 @@ def prune_plumbing(
     return published.rowcount, processed.rowcount  # type: ignore[attr-defined]
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = 3.0, **kwargs: Any
+) -> Engine:
     """An engine for PostgreSQL or SQLite; SQLite gets WAL so readers never block the writer,
-    and durable commits."""
+    and durable commits.
+
+    On PostgreSQL, `pool_size` connections are kept open (and up to 5 more under load); a
+    checkout that finds them all busy for `pool_timeout` seconds raises
+    `sqlalchemy.exc.TimeoutError`, which the API answers with 503.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -141,7 +165,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5, **kwargs)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=5,
+        pool_timeout=pool_timeout,
+        **kwargs,
+    )
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,7 @@ class ConsumedEvent:
 
     id: str
     type: str
+    source: str = ""
 
 
 class UnitOfWork:
@@ -173,6 +205,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self.consumed: ConsumedEvent | None = None
         self.committed = False
+        self._outgoing: list[dict[str, Any]] = []
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -185,6 +218,7 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._outgoing.clear()  # queued with what is rolled back
         self.session.rollback()
         self.session.close()
 
@@ -192,33 +226,40 @@ class UnitOfWork:
         """Hook for subclasses to create repositories on `self.session`."""
 
     def publish(self, event: IntegrationEvent) -> None:
-        """Queue `event` for Kafka; it is written to the outbox with this transaction."""
+        """Queue `event` for Kafka; it is written to the outbox by `commit`, in this
+        transaction. (The envelope is made now, with this moment's correlation and trace.)"""
         message = envelope(event, self._source)
-        self.session.execute(
-            insert(outbox).values(
-                event_id=message.event_id,
-                topic=message.topic,
-                key=message.key,
-                headers=message.headers,
-                value=message.value,
-                created_at=utcnow(),
-                attempts=0,
-            )
+        self._outgoing.append(
+            {
+                "event_id": message.event_id,
+                "topic": message.topic,
+                "key": message.key,
+                "headers": message.headers,
+                "value": message.value,
+                "created_at": utcnow(),
+                "attempts": 0,
+            }
         )
 
-    def already_processed(self, event_id: str) -> bool:
+    def already_processed(self, event_id: str, source: str) -> bool:
+        """Whether the event `event_id` from `source` (its `ce_source`) was processed."""
+        key = inbox_key(source, event_id)
         return (
-            self.session.execute(
-                select(inbox.c.event_id).where(inbox.c.event_id == event_id)
-            ).first()
+            self.session.execute(select(inbox.c.event_key).where(inbox.c.event_key == key)).first()
             is not None
         )
 
-    def record_processed(self, event_id: str, event_type: str) -> None:
+    def record_processed(self, event_id: str, event_type: str, source: str) -> None:
         """Remember a consumed event in this transaction, so a redelivery changes nothing."""
-        self.consumed = ConsumedEvent(event_id, event_type)
+        self.consumed = ConsumedEvent(event_id, event_type, source)
         self.session.execute(
-            insert(inbox).values(event_id=event_id, event_type=event_type, processed_at=utcnow())
+            insert(inbox).values(
+                event_key=inbox_key(source, event_id),
+                event_source=source,
+                event_id=event_id,
+                event_type=event_type,
+                processed_at=utcnow(),
+            )
         )
 
     def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
@@ -244,6 +285,21 @@ class UnitOfWork:
         )
 
     def commit(self) -> None:
+        if self._outgoing:
+            self._write_outbox()
         self.session.commit()
+        self._outgoing.clear()
         self.committed = True
         self._on_commit()
+
+    def _write_outbox(self) -> None:
+        """Insert the queued outbox rows, as the last statements before the commit.
+
+        The relay publishes in `seq` order, so `seq` must follow commit order; a sequence
+        value taken at insert does not (a transaction that inserted first may commit last).
+        On PostgreSQL every outbox writer therefore takes the same transaction lock from
+        its insert to its commit; SQLite holds its single write lock that long anyway.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('brobygger.outbox'))"))
+        self.session.execute(insert(outbox), self._outgoing)

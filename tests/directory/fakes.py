@@ -87,7 +87,7 @@ class FakeUnitOfWork:
         self.organizations = FakeOrganizationRepository()
         self.locations = FakeLocationRepository()
         self.services = FakeServiceRepository(self.locations)
-        self.inbox: set[str] = set()
+        self.inbox: set[tuple[str, str]] = set()
         self.committed_events: list[IntegrationEvent] = []
         self.commits = 0
         self._pending: list[IntegrationEvent] = []
@@ -118,11 +118,11 @@ class FakeUnitOfWork:
     def publish(self, event: IntegrationEvent) -> None:
         self._pending.append(event)
 
-    def already_processed(self, event_id: str) -> bool:
-        return event_id in self.inbox
+    def already_processed(self, event_id: str, source: str) -> bool:
+        return (source, event_id) in self.inbox
 
-    def record_processed(self, event_id: str, event_type: str) -> None:
-        self.inbox.add(event_id)
+    def record_processed(self, event_id: str, event_type: str, source: str) -> None:
+        self.inbox.add((source, event_id))
 
     def commit(self) -> None:
         self.committed = True

@@ -89,7 +89,7 @@ def test_an_offer_is_saved_with_the_referral_and_the_inbox_row(
         ],
     )
     with start_uow() as uow:
-        uow.record_processed("event-1", found.event_type)
+        uow.record_processed("event-1", found.event_type, "/brobygger/directory")
         services.offer_to_best_match(found, uow, timedelta(hours=72))
     stored = services.get_referral(referral.id, start_uow)
     assert stored.status is ReferralStatus.OFFERED
@@ -112,7 +112,7 @@ def test_a_failed_handler_leaves_no_inbox_row(
         ],
     )
     with start_uow() as uow:
-        uow.record_processed("event-2", found.event_type)
+        uow.record_processed("event-2", found.event_type, "/brobygger/directory")
         with pytest.raises(services.ReferralNotFound):
             services.offer_to_best_match(found, uow, timedelta(hours=1))
     assert count(start_uow, inbox) == 0

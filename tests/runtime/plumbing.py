@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +14,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import NoMatchFound, ReferralSubmitted
+from contracts import IntegrationEvent, NoMatchFound, ReferralSubmitted
+from runtime.consumer import EventConsumer, Handler, IncomingRecord
+from runtime.envelope import envelope
 from runtime.storage import UnitOfWork, inbox, make_engine, outbox, plumbing_metadata
 
 
@@ -23,15 +28,34 @@ class PlumbingStore:
     def start_uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, "/brobygger/test")
 
+    def commit_events(self, *events: IntegrationEvent) -> None:
+        """Publish each event in a transaction of its own."""
+        for event in events:
+            with self.start_uow() as uow:
+                uow.publish(event)
+                uow.commit()
+
     def counts(self) -> tuple[int, int]:
         """(inbox rows, outbox rows)."""
         return count(self.engine, inbox), count(self.engine, outbox)
 
 
 def plumbing_store(tmp_path: Path) -> PlumbingStore:
-    engine = make_engine(f"sqlite:///{tmp_path}/plumbing.db")
+    return plumbing_store_on(make_engine(f"sqlite:///{tmp_path}/plumbing.db"))
+
+
+def plumbing_store_on(engine: Engine) -> PlumbingStore:
     plumbing_metadata.create_all(engine)
     return PlumbingStore(engine, sessionmaker(engine, class_=Session, expire_on_commit=False))
+
+
+def travelling_on(name: str) -> type[ReferralSubmitted]:
+    """ReferralSubmitted, sent to the topic `name` instead of its own."""
+
+    class OnTopic(ReferralSubmitted):
+        topic = name
+
+    return OnTopic
 
 
 def answer_with_no_match(event: ReferralSubmitted, uow: UnitOfWork) -> None:
@@ -40,13 +64,18 @@ def answer_with_no_match(event: ReferralSubmitted, uow: UnitOfWork) -> None:
     uow.commit()
 
 
-def submitted(referral_id: UUID | None = None) -> ReferralSubmitted:
-    return ReferralSubmitted(
+def submitted(
+    referral_id: UUID | None = None,
+    *,
+    contract: type[ReferralSubmitted] = ReferralSubmitted,
+    interests: list[str] | None = None,
+) -> ReferralSubmitted:
+    return contract(
         referral_id=referral_id or uuid4(),
         citizen_ref="cit_1",
         age_band="80-84",
         district="Nørrebro",
-        interests=["walking"],
+        interests=interests or ["walking"],
         languages=["da"],
         submitted_at=datetime.now(UTC),
     )
@@ -55,3 +84,53 @@ def submitted(referral_id: UUID | None = None) -> ReferralSubmitted:
 def count(engine: Engine, table: object) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+class DeadLetters:
+    """A dead-letter topic double: what the consumer sent there."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
+    ) -> None:
+        self.sent.append((topic, value, headers))
+
+
+def consumer_on(
+    store: PlumbingStore, dead: DeadLetters, handler: Handler = answer_with_no_match
+) -> EventConsumer:
+    return EventConsumer(
+        group_id="test",
+        handlers={ReferralSubmitted: handler},
+        uow_factory=store.start_uow,
+        dead_letter_topic="test.deadletter.v1",
+        publish_raw=dead.publish,
+        max_attempts=2,
+        backoff_seconds=0.01,
+    )
+
+
+def record(
+    event: ReferralSubmitted, offset: int = 0, source: str = "/brobygger/test"
+) -> IncomingRecord:
+    """`event` as the consumer receives it from Kafka."""
+    message = envelope(event, source)
+    return IncomingRecord(
+        topic=message.topic,
+        partition=0,
+        offset=offset,
+        key=message.key.encode(),
+        headers=message.headers,
+        value=message.value,
+    )
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 30) -> None:
+    """Wait until `condition()` holds, looking every 50 ms; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

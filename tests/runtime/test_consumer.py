@@ -1,53 +1,28 @@
 """The consumer's decisions, without a broker: what it processes, skips and dead-letters."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from contracts import NoMatchFound, ReferralSubmitted
-from runtime.consumer import EventConsumer, Handler, IncomingRecord
-from runtime.envelope import envelope
 from runtime.logs import configure_logging
 from runtime.storage import UnitOfWork
 from tests.conftest import log_events
-from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
+from tests.runtime.plumbing import (
+    DeadLetters,
+    PlumbingStore,
+    answer_with_no_match,
+    consumer_on,
+    plumbing_store,
+    record,
+    submitted,
+)
 
-
-class DeadLetters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
-
-    async def publish(
-        self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
-    ) -> None:
-        self.sent.append((topic, value, headers))
-
-
-def consumer_on(
-    store: PlumbingStore, dead: DeadLetters, handler: Handler = answer_with_no_match
-) -> EventConsumer:
-    return EventConsumer(
-        group_id="test",
-        handlers={ReferralSubmitted: handler},
-        uow_factory=store.start_uow,
-        dead_letter_topic="test.deadletter.v1",
-        publish_raw=dead.publish,
-        max_attempts=2,
-        backoff_seconds=0.01,
-    )
-
-
-def record(event: ReferralSubmitted, offset: int = 0) -> IncomingRecord:
-    message = envelope(event, "/brobygger/test")
-    return IncomingRecord(
-        topic=message.topic,
-        partition=0,
-        offset=offset,
-        key=message.key.encode(),
-        headers=message.headers,
-        value=message.value,
-    )
+CPR = "120342-1234"
+"""A made-up personal identity number: it must not reach a dead letter or a log line."""
 
 
 @pytest.fixture
@@ -142,3 +117,68 @@ async def test_a_handler_that_forgets_to_commit_is_dead_lettered_not_dropped(
     [(_, _, headers)] = dead.sent
     assert "did not commit" in headers["dlq_reason"]
     assert store.counts() == (0, 0)
+
+
+async def test_data_of_the_wrong_shape_is_dead_lettered_without_the_values_it_holds(
+    store: PlumbingStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure_logging("plumbing-test")
+    caplog.set_level("DEBUG")
+    dead = DeadLetters()
+    valid = record(submitted())
+    data = json.loads(valid.value) | {"referral_id": CPR, "submitted_at": CPR, "languages": CPR}
+    await consumer_on(store, dead).handle(
+        dataclasses.replace(valid, value=json.dumps(data).encode())
+    )
+    [(_, _, headers)] = dead.sent
+    reason = headers["dlq_reason"]
+    assert reason.startswith(f"data does not match {ReferralSubmitted.event_type}: ")
+    assert "referral_id: uuid_parsing" in reason
+    assert "submitted_at: datetime_from_date_parsing" in reason
+    assert CPR not in json.dumps(headers)
+    assert CPR not in caplog.text
+    assert store.counts() == (0, 0)
+
+
+def quoting_validation_error() -> Exception:
+    try:
+        ReferralSubmitted.model_validate({"referral_id": CPR})
+    except ValueError as error:
+        return error
+    raise AssertionError("expected a validation error")
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        pytest.param(quoting_validation_error(), id="validation-error"),
+        pytest.param(
+            IntegrityError(
+                "INSERT INTO citizen (cpr) VALUES (%(cpr)s)",
+                {"cpr": CPR},
+                Exception(f"duplicate key\nDETAIL: Key (cpr)=({CPR}) already exists."),
+            ),
+            id="database-error",
+        ),
+    ],
+)
+async def test_a_handler_error_that_quotes_input_is_dead_lettered_and_logged_without_it(
+    store: PlumbingStore, caplog: pytest.LogCaptureFixture, raised: Exception
+) -> None:
+    configure_logging("plumbing-test")
+    caplog.set_level("DEBUG")
+    dead = DeadLetters()
+
+    def failing(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        raise raised
+
+    await consumer_on(store, dead, failing).handle(record(submitted()))
+    [(_, _, headers)] = dead.sent
+    assert type(raised).__name__ in headers["dlq_reason"]
+    assert CPR in str(raised), "the error does quote it"
+    assert CPR not in json.dumps(headers)
+    assert [line["event"] for line in log_events(caplog) if "error" in line] == [
+        "consumer.retrying",
+        "consumer.gave_up",
+    ]
+    assert CPR not in caplog.text

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from runtime.storage import inbox, outbox, plumbing_metadata, prune_plumbing
+from runtime.storage import inbox, inbox_key, outbox, plumbing_metadata, prune_plumbing
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -22,6 +22,16 @@ def outbox_row(event_id: str, published_at: datetime | None) -> dict[str, object
         "created_at": NOW - timedelta(days=60),
         "published_at": published_at,
         "attempts": 0,
+    }
+
+
+def inbox_row(event_id: str, processed_at: datetime) -> dict[str, object]:
+    return {
+        "event_key": inbox_key("/brobygger/test", event_id),
+        "event_source": "/brobygger/test",
+        "event_id": event_id,
+        "event_type": "x",
+        "processed_at": processed_at,
     }
 
 
@@ -42,8 +52,8 @@ def test_only_old_published_events_and_old_processed_ids_are_pruned(
         connection.execute(
             insert(inbox),
             [
-                {"event_id": "old", "event_type": "x", "processed_at": NOW - timedelta(days=31)},
-                {"event_id": "new", "event_type": "x", "processed_at": NOW - timedelta(days=29)},
+                inbox_row("old", processed_at=NOW - timedelta(days=31)),
+                inbox_row("new", processed_at=NOW - timedelta(days=29)),
             ],
         )
     factory = sessionmaker(engine, class_=Session, expire_on_commit=False)

@@ -6,11 +6,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
 import sqlmodel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -199,18 +200,19 @@ def test_the_fingerprint_is_keyed_so_personal_data_in_it_cannot_be_guessed_back(
 def test_a_conflict_over_something_other_than_the_key_is_not_taken_for_a_retry(
     engine: Engine, start_uow: UowFactory
 ) -> None:
-    duplicate_event = submitted()
-
     def create_clashing(uow: UnitOfWork) -> tuple[UUID, str]:
-        uow.publish(duplicate_event)
-        uow.session.flush()
-        uow.session.execute(  # a second outbox row with the same event id: a unique clash
-            outbox.insert().from_select(
-                [c.name for c in outbox.c if c.name != "seq"],
-                select(*[c for c in outbox.c if c.name != "seq"]),
-            )
-        )
-        return duplicate_event.referral_id, str(duplicate_event.referral_id)
+        row = {
+            "event_id": str(uuid4()),
+            "topic": "t",
+            "key": "k",
+            "headers": {},
+            "value": b"{}",
+            "created_at": datetime.now(UTC),
+            "attempts": 0,
+        }
+        for _ in range(2):  # one event id twice: a unique clash that is not the key's
+            uow.session.execute(insert(outbox).values(row))
+        return uuid4(), "x"
 
     with pytest.raises(IntegrityError):
         create_once(start_uow, request(), create=create_clashing, load=load)

@@ -1,68 +1,265 @@
-"""The outbox relay publishes in order, marks only what the broker acknowledged, and retries."""
+"""The outbox relay, on a broker double: each aggregate's events go out in commit order and
+are marked only once acknowledged; a row that can never go out is set aside after capped
+attempts without holding up other aggregates; a broker that is down is no row's fault."""
 
-from pathlib import Path
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
+from aiokafka.errors import (
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    UnknownTopicOrPartitionError,
+)
 from sqlalchemy import Engine, select
 
 from runtime.envelope import OutgoingMessage
-from runtime.relay import OutboxRelay
+from runtime.logs import configure_logging
+from runtime.relay import OutboxRelay, retry_set_aside
 from runtime.storage import outbox
-from tests.runtime.plumbing import plumbing_store, submitted
+from tests.conftest import log_events
+from tests.runtime.plumbing import PlumbingStore, eventually, plumbing_store_on, submitted
+
+MAX_ATTEMPTS = 3
 
 
-class FlakyBroker:
-    def __init__(self, fail_at: int | None = None) -> None:
+class Clock:
+    """Monotonic seconds that only the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pass_backoff(self) -> None:
+        self.now += 60
+
+
+class FakeBroker:
+    """Acknowledges what it is sent, unless told to fail some aggregates' records."""
+
+    def __init__(self) -> None:
         self.sent: list[OutgoingMessage] = []
-        self.fail_at = fail_at
+        self.failing: dict[str, Exception] = {}  # key -> what publishing it raises
+        self.reachable = True
+        self.tries: list[str] = []
 
     async def publish(self, message: OutgoingMessage) -> None:
-        if self.fail_at is not None and len(self.sent) == self.fail_at:
-            self.fail_at = None
-            raise ConnectionError("broker unavailable")
+        self.tries.append(message.key)
+        if message.key in self.failing:
+            raise self.failing[message.key]
         self.sent.append(message)
 
+    async def answers(self) -> bool:
+        return self.reachable
 
-def queue(tmp_path: Path, n: int) -> tuple[Engine, OutboxRelay, FlakyBroker, list[str]]:
-    store = plumbing_store(tmp_path)
-    ids = []
-    for _ in range(n):
-        with store.start_uow() as uow:
-            event = submitted()
-            uow.publish(event)
-            uow.commit()
-            ids.append(str(event.referral_id))
-    broker = FlakyBroker()
-    relay = OutboxRelay(store.session_factory, broker.publish, batch_size=10)
-    return store.engine, relay, broker, ids
+    def keys(self) -> list[str]:
+        return [message.key for message in self.sent]
 
 
-async def test_committed_events_are_published_in_commit_order_and_marked(tmp_path: Path) -> None:
-    engine, relay, broker, ids = queue(tmp_path, 3)
-    assert await relay.publish_pending()
-    assert [m.key for m in broker.sent] == ids
-    with engine.connect() as connection:
-        published = connection.execute(select(outbox.c.published_at)).scalars().all()
-    assert all(published)
-    assert await relay.publish_pending()
-    assert len(broker.sent) == 3, "published rows are not sent again"
+@pytest.fixture
+def store(engine_for: Callable[[str], Engine]) -> PlumbingStore:
+    return plumbing_store_on(engine_for("referrals"))
 
 
-async def test_a_broker_failure_keeps_the_rest_unmarked_and_in_order_for_the_retry(
-    tmp_path: Path,
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def relay(store: PlumbingStore, broker: FakeBroker, clock: Clock) -> OutboxRelay:
+    return OutboxRelay(
+        store.session_factory,
+        broker.publish,
+        broker_reachable=broker.answers,
+        max_attempts=MAX_ATTEMPTS,
+        batch_size=10,
+        clock=clock,
+    )
+
+
+def rows(store: PlumbingStore) -> list[Any]:
+    with store.engine.connect() as connection:
+        return list(connection.execute(select(outbox).order_by(outbox.c.seq)))
+
+
+def by_key(store: PlumbingStore) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for row in rows(store):
+        grouped.setdefault(row.key, []).append(row)
+    return grouped
+
+
+def aggregates(*ids: UUID) -> Iterator[str]:
+    return (str(i) for i in ids)
+
+
+async def test_each_aggregates_events_are_published_in_commit_order_and_marked_once(
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay
 ) -> None:
-    engine, relay, broker, ids = queue(tmp_path, 3)
-    broker.fail_at = 1
-    with pytest.raises(ConnectionError):
-        await relay.publish_pending()
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(outbox.c.key, outbox.c.published_at, outbox.c.attempts).order_by(outbox.c.seq)
-        ).all()
-    assert [(r.published_at is not None, r.attempts) for r in rows] == [
-        (True, 0),
-        (False, 1),
-        (False, 0),
-    ]
+    a, b = uuid4(), uuid4()
+    store.commit_events(submitted(a), submitted(b), submitted(a), submitted(b), submitted(a))
+    committed = [row.event_id for row in rows(store)]
+
     await relay.publish_pending()
-    assert [m.key for m in broker.sent] == ids
+
+    for key in aggregates(a, b):
+        assert [m.event_id for m in broker.sent if m.key == key] == [
+            row.event_id for row in by_key(store)[key]
+        ]
+    assert sorted(m.event_id for m in broker.sent) == sorted(committed)
+    assert all(row.published_at for row in rows(store))
+    await relay.publish_pending()
+    assert len(broker.sent) == 5, "published rows are not sent again"
+
+
+async def test_a_failure_nobody_can_blame_is_retried_without_counting_and_keeps_order(
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay, clock: Clock
+) -> None:
+    a, b = uuid4(), uuid4()
+    store.commit_events(submitted(a), submitted(a), submitted(b))
+    broker.failing[str(a)] = KafkaTimeoutError()  # the broker answers, but not in time
+
+    for _ in range(MAX_ATTEMPTS + 1):
+        await relay.publish_pending()
+        clock.pass_backoff()
+
+    first, second = by_key(store)[str(a)]
+    assert (first.published_at, first.attempts, first.failed_at) == (None, 0, None)
+    assert "KafkaTimeoutError" in first.last_error
+    assert second.published_at is None
+    assert broker.tries.count(str(a)) == MAX_ATTEMPTS + 1, "never the second before the first"
+    assert broker.keys() == [str(b)]
+
+    del broker.failing[str(a)]
+    await relay.publish_pending()
+    assert broker.keys() == [str(b), str(a), str(a)]
+    assert [m.event_id for m in broker.sent[1:]] == [first.event_id, second.event_id]
+
+
+async def test_a_row_at_fault_is_set_aside_after_capped_attempts_and_its_aggregate_waits(
+    store: PlumbingStore,
+    broker: FakeBroker,
+    relay: OutboxRelay,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure_logging("relay-test")
+    caplog.set_level("INFO")
+    big, other = uuid4(), uuid4()
+    store.commit_events(submitted(big, interests=["secret-interest"]), submitted(big))
+    broker.failing[str(big)] = MessageSizeTooLargeError()
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        await relay.publish_pending()
+        [first, _] = by_key(store)[str(big)]
+        assert first.attempts == attempt
+        assert (first.failed_at is not None) == (attempt == MAX_ATTEMPTS)
+        store.commit_events(submitted(other))  # other aggregates go on meanwhile
+        clock.pass_backoff()
+
+    await relay.publish_pending()
+    first, second = by_key(store)[str(big)]
+    assert "MessageSizeTooLargeError" in first.last_error
+    assert (second.published_at, second.attempts) == (None, 0), "it waits behind the first"
+    assert broker.tries.count(str(big)) == MAX_ATTEMPTS, "a set-aside row is not tried again"
+    assert broker.keys() == [str(other)] * MAX_ATTEMPTS
+
+    [set_aside] = [line for line in log_events(caplog) if line["event"] == "outbox.set_aside"]
+    assert set_aside["level"] == "error"
+    assert (set_aside["seq"], set_aside["event_id"]) == (first.seq, first.event_id)
+    assert (set_aside["topic"], set_aside["attempts"]) == (first.topic, MAX_ATTEMPTS)
+    assert "secret-interest" not in caplog.text, "no payload in the logs"
+
+    del broker.failing[str(big)]
+    [put_back] = retry_set_aside(store.session_factory)
+    assert put_back.seq == first.seq
+    await relay.publish_pending()
+    assert [m.event_id for m in broker.sent if m.key == str(big)] == [
+        first.event_id,
+        second.event_id,
+    ]
+    assert all(row.published_at for row in rows(store))
+
+
+async def test_an_unreachable_broker_charges_no_row_however_long_it_stays_away(
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay, clock: Clock
+) -> None:
+    a, b = uuid4(), uuid4()
+    store.commit_events(submitted(a), submitted(b))
+    # What aiokafka raises, once its metadata wait ends, for a topic it has not cached
+    # while the broker is down: the same as for a topic that does not exist.
+    down = UnknownTopicOrPartitionError()
+    broker.failing = {str(a): down, str(b): down}
+    broker.reachable = False
+
+    for _ in range(3 * MAX_ATTEMPTS):
+        await relay.publish_pending()
+        clock.pass_backoff()
+
+    assert broker.tries.count(str(a)) == 3 * MAX_ATTEMPTS
+    assert [(row.attempts, row.failed_at) for row in rows(store)] == [(0, None), (0, None)]
+
+    broker.failing, broker.reachable = {}, True
+    await relay.publish_pending()
+    assert sorted(broker.keys()) == sorted(aggregates(a, b))
+    assert [(row.attempts, row.failed_at) for row in rows(store)] == [(0, None), (0, None)]
+
+
+async def test_an_outage_pauses_the_relay_until_its_backoff_has_passed(
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay, clock: Clock
+) -> None:
+    a = uuid4()
+    store.commit_events(submitted(a))
+    broker.failing[str(a)] = KafkaTimeoutError()
+    broker.reachable = False
+    await relay.publish_pending()
+    del broker.failing[str(a)]
+    broker.reachable = True
+
+    await relay.publish_pending()
+    assert broker.sent == [], "paused"
+    clock.pass_backoff()
+    await relay.publish_pending()
+    assert broker.keys() == [str(a)]
+
+
+async def test_a_row_that_is_slow_to_fail_holds_up_only_its_own_aggregate(
+    store: PlumbingStore,
+) -> None:
+    stuck, free = uuid4(), uuid4()
+    release = asyncio.Event()
+    sent: list[str] = []
+
+    async def publish(message: OutgoingMessage) -> None:
+        if message.key == str(stuck):
+            await release.wait()  # as aiokafka waits for metadata of an unknown topic
+            raise UnknownTopicOrPartitionError()
+        sent.append(message.key)
+
+    async def answers() -> bool:
+        return True
+
+    relay = OutboxRelay(store.session_factory, publish, broker_reachable=answers, poll_seconds=0.05)
+    store.commit_events(submitted(stuck), submitted(free))
+    running = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: sent == [str(free)], timeout=10)
+        store.commit_events(submitted(free))
+        relay.wake()
+        await eventually(lambda: sent == [str(free)] * 2, timeout=10)
+        release.set()
+        await eventually(lambda: by_key(store)[str(stuck)][0].attempts == 1, timeout=10)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert [row.published_at is not None for row in by_key(store)[str(free)]] == [True, True]

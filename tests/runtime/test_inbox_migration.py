@@ -1,0 +1,73 @@
+"""Revision 0002 of every service keys the inbox by source and id and lets the relay set
+outbox rows aside; the ids processed before it keep deduplicating."""
+
+import importlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, String, column, insert, select, table
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from runtime.migrations import alembic_config
+from runtime.storage import UnitOfWork, UTCDateTime, inbox, plumbing_metadata
+from tools import SERVICES
+
+OLD_INBOX = table(
+    "inbox",
+    column("event_id", String()),
+    column("event_type", String()),
+    column("processed_at", UTCDateTime()),
+)
+
+
+def module(service: str, name: str) -> Any:
+    return importlib.import_module(f"{service}.{name}")
+
+
+def processed(engine: Engine, source: str, event_id: str) -> bool:
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    with UnitOfWork(factory, "/brobygger/test") as uow:
+        return uow.already_processed(event_id, source)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_ids_processed_before_the_revision_are_still_recognised_after_it(
+    service: str, engine_for: Callable[[str], Engine]
+) -> None:
+    engine = engine_for(service)
+    config = alembic_config(Path(module(service, "app").MIGRATIONS), engine)
+    command.upgrade(config, "0001")
+    before = str(uuid4())
+    with engine.begin() as connection:
+        connection.execute(
+            insert(OLD_INBOX).values(
+                event_id=before,
+                event_type="dk.brobygger.directory.match.found.v1",
+                processed_at=datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+            )
+        )
+
+    command.upgrade(config, "head")
+    assert processed(engine, "/brobygger/directory", before)
+    assert not processed(engine, "/brobygger/grants", before), "an id is unique per source"
+    with engine.connect() as connection:
+        differences = compare_metadata(
+            MigrationContext.configure(connection),
+            [module(service, "store").Base.metadata, plumbing_metadata],
+        )
+    assert differences == [], "the models and the revisions agree"
+
+    command.downgrade(config, "0001")
+    with engine.connect() as connection:
+        assert connection.execute(select(OLD_INBOX.c.event_id)).scalars().all() == [before]
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert connection.execute(select(inbox.c.event_id)).scalars().all() == [before]
