@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.logs import get_logger
+
+URI_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+"""The characters RFC 3986 allows unencoded in a path."""
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(component="http")
@@ -54,10 +60,21 @@ def problem_response(
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        # Percent-encoded as sent: the document promises a URI reference.
+        "instance": quote(request.url.path, safe=URI_PATH_SAFE),
         **extensions,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -76,6 +93,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods; the path may have several.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return problem_response(request, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -115,6 +135,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             503,
             "The service's database is not answering; nothing was changed. Try again shortly.",
             headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_busy(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+        # Every pooled connection stayed busy for the whole pool timeout: the request
+        # never reached the database, and a retry a moment later likely finds one free.
+        log.warning("http.database_busy", path=request.url.path, error=str(exc))
+        return problem_response(
+            request,
+            503,
+            "The service is too busy to reach its database; nothing was changed. "
+            "Try again shortly.",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -10,16 +10,17 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -27,17 +28,69 @@ from contracts import IntegrationEvent
 from runtime.asyncapi import asyncapi_document
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
-from runtime.envelope import OutgoingMessage, correlation_id_var, trace_id_from, trace_id_var
+from runtime.envelope import OutgoingMessage
 from runtime.logs import configure_logging, get_logger
+from runtime.middleware import install_http_middleware
 from runtime.migrations import upgrade
-from runtime.openapi import document_api
-from runtime.problems import install_problem_handlers, problem_response
+from runtime.openapi import RETRY_AFTER, document_api
+from runtime.problems import Problem, install_problem_handlers
 from runtime.relay import OutboxRelay
 from runtime.storage import UnitOfWork, make_engine, prune_plumbing
 
 U = TypeVar("U", bound=UnitOfWork)
 
 log = get_logger(component="service")
+
+KAFKA_PROBE_TIMEOUT_SECONDS = 1.0
+KAFKA_PROBE_CACHE_SECONDS = 2.0
+
+
+class CachedProbe:
+    """An async yes/no check whose answer is reused for `ttl_seconds`, so that however
+    often it is asked, the checked dependency sees at most one check per period. Callers
+    arriving while a check runs wait for its answer instead of starting their own."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[bool]],
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._answer: tuple[float, bool] | None = None  # (fresh until, answer)
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> bool:
+        async with self._lock:
+            if self._answer is None or self._clock() >= self._answer[0]:
+                answer = await self._check()
+                self._answer = (self._clock() + self._ttl, answer)
+            return self._answer[1]
+
+    def forget(self) -> None:
+        """Drop the cached answer: the next call checks again."""
+        self._answer = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="Always `ok`: the process is up and answers.")
+    service: str = Field(description="The service's name, e.g. `referrals`.")
+    kafka: bool = Field(
+        description="Whether the Kafka broker answered a metadata request; the answer is "
+        f"at most {KAFKA_PROBE_CACHE_SECONDS:g} seconds old."
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = Field(
+        description="Always `ready`: when a dependency is missing the answer is a 503 problem."
+    )
+    service: str = Field(description="The service's name, e.g. `referrals`.")
+    database: bool = Field(description="The service's database answered `SELECT 1`.")
+    kafka: bool = Field(description="The Kafka broker answered a metadata request.")
 
 
 class ServiceRuntime:
@@ -54,7 +107,11 @@ class ServiceRuntime:
         self.source = f"/brobygger/{self.name}"
         self.migrations_dir = migrations_dir
         self.publishes = list(publishes)
-        self.engine = make_engine(settings.effective_database_url())
+        self.engine = make_engine(
+            settings.effective_database_url(),
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         self.session_factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
@@ -65,11 +122,16 @@ class ServiceRuntime:
             # each message with its event context at INFO already.
             log_level=logging.DEBUG,
         )
-        self.relay = OutboxRelay(self.session_factory, self.publish)
+        self.relay = OutboxRelay(
+            self.session_factory,
+            self.publish,
+            broker_reachable=self.kafka_reachable,
+            max_attempts=settings.outbox_max_attempts,
+        )
         self.consumers: list[EventConsumer] = []
         self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = [self._housekeeping]
         self._startup: list[Callable[[], None]] = []
-        self.kafka_ready = asyncio.Event()
+        self._kafka_probe = CachedProbe(self._ping_kafka, ttl_seconds=KAFKA_PROBE_CACHE_SECONDS)
 
     def uow_factory(self, uow_class: Callable[..., U]) -> Callable[[], U]:
         """A factory of the service's unit of work, waking the relay after each commit."""
@@ -116,6 +178,29 @@ class ServiceRuntime:
             correlation_id=headers.get("ce_correlationid"),
         )
 
+    async def kafka_reachable(self) -> bool:
+        """Whether the broker answers now (a metadata request, at most a second), the
+        answer reused for two seconds so that /health and the relay cannot flood it."""
+        return await self._kafka_probe()
+
+    async def _ping_kafka(self) -> bool:
+        # False at once while the broker's clients are not started.
+        return bool(await self.broker.ping(timeout=KAFKA_PROBE_TIMEOUT_SECONDS))
+
+    async def database_answers(self) -> bool:
+        """Whether the database answers a trivial query (waiting at most the pool timeout)."""
+
+        def select_one() -> None:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.to_thread(select_one)
+        except SQLAlchemyError as error:
+            log.warning("database.unavailable", error=str(error))
+            return False
+        return True
+
     def asyncapi(self) -> dict[str, Any]:
         consumed = [event for consumer in self.consumers for event in consumer.handled_events]
         return asyncapi_document(
@@ -158,7 +243,7 @@ class ServiceRuntime:
                     await self.broker.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        self.kafka_ready.set()
+        self._kafka_probe.forget()  # an "unreachable" cached before connecting is stale now
         log.info("kafka.connected", bootstrap=self.settings.kafka_bootstrap_servers)
         if self.settings.relay_enabled:
             await self.relay.run()
@@ -191,12 +276,42 @@ class ServiceRuntime:
         )
         app.state.jwt_secret = self.settings.jwt_secret.get_secret_value()
         install_problem_handlers(app)
-        app.middleware("http")(refuse_large_bodies)
-        app.middleware("http")(log_request)
+        install_http_middleware(app)
 
         @app.get("/health", tags=["operations"], summary="Liveness and Kafka connection")
-        def health() -> dict[str, object]:
-            return {"status": "ok", "service": self.name, "kafka": self.kafka_ready.is_set()}
+        async def health() -> Health:
+            """200 while the process runs, even when a dependency is down (restarting the
+            process would not bring it back); `kafka` says whether the broker answers now."""
+            return Health(status="ok", service=self.name, kafka=await self.kafka_reachable())
+
+        @app.get(
+            "/ready",
+            tags=["operations"],
+            summary="Readiness: the database and Kafka answer",
+            responses={
+                503: {
+                    "description": "A dependency does not answer: send work elsewhere and "
+                    "ask again after `Retry-After` seconds. `unavailable` lists which: "
+                    "`database`, `kafka`.",
+                    "headers": RETRY_AFTER,
+                }
+            },
+        )
+        async def ready() -> Readiness:
+            """200 when the service can take work: its database answers a trivial query
+            and the Kafka broker is reachable."""
+            database, kafka = await asyncio.gather(self.database_answers(), self.kafka_reachable())
+            unavailable = [
+                name for name, up in (("database", database), ("kafka", kafka)) if not up
+            ]
+            if unavailable:
+                raise Problem(
+                    503,
+                    f"Not ready to take work; not answering: {', '.join(unavailable)}.",
+                    headers={"Retry-After": "5"},
+                    unavailable=unavailable,
+                )
+            return Readiness(status="ready", service=self.name, database=True, kafka=True)
 
         @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document")
         def asyncapi() -> dict[str, Any]:
@@ -206,50 +321,6 @@ class ServiceRuntime:
             app.include_router(router)
         document_api(app)
         return app
-
-
-MAX_BODY_BYTES = 1024 * 1024
-
-
-async def refuse_large_bodies(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """No request of these APIs needs more than a megabyte; refuse before reading it."""
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-        return problem_response(
-            request, 413, f"The request body may be at most {MAX_BODY_BYTES} bytes."
-        )
-    return await call_next(request)
-
-
-async def log_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """One log line per request; a caller's X-Correlation-ID follows into the events it causes."""
-    started = time.perf_counter()
-    correlation_id = (request.headers.get("x-correlation-id") or "")[:200] or None
-    token = correlation_id_var.set(correlation_id)
-    # A caller's W3C trace continues into the events this request causes.
-    trace_token = trace_id_var.set(trace_id_from(request.headers.get("traceparent")))
-    try:
-        with structlog.contextvars.bound_contextvars(
-            request_id=str(uuid.uuid4()), correlation_id=correlation_id
-        ):
-            response = await call_next(request)
-            level = logging.DEBUG if request.url.path == "/health" else logging.INFO
-            log.log(
-                level,
-                "http.request",
-                method=request.method,
-                path=request.url.path,
-                status=response.status_code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            return response
-    finally:
-        correlation_id_var.reset(token)
-        trace_id_var.reset(trace_token)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,18 +115,30 @@ def engine_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 TEST_KAFKA_PORT = int(os.environ.get("BROBYGGER_TEST_KAFKA_PORT", "19092"))
 
 
-def control_test_broker(command: str) -> None:
-    """Run `infra/kafka/kafka.sh <command>` for the test broker (start, stop, reset)."""
+def control_test_broker(command: str, port: int = TEST_KAFKA_PORT) -> None:
+    """Run `infra/kafka/kafka.sh <command>` (start, stop, reset) for the session's test
+    broker, or for another on `port` (its controller on `port + 1`)."""
     env = {
         **os.environ,
-        "KAFKA_PORT": str(TEST_KAFKA_PORT),
-        "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(port + 1),
         "PYTHON": sys.executable,
     }
     script = ROOT / "infra" / "kafka" / "kafka.sh"
     done = subprocess.run(["bash", str(script), command], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(f"kafka.sh {command} failed for the test broker:\n{done.stderr[-3000:]}")
+
+
+@contextmanager
+def script_broker(port: int) -> Iterator[str]:
+    """A broker from infra/kafka/kafka.sh on `port`, started with no data, stopped after."""
+    control_test_broker("reset", port)
+    control_test_broker("start", port)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        control_test_broker("stop", port)
 
 
 @pytest.fixture(scope="session")
@@ -139,9 +152,5 @@ def kafka(use_docker: bool) -> Iterator[str]:
         with kafka_container(ROOT / "infra" / "topics.toml") as bootstrap:
             yield bootstrap
         return
-    control_test_broker("reset")
-    control_test_broker("start")
-    try:
-        yield f"127.0.0.1:{TEST_KAFKA_PORT}"
-    finally:
-        control_test_broker("stop")
+    with script_broker(TEST_KAFKA_PORT) as bootstrap:
+        yield bootstrap

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from runtime.problems import Problem, install_problem_handlers
 
@@ -37,6 +38,10 @@ def client() -> TestClient:
     @app.get("/database-down")
     def database_down() -> None:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    @app.get("/database-busy")
+    def database_busy() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 1 overflow 0 reached, timeout 0.50")
 
     @app.get("/bug")
     def bug() -> None:
@@ -86,6 +91,15 @@ def test_a_database_outage_is_a_503_with_a_retry_hint(client: TestClient) -> Non
     response = client.get("/database-down")
     assert problem(response)["status"] == 503
     assert response.headers["retry-after"] == "5"
+
+
+def test_a_connection_pool_that_stays_busy_is_a_503_with_a_retry_hint(
+    client: TestClient,
+) -> None:
+    response = client.get("/database-busy")
+    assert problem(response)["status"] == 503
+    assert response.headers["retry-after"] == "2"
+    assert "QueuePool" not in response.text
 
 
 def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestClient) -> None:
