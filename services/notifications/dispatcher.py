@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ import httpx
 from notifications import services
 from notifications.domain import InvalidWebhookUrl, RetryPolicy, check_resolved_addresses, sign
 from runtime.logs import get_logger
+from runtime.storage import utcnow
 
 log = get_logger(component="webhook-dispatcher")
 
@@ -42,8 +42,10 @@ class WebhookDispatcher:
         allow_private_targets: bool,
         batch_size: int = 50,
         resolve: Resolve = resolve_host,
+        clock: services.Clock = utcnow,
     ) -> None:
         self._start_uow = start_uow
+        self._clock = clock
         self._allow_private_targets = allow_private_targets
         self._resolve = resolve
         self._policy = policy
@@ -73,6 +75,7 @@ class WebhookDispatcher:
             self._start_uow,
             lease=self._lease,
             limit=self._batch_size,
+            clock=self._clock,
         )
         errors = await asyncio.gather(*(self._post(client, attempt) for attempt in attempts))
         for attempt, error in zip(attempts, errors, strict=True):
@@ -81,6 +84,7 @@ class WebhookDispatcher:
                 services.RecordWebhookOutcome(attempt.delivery_id, error),
                 self._start_uow,
                 self._policy,
+                self._clock,
             )
             log.log(
                 logging.WARNING if error else logging.INFO,
@@ -100,7 +104,7 @@ class WebhookDispatcher:
         if refused is not None:
             return refused
         message_id = str(attempt.delivery_id)
-        timestamp = int(time.time())
+        timestamp = int(self._clock().timestamp())
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
@@ -31,7 +32,7 @@ from notifications.domain import (
     webhook_body,
 )
 from notifications.store import DeliveryRepository, MessageRepository, WebhookRepository
-from runtime.storage import ConsumedEvent
+from runtime.storage import ConsumedEvent, utcnow
 
 
 class UnitOfWork(Protocol):
@@ -56,6 +57,9 @@ class UnitOfWork(Protocol):
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
 
+Clock = Callable[[], datetime]
+"""The time now, timezone-aware UTC: a dependency, so that tests can set and move it."""
+
 
 class MessageNotFound(Exception):
     pass
@@ -69,13 +73,15 @@ class DeliveryNotFound(Exception):
     pass
 
 
-def notify_referral_offered(event: ReferralOffered, uow: UnitOfWork, language: Language) -> None:
+def notify_referral_offered(
+    event: ReferralOffered, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
     """Tell the offered organisation: in its inbox, and by webhook if it registered one.
 
     The message says only what the event says, and the event never says who the citizen is.
     """
     source = _consumed(uow)
-    now = datetime.now(UTC)
+    now = clock()
     text = render(
         Template.REFERRAL_OFFERED,
         language,
@@ -95,10 +101,12 @@ def notify_referral_offered(event: ReferralOffered, uow: UnitOfWork, language: L
     uow.commit()
 
 
-def announce_pool(event: PoolOpened, uow: UnitOfWork, language: Language) -> None:
+def announce_pool(
+    event: PoolOpened, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
     """A grant pool opened: a broadcast in every partner's inbox, and a webhook to each."""
     source = _consumed(uow)
-    now = datetime.now(UTC)
+    now = clock()
     text = render(
         Template.POOL_OPENED,
         language,
@@ -148,21 +156,22 @@ def inbox(
         return uow.messages.for_organization(organization_id, unread_only=unread_only, limit=limit)
 
 
-def mark_read(message_id: UUID, organization_id: UUID, start_uow: UnitOfWorkFactory) -> Message:
-    """Mark a message read for the organisation; reading it again keeps the first time."""
+def mark_read(
+    message_id: UUID, organization_id: UUID, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
+) -> Message:
+    """Mark a message read for the organisation. The first time stands: whoever marks it
+    again, later or at the same moment, gets that time back."""
     with start_uow() as uow:
         message = uow.messages.get_for_organization(message_id, organization_id)
         if message is None:
             raise MessageNotFound(f"no message {message_id} for organisation {organization_id}")
         if message.read_at is not None:
             return message
-        message.read_at = datetime.now(UTC)
-        uow.messages.mark_read(message_id, organization_id, message.read_at)
-        try:
+        uow.messages.mark_read(message_id, organization_id, clock())
+        with contextlib.suppress(IntegrityError):  # a concurrent request marked it first
             uow.commit()
-            return message
-        except IntegrityError:
-            pass  # a concurrent request marked it first: its time stands
+    # Read back the time that stands: a concurrent request may have marked the message
+    # between this one's read and its write, and then the repository wrote nothing.
     with start_uow() as uow:
         marked = uow.messages.get_for_organization(message_id, organization_id)
     if marked is None:
@@ -177,14 +186,18 @@ class RegisterWebhook:
 
 
 def register_webhook(
-    command: RegisterWebhook, start_uow: UnitOfWorkFactory, *, allow_private_targets: bool
+    command: RegisterWebhook,
+    start_uow: UnitOfWorkFactory,
+    *,
+    allow_private_targets: bool,
+    clock: Clock = utcnow,
 ) -> tuple[Webhook, bool]:
     """Register or replace the organisation's webhook, with a new secret each time.
 
     Returns the webhook and whether it is new.
     """
     check_webhook_url(command.url, allow_private=allow_private_targets)
-    webhook = Webhook(command.organization_id, command.url, new_secret(), datetime.now(UTC))
+    webhook = Webhook(command.organization_id, command.url, new_secret(), clock())
     try:
         return webhook, _save_webhook(webhook, start_uow)
     except IntegrityError:
@@ -226,14 +239,14 @@ class WebhookAttempt:
 
 
 def claim_due_webhooks(
-    start_uow: UnitOfWorkFactory, *, lease: timedelta, limit: int
+    start_uow: UnitOfWorkFactory, *, lease: timedelta, limit: int, clock: Clock = utcnow
 ) -> list[WebhookAttempt]:
     """Take the due webhook deliveries for one round of sending.
 
     Each is held for `lease`, longer than an attempt can take, so that no other dispatcher
     sends it meanwhile, and one whose sender crashed is tried again when the lease ends.
     """
-    now = datetime.now(UTC)
+    now = clock()
     attempts = []
     with start_uow() as uow:
         for delivery in uow.deliveries.due(now, limit):
@@ -264,10 +277,13 @@ class RecordWebhookOutcome:
 
 
 def record_webhook_outcome(
-    command: RecordWebhookOutcome, start_uow: UnitOfWorkFactory, policy: RetryPolicy
+    command: RecordWebhookOutcome,
+    start_uow: UnitOfWorkFactory,
+    policy: RetryPolicy,
+    clock: Clock = utcnow,
 ) -> Delivery:
     """Record one attempt; once the outcome is final, publish it in the same transaction."""
-    now = datetime.now(UTC)
+    now = clock()
     with start_uow() as uow:
         delivery = uow.deliveries.get(command.delivery_id)
         if delivery is None:

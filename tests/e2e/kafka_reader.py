@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +102,17 @@ async def wait_until_consumed(
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+async def wait_for_records(
+    kafka: str, topic: str, found: Callable[[list[Record]], bool], what: str, timeout: float = 60
+) -> list[Record]:
+    """Read `topic` again until `found(records)`; returns those records."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        records = await records_on(kafka, topic)
+        if found(records):
+            return records
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} on {topic}")
+        await asyncio.sleep(0.2)

@@ -38,14 +38,16 @@ class System:
     def client(self, service: str, role: Role | None = None, **claims: Any) -> httpx.Client:
         headers = {}
         if role is not None:
-            token = mint_token(
-                TEST_SECRETS["BROBYGGER_JWT_SECRET"],
-                subject=claims.pop("subject", f"e2e-{role.value}"),
-                role=role,
-                **claims,
-            )
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {self.token(role, **claims)}"
         return httpx.Client(base_url=self.url(service), headers=headers, timeout=10)
+
+    def token(self, role: Role, **claims: Any) -> str:
+        return mint_token(
+            TEST_SECRETS["BROBYGGER_JWT_SECRET"],
+            subject=claims.pop("subject", f"e2e-{role.value}"),
+            role=role,
+            **claims,
+        )
 
     def start(self, service: str, **env: str) -> None:
         upper = service.upper()

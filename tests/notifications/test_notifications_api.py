@@ -153,6 +153,9 @@ def test_registering_a_webhook_shows_its_secret_and_registering_again_replaces_i
         "http://localhost/hook",
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
+        "https://user:secret@partner.example/hook",
+        " https://partner.example/hook",
+        "https://partner.example/a b",
     ],
 )
 def test_a_webhook_url_that_is_not_public_http_is_refused_and_nothing_is_stored(
@@ -162,6 +165,45 @@ def test_a_webhook_url_that_is_not_public_http_is_refused_and_nothing_is_stored(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert client.delete("/webhook", headers=PARTNER).status_code == 404
+
+
+def test_a_webhook_url_is_kept_exactly_as_sent(client: TestClient) -> None:
+    url = "https://partner.example"
+    response = client.put("/webhook", headers=PARTNER, json={"url": url})
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == url
+
+
+def test_a_webhook_registration_with_an_unknown_field_is_refused(client: TestClient) -> None:
+    body = {"url": "https://partner.example/hook", "secret": "whsec_chosen"}
+    response = client.put("/webhook", headers=PARTNER, json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["location"] for e in response.json()["errors"]] == ["body.secret"]
+
+
+def test_a_body_that_is_not_utf8_json_gets_a_400_problem_the_document_lists(
+    client: TestClient,
+) -> None:
+    response = client.put(
+        "/webhook",
+        headers={**PARTNER, "Content-Type": "application/json"},
+        content=b"\xff\xfe{",
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "400" in client.get("/openapi.json").json()["paths"]["/webhook"]["put"]["responses"]
+
+
+def test_the_document_lists_what_each_partner_route_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "404" in paths["/inbox/{message_id}/read"]["post"]["responses"]
+    assert "404" in paths["/webhook"]["delete"]["responses"]
+    register = paths["/webhook"]["put"]["responses"]
+    for replaced_or_created in ("200", "201"):
+        schema = register[replaced_or_created]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/WebhookPublic"}
+    assert len(register["422"]["x-rules"]) == 1
 
 
 def test_private_webhook_targets_can_be_allowed_for_local_use(

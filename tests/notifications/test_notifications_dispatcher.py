@@ -1,8 +1,10 @@
-"""The webhook dispatcher against a real local HTTP endpoint, on SQLite and PostgreSQL."""
+"""The webhook dispatcher against a real local HTTP endpoint, on SQLite and PostgreSQL.
 
-import asyncio
+Its clock is the test's: back-off and timestamps follow the clock the test moves, not the
+time the test takes.
+"""
+
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -21,11 +23,13 @@ from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
 from notifications.store import NotificationsUnitOfWork
 from runtime.migrations import upgrade
 from runtime.storage import outbox
+from tests.notifications.fakes import FakeClock
 from tests.notifications.receiver import Receiver, webhook_receiver
 from tests.notifications.support import consume, offered, record_of
 
 ORG = uuid4()
-BACK_OFF = timedelta(milliseconds=300)
+BACK_OFF = timedelta(minutes=5)
+JUST_BEFORE = timedelta(milliseconds=1)
 
 StartUow = Callable[[], NotificationsUnitOfWork]
 
@@ -45,7 +49,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def dispatcher(
-    start_uow: StartUow, max_attempts: int = 3, resolve: Resolve | None = None
+    start_uow: StartUow, clock: FakeClock, max_attempts: int = 3, resolve: Resolve | None = None
 ) -> WebhookDispatcher:
     """A dispatcher to the test's receiver on 127.0.0.1, or, given a resolver, one that
     checks what the webhook's host resolves to."""
@@ -60,6 +64,7 @@ def dispatcher(
         timeout_seconds=5,
         allow_private_targets=resolve is None,
         resolve=resolve or no_lookups,
+        clock=clock,
     )
 
 
@@ -87,6 +92,13 @@ def delivery(start_uow: StartUow, delivery_id: UUID) -> Delivery:
     return found
 
 
+def clock_when_due(start_uow: StartUow, delivery_id: UUID) -> FakeClock:
+    """A clock standing at the moment the delivery's first attempt fell due."""
+    due = delivery(start_uow, delivery_id).next_attempt_at
+    assert due is not None
+    return FakeClock(due)
+
+
 def published(start_uow: StartUow) -> list[DeliveryRecorded]:
     with start_uow() as uow:
         values = uow.session.execute(select(outbox.c.value).order_by(outbox.c.seq)).scalars()
@@ -98,14 +110,17 @@ async def test_a_due_webhook_is_posted_signed_and_recorded_delivered(
 ) -> None:
     with webhook_receiver() as receiver:
         delivery_id = await offer_to(start_uow, receiver)
-        assert await dispatcher(start_uow).dispatch_due(client) == 1
+        clock = clock_when_due(start_uow, delivery_id)
+        clock.advance(timedelta(hours=1))  # the webhook's timestamp is when it is sent
+        assert await dispatcher(start_uow, clock).dispatch_due(client) == 1
     [request] = receiver.received
     assert request.signature_valid
     assert request.webhook_id == str(delivery_id)
-    assert abs(request.timestamp - time.time()) < 10
+    assert request.timestamp == int(clock.now.timestamp())
     assert request.body["type"] == ReferralOffered.event_type
     assert request.body["data"]["organization_id"] == str(ORG)
-    assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
+    delivered = delivery(start_uow, delivery_id)
+    assert (delivered.status, delivered.recorded_at) == (DeliveryStatus.DELIVERED, clock.now)
     last = published(start_uow)[-1]
     assert (last.delivery_id, last.channel, last.status) == (delivery_id, "webhook", "delivered")
 
@@ -115,7 +130,9 @@ async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_deliver
 ) -> None:
     with webhook_receiver(failures_first=1) as receiver:
         delivery_id = await offer_to(start_uow, receiver)
-        sender = dispatcher(start_uow)
+        clock = clock_when_due(start_uow, delivery_id)
+        failed_at = clock.now
+        sender = dispatcher(start_uow, clock)
         assert await sender.dispatch_due(client) == 1
         waiting = delivery(start_uow, delivery_id)
         assert (waiting.status, waiting.attempts, waiting.last_error) == (
@@ -123,12 +140,18 @@ async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_deliver
             1,
             "HTTP 500",
         )
+        assert waiting.next_attempt_at == failed_at + BACK_OFF
         assert [e.channel for e in published(start_uow)] == ["inbox"]
+        clock.advance(BACK_OFF - JUST_BEFORE)
         assert await sender.dispatch_due(client) == 0  # not before the back-off
-        await asyncio.sleep(BACK_OFF.total_seconds() + 0.1)
+        clock.advance(JUST_BEFORE)
         assert await sender.dispatch_due(client) == 1
     first, second = receiver.received
     assert (first.answered, second.answered) == (500, 204)
+    assert (first.timestamp, second.timestamp) == (
+        int(failed_at.timestamp()),
+        int((failed_at + BACK_OFF).timestamp()),
+    )
     assert first.webhook_id == second.webhook_id == str(delivery_id)
     assert first.body == second.body
     assert second.signature_valid
@@ -141,14 +164,18 @@ async def test_an_endpoint_that_keeps_failing_is_given_up_and_the_failure_publis
 ) -> None:
     with webhook_receiver(failures_first=99) as receiver:
         delivery_id = await offer_to(start_uow, receiver)
-        sender = dispatcher(start_uow, max_attempts=2)
-        await sender.dispatch_due(client)
-        await asyncio.sleep(BACK_OFF.total_seconds() + 0.1)
-        await sender.dispatch_due(client)
+        clock = clock_when_due(start_uow, delivery_id)
+        sender = dispatcher(start_uow, clock, max_attempts=2)
+        assert await sender.dispatch_due(client) == 1
+        clock.advance(BACK_OFF)
+        assert await sender.dispatch_due(client) == 1
+        given_up_at = clock.now
+        clock.advance(BACK_OFF * 100)
         assert await sender.dispatch_due(client) == 0
     assert len(receiver.received) == 2
     failed = delivery(start_uow, delivery_id)
     assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 2)
+    assert (failed.next_attempt_at, failed.recorded_at) == (None, given_up_at)
     last = published(start_uow)[-1]
     assert (last.channel, last.status) == ("webhook", "failed")
 
@@ -159,7 +186,8 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt(
     with webhook_receiver() as receiver:
         pass  # closed again: nothing listens on its port any more
     delivery_id = await offer_to(start_uow, receiver)
-    assert await dispatcher(start_uow).dispatch_due(client) == 1
+    sender = dispatcher(start_uow, clock_when_due(start_uow, delivery_id))
+    assert await sender.dispatch_due(client) == 1
     waiting = delivery(start_uow, delivery_id)
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.last_error is not None
@@ -172,7 +200,12 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_without_a_re
     # A public-looking name passes registration; what it resolves to is checked per send.
     delivery_id = await offer_with_webhook(start_uow, "http://127.0.0.1.nip.io/hook")
     answers = {("127.0.0.1.nip.io", 80): ["127.0.0.1"]}
-    sender = dispatcher(start_uow, max_attempts=1, resolve=lambda *target: answers[target])
+    sender = dispatcher(
+        start_uow,
+        clock_when_due(start_uow, delivery_id),
+        max_attempts=1,
+        resolve=lambda *target: answers[target],
+    )
     assert await sender.dispatch_due(client) == 1
     failed = delivery(start_uow, delivery_id)
     assert failed.status is DeliveryStatus.FAILED
@@ -192,7 +225,8 @@ async def test_a_host_that_resolves_to_public_addresses_only_is_posted_to(
 
     with webhook_receiver() as receiver:
         delivery_id = await offer_to(start_uow, receiver)
-        assert await dispatcher(start_uow, resolve=public).dispatch_due(client) == 1
+        clock = clock_when_due(start_uow, delivery_id)
+        assert await dispatcher(start_uow, clock, resolve=public).dispatch_due(client) == 1
     assert len(receiver.received) == 1
     assert asked == [("127.0.0.1", httpx.URL(receiver.url).port)]
     assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
@@ -205,7 +239,8 @@ async def test_a_name_that_does_not_resolve_is_a_failed_attempt(
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     delivery_id = await offer_with_webhook(start_uow, "https://gone.partner.example/hook")
-    assert await dispatcher(start_uow, resolve=unknown).dispatch_due(client) == 1
+    clock = clock_when_due(start_uow, delivery_id)
+    assert await dispatcher(start_uow, clock, resolve=unknown).dispatch_due(client) == 1
     waiting = delivery(start_uow, delivery_id)
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.last_error is not None

@@ -16,13 +16,14 @@ from notifications.domain import (
     RetryPolicy,
     Webhook,
 )
-from tests.notifications.fakes import FakeUnitOfWork
+from tests.notifications.fakes import FakeClock, FakeUnitOfWork
 from tests.notifications.support import offered, pool_opened
 
 ORG = uuid4()
 OTHER_ORG = uuid4()
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
 LEASE = timedelta(seconds=30)
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
 def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
@@ -30,7 +31,7 @@ def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
         organization_id,
         "https://partner.example/hook",
         "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
-        datetime.now(UTC),
+        NOW - timedelta(days=1),
     )
     uow.webhooks.save(webhook)
     return webhook
@@ -89,14 +90,15 @@ def test_with_a_webhook_a_pending_delivery_carries_the_event_as_standard_webhook
     with_webhook(uow)
     with_webhook(uow, OTHER_ORG)
     event = offered(ORG)
-    services.notify_referral_offered(event, uow, Language.DA)
+    services.notify_referral_offered(event, uow, Language.DA, FakeClock(NOW))
     [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
     assert (delivery.organization_id, delivery.status) == (ORG, DeliveryStatus.PENDING)
+    assert delivery.next_attempt_at == NOW  # due at once
     assert delivery.body is not None
     body = json.loads(delivery.body)
     assert body["type"] == ReferralOffered.event_type
     assert body["data"] == event.model_dump(mode="json")
-    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert datetime.fromisoformat(body["timestamp"]) == NOW
     assert len(uow.committed_events) == 1  # the webhook's outcome is published when sent
 
 
@@ -136,10 +138,11 @@ def test_marking_read_is_per_organisation_and_keeps_the_first_time() -> None:
     uow = FakeUnitOfWork().consuming(PoolOpened.event_type)
     services.announce_pool(pool_opened(), uow, Language.DA)
     [message] = uow.messages.rows.values()
-    first = services.mark_read(message.id, ORG, uow)
-    again = services.mark_read(message.id, ORG, uow)
-    assert first.read_at is not None
-    assert again.read_at == first.read_at
+    clock = FakeClock(NOW)
+    first = services.mark_read(message.id, ORG, uow, clock)
+    clock.advance(timedelta(minutes=5))
+    again = services.mark_read(message.id, ORG, uow, clock)
+    assert first.read_at == again.read_at == NOW
     assert services.inbox(ORG, uow, unread_only=True, limit=10) == []
     assert len(services.inbox(OTHER_ORG, uow, unread_only=True, limit=10)) == 1
 
@@ -156,12 +159,21 @@ def test_another_organisations_message_cannot_be_marked_read() -> None:
 def test_registering_a_webhook_makes_a_secret_and_again_replaces_it() -> None:
     uow = FakeUnitOfWork()
     command = services.RegisterWebhook(ORG, "https://partner.example/hook")
-    first, created = services.register_webhook(command, uow, allow_private_targets=False)
-    second, created_again = services.register_webhook(command, uow, allow_private_targets=False)
+    clock = FakeClock(NOW)
+    first, created = services.register_webhook(
+        command, uow, allow_private_targets=False, clock=clock
+    )
+    clock.advance(timedelta(hours=1))
+    second, created_again = services.register_webhook(
+        command, uow, allow_private_targets=False, clock=clock
+    )
     assert (created, created_again) == (True, False)
     assert first.secret.startswith("whsec_")
     assert second.secret != first.secret
-    assert uow.webhooks.rows[ORG].secret == second.secret
+    assert (uow.webhooks.rows[ORG].secret, uow.webhooks.rows[ORG].registered_at) == (
+        second.secret,
+        NOW + timedelta(hours=1),
+    )
 
 
 def test_a_private_webhook_target_is_refused_and_nothing_is_stored() -> None:
@@ -180,30 +192,38 @@ def test_removing_a_webhook_that_was_never_registered_is_not_found() -> None:
 
 
 def queued_webhook(uow: FakeUnitOfWork) -> UUID:
+    """A webhook delivery queued at NOW, and so due from then on."""
     consuming = uow.consuming(ReferralOffered.event_type)
     with_webhook(consuming)
-    services.notify_referral_offered(offered(ORG), consuming, Language.DA)
+    services.notify_referral_offered(offered(ORG), consuming, Language.DA, FakeClock(NOW))
     uow.committed_events.clear()
     [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
     return delivery.id
 
 
-def test_a_claimed_delivery_is_not_handed_out_twice_while_its_lease_runs() -> None:
+def test_a_claimed_delivery_is_not_handed_out_again_until_its_lease_runs_out() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    clock = FakeClock(NOW)
+    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
     assert attempt.delivery_id == delivery_id
     assert attempt.url == "https://partner.example/hook"
-    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10) == []
+    clock.advance(LEASE - timedelta(milliseconds=1))
+    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock) == []
+    clock.advance(timedelta(milliseconds=1))  # a sender that crashed mid-send leaves it again
+    [again] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    assert again.delivery_id == delivery_id
 
 
 def test_a_successful_attempt_publishes_the_webhook_delivery() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    clock = FakeClock(NOW)
+    services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    clock.advance(timedelta(seconds=1))
     command = services.RecordWebhookOutcome(delivery_id, None)
-    delivery = services.record_webhook_outcome(command, uow, POLICY)
-    assert delivery.status is DeliveryStatus.DELIVERED
+    delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
+    assert (delivery.status, delivery.recorded_at) == (DeliveryStatus.DELIVERED, clock.now)
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
     assert (event.delivery_id, event.channel, event.status) == (delivery_id, "webhook", "delivered")
@@ -212,16 +232,17 @@ def test_a_successful_attempt_publishes_the_webhook_delivery() -> None:
 def test_a_failed_attempt_is_retried_later_and_publishes_nothing_yet() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    services.claim_due_webhooks(uow, lease=LEASE, limit=10)
+    clock = FakeClock(NOW)
+    services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    clock.advance(timedelta(seconds=4))  # the attempt took this long
     command = services.RecordWebhookOutcome(delivery_id, "HTTP 503")
-    delivery = services.record_webhook_outcome(command, uow, POLICY)
+    delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
     assert (delivery.status, delivery.attempts, delivery.last_error) == (
         DeliveryStatus.PENDING,
         1,
         "HTTP 503",
     )
-    assert delivery.next_attempt_at is not None
-    assert delivery.next_attempt_at > datetime.now(UTC) + timedelta(seconds=25)
+    assert delivery.next_attempt_at == clock.now + POLICY.first_delay
     assert uow.committed_events == []
 
 
@@ -229,9 +250,11 @@ def test_the_last_failed_attempt_publishes_the_failure() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     command = services.RecordWebhookOutcome(delivery_id, "HTTP 500")
-    for _ in range(POLICY.max_attempts):
-        delivery = services.record_webhook_outcome(command, uow, POLICY)
-    assert delivery.status is DeliveryStatus.FAILED
+    clock = FakeClock(NOW)
+    for attempt in range(1, POLICY.max_attempts + 1):
+        delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
+        clock.advance(POLICY.delay_after(attempt))
+    assert (delivery.status, delivery.next_attempt_at) == (DeliveryStatus.FAILED, None)
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
     assert (event.channel, event.status) == ("webhook", "failed")
@@ -240,11 +263,13 @@ def test_the_last_failed_attempt_publishes_the_failure() -> None:
 def test_a_late_outcome_does_not_change_a_settled_delivery() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    services.record_webhook_outcome(services.RecordWebhookOutcome(delivery_id, None), uow, POLICY)
-    again = services.record_webhook_outcome(
-        services.RecordWebhookOutcome(delivery_id, "timeout"), uow, POLICY
-    )
-    assert again.status is DeliveryStatus.DELIVERED
+    clock = FakeClock(NOW)
+    delivered = services.RecordWebhookOutcome(delivery_id, None)
+    services.record_webhook_outcome(delivered, uow, POLICY, clock)
+    clock.advance(timedelta(minutes=1))
+    timed_out = services.RecordWebhookOutcome(delivery_id, "timeout")
+    again = services.record_webhook_outcome(timed_out, uow, POLICY, clock)
+    assert (again.status, again.recorded_at) == (DeliveryStatus.DELIVERED, NOW)
     assert len(uow.committed_events) == 1
 
 
@@ -252,7 +277,7 @@ def test_a_delivery_to_a_removed_webhook_fails_without_being_sent() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     services.remove_webhook(ORG, uow)
-    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10) == []
+    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW)) == []
     assert uow.deliveries.rows[delivery_id].status is DeliveryStatus.FAILED
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)

@@ -1,9 +1,13 @@
 """The notifications store on the real databases, fed through the runtime's consumer."""
 
+import itertools
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -15,9 +19,15 @@ from contracts import DeliveryRecorded, PoolOpened, ReferralOffered
 from notifications import services
 from notifications.app import MIGRATIONS
 from notifications.domain import Channel, DeliveryStatus, Message, RetryPolicy
-from notifications.store import NotificationsUnitOfWork
+from notifications.store import (
+    MessageReadRow,
+    NotificationsUnitOfWork,
+    SqlDeliveryRepository,
+    SqlMessageRepository,
+)
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.notifications.fakes import FakeClock
 from tests.notifications.support import consume, offered, pool_opened, record_of
 
 ORG = uuid4()
@@ -35,7 +45,7 @@ def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
     return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
 
 
-def count(start_uow: StartUow, table: Table) -> int:
+def count(start_uow: StartUow, table: Table | type[Any]) -> int:
     with start_uow() as uow:
         return int(uow.session.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -108,16 +118,23 @@ async def test_the_inbox_is_own_messages_and_broadcasts_newest_first_with_own_re
         services.mark_read(own[0].id, OTHER_ORG, start_uow)
 
 
-async def test_a_due_delivery_is_claimed_once_and_its_outcome_published(
+def clock_when_all_due(start_uow: StartUow) -> FakeClock:
+    """A clock standing at the moment the last pending delivery fell due."""
+    pending = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=50)
+    return FakeClock(max(d.next_attempt_at for d in pending if d.next_attempt_at is not None))
+
+
+async def test_a_claimed_and_delivered_webhook_is_published_after_the_inbox_delivery(
     start_uow: StartUow,
 ) -> None:
     register(start_uow)
     await consume(start_uow, record_of(offered(ORG)))
-    [attempt] = services.claim_due_webhooks(start_uow, lease=LEASE, limit=10)
-    assert services.claim_due_webhooks(start_uow, lease=LEASE, limit=10) == []
+    clock = clock_when_all_due(start_uow)
+    [attempt] = services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock)
+    assert services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock) == []
     policy = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
     outcome = services.RecordWebhookOutcome(attempt.delivery_id, None)
-    services.record_webhook_outcome(outcome, start_uow, policy)
+    services.record_webhook_outcome(outcome, start_uow, policy, clock)
     delivered = {
         d.id: d
         for d in services.recent_deliveries(start_uow, status=DeliveryStatus.DELIVERED, limit=10)
@@ -145,7 +162,7 @@ def test_replacing_and_removing_a_webhook(start_uow: StartUow) -> None:
 
 def at_the_same_moment(work: Callable[[], object], threads: int = 6) -> list[object]:
     """Run `work` in `threads` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(threads)
+    barrier = threading.Barrier(threads, timeout=30)
 
     def run() -> object:
         barrier.wait()
@@ -168,11 +185,87 @@ def test_two_first_webhook_registrations_at_once_both_succeed_and_one_remains(
     assert webhook is not None and webhook.url == "https://partner.example/hook"
 
 
-async def test_marking_a_message_read_twice_at_once_keeps_one_time(start_uow: StartUow) -> None:
+@contextmanager
+def all_read_before_any_writes(repository: type, read: str, callers: int) -> Iterator[None]:
+    """Inside the block, each caller's first `repository.read` waits, once it has its
+    answer, until all `callers` have theirs: every one of them then writes on what it read,
+    so the race the store must settle happens every time instead of now and then."""
+    original = getattr(repository, read)
+    everyone_has_read = threading.Barrier(callers, timeout=30)
+    waited = threading.local()
+
+    def read_then_wait(self: object, *args: Any, **kwargs: Any) -> Any:
+        found = original(self, *args, **kwargs)
+        if not getattr(waited, "once", False):
+            waited.once = True
+            everyone_has_read.wait()
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repository, read, read_then_wait)
+        yield
+
+
+async def test_dispatchers_claiming_at_once_get_each_due_delivery_exactly_once_between_them(
+    start_uow: StartUow,
+) -> None:
+    register(start_uow)
+    await consume(start_uow, *(record_of(offered(ORG), offset) for offset in range(4)))
+    due = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=10)
+    assert len(due) == 4
+    clock = clock_when_all_due(start_uow)
+    dispatchers = 3
+    with all_read_before_any_writes(SqlDeliveryRepository, "due", dispatchers):
+        results = at_the_same_moment(
+            lambda: services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock),
+            threads=dispatchers,
+        )
+    assert all(isinstance(r, list) for r in results), results
+    claimed = Counter(a.delivery_id for r in results if isinstance(r, list) for a in r)
+    assert claimed == Counter(d.id for d in due)
+
+
+async def test_marking_a_message_read_at_once_gives_every_caller_the_one_stored_time(
+    start_uow: StartUow,
+) -> None:
     await consume(start_uow, record_of(offered(ORG)))
     [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
-    results = at_the_same_moment(lambda: services.mark_read(message.id, ORG, start_uow))
+    ticks = itertools.count()
+    start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+
+    def clock() -> datetime:
+        """Another time for each caller, so that whose time was kept shows."""
+        return start + timedelta(seconds=next(ticks))
+
+    callers = 6
+    with all_read_before_any_writes(SqlMessageRepository, "get_for_organization", callers):
+        results = at_the_same_moment(
+            lambda: services.mark_read(message.id, ORG, start_uow, clock), threads=callers
+        )
     assert all(isinstance(r, Message) for r in results), results
-    read_times = {r.read_at for r in results if isinstance(r, Message)}
+    assert next(ticks) == callers, "every caller tried to mark it read"
+    [read_at] = {r.read_at for r in results if isinstance(r, Message)}
     [stored] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
-    assert stored.read_at in read_times
+    assert stored.read_at == read_at
+    assert count(start_uow, MessageReadRow) == 1
+
+
+async def test_a_caller_overtaken_between_its_read_and_its_write_gets_the_time_that_stands(
+    start_uow: StartUow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await consume(start_uow, record_of(offered(ORG)))
+    [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    first = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    read = SqlMessageRepository.get_for_organization
+
+    def read_then_overtaken(self: SqlMessageRepository, *args: Any) -> Message | None:
+        found = read(self, *args)
+        monkeypatch.setattr(SqlMessageRepository, "get_for_organization", read)
+        services.mark_read(message.id, ORG, start_uow, lambda: first)  # another request
+        return found
+
+    monkeypatch.setattr(SqlMessageRepository, "get_for_organization", read_then_overtaken)
+    late = services.mark_read(message.id, ORG, start_uow, lambda: first + timedelta(minutes=1))
+    assert late.read_at == first
+    [stored] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    assert stored.read_at == first

@@ -140,12 +140,20 @@ async def test_a_redelivered_event_changes_nothing(
     topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
 ) -> None:
     store = plumbing_store(tmp_path)
-    broker = await start_consumer(topics, store, answer_with_no_match)
+    handled: list[uuid.UUID] = []
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        handled.append(event.referral_id)
+        answer_with_no_match(event, uow)
+
+    broker = await start_consumer(topics, store, handler)
+    redelivered, marker = submitted(), submitted()
     try:
-        await send_event(producer, topics, submitted(), times=3)
-        await send_event(producer, topics, submitted())
-        await eventually(lambda: store.counts() == (2, 2))
-        await asyncio.sleep(0.5)  # time for a wrongly processed duplicate to show up
+        await send_event(producer, topics, redelivered, times=3)
+        # One partition: once the marker is handled, every copy before it has been seen.
+        await send_event(producer, topics, marker)
+        await eventually(lambda: marker.referral_id in handled)
+        assert handled == [redelivered.referral_id, marker.referral_id]
         assert store.counts() == (2, 2)
     finally:
         await broker.stop()
@@ -209,9 +217,11 @@ async def test_the_offset_is_committed_only_after_the_handlers_transaction(
     topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
 ) -> None:
     store = plumbing_store(tmp_path)
+    has_the_message = threading.Event()
     release = threading.Event()
 
     def slow_handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        has_the_message.set()
         release.wait(timeout=30)
         answer_with_no_match(event, uow)
 
@@ -228,7 +238,7 @@ async def test_the_offset_is_committed_only_after_the_handlers_transaction(
     broker = await start_consumer(topics, store, slow_handler)
     try:
         await send_event(producer, topics, submitted())
-        await asyncio.sleep(1.5)  # the handler has the message by now and is blocked
+        assert await asyncio.to_thread(has_the_message.wait, 30), "the handler never ran"
         assert await committed() in (None, -1)
         release.set()
         await eventually(lambda: store.counts() == (1, 1))
