@@ -106,4 +106,5 @@ def require(*roles: Role) -> Callable[..., Principal]:
             raise Problem(403, f"Role `{principal.role}` may not do this; allowed: {allowed}.")
         return principal
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read by runtime.openapi
     return dependency

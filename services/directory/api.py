@@ -4,11 +4,18 @@ by partners for their own organisation."""
 from __future__ import annotations
 
 from math import ceil
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import (
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictFloat,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from directory import services
 from directory.domain import (
@@ -22,7 +29,10 @@ from directory.domain import (
 from directory.store import ServiceFilter
 from runtime.auth import Principal, Role, require
 from runtime.http import (
+    HTTP_URL,
+    JSON_INTEGER,
     NO_NUL,
+    InputModel,
     Keyword,
     LanguageCode,
     LongText,
@@ -30,22 +40,62 @@ from runtime.http import (
     ShortText,
     unit_of_work_factory,
 )
+from runtime.openapi import LOCATION, rules
 from runtime.problems import Problem
 
 router = APIRouter()
 
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
+# Explicit character classes, not \s or \d: those mean different characters to the
+# regex engines that read these patterns (ECMA-262 for the document, Rust in pydantic).
+_ADDRESS_CHAR = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=rf"^{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+$",
+        examples=["kontakt@forening.example"],
+    ),
+]
+WebAddress = Annotated[
+    str,
+    Field(
+        max_length=500,
+        # Stored as sent, so what is read back is what was written.
+        pattern=HTTP_URL,
+        json_schema_extra={"format": "uri"},
+        description="An http(s) address with a host name, as sent.",
+        examples=["https://forening.example/"],
+    ),
+]
 District = Annotated[ShortText, Field(examples=["Nørrebro"])]
+
 
 Editor = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
+PARTNER_ELSEWHERE: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "The token's role may not do this, or it is a partner's token for "
+        "another organisation."
+    }
+}
+OWN_LOCATION = "`location_id` names one of the organisation's own locations."
+FREE_PLACES = "`free_places` is at most `capacity`."
 
-class OrganizationCreate(BaseModel):
+
+def _created(what: str) -> dict[int | str, dict[str, Any]]:
+    return {201: {"description": f"The {what} was created.", "headers": LOCATION}}
+
+
+def _missing(what: str) -> dict[int | str, dict[str, Any]]:
+    return {404: {"description": f"There is no {what} with this id."}}
+
+
+class OrganizationCreate(InputModel):
     name: Name
     description: LongText
     email: Email | None = Field(default=None, description="Public contact address.")
-    website: HttpUrl | None = Field(default=None, max_length=500)
+    website: WebAddress | None = None
     coordinator_email: Email = Field(
         description="Who is told about referrals; shown to operators only."
     )
@@ -71,15 +121,15 @@ class OrganizationWithContact(OrganizationPublic):
     coordinator_email: str
 
 
-class LocationCreate(BaseModel):
+class LocationCreate(InputModel):
     name: Name
     address_1: Name = Field(examples=["Nørrebrogade 1"])
-    postal_code: str = Field(pattern=r"^\d{4}$", examples=["2200"])
+    postal_code: str = Field(pattern=r"^[0-9]{4}$", examples=["2200"])
     city: ShortText = Field(examples=["København N"])
     district: District
-    wheelchair_accessible: bool = False
-    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
-    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    wheelchair_accessible: StrictBool = False
+    latitude: StrictFloat | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: StrictFloat | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
 
 
 class LocationPublic(BaseModel):
@@ -102,41 +152,82 @@ class LocationPublic(BaseModel):
         return cls.model_validate(location, from_attributes=True)
 
 
-class ServiceCreate(BaseModel):
-    location_id: UUID = Field(description="One of the organisation's own locations.")
+# Constraints inside the types, so that they stay on the value when a field is optional.
+Capacity = Annotated[int, Field(ge=1, le=100_000), JSON_INTEGER]
+FreePlaces = Annotated[int, Field(ge=0, le=100_000), JSON_INTEGER]
+Interests = Annotated[
+    list[Keyword],
+    Field(max_length=20, description="Interest codes, each stored once.", examples=[["walking"]]),
+]
+Languages = Annotated[
+    list[LanguageCode],
+    Field(
+        min_length=1,
+        max_length=20,
+        description="ISO 639-1 codes, each stored once.",
+        examples=[["da"]],
+    ),
+]
+TargetGroups = Annotated[
+    list[Keyword],
+    Field(
+        max_length=10,
+        description="Whom it is meant for, in the codes of a referral's needs; each stored once.",
+        examples=[["older_people"]],
+    ),
+]
+ScheduleDescription = Annotated[
+    str, Field(max_length=500, pattern=NO_NUL, examples=["Tuesdays 10-12"])
+]
+OWN_LOCATION_ID = "One of the organisation's own locations."
+
+
+class ServiceCreate(InputModel):
+    location_id: UUID = Field(description=OWN_LOCATION_ID)
     name: Name
     description: LongText
     status: ServiceStatus = ServiceStatus.ACTIVE
-    interests: list[Keyword] = Field(default_factory=list, max_length=20, examples=[["walking"]])
-    languages: list[LanguageCode] = Field(min_length=1, max_length=20, examples=[["da"]])
-    target_groups: list[Keyword] = Field(
-        default_factory=list, max_length=10, examples=[["older_people"]]
-    )
+    interests: Interests = Field(default_factory=list)
+    languages: Languages
+    target_groups: TargetGroups = Field(default_factory=list)
     time_of_day: TimeOfDay
-    schedule_description: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
-    capacity: int = Field(ge=1, le=100_000)
-    free_places: int | None = Field(
-        default=None, ge=0, le=100_000, description="Defaults to the capacity."
+    schedule_description: ScheduleDescription | None = None
+    capacity: Capacity
+    free_places: FreePlaces | None = Field(
+        default=None, description="At most the capacity; null or left out: the capacity."
     )
 
 
-class ServiceUpdate(BaseModel):
-    """Only the fields sent change."""
+def _without_defaults(schema: dict[str, Any]) -> None:
+    # A left-out field keeps its value: there is no default to show.
+    for field in schema["properties"].values():
+        field.pop("default", None)
 
-    # A misspelt field would otherwise be a silent no-op.
-    model_config = ConfigDict(extra="forbid")
 
-    location_id: UUID | None = None
-    name: Name | None = None
-    description: LongText | None = None
-    status: ServiceStatus | None = None
-    interests: list[Keyword] | None = Field(default=None, max_length=20)
-    languages: list[LanguageCode] | None = Field(default=None, min_length=1, max_length=20)
-    target_groups: list[Keyword] | None = Field(default=None, max_length=10)
-    time_of_day: TimeOfDay | None = None
-    schedule_description: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
-    free_places: int | None = Field(default=None, ge=0, le=100_000)
+class ServiceUpdate(InputModel, json_schema_extra=_without_defaults):
+    """Only the fields sent change; a field left out keeps its value, and none may be null."""
+
+    location_id: UUID | SkipJsonSchema[None] = Field(default=None, description=OWN_LOCATION_ID)
+    name: Name | SkipJsonSchema[None] = None
+    description: LongText | SkipJsonSchema[None] = None
+    status: ServiceStatus | SkipJsonSchema[None] = None
+    interests: Interests | SkipJsonSchema[None] = None
+    languages: Languages | SkipJsonSchema[None] = None
+    target_groups: TargetGroups | SkipJsonSchema[None] = None
+    time_of_day: TimeOfDay | SkipJsonSchema[None] = None
+    schedule_description: ScheduleDescription | SkipJsonSchema[None] = None
+    capacity: Capacity | SkipJsonSchema[None] = None
+    free_places: FreePlaces | SkipJsonSchema[None] = Field(
+        default=None, description="At most the capacity."
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _sent_with_a_value(cls, value: object) -> object:
+        # Runs only for fields sent: leaving a field out is the one way to keep it.
+        if value is None:
+            raise ValueError("Input should not be null; leave the field out to keep its value")
+        return value
 
 
 class ServicePublic(BaseModel):
@@ -228,6 +319,7 @@ def _not_found(kind: str, id_: UUID) -> Problem:
 def list_organizations(
     start_uow: StartUow, paging: Annotated[Paging, Query()]
 ) -> Page[OrganizationPublic]:
+    """By name; the coordinator's address is for operators only and never shown here."""
     found, total = services.list_organizations(paging.offset, paging.per_page, start_uow)
     return Page.of([OrganizationPublic.of(o) for o in found], total, paging)
 
@@ -236,6 +328,7 @@ def list_organizations(
     "/organizations/{organization_id}",
     tags=["organizations"],
     summary="Read an organisation (public)",
+    responses=_missing("organisation"),
 )
 def get_organization(organization_id: UUID, start_uow: StartUow) -> OrganizationPublic:
     try:
@@ -249,6 +342,7 @@ def get_organization(organization_id: UUID, start_uow: StartUow) -> Organization
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,
     summary="Add an organisation",
+    responses=_created("organisation"),
 )
 def create_organization(
     body: OrganizationCreate,
@@ -262,7 +356,7 @@ def create_organization(
             description=body.description,
             coordinator_email=body.coordinator_email,
             email=body.email,
-            website=str(body.website) if body.website else None,
+            website=body.website,
         ),
         start_uow,
     )
@@ -275,10 +369,16 @@ def create_organization(
     tags=["organizations"],
     status_code=status.HTTP_201_CREATED,
     summary="Add a location to an organisation",
+    responses={
+        201: {"description": "The location was created."},
+        **PARTNER_ELSEWHERE,
+        **_missing("organisation"),
+    },
 )
 def create_location(
     organization_id: UUID, body: LocationCreate, start_uow: StartUow, principal: Editor
 ) -> LocationPublic:
+    """A partner adds locations to its own organisation only (403 for another's)."""
     _may_edit(principal, organization_id)
     try:
         location = services.create_location(
@@ -295,6 +395,12 @@ def create_location(
     tags=["services"],
     status_code=status.HTTP_201_CREATED,
     summary="Add a service to an organisation",
+    responses={
+        **_created("service"),
+        **PARTNER_ELSEWHERE,
+        **_missing("organisation"),
+        **rules(OWN_LOCATION, FREE_PLACES),
+    },
 )
 def create_service(
     organization_id: UUID,
@@ -303,6 +409,10 @@ def create_service(
     response: Response,
     principal: Editor,
 ) -> ServicePublic:
+    """A partner adds services to its own organisation only (403 for another's).
+
+    Refused with 422: a `location_id` that is not one of the organisation's own locations;
+    more `free_places` than `capacity`."""
     _may_edit(principal, organization_id)
     try:
         created = services.create_service(
@@ -323,16 +433,26 @@ def create_service(
 def search_services(
     start_uow: StartUow,
     paging: Annotated[Paging, Query()],
-    district: Annotated[District | None, Query()] = None,
-    interest: Annotated[Keyword | None, Query()] = None,
-    language: Annotated[LanguageCode | None, Query()] = None,
+    district: Annotated[
+        District | None, Query(description="Only services located here; case is ignored.")
+    ] = None,
+    interest: Annotated[Keyword | None, Query(description="Only services with it.")] = None,
+    language: Annotated[
+        LanguageCode | None, Query(description="Only services held in it (ISO 639-1).")
+    ] = None,
 ) -> Page[ServicePublic]:
+    """By name; every filter given must hold."""
     filters = ServiceFilter(district=district, interest=interest, language=language)
     found, total = services.search_services(filters, paging.offset, paging.per_page, start_uow)
     return Page.of([ServicePublic.of(s) for s in found], total, paging)
 
 
-@router.get("/services/{service_id}", tags=["services"], summary="Read a service (public)")
+@router.get(
+    "/services/{service_id}",
+    tags=["services"],
+    summary="Read a service (public)",
+    responses=_missing("service"),
+)
 def get_service(service_id: UUID, start_uow: StartUow) -> ServicePublic:
     try:
         return ServicePublic.of(services.get_service(service_id, start_uow))
@@ -340,10 +460,27 @@ def get_service(service_id: UUID, start_uow: StartUow) -> ServicePublic:
         raise _not_found("service", service_id) from error
 
 
-@router.patch("/services/{service_id}", tags=["services"], summary="Change a service")
+@router.patch(
+    "/services/{service_id}",
+    tags=["services"],
+    summary="Change a service",
+    responses={
+        **PARTNER_ELSEWHERE,
+        **_missing("service"),
+        **rules(
+            "`location_id` names one of the service's organisation's own locations.",
+            "`free_places` stays at most `capacity`; of the two, one not sent keeps its "
+            "current value.",
+        ),
+    },
+)
 def update_service(
     service_id: UUID, body: ServiceUpdate, start_uow: StartUow, principal: Editor
 ) -> ServicePublic:
+    """A partner changes its own organisation's services only (403 for another's).
+
+    Refused with 422: a `location_id` that is not one of the organisation's own locations;
+    more free places than capacity, counting the current value of whichever is not sent."""
     try:
         # A service never moves to another organisation, so checking before the update's
         # own transaction cannot be outrun.

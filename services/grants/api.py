@@ -4,31 +4,39 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from runtime.auth import Principal, Role, require
 from runtime.http import (
-    NO_NUL,
+    JSON_INTEGER,
+    TRIMMED,
+    Day,
     IdempotencyKey,
+    InputModel,
     LongText,
     Name,
     answer_created,
     unit_of_work_factory,
 )
 from runtime.idempotency import IdempotencyConflict
+from runtime.openapi import created_responses, rules
 from runtime.problems import Problem
 
 router = APIRouter(prefix="/pools", tags=["pools"])
 
+
 # Far above any real pool; keeps amounts inside a 64-bit column, so a huge number is a 422.
 MAX_DKK = 1_000_000_000_000
-Kroner = Annotated[int, Field(gt=0, le=MAX_DKK)]
+# The bounds before the validator: after it, pydantic leaves them out of the JSON Schema.
+Kroner = Annotated[int, Field(gt=0, le=MAX_DKK), JSON_INTEGER]
+OptionalText = Annotated[str, StringConstraints(max_length=4000, pattern=f"^$|{TRIMMED}")]
+"""Empty, or text without surrounding whitespace or NUL."""
 
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
@@ -40,13 +48,16 @@ def utc_today() -> date:
 
 Today = Annotated[date, Depends(utc_today)]
 
+WINDOW_RULE = "closes_on is not before opens_on."
+SHORT_FORM_RULE = "small_grant_limit_dkk, when given, is at most budget_dkk."
 
-class GrantPoolCreate(BaseModel):
+
+class GrantPoolCreate(InputModel):
     name: Name = Field(examples=["Nye fællesskaber 2026"])
-    description: str = Field(default="", max_length=4000, pattern=NO_NUL)
+    description: OptionalText = ""
     budget_dkk: Kroner = Field(description="Total budget in Danish kroner.")
-    opens_on: date = Field(description="First day applications are accepted.")
-    closes_on: date = Field(description="Last day applications are accepted; not before opens_on.")
+    opens_on: Day = Field(description="First day applications are accepted.")
+    closes_on: Day = Field(description="Last day applications are accepted; not before opens_on.")
     criteria: LongText = Field(
         description="The published criteria, in plain language.",
         examples=["Associations in Copenhagen that start a new community for older citizens."],
@@ -87,7 +98,11 @@ class GrantPoolPublic(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Open a grant pool",
-    responses={200: {"description": "A retry with the same Idempotency-Key: the first pool"}},
+    responses={
+        **created_responses(GrantPoolPublic, "pool"),
+        409: {"description": "The Idempotency-Key was used before with another body."},
+        **rules(WINDOW_RULE, SHORT_FORM_RULE),
+    },
 )
 def open_pool(
     body: GrantPoolCreate,
@@ -97,6 +112,17 @@ def open_pool(
     principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
     idempotency_key: IdempotencyKey = None,
 ) -> GrantPoolPublic:
+    """The pool opens at once and every partner is told. An operator who retries must not
+    open a second pool, so every request names itself with an `Idempotency-Key`.
+
+    Refused with 422: a pool that closes before it opens; a short-form limit over the
+    budget."""
+    if idempotency_key is None:
+        raise Problem(
+            400,
+            "The Idempotency-Key header is required: send a key unique to this pool, "
+            "and the same key when retrying.",
+        )
     command = services.OpenPool(
         created_by=principal.subject,
         name=body.name,
@@ -129,7 +155,17 @@ def list_pools(
     return [GrantPoolPublic.of(pool, today) for pool in services.list_pools(start_uow, pool_status)]
 
 
-@router.get("/{pool_id}", summary="Read a grant pool", dependencies=[Depends(require(*Role))])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "There is no pool with this id."}
+}
+
+
+@router.get(
+    "/{pool_id}",
+    summary="Read a grant pool",
+    dependencies=[Depends(require(*Role))],
+    responses=NOT_FOUND,
+)
 def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
     try:
         return GrantPoolPublic.of(services.get_pool(pool_id, start_uow), today)
@@ -141,8 +177,10 @@ def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPubli
     "/{pool_id}/close",
     summary="Close a grant pool to applications",
     dependencies=[Depends(require(Role.OPERATOR))],
+    responses={**NOT_FOUND, 409: {"description": "The pool is closed already."}},
 )
 def close_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
+    """For good: a closed pool takes no more applications and cannot be reopened."""
     try:
         return GrantPoolPublic.of(services.close_pool(pool_id, start_uow), today)
     except services.PoolNotFound as error:

@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field
 
 from notifications import services
 from notifications.domain import (
@@ -21,7 +21,8 @@ from notifications.domain import (
     Webhook,
 )
 from runtime.auth import Principal, Role, require
-from runtime.http import unit_of_work_factory
+from runtime.http import HTTP_URL, InputModel, unit_of_work_factory
+from runtime.openapi import rules
 from runtime.problems import Problem
 
 router = APIRouter()
@@ -29,6 +30,11 @@ router = APIRouter()
 Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
+
+PUBLIC_TARGET = (
+    "The URL's host is not this machine, nor (as written) a private, loopback or "
+    "link-local address, unless this installation allows private targets."
+)
 
 
 class MessagePublic(BaseModel):
@@ -49,10 +55,13 @@ class MessagesPublic(BaseModel):
     count: int
 
 
-class WebhookUpdate(BaseModel):
-    url: HttpUrl = Field(
+class WebhookUpdate(InputModel):
+    url: str = Field(
         max_length=2083,
-        description="Where to POST; receives Standard Webhooks signed JSON.",
+        pattern=HTTP_URL,
+        json_schema_extra={"format": "uri"},
+        description="Where to POST, an http(s) address with a host name, kept as sent; it "
+        "receives Standard Webhooks signed JSON.",
         examples=["https://partner.example/brobygger/webhook"],
     )
 
@@ -126,8 +135,19 @@ def read_inbox(
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
 
 
-@router.post("/inbox/{message_id}/read", tags=["inbox"], summary="Mark a message read")
+@router.post(
+    "/inbox/{message_id}/read",
+    tags=["inbox"],
+    summary="Mark a message read",
+    responses={
+        404: {
+            "description": "Your inbox has no message with this id (another organisation's "
+            "message is not in it)."
+        }
+    },
+)
 def mark_read(message_id: UUID, start_uow: StartUow, principal: Partner) -> MessagePublic:
+    """Marking it again keeps the time it was first marked read."""
     try:
         message = services.mark_read(message_id, _organization(principal), start_uow)
     except services.MessageNotFound as error:
@@ -141,7 +161,14 @@ def mark_read(message_id: UUID, start_uow: StartUow, principal: Partner) -> Mess
     tags=["webhooks"],
     summary="Register or replace your organisation's webhook",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Replaced: the old secret no longer signs deliveries"}},
+    responses={
+        201: {"description": "Registered: the organisation had no webhook."},
+        200: {
+            "model": WebhookPublic,
+            "description": "Replaced: the old secret no longer signs deliveries.",
+        },
+        **rules(PUBLIC_TARGET),
+    },
 )
 def register_webhook(
     body: WebhookUpdate,
@@ -150,7 +177,9 @@ def register_webhook(
     response: Response,
     principal: Partner,
 ) -> WebhookPublic:
-    command = services.RegisterWebhook(_organization(principal), str(body.url))
+    """Refused with 422: a URL whose host is this machine or, as written, a private,
+    loopback or link-local address (where the installation does not allow those)."""
+    command = services.RegisterWebhook(_organization(principal), body.url)
     try:
         webhook, created = services.register_webhook(
             command,
@@ -169,6 +198,7 @@ def register_webhook(
     tags=["webhooks"],
     summary="Stop webhooks to your organisation",
     status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "Your organisation has no webhook registered."}},
 )
 def remove_webhook(start_uow: StartUow, principal: Partner) -> None:
     try:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from contracts.referrals import AgeBand
 from referrals import services
-from referrals.domain import InvalidPersonalNumber, NotEligible, Referral, ReferralStatus
+from referrals.domain import (
+    InvalidPersonalNumber,
+    NotEligible,
+    OfferStatus,
+    Referral,
+    ReferralStatus,
+)
 from runtime.auth import Principal, Role, require
 from runtime.http import (
+    JSON_BOOLEAN,
+    Day,
     IdempotencyKey,
+    InputModel,
     Keyword,
     LanguageCode,
     Name,
@@ -22,42 +32,69 @@ from runtime.http import (
     unit_of_work_factory,
 )
 from runtime.idempotency import IdempotencyConflict
+from runtime.openapi import created_responses, rules
 from runtime.problems import Problem
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{6,20}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{4,18}[0-9]$")]
+"""Digits, spaces between them, an optional leading `+`; refused, not trimmed, when padded."""
 
 
-class CitizenCreate(BaseModel):
+CPR = (
+    r"^(?:(?:0[1-9]|1[0-9]|2[0-8])(?:0[1-9]|1[0-2])|(?:29|30)(?:0[13-9]|1[0-2])"
+    r"|31(?:0[13578]|1[02])|2902)[0-9]{2}-?[0-9]{4}$"
+)
+"""DDMMYY-SSSS or ten digits, with a day the month has; only the leap year is left to a rule."""
+BIRTH_DATE_RULE = (
+    "The personal number's birth date (DDMMYY, the century read from the seventh digit) "
+    "is a 29 February only in a leap year, and is not in the future."
+)
+AGE_RULE = "The citizen is 65 or older today."
+
+
+class CitizenCreate(InputModel):
     personal_number: str = Field(
-        max_length=11,
-        description="CPR number, DDMMYY-SSSS or ten digits; checked by the referral's rules.",
+        pattern=CPR,
+        description="CPR number, DDMMYY-SSSS or ten digits. " + BIRTH_DATE_RULE,
         examples=["0101401234"],
     )
     name: Name
     address: Name | None = None
-    phone: Phone | None = None
+    phone: Phone | None = Field(default=None, examples=["+45 12 34 56 78"])
 
 
-class ConsentCreate(BaseModel):
-    referral: bool = Field(
-        description="The citizen agreed to be referred; a referral without it is refused."
+class ConsentCreate(InputModel):
+    referral: Annotated[Literal[True], JSON_BOOLEAN] = Field(
+        description="The citizen agreed to be referred: must be true."
     )
-    share_contact_details: bool = Field(
+    share_contact_details: StrictBool = Field(
         default=False, description="The citizen lets the accepting partner see how to reach them."
     )
-    given_on: date
+    given_on: Day = Field(description="The day the citizen gave this consent.")
 
 
-class ReferralCreate(BaseModel):
+class ReferralCreate(InputModel):
     citizen: CitizenCreate
     district: ShortText = Field(examples=["Nørrebro"])
-    interests: list[Keyword] = Field(min_length=1, max_length=20, examples=[["walking"]])
-    languages: list[LanguageCode] = Field(min_length=1, max_length=10, examples=[["da"]])
+    interests: list[Keyword] = Field(
+        min_length=1,
+        max_length=20,
+        description="Stored in lower case, each once.",
+        examples=[["walking"]],
+    )
+    languages: list[LanguageCode] = Field(
+        min_length=1,
+        max_length=10,
+        description="ISO 639-1 codes, each stored once.",
+        examples=[["da"]],
+    )
     needs: list[Keyword] = Field(
-        default_factory=list, max_length=20, examples=[["wheelchair_access"]]
+        default_factory=list,
+        max_length=20,
+        description="Stored in lower case, each once.",
+        examples=[["wheelchair_access"]],
     )
     consent: ConsentCreate
 
@@ -66,7 +103,7 @@ class OfferPublic(BaseModel):
     id: UUID
     organization_id: UUID
     service_id: UUID
-    status: str
+    status: OfferStatus
     offered_at: datetime
     expires_at: datetime
 
@@ -77,7 +114,7 @@ class ReferralPublic(BaseModel):
     id: UUID
     status: ReferralStatus
     citizen_ref: str
-    age_band: str
+    age_band: AgeBand
     district: str
     interests: list[str]
     languages: list[str]
@@ -110,7 +147,11 @@ class ReferralPublic(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Submit a referral",
-    responses={200: {"description": "A retry with the same Idempotency-Key: the first referral"}},
+    responses={
+        **created_responses(ReferralPublic, "referral"),
+        409: {"description": "The Idempotency-Key was used before with another body."},
+        **rules(BIRTH_DATE_RULE, AGE_RULE),
+    },
 )
 def submit_referral(
     body: ReferralCreate,
@@ -121,15 +162,16 @@ def submit_referral(
     idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
     """A care system that retries must not create a second referral, so every submission
-    names itself with an `Idempotency-Key` (e.g. the care record's id for this referral)."""
+    names itself with an `Idempotency-Key` (e.g. the care record's id for this referral).
+
+    Refused with 422: a personal number that holds no real birth date, or one in the future;
+    a citizen under 65 today."""
     if idempotency_key is None:
         raise Problem(
             400,
             "The Idempotency-Key header is required: send a key unique to this referral, "
             "and the same key when retrying.",
         )
-    if not body.consent.referral:
-        raise Problem(422, "The citizen's consent to the referral is required.")
     command = services.SubmitReferral(
         submitted_by=principal.subject,
         personal_number=body.citizen.personal_number,
@@ -155,12 +197,21 @@ def submit_referral(
     return ReferralPublic.of(referral)
 
 
-@router.get("/{referral_id}", summary="Read a referral's status")
+@router.get(
+    "/{referral_id}",
+    summary="Read a referral's status",
+    responses={
+        404: {
+            "description": "There is no referral with this id, or another care system submitted it."
+        }
+    },
+)
 def get_referral(
     referral_id: UUID,
     start_uow: StartUow,
     principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM, Role.OPERATOR))],
 ) -> ReferralPublic:
+    """A care system reads the referrals it submitted; an operator reads any."""
     try:
         referral = services.get_referral(referral_id, start_uow)
     except services.ReferralNotFound as error:

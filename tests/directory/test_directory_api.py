@@ -80,6 +80,21 @@ def organization_body(**changes: Any) -> dict[str, Any]:
     return payload
 
 
+def location_body(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "name": "Superkilen",
+        "address_1": "Nørrebrogade 210",
+        "postal_code": "2200",
+        "city": "København N",
+        "district": "Nørrebro",
+        "wheelchair_accessible": True,
+        "latitude": 55.7,
+        "longitude": 12.54,
+    }
+    payload.update(changes)
+    return payload
+
+
 def test_anyone_reads_the_directory_without_a_token(client: TestClient) -> None:
     organizations = client.get("/organizations")
     assert organizations.status_code == 200
@@ -176,23 +191,14 @@ def test_a_partner_adds_a_location_and_a_service_to_its_own_organisation(
 ) -> None:
     org = demo.NORREBRO_WALKING_GROUP_ORG_ID
     location = client.post(
-        f"/organizations/{org}/locations",
-        json={
-            "name": "Superkilen",
-            "address_1": "Nørrebrogade 210",
-            "postal_code": "2200",
-            "city": "København N",
-            "district": "Nørrebro",
-            "wheelchair_accessible": True,
-            "latitude": 55.7,
-            "longitude": 12.54,
-        },
-        headers=auth(Role.PARTNER),
+        f"/organizations/{org}/locations", json=location_body(), headers=auth(Role.PARTNER)
     )
     assert location.status_code == 201, location.text
     created = client.post(
         f"/organizations/{org}/services",
-        json=service_body(location_id=location.json()["id"], interests=["Walking", "culture"]),
+        json=service_body(
+            location_id=location.json()["id"], interests=["walking", "culture", "walking"]
+        ),
         headers=auth(Role.PARTNER),
     )
     assert created.status_code == 201, created.text
@@ -251,11 +257,12 @@ def test_a_partner_updates_free_places_and_status_of_its_own_service(client: Tes
 def test_an_operator_may_update_any_service(client: TestClient) -> None:
     changed = client.patch(
         f"/services/{demo.AMAGER_SINGING_SERVICE_ID}",
-        json={"capacity": 80, "free_places": 40},
+        # 80.0 is an integer to JSON Schema, so it is one here too.
+        json={"capacity": 80.0, "free_places": 40},
         headers=auth(),
     )
     assert changed.status_code == 200
-    assert changed.json()["free_places"] == 40
+    assert (changed.json()["capacity"], changed.json()["free_places"]) == (80, 40)
 
 
 @pytest.mark.parametrize(
@@ -268,6 +275,13 @@ def test_an_operator_may_update_any_service(client: TestClient) -> None:
         {"free_place": 3},
         {"languages": []},
         {"location_id": str(demo.MAIN_LIBRARY.id)},
+        {"name": None},
+        {"schedule_description": None},
+        {"free_places": None},
+        {"free_places": "3"},
+        {"capacity": True},
+        {"capacity": "30"},
+        {"name": " Gåtur"},
     ],
 )
 def test_a_bad_update_gets_a_problem_and_changes_nothing(
@@ -296,6 +310,11 @@ def test_updating_an_unknown_service_is_404(client: TestClient) -> None:
         (service_body(name="Gå\x00tur"), "body.name"),
         (service_body(location_id=str(demo.MAIN_LIBRARY.id)), None),
         (service_body(location_id=str(uuid4())), None),
+        (service_body(capacity="12"), "body.capacity"),
+        (service_body(interests=["Walking"]), "body.interests.0"),
+        (service_body(free_places=12.5), "body.free_places"),
+        (service_body(name="Gåtur "), "body.name"),
+        (service_body(organization_id=str(uuid4())), "body.organization_id"),
     ],
 )
 def test_a_bad_new_service_gets_a_problem_and_writes_nothing(
@@ -327,15 +346,150 @@ def test_a_service_for_an_unknown_organisation_is_404(client: TestClient) -> Non
         {"website": "javascript:alert(1)"},
         {"name": ""},
         {"name": "   "},
+        {"name": " Brønshøj Seniorsvømning"},
         {"description": None},
+        {"coordinator_email": "\ufeffkoordinator@svom.example"},
+        {"email": "kontakt@svom.example\x85"},
+        {"website": "ftp://svom.example/"},
+        {"website": "https://"},
+        {"website": "https://user:secret@svom.example/"},
+        {"website": "https://svom.example/a b"},
+        {"website": "https://svom.example/%zz"},
+        {"founded": "1998"},
     ],
 )
 def test_a_bad_organisation_gets_a_problem(
     client: TestClient, db_url: str, changes: dict[str, Any]
 ) -> None:
     response = client.post("/organizations", json=organization_body(**changes), headers=auth())
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
     assert rows(db_url, "organization") == 8
+
+
+@pytest.mark.parametrize(
+    "website",
+    ["https://svom.example", "http://svom.example:8080/sv%C3%B8m?dag=mandag#hold"],
+)
+def test_an_organisations_website_is_kept_exactly_as_sent(client: TestClient, website: str) -> None:
+    created = client.post("/organizations", json=organization_body(website=website), headers=auth())
+    assert created.status_code == 201, created.text
+    assert client.get(created.headers["location"]).json()["website"] == website
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {
+            "postal_code": "\u0662\u0662\u0660\u0660"
+        },  # Arabic-Indic digits are not \d to JSON Schema
+        {"wheelchair_accessible": "yes"},
+        {"wheelchair_accessible": 1},
+        {"latitude": "55.7"},
+        {"latitude": 91},
+        {"city": "København N "},
+        {"floor": 2},
+    ],
+)
+def test_a_bad_location_gets_a_problem_and_writes_nothing(
+    client: TestClient, db_url: str, changes: dict[str, Any]
+) -> None:
+    response = client.post(
+        f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/locations",
+        json=location_body(**changes),
+        headers=auth(),
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert rows(db_url, "location") == 9
+
+
+def test_a_location_with_whole_number_coordinates_is_accepted(client: TestClient) -> None:
+    created = client.post(
+        f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/locations",
+        json=location_body(latitude=56, longitude=12),
+        headers=auth(),
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["latitude"], created.json()["longitude"]) == (56.0, 12.0)
+
+
+def test_a_body_that_is_not_utf8_json_gets_a_400_problem_the_document_lists(
+    client: TestClient,
+) -> None:
+    operations = client.get("/openapi.json").json()["paths"]
+    for method, path in [
+        ("post", "/organizations"),
+        ("post", f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/locations"),
+        ("post", f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/services"),
+        ("patch", f"/services/{WALKING}"),
+    ]:
+        response = client.request(
+            method,
+            path,
+            content=b"\xff\xfe{",
+            headers={**auth(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        documented = path.replace(str(demo.NORREBRO_WALKING_GROUP_ORG_ID), "{organization_id}")
+        documented = documented.replace(str(WALKING), "{service_id}")
+        assert "400" in operations[documented][method]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template", "body"),
+    [
+        ("get", "/organizations/{}", "/organizations/{organization_id}", None),
+        ("get", "/services/{}", "/services/{service_id}", None),
+        ("patch", "/services/{}", "/services/{service_id}", {"free_places": 1}),
+        (
+            "post",
+            "/organizations/{}/locations",
+            "/organizations/{organization_id}/locations",
+            location_body(),
+        ),
+        (
+            "post",
+            "/organizations/{}/services",
+            "/organizations/{organization_id}/services",
+            service_body(),
+        ),
+    ],
+)
+def test_an_unknown_id_is_a_404_the_document_lists(
+    client: TestClient, method: str, path: str, template: str, body: dict[str, Any] | None
+) -> None:
+    response = client.request(method, path.format(uuid4()), json=body, headers=auth())
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    operation = client.get("/openapi.json").json()["paths"][template][method]
+    assert "404" in operation["responses"]
+
+
+def test_the_document_states_the_rules_json_schema_cannot(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/organizations/{organization_id}/services", "post"),
+        ("/services/{service_id}", "patch"),
+    ]:
+        [location, places] = paths[path][method]["responses"]["422"]["x-rules"]
+        assert "location_id" in location and "free_places" in places
+
+
+EDITS = [
+    ("/organizations/{organization_id}/locations", "post"),
+    ("/organizations/{organization_id}/services", "post"),
+    ("/services/{service_id}", "patch"),
+]
+
+
+@pytest.mark.parametrize(("path", "method"), EDITS)
+def test_the_document_says_a_partner_is_refused_another_organisations_entries(
+    client: TestClient, path: str, method: str
+) -> None:
+    responses = client.get("/openapi.json").json()["paths"][path][method]["responses"]
+    assert "another organisation" in responses["403"]["description"]
 
 
 def test_health_and_api_documents_need_no_token(client: TestClient) -> None:

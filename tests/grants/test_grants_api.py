@@ -42,6 +42,11 @@ def auth(role: Role, subject: str = "someone") -> dict[str, str]:
 OPERATOR = auth(Role.OPERATOR, "operator-1")
 
 
+def opening() -> dict[str, str]:
+    """The operator's headers for opening a pool, with a fresh Idempotency-Key."""
+    return {**OPERATOR, "Idempotency-Key": str(uuid4())}
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/grants.db"
@@ -66,7 +71,7 @@ def outbox_rows(engine: Engine) -> list[Any]:
 
 
 def open_pool(client: TestClient, **changes: Any) -> dict[str, Any]:
-    response = client.post("/pools", json={**POOL, **changes}, headers=OPERATOR)
+    response = client.post("/pools", json={**POOL, **changes}, headers=opening())
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -99,7 +104,7 @@ def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
     response = client.post(
         "/pools",
         json={**POOL, "opens_on": "2026-05-01", "closes_on": "2026-04-30"},
-        headers=OPERATOR,
+        headers=opening(),
     )
 
     assert response.status_code == 422
@@ -121,12 +126,23 @@ def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
         {"name": "New\x00communities"},
         {"description": "For\x00associations"},
         {"criteria": "Open\x00to all"},
+        # What the schema refuses, the server refuses: no unknown fields, no trimming,
+        # no strings or booleans standing in for numbers, no numbers for dates.
+        {"owner": "someone"},
+        {"name": " New communities 2026"},
+        {"description": "For associations that start something new. "},
+        {"budget_dkk": "500000"},
+        {"small_grant_limit_dkk": True},
+        {"small_grant_limit_dkk": "25000"},
+        {"budget_dkk": 500_000.5},
+        {"opens_on": 0},
+        {"opens_on": "2026-03-01T00:00:00"},
     ],
 )
 def test_bad_terms_are_a_problem_and_write_nothing(
     client: TestClient, engine: Engine, changes: dict[str, Any]
 ) -> None:
-    response = client.post("/pools", json={**POOL, **changes}, headers=OPERATOR)
+    response = client.post("/pools", json={**POOL, **changes}, headers=opening())
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -136,7 +152,7 @@ def test_bad_terms_are_a_problem_and_write_nothing(
 def test_an_operator_opens_a_pool_and_pool_opened_waits_in_the_outbox(
     client: TestClient, engine: Engine
 ) -> None:
-    response = client.post("/pools", json=POOL, headers=OPERATOR)
+    response = client.post("/pools", json=POOL, headers=opening())
 
     assert response.status_code == 201
     pool = response.json()
@@ -157,6 +173,26 @@ def test_an_operator_opens_a_pool_and_pool_opened_waits_in_the_outbox(
         "closes_on": "2026-04-30",
         "criteria": POOL["criteria"],
     }
+
+
+def test_a_pool_without_an_idempotency_key_is_refused_and_nothing_is_written(
+    client: TestClient, engine: Engine
+) -> None:
+    response = client.post("/pools", json=POOL, headers=OPERATOR)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Idempotency-Key" in response.json()["detail"]
+    assert outbox_rows(engine) == []
+
+
+def test_a_whole_number_written_with_a_fraction_part_is_the_number_it_is(
+    client: TestClient,
+) -> None:
+    # JSON Schema counts 500000.0 as an integer, so the server must take it too.
+    pool = open_pool(client, budget_dkk=500_000.0)
+
+    assert pool["budget_dkk"] == 500_000
 
 
 def test_a_retry_with_the_same_key_returns_the_same_pool(
@@ -285,6 +321,20 @@ def test_closing_a_closed_pool_is_a_conflict(client: TestClient) -> None:
 
 def test_closing_an_unknown_pool_is_not_found(client: TestClient) -> None:
     assert client.post(f"/pools/{uuid4()}/close", headers=OPERATOR).status_code == 404
+
+
+def test_the_api_document_names_every_answer_a_pool_request_can_get(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    opened = paths["/pools"]["post"]
+    read = paths["/pools/{pool_id}"]["get"]
+    closed = paths["/pools/{pool_id}/close"]["post"]
+
+    assert {"200", "201", "400", "409", "422"} <= set(opened["responses"])
+    assert [p["name"] for p in opened["parameters"] if p["required"]] == ["Idempotency-Key"]
+    # Only what compares two fields is a rule; everything else is in the schema.
+    assert len(opened["responses"]["422"]["x-rules"]) == 2
+    assert "404" in read["responses"]
+    assert {"404", "409"} <= set(closed["responses"])
 
 
 def test_the_asyncapi_document_lists_what_grants_sends_and_no_receive(client: TestClient) -> None:

@@ -1,5 +1,6 @@
 """The referrals HTTP API, with an unreachable broker: the outbox keeps every event."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,32 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
         (body(citizen={"personal_number": "010170-1234", "name": "X"}), None),
         (body(citizen={"personal_number": "010150-5000", "name": "X"}), None),
         (body(languages=["danish"]), "body.languages.0"),
-        (body(consent={"referral": False, "given_on": "2026-11-20"}), None),
+        (body(consent={"referral": False, "given_on": "2026-11-20"}), "body.consent.referral"),
         ({"district": "Nørrebro"}, "body.citizen"),
+        # What the schema refuses, the server refuses: no unknown fields, no trimming,
+        # no strings or numbers standing in for booleans and dates.
+        (body(nickname="Inge"), "body.nickname"),
+        (body(citizen={"personal_number": "010140-1234", "name": " Inger"}), "body.citizen.name"),
+        (
+            body(citizen={"personal_number": " 0101401234", "name": "X"}),
+            "body.citizen.personal_number",
+        ),
+        (
+            body(citizen={"personal_number": "010140-1234", "name": "X", "phone": "12345678 "}),
+            "body.citizen.phone",
+        ),
+        (body(consent={"referral": 1, "given_on": "2026-11-20"}), "body.consent.referral"),
+        (
+            body(
+                consent={"referral": True, "share_contact_details": "yes", "given_on": "2026-11-20"}
+            ),
+            "body.consent.share_contact_details",
+        ),
+        (body(consent={"referral": True, "given_on": 0}), "body.consent.given_on"),
+        (
+            body(consent={"referral": True, "given_on": "2026-11-20T00:00:00"}),
+            "body.consent.given_on",
+        ),
     ],
 )
 def test_bad_input_gets_a_problem_and_writes_nothing(
@@ -139,9 +164,16 @@ def test_an_empty_idempotency_key_is_refused(client: TestClient, db_url: str) ->
     assert outbox_rows(db_url) == 0
 
 
-def test_a_body_over_a_megabyte_is_refused_unread(client: TestClient, db_url: str) -> None:
-    padding = "x" * (1024 * 1024)
-    response = client.post("/referrals", json=body(district=padding), headers=auth())
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_body_over_a_megabyte_is_refused_unread(
+    client: TestClient, db_url: str, declared: bool
+) -> None:
+    content = json.dumps(body(district="x" * (1024 * 1024))).encode()
+    # A generator is sent without Content-Length (Transfer-Encoding: chunked).
+    sent: bytes | Iterator[bytes] = content if declared else iter([content])
+    response = client.post(
+        "/referrals", content=sent, headers={**auth(), "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert outbox_rows(db_url) == 0
@@ -179,6 +211,21 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
     assert client.get("/health").json()["service"] == "referrals"
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/asyncapi.json").json()["asyncapi"] == "3.0.0"
+
+
+def test_the_api_document_names_every_answer_a_referral_request_can_get(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    submit = document["paths"]["/referrals"]["post"]["responses"]
+    read = document["paths"]["/referrals/{referral_id}"]["get"]["responses"]
+    assert {"200", "201", "400", "409", "422"} <= set(submit)
+    # Only what JSON Schema cannot say is a rule: the birth date and today's age.
+    assert len(submit["422"]["x-rules"]) == 2
+    assert any("65" in rule for rule in submit["422"]["x-rules"])
+    assert "404" in read
+    consent = document["components"]["schemas"]["ConsentCreate"]["properties"]["referral"]
+    assert consent["const"] is True
 
 
 def test_a_callers_correlation_id_follows_the_referral_into_its_event_and_logs(

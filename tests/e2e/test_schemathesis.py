@@ -1,0 +1,160 @@
+"""Each service's live OpenAPI document against what the service does, judged by schemathesis.
+
+Runs against the four processes of the end-to-end system (real Kafka and PostgreSQL), after
+the flow tests in this folder (it leaves random data behind). Every check and every phase,
+with a token of each role an operation admits and without one for the public operations.
+Seeded, so a failure reproduces with the command it prints.
+
+Valid-by-schema requests must be accepted, except where an operation lists rules that JSON
+Schema cannot state (`x-rules` on its 422: comparisons between fields, stored data):
+there 422 is an answer the document promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from runtime.auth import Role
+from tests.conftest import ROOT
+from tests.e2e.system import System
+from tools import SERVICES
+
+SEED = 20261130
+EXAMPLES = int(os.environ.get("BROBYGGER_SCHEMATHESIS_EXAMPLES", "10"))
+DEMO_ORGANIZATION = UUID("3d28baae-98ff-5f66-b3e2-6a7196f72cd7")  # Ældre Sagen Nørrebro
+SUMMARY = ROOT / ".cache" / "schemathesis"
+PUBLIC = "public"
+
+ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+
+
+def operations_by_caller(document: dict[str, Any]) -> dict[str, list[str]]:
+    """Operation ids per role that may call them; `public` for those needing no token."""
+    callers: dict[str, list[str]] = defaultdict(list)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for role in operation.get("x-roles", [PUBLIC]):
+                callers[role].append(operation["operationId"])
+    return dict(callers)
+
+
+def config_for(document: dict[str, Any], token: str | None) -> str:
+    lines = [
+        f"seed = {SEED}",
+        # Nothing carried over from an earlier run: the same seed gives the same cases.
+        "[cache]",
+        "enabled = false",
+        "[generation]",
+        f"max-examples = {EXAMPLES}",
+        "database = 'none'",
+    ]
+    if token is not None:
+        lines += ["[headers]", f"Authorization = 'Bearer {token}'"]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "x-rules" in operation["responses"].get("422", {}):
+                lines += [
+                    "[[operations]]",
+                    f"include-operation-id = '{operation['operationId']}'",
+                    f"checks.positive_data_acceptance.expected-statuses = {[*ACCEPTED, '422']}",
+                ]
+    return "\n".join(lines) + "\n"
+
+
+def run_schemathesis(url: str, config: Path, operation_ids: list[str]) -> tuple[int, str]:
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(config),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--no-color",
+        "--request-timeout",
+        "10",
+    ]
+    for operation_id in operation_ids:
+        command += ["--include-operation-id", operation_id]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+def figures(output: str) -> str:
+    """`operations tested, cases generated, failures` from schemathesis' summary."""
+    tested = re.search(r"Tested: (\d+)", output)
+    cases = re.search(r"(\d+) generated", output)
+    failures = re.search(r"found (\d+) unique failures", output)
+    return (
+        f"{tested.group(1) if tested else '?'} operations, "
+        f"{cases.group(1) if cases else '?'} cases, "
+        f"{failures.group(1) if failures else 0} failures"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_answers_exactly_as_its_openapi_document_says(
+    system: System, service: str, tmp_path: Path
+) -> None:
+    document = httpx.get(f"{system.url(service)}/openapi.json", timeout=10).json()
+    SUMMARY.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    for caller, operation_ids in sorted(operations_by_caller(document).items()):
+        token = None
+        if caller != PUBLIC:
+            role = Role(caller)
+            org = {"organization_id": DEMO_ORGANIZATION} if role is Role.PARTNER else {}
+            token = system.token(role, **org)
+        config = tmp_path / f"{caller}.toml"
+        config.write_text(config_for(document, token))
+        status, output = run_schemathesis(system.url(service), config, operation_ids)
+        (SUMMARY / f"{service}-{caller}.txt").write_text(output)
+        line = f"{service} as {caller}: {figures(output)}"
+        print(line)
+        if status != 0:
+            failed.append(f"{line}\n{output[-6000:]}")
+    assert not failed, "\n\n".join(failed)
+
+
+def test_every_operation_names_who_may_call_it_or_is_public_on_purpose(system: System) -> None:
+    public = {"/health", "/ready", "/asyncapi.json"}
+    unmarked = []
+    for service in SERVICES:
+        document = httpx.get(f"{system.url(service)}/openapi.json", timeout=10).json()
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                is_public = path in public or (service == "directory" and method == "get")
+                if ("x-roles" in operation) == is_public:
+                    unmarked.append(f"{service} {method.upper()} {path}")
+    assert unmarked == []
+
+
+def test_the_problem_schema_is_shared_and_no_error_uses_fastapis_own(system: System) -> None:
+    for service in SERVICES:
+        document = httpx.get(f"{system.url(service)}/openapi.json", timeout=10).json()
+        assert "HTTPValidationError" not in document["components"]["schemas"]
+        errors = [
+            response
+            for operations in document["paths"].values()
+            for operation in operations.values()
+            for status, response in operation["responses"].items()
+            if int(status) >= 400
+        ]
+        assert errors, service
+        assert {json.dumps(r["content"], sort_keys=True) for r in errors} == {
+            json.dumps(
+                {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                sort_keys=True,
+            )
+        }
