@@ -11,9 +11,9 @@ import pytest
 from contracts import MatchesFound, NoMatchFound, ReferralSubmitted
 from directory import consumers, demo, services
 from directory.domain import InvalidService, ServiceStatus, TimeOfDay
-from runtime.consumer import EventConsumer, IncomingRecord
-from runtime.envelope import envelope
+from runtime.consumer import EventConsumer
 from tests.directory.fakes import FakeUnitOfWork
+from tests.kit import record_of
 
 
 def seeded() -> FakeUnitOfWork:
@@ -196,18 +196,10 @@ async def test_a_redelivered_referral_publishes_its_matches_only_once() -> None:
         dead_letter_topic="directory.deadletter.v1",
         publish_raw=dead_letter,
     )
-    message = envelope(submitted(), "/brobygger/referrals")
-    record = IncomingRecord(
-        topic=message.topic,
-        partition=0,
-        offset=7,
-        key=message.key.encode(),
-        headers=message.headers,
-        value=message.value,
-    )
+    record = record_of(submitted(), offset=7, source="/brobygger/referrals")
     await consumer.handle(record)
     await consumer.handle(record)
     [found] = uow.committed_events
     assert isinstance(found, MatchesFound)
-    assert uow.inbox == {("/brobygger/referrals", message.event_id)}
+    assert uow.inbox == {("/brobygger/referrals", record.headers["ce_id"])}
     assert dead_letters == []

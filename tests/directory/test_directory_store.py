@@ -23,10 +23,10 @@ from directory.store import (
     ServiceRow,
     SqlOrganizationRepository,
 )
-from runtime.consumer import EventConsumer, IncomingRecord
-from runtime.envelope import envelope
+from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.kit import record_of
 
 StartUow = Callable[[], DirectoryUnitOfWork]
 
@@ -234,10 +234,7 @@ async def test_a_redelivered_referral_is_matched_and_published_once(seeded: Star
         languages=["da"],
         submitted_at=datetime.now(UTC),
     )
-    message = envelope(event, "/brobygger/referrals")
-    record = IncomingRecord(
-        message.topic, 0, 1, message.key.encode(), message.headers, message.value
-    )
+    record = record_of(event, offset=1, source="/brobygger/referrals")
     await consumer.handle(record)
     await consumer.handle(record)
     assert count(seeded, inbox) == 1

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
-from contracts import IntegrationEvent, PoolOpened, ReferralOffered
+from contracts import PoolOpened, ReferralOffered
 from notifications import consumers
 from notifications.domain import Language
 from runtime.consumer import EventConsumer, IncomingRecord
-from runtime.envelope import envelope
 from runtime.storage import UnitOfWork
 
 
@@ -38,19 +37,6 @@ def pool_opened() -> PoolOpened:
         opens_on=date(2026, 3, 1),
         closes_on=date(2026, 4, 30),
         criteria="Foreninger der når ensomme ældre.",
-    )
-
-
-def record_of(event: IntegrationEvent, offset: int = 0) -> IncomingRecord:
-    """The event as Kafka would deliver it: a CloudEvent in binary mode."""
-    message = envelope(event, "/brobygger/test")
-    return IncomingRecord(
-        topic=message.topic,
-        partition=0,
-        offset=offset,
-        key=message.key.encode(),
-        headers=message.headers,
-        value=message.value,
     )
 
 

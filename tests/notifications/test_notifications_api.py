@@ -20,8 +20,9 @@ from notifications.config import Settings
 from runtime.auth import Role, mint_token
 from runtime.storage import make_engine, outbox
 from tests.conftest import TEST_SECRETS
+from tests.kit import record_of
 from tests.notifications.receiver import webhook_receiver
-from tests.notifications.support import consume, offered, pool_opened, record_of
+from tests.notifications.support import consume, offered, pool_opened
 
 SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 ORG = uuid4()

@@ -23,9 +23,10 @@ from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
 from notifications.store import NotificationsUnitOfWork
 from runtime.migrations import upgrade
 from runtime.storage import outbox
+from tests.kit import record_of
 from tests.notifications.fakes import FakeClock
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import consume, offered, record_of
+from tests.notifications.support import consume, offered
 
 ORG = uuid4()
 BACK_OFF = timedelta(minutes=5)

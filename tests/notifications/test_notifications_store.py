@@ -27,8 +27,9 @@ from notifications.store import (
 )
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.kit import record_of
 from tests.notifications.fakes import FakeClock
-from tests.notifications.support import consume, offered, pool_opened, record_of
+from tests.notifications.support import consume, offered, pool_opened
 
 ORG = uuid4()
 OTHER_ORG = uuid4()

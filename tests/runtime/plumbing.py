@@ -15,8 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from contracts import IntegrationEvent, NoMatchFound, ReferralSubmitted
-from runtime.consumer import EventConsumer, Handler, IncomingRecord
-from runtime.envelope import envelope
+from runtime.consumer import EventConsumer, Handler
 from runtime.storage import UnitOfWork, inbox, make_engine, outbox, plumbing_metadata
 
 
@@ -109,21 +108,6 @@ def consumer_on(
         publish_raw=dead.publish,
         max_attempts=2,
         backoff_seconds=0.01,
-    )
-
-
-def record(
-    event: ReferralSubmitted, offset: int = 0, source: str = "/brobygger/test"
-) -> IncomingRecord:
-    """`event` as the consumer receives it from Kafka."""
-    message = envelope(event, source)
-    return IncomingRecord(
-        topic=message.topic,
-        partition=0,
-        offset=offset,
-        key=message.key.encode(),
-        headers=message.headers,
-        value=message.value,
     )
 
 

@@ -11,13 +11,13 @@ from contracts import NoMatchFound, ReferralSubmitted
 from runtime.logs import configure_logging
 from runtime.storage import UnitOfWork
 from tests.conftest import log_events
+from tests.kit import record_of
 from tests.runtime.plumbing import (
     DeadLetters,
     PlumbingStore,
     answer_with_no_match,
     consumer_on,
     plumbing_store,
-    record,
     submitted,
 )
 
@@ -33,7 +33,7 @@ def store(tmp_path: Path) -> PlumbingStore:
 async def test_an_event_is_handled_once_however_often_it_arrives(store: PlumbingStore) -> None:
     dead = DeadLetters()
     consumer = consumer_on(store, dead)
-    once = record(submitted())
+    once = record_of(submitted())
     for _ in range(3):
         await consumer.handle(once)
     assert store.counts() == (1, 1)
@@ -44,7 +44,7 @@ async def test_event_types_the_service_does_not_handle_are_passed_over(
     store: PlumbingStore,
 ) -> None:
     dead = DeadLetters()
-    other = record(submitted())
+    other = record_of(submitted())
     other.headers["ce_type"] = "dk.brobygger.grants.pool.opened.v1"
     await consumer_on(store, dead).handle(other)
     assert store.counts() == (0, 0)
@@ -61,7 +61,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_nothing_writ
         calls.append(event)
         raise ValueError("no such district")
 
-    incoming = record(submitted(), offset=41)
+    incoming = record_of(submitted(), offset=41)
     await consumer_on(store, dead, failing).handle(incoming)
     assert len(calls) == 2
     [(topic, value, headers)] = dead.sent
@@ -78,7 +78,7 @@ async def test_processing_logs_the_event_id_type_correlation_and_aggregate(
     configure_logging("plumbing-test")
     caplog.set_level("INFO")
     event = submitted()
-    incoming = record(event)
+    incoming = record_of(event)
     await consumer_on(store, DeadLetters()).handle(incoming)
     lines = log_events(caplog)
     [processed] = [line for line in lines if line["event"] == "consumer.processed"]
@@ -100,7 +100,7 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(store: Plumbing
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         answer_with_no_match(event, uow)
 
-    await consumer_on(store, dead, handler).handle(record(submitted()))
+    await consumer_on(store, dead, handler).handle(record_of(submitted()))
     assert store.counts() == (1, 1)
     assert dead.sent == []
 
@@ -113,7 +113,7 @@ async def test_a_handler_that_forgets_to_commit_is_dead_lettered_not_dropped(
     def forgetful(event: ReferralSubmitted, uow: UnitOfWork) -> None:
         uow.publish(NoMatchFound(referral_id=event.referral_id, reason="never committed"))
 
-    await consumer_on(store, dead, forgetful).handle(record(submitted()))
+    await consumer_on(store, dead, forgetful).handle(record_of(submitted()))
     [(_, _, headers)] = dead.sent
     assert "did not commit" in headers["dlq_reason"]
     assert store.counts() == (0, 0)
@@ -125,7 +125,7 @@ async def test_data_of_the_wrong_shape_is_dead_lettered_without_the_values_it_ho
     configure_logging("plumbing-test")
     caplog.set_level("DEBUG")
     dead = DeadLetters()
-    valid = record(submitted())
+    valid = record_of(submitted())
     data = json.loads(valid.value) | {"referral_id": CPR, "submitted_at": CPR, "languages": CPR}
     await consumer_on(store, dead).handle(
         dataclasses.replace(valid, value=json.dumps(data).encode())
@@ -172,7 +172,7 @@ async def test_a_handler_error_that_quotes_input_is_dead_lettered_and_logged_wit
     def failing(event: ReferralSubmitted, uow: UnitOfWork) -> None:
         raise raised
 
-    await consumer_on(store, dead, failing).handle(record(submitted()))
+    await consumer_on(store, dead, failing).handle(record_of(submitted()))
     [(_, _, headers)] = dead.sent
     assert type(raised).__name__ in headers["dlq_reason"]
     assert CPR in str(raised), "the error does quote it"

@@ -8,12 +8,12 @@ from sqlalchemy import Engine
 
 from runtime.consumer import IncomingRecord
 from runtime.storage import MAX_EVENT_ID_LENGTH
+from tests.kit import record_of
 from tests.runtime.plumbing import (
     DeadLetters,
     PlumbingStore,
     consumer_on,
     plumbing_store_on,
-    record,
     submitted,
 )
 
@@ -37,7 +37,7 @@ async def test_an_event_with_any_id_is_processed_once_however_often_it_arrives(
 ) -> None:
     dead = DeadLetters()
     consumer = consumer_on(store, dead)
-    incoming = with_headers(record(submitted()), ce_id=event_id)
+    incoming = with_headers(record_of(submitted()), ce_id=event_id)
     for _ in range(3):
         await consumer.handle(incoming)
     assert dead.sent == []
@@ -48,7 +48,7 @@ async def test_the_same_id_from_two_sources_is_two_events(store: PlumbingStore) 
     dead = DeadLetters()
     consumer = consumer_on(store, dead)
     for source in ["/partners/a", "/partners/b", "/partners/a"]:
-        await consumer.handle(with_headers(record(submitted()), ce_id="1", ce_source=source))
+        await consumer.handle(with_headers(record_of(submitted()), ce_id="1", ce_source=source))
     assert dead.sent == []
     assert store.counts() == (2, 2)
 
@@ -66,7 +66,7 @@ async def test_an_event_without_a_sensible_id_and_source_is_dead_lettered(
     store: PlumbingStore, headers: dict[str, str]
 ) -> None:
     dead = DeadLetters()
-    await consumer_on(store, dead).handle(with_headers(record(submitted()), **headers))
+    await consumer_on(store, dead).handle(with_headers(record_of(submitted()), **headers))
     [(_, _, letter)] = dead.sent
     assert letter["dlq_attempts"] == "0"
     assert "ce_" in letter["dlq_reason"]
