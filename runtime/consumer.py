@@ -26,12 +26,12 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts import IntegrationEvent
 from runtime.envelope import correlation_id_var, trace_id_from, trace_id_var
-from runtime.logs import get_logger
+from runtime.logs import describe_error, get_logger
 from runtime.storage import MAX_EVENT_ID_LENGTH, UnitOfWork
 
 Handler = Callable[[Any, Any], None]
@@ -81,26 +81,6 @@ async def _raw_body(msg: KafkaMessage) -> bytes:
 
 class MalformedMessage(Exception):
     """The message can never be processed as it is: no retry, straight to dead letters."""
-
-
-def describe_error(error: BaseException) -> str:
-    """An error as dead-letter headers and logs may carry it: without the input values that
-    some errors quote, since those may be personal data.
-
-    A validation error keeps its locations and error types (some of pydantic's messages
-    quote the input); a database error keeps its classes (its text holds the statement's
-    parameters and the driver's detail, e.g. the duplicate key's value). Any other error
-    keeps its message, which is our code's own text.
-    """
-    if isinstance(error, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['type']}"
-            for problem in error.errors(include_input=False, include_url=False)
-        )
-        return f"ValidationError for {error.title}: {problems}"
-    if isinstance(error, StatementError):
-        return f"{type(error).__name__} ({type(error.orig).__name__})"
-    return f"{type(error).__name__}: {error}"
 
 
 def _is_transient(error: BaseException) -> bool:

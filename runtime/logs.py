@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError, StatementError
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -53,3 +55,28 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 def get_logger(**initial: Any) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(**initial)
     return logger
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as dead-letter headers and logs may carry it: without the input values that
+    some errors quote, since those may be personal data.
+
+    A validation error keeps its locations and error types (some of pydantic's messages
+    quote the input); a database error keeps its classes (its text holds the statement's
+    parameters and the driver's detail, e.g. the duplicate key's value). Any other error
+    keeps its message, which is our code's own text.
+    """
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['type']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+        return f"ValidationError for {error.title}: {problems}"
+    if isinstance(error, OperationalError) and error.orig is not None:
+        # The driver's first line says what failed (connection refused, database locked);
+        # the statement and its parameters come after it.
+        first_line = str(error.orig).strip().splitlines()[:1]
+        return f"{type(error).__name__}: {''.join(first_line)}"
+    if isinstance(error, StatementError):
+        return f"{type(error).__name__} ({type(error.orig).__name__})"
+    return f"{type(error).__name__}: {error}"

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from runtime.logs import get_logger
+from runtime.logs import describe_error, get_logger
 
 URI_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 """The characters RFC 3986 allows unencoded in a path."""
@@ -114,7 +114,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
         # Use cases handle the conflicts they expect; this is the net under the rest.
-        log.warning("http.write_conflict", path=request.url.path, error=str(exc.orig))
+        log.warning("http.write_conflict", path=request.url.path, error=describe_error(exc))
         return problem_response(
             request,
             409,
@@ -124,12 +124,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         # Validation should have refused it; the database is the last line, not a 500.
-        log.warning("http.unstorable_value", path=request.url.path, error=str(exc.orig))
+        log.warning("http.unstorable_value", path=request.url.path, error=describe_error(exc))
         return problem_response(request, 422, "A value in the request cannot be stored as sent.")
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("http.database_unavailable", path=request.url.path, error=str(exc.orig))
+        log.error("http.database_unavailable", path=request.url.path, error=describe_error(exc))
         return problem_response(
             request,
             503,

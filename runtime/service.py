@@ -29,7 +29,7 @@ from runtime.asyncapi import asyncapi_document
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage
-from runtime.logs import configure_logging, get_logger
+from runtime.logs import configure_logging, describe_error, get_logger
 from runtime.middleware import install_http_middleware
 from runtime.migrations import upgrade
 from runtime.openapi import RETRY_AFTER, document_api
@@ -197,7 +197,7 @@ class ServiceRuntime:
         try:
             await asyncio.to_thread(select_one)
         except SQLAlchemyError as error:
-            log.warning("database.unavailable", error=str(error))
+            log.warning("database.unavailable", error=describe_error(error))
             return False
         return True
 

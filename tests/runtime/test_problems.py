@@ -7,7 +7,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from runtime.logs import configure_logging
 from runtime.problems import Problem, install_problem_handlers
+from tests.conftest import log_events
+
+CPR = "0101401234"
 
 
 class Thing(BaseModel):
@@ -16,6 +20,7 @@ class Thing(BaseModel):
 
 @pytest.fixture
 def client() -> TestClient:
+    configure_logging("test")  # structlog through the standard library, as in a service
     app = FastAPI()
     install_problem_handlers(app)
 
@@ -29,11 +34,15 @@ def client() -> TestClient:
 
     @app.get("/race")
     def race() -> None:
-        raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+        raise IntegrityError(
+            "INSERT ...",
+            {"personal_number": CPR},
+            Exception(f"duplicate key\nDETAIL: Key (personal_number)=({CPR}) already exists."),
+        )
 
     @app.get("/unstorable")
     def unstorable() -> None:
-        raise DataError("INSERT ...", {}, Exception("NUL character"))
+        raise DataError("INSERT ...", {"name": CPR}, Exception(f"NUL character in {CPR}"))
 
     @app.get("/database-down")
     def database_down() -> None:
@@ -106,3 +115,13 @@ def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestCli
     response = client.get("/bug")
     assert problem(response)["status"] == 500
     assert "secret" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/race", "/unstorable", "/database-down"])
+def test_a_database_error_is_logged_without_the_values_it_quotes(
+    client: TestClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.get(path)
+    logged = log_events(caplog)
+    assert [event["path"] for event in logged] == [path]
+    assert CPR not in str(logged)
