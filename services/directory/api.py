@@ -32,6 +32,7 @@ from runtime.http import (
     HTTP_URL,
     JSON_INTEGER,
     NO_NUL,
+    WHITESPACE,
     InputModel,
     Keyword,
     LanguageCode,
@@ -47,7 +48,7 @@ router = APIRouter()
 
 # Explicit character classes, not \s or \d: those mean different characters to the
 # regex engines that read these patterns (ECMA-262 for the document, Rust in pydantic).
-_ADDRESS_CHAR = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_ADDRESS_CHAR = rf"[^@\x00-\x20\x7f-\xa0{WHITESPACE}]"
 Email = Annotated[
     str,
     Field(
