@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from contracts import IntegrationEvent
 from runtime.consumer import IncomingRecord
 from runtime.envelope import envelope
+
+T = TypeVar("T")
 
 
 def record_of(
@@ -20,3 +28,32 @@ def record_of(
         headers=message.headers,
         value=message.value,
     )
+
+
+def wait_for(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """Poll `check` until it returns something true, and return that; fail after `timeout`
+    seconds naming `what` was awaited. For conditions with no signal to wait on."""
+    deadline = time.monotonic() + timeout
+    while not (outcome := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+    return outcome
+
+
+async def eventually(
+    check: Callable[[], object] | Callable[[], Awaitable[object]],
+    what: str = "the condition",
+    timeout: float = 30,
+) -> None:
+    """`wait_for` inside an event loop: `check` may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -6,10 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.e2e.kafka_reader import (
 )
 from tests.e2e.system import System
 from tests.e2e.webhook_receiver import WebhookReceiver
+from tests.kit import wait_for
 
 pytestmark = pytest.mark.infra
 
@@ -68,16 +68,6 @@ def submit(system: System, key: str | None = None) -> dict[str, Any]:
     assert response.status_code in (200, 201), response.text
     created: dict[str, Any] = response.json()
     return created
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        outcome = check()
-        if outcome:
-            return outcome
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def status_of(system: System, referral_id: str) -> dict[str, Any]:

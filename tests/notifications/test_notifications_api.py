@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from functools import partial
@@ -20,7 +19,7 @@ from notifications.config import Settings
 from runtime.auth import Role, mint_token
 from runtime.storage import make_engine, outbox
 from tests.conftest import TEST_SECRETS
-from tests.kit import record_of
+from tests.kit import record_of, wait_for
 from tests.notifications.receiver import webhook_receiver
 from tests.notifications.support import consume, offered, pool_opened
 
@@ -268,9 +267,7 @@ def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(
         registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
         receiver.secret = registered.json()["secret"]
         deliver(client, offered(ORG))
-        deadline = time.monotonic() + 15
-        while len(receiver.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(receiver.received) >= 2, "a failed and a retried webhook", 15)
     assert [r.answered for r in receiver.received] == [500, 204]
     assert receiver.received[1].signature_valid
     delivered = client.get("/deliveries", headers=OPERATOR, params={"status": "delivered"})

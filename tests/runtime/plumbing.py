@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,12 +106,3 @@ def consumer_on(
         max_attempts=2,
         backoff_seconds=0.01,
     )
-
-
-async def eventually(condition: Callable[[], object], timeout: float = 30) -> None:
-    """Wait until `condition()` holds, looking every 50 ms; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from runtime.consumer import EventConsumer, Handler
 from runtime.dead_letters import dead_letter_topic, list_dead_letters, redrive
 from runtime.envelope import envelope
 from runtime.storage import UnitOfWork
+from tests.kit import eventually
 from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
 
 pytestmark = pytest.mark.infra
@@ -104,21 +105,6 @@ async def start_consumer(
     ).attach(broker)
     await broker.start()
     return broker
-
-
-async def eventually(
-    check: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        outcome = check()
-        if asyncio.iscoroutine(outcome):
-            outcome = await outcome
-        if outcome:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def read_all(kafka: str, topic: str, expected: int) -> list[Any]:

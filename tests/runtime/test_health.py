@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from runtime.config import ServiceSettings
 from runtime.service import CachedProbe, ServiceRuntime
 from tests.conftest import TEST_KAFKA_PORT, TEST_SECRETS, control_test_broker, script_broker
+from tests.kit import wait_for
 
 # A broker of this module's own, which it stops and starts; never the session's.
 OWN_BROKER_PORT = TEST_KAFKA_PORT + 10
@@ -46,13 +46,6 @@ def bare_service(
         publishes=[],
     )
     return runtime, runtime.create_app(*routers, description="The runtime alone.")
-
-
-def eventually(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
-        time.sleep(0.2)
 
 
 def kafka_in_health(client: TestClient) -> bool:
@@ -152,15 +145,15 @@ def test_health_and_readiness_follow_the_broker_going_away_and_coming_back(
 ) -> None:
     _, app = bare_service(f"sqlite:///{tmp_path}/probe.db", own_broker)
     with TestClient(app) as client:
-        eventually(lambda: kafka_in_health(client), 30, "/health sees the broker")
+        wait_for(lambda: kafka_in_health(client), "/health sees the broker", 30)
         assert_ready(client)
 
         control_test_broker("stop", OWN_BROKER_PORT)
-        eventually(lambda: not kafka_in_health(client), 15, "/health sees the broker gone")
+        wait_for(lambda: not kafka_in_health(client), "/health sees the broker gone", 15)
         assert_not_ready(client, ["kafka"])
 
         control_test_broker("start", OWN_BROKER_PORT)
-        eventually(lambda: kafka_in_health(client), 30, "/health sees the broker back")
+        wait_for(lambda: kafka_in_health(client), "/health sees the broker back", 30)
         assert_ready(client)
 
 
@@ -228,12 +221,12 @@ def test_readiness_fails_while_the_database_is_gone_and_recovers(
     _, app = bare_service(through_proxy.render_as_string(hide_password=False), kafka)
     try:
         with TestClient(app) as client:
-            eventually(lambda: client.get("/ready").status_code == 200, 30, "ready at first")
+            wait_for(lambda: client.get("/ready").status_code == 200, "ready at first", 30)
             proxy.stop()
             assert_not_ready(client, ["database"])
             assert client.get("/health").status_code == 200
             proxy.start()
-            eventually(lambda: client.get("/ready").status_code == 200, 10, "ready again")
+            wait_for(lambda: client.get("/ready").status_code == 200, "ready again", 10)
     finally:
         proxy.stop()
 

@@ -26,9 +26,9 @@ from runtime.envelope import OutgoingMessage
 from runtime.relay import OutboxRelay
 from runtime.storage import outbox
 from tests.conftest import TEST_KAFKA_PORT, control_test_broker, script_broker
+from tests.kit import eventually
 from tests.runtime.plumbing import (
     PlumbingStore,
-    eventually,
     plumbing_store,
     plumbing_store_on,
     submitted,

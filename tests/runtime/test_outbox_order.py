@@ -6,9 +6,7 @@ publishes an aggregate's events in the order their transactions committed.
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -17,6 +15,7 @@ from sqlalchemy import event, text
 from runtime.envelope import OutgoingMessage
 from runtime.relay import OutboxRelay
 from runtime.storage import make_engine
+from tests.kit import wait_for
 from tests.runtime.plumbing import PlumbingStore, plumbing_store_on, submitted
 
 WAITING_FOR_AN_ADVISORY_LOCK = text(
@@ -32,15 +31,6 @@ def store(postgres_urls: dict[str, str]) -> Iterator[PlumbingStore]:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     yield plumbing_store_on(engine)
     engine.dispose()
-
-
-def until(condition: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (outcome := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-    return outcome
 
 
 async def test_an_aggregates_events_are_published_in_commit_order_not_insert_order(
@@ -62,7 +52,7 @@ async def test_an_aggregates_events_are_published_in_commit_order_not_insert_ord
         # The first transaction has written all it writes and is about to commit. Let the
         # second one commit meanwhile, and see whether it can.
         first_is_committing.set()
-        until(second_done_or_blocked)
+        wait_for(second_done_or_blocked, "the second transaction to wait or commit", 10)
         commit_order.append("first")  # before its commit, which a blocked second awaits
 
     def first() -> None:

@@ -20,7 +20,8 @@ from runtime.logs import configure_logging
 from runtime.relay import OutboxRelay, retry_set_aside
 from runtime.storage import outbox
 from tests.conftest import log_events
-from tests.runtime.plumbing import PlumbingStore, eventually, plumbing_store_on, submitted
+from tests.kit import eventually
+from tests.runtime.plumbing import PlumbingStore, plumbing_store_on, submitted
 
 MAX_ATTEMPTS = 3
 
