@@ -16,16 +16,23 @@ NO_NUL = r"^[^\x00]*$"
 WHITESPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 """Every character some regex dialect calls whitespace, listed: `\\s` means different sets to
 ECMA-262 (the document's readers), Python and Rust (the server's pydantic)."""
-TRIMMED = rf"^[^{WHITESPACE}\x00](?:[^\x00]*[^{WHITESPACE}\x00])?$"
-"""Text that starts and ends with a visible character and holds no NUL. Refused rather
-than trimmed, so that the schema in the API document and the server agree on every input."""
+_CONTROL = r"\x00-\x1f\x7f"
+_CONTROL_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+TRIMMED = rf"^[^{WHITESPACE}{_CONTROL}](?:[^{_CONTROL}]*[^{WHITESPACE}{_CONTROL}])?$"
+"""One line of text that starts and ends with a visible character, without control
+characters (NUL, which PostgreSQL cannot store, among them). Refused rather than trimmed, so
+that the schema in the API document and the server agree on every input."""
+TRIMMED_LINES = (
+    rf"^[^{WHITESPACE}{_CONTROL}](?:[^{_CONTROL_BUT_LINES}]*[^{WHITESPACE}{_CONTROL}])?$"
+)
+"""Like `TRIMMED`, but tabs and line breaks may stand inside: a description, a note."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """No request of these APIs needs more than a megabyte."""
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=TRIMMED)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TRIMMED)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=TRIMMED)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=TRIMMED_LINES)]
 Keyword = Annotated[
     str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$")
 ]

@@ -15,7 +15,7 @@ from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from runtime.auth import Principal, Role, require
 from runtime.http import (
     JSON_INTEGER,
-    TRIMMED,
+    TRIMMED_LINES,
     Day,
     IdempotencyKey,
     InputModel,
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/pools", tags=["pools"])
 MAX_DKK = 1_000_000_000_000
 # The bounds before the validator: after it, pydantic leaves them out of the JSON Schema.
 Kroner = Annotated[int, Field(gt=0, le=MAX_DKK), JSON_INTEGER]
-OptionalText = Annotated[str, StringConstraints(max_length=4000, pattern=f"^$|{TRIMMED}")]
+OptionalText = Annotated[str, StringConstraints(max_length=4000, pattern=f"^$|{TRIMMED_LINES}")]
 """Empty, or text without surrounding whitespace or NUL."""
 
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]

@@ -126,6 +126,8 @@ def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
         {"name": "New\x00communities"},
         {"description": "For\x00associations"},
         {"criteria": "Open\x00to all"},
+        {"name": "New\ncommunities"},  # one line
+        {"criteria": "Open\x07to all"},  # a bell is no text
         # What the schema refuses, the server refuses: no unknown fields, no trimming,
         # no strings or booleans standing in for numbers, no numbers for dates.
         {"owner": "someone"},
@@ -352,3 +354,10 @@ def test_the_service_is_healthy_without_any_consumer_or_kafka(client: TestClient
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "service": "grants", "kafka": False}
+
+
+def test_criteria_and_a_description_may_run_over_several_lines(client: TestClient) -> None:
+    text = {"description": "For associations.\nSmall and large.", "criteria": "One:\tyes\r\nTwo"}
+    response = client.post("/pools", json={**POOL, **text}, headers=opening())
+    assert response.status_code == 201
+    assert {k: response.json()[k] for k in text} == text

@@ -108,6 +108,11 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
         (body(nickname="Inge"), "body.nickname"),
         (body(citizen={"personal_number": "010140-1234", "name": " Inger"}), "body.citizen.name"),
         (
+            body(citizen={"personal_number": "010140-1234", "name": "In\x04ger"}),
+            "body.citizen.name",
+        ),
+        (body(district="Nørre\nbro"), "body.district"),
+        (
             body(citizen={"personal_number": " 0101401234", "name": "X"}),
             "body.citizen.personal_number",
         ),
