@@ -11,6 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.kit import eventually
+
 
 @dataclass(frozen=True)
 class Record:
@@ -42,27 +44,35 @@ async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
 
 
-async def records_on(kafka: str, topic: str) -> list[Record]:
+def _record(message: Any) -> Record:
+    return Record(
+        topic=message.topic,
+        key=message.key.decode() if message.key else None,
+        headers={k: v.decode() for k, v in message.headers},
+        value=message.value,
+    )
+
+
+async def _reader_from_start(
+    kafka: str, topic: str
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     partitions = await partitions_of(kafka, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await consumer.start()
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return consumer, partitions
+
+
+async def records_on(kafka: str, topic: str) -> list[Record]:
+    """Everything on `topic` now."""
+    consumer, partitions = await _reader_from_start(kafka, topic)
     try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         found: list[Record] = []
         while [p for p in partitions if await consumer.position(p) < ends[p]]:
             batch = await consumer.getmany(timeout_ms=1000)
-            for messages in batch.values():
-                found += [
-                    Record(
-                        topic=m.topic,
-                        key=m.key.decode() if m.key else None,
-                        headers={k: v.decode() for k, v in m.headers},
-                        value=m.value,
-                    )
-                    for m in messages
-                ]
+            found += [_record(m) for messages in batch.values() for m in messages]
         return found
     finally:
         await consumer.stop()
@@ -90,16 +100,15 @@ async def wait_until_consumed(
     """Wait until `group` has committed past `offset`: it has fully handled that message."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
+
+    async def past_it() -> bool:
+        committed = (await admin.list_consumer_group_offsets(group)).get(
+            TopicPartition(topic, partition)
+        )
+        return committed is not None and committed.offset > offset
+
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            offsets = await admin.list_consumer_group_offsets(group)
-            committed = offsets.get(TopicPartition(topic, partition))
-            if committed is not None and committed.offset > offset:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{group} did not get past {topic}/{partition}@{offset}")
-            await asyncio.sleep(0.1)
+        await eventually(past_it, f"{group} past {topic}/{partition}@{offset}", timeout)
     finally:
         await admin.close()
 
@@ -107,12 +116,17 @@ async def wait_until_consumed(
 async def wait_for_records(
     kafka: str, topic: str, found: Callable[[list[Record]], bool], what: str, timeout: float = 60
 ) -> list[Record]:
-    """Read `topic` again until `found(records)`; returns those records."""
+    """Read `topic` from the start, and on as records arrive, until `found(records)`;
+    returns those records. Each read waits for new records at the broker (long poll)."""
+    consumer, _ = await _reader_from_start(kafka, topic)
     deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        records = await records_on(kafka, topic)
-        if found(records):
-            return records
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} on {topic}")
-        await asyncio.sleep(0.2)
+    records: list[Record] = []
+    try:
+        while not found(records):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what} on {topic}")
+            batch = await consumer.getmany(timeout_ms=500)
+            records += [_record(m) for messages in batch.values() for m in messages]
+        return records
+    finally:
+        await consumer.stop()

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 
 from runtime.auth import Role, mint_token
 from tests.conftest import TEST_SECRETS
+from tests.kit import wait_for
 
 _BASE = int(os.environ.get("BROBYGGER_TEST_HTTP_PORT_BASE", "18000"))
 PORTS = {
@@ -70,18 +70,20 @@ class System:
         self.wait_ready(service)
 
     def wait_ready(self, service: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            process = self.processes[service]
-            if process.poll() is not None:
+        """Until `service` answers /ready with 200: its database and Kafka answer."""
+
+        def ready() -> bool:
+            if self.processes[service].poll() is not None:
                 raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
             try:
-                if httpx.get(f"{self.url(service)}/health", timeout=1).json()["kafka"]:
-                    return
+                return httpx.get(f"{self.url(service)}/ready", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{service} not ready in {timeout}s: {self.log_tail(service)}")
+                return False
+
+        try:
+            wait_for(ready, f"{service} to be ready", timeout)
+        except AssertionError as error:
+            raise RuntimeError(f"{error}: {self.log_tail(service)}") from error
 
     def kill(self, service: str) -> None:
         """SIGKILL: no shutdown hooks, no flushing; what was committed must survive."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runtime.http import MAX_BODY_BYTES
 from runtime.middleware import LimitBodySize, install_http_middleware
 from runtime.problems import install_problem_handlers
+from tests.kit import wait_for
 
 CHUNK = 64 * 1024
 
@@ -137,10 +137,8 @@ def served(app: ASGIApp) -> Iterator[tuple[str, int]]:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start", 10)
+    assert server.started, "uvicorn did not start"
     try:
         yield listener.getsockname()
     finally:
