@@ -7,28 +7,72 @@ the old one.
 """
 
 from contracts.base import IntegrationEvent
-from contracts.directory import Match, MatchesFound, NoMatchFound
+from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChanged
 from contracts.grants import PoolOpened
 from contracts.notifications import DeliveryRecorded
-from contracts.referrals import ReferralOffered, ReferralSubmitted
+from contracts.referrals import (
+    ContactMade,
+    FirstMeetingHeld,
+    OfferDeclined,
+    OfferExpired,
+    OfferWithdrawn,
+    ReferralAccepted,
+    ReferralAssigned,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralEscalated,
+    ReferralFailed,
+    ReferralOffered,
+    ReferralPutOnHold,
+    ReferralResumed,
+    ReferralSubmitted,
+)
 
 ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ReferralSubmitted,
     ReferralOffered,
+    ReferralAccepted,
+    OfferDeclined,
+    OfferExpired,
+    OfferWithdrawn,
+    ReferralAssigned,
+    ReferralEscalated,
+    ContactMade,
+    FirstMeetingHeld,
+    ReferralPutOnHold,
+    ReferralResumed,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralCancelled,
     MatchesFound,
     NoMatchFound,
+    ServiceChanged,
     PoolOpened,
     DeliveryRecorded,
 )
 
 __all__ = [
     "ALL_EVENTS",
+    "ContactMade",
     "DeliveryRecorded",
+    "FirstMeetingHeld",
     "IntegrationEvent",
     "Match",
     "MatchesFound",
     "NoMatchFound",
+    "OfferDeclined",
+    "OfferExpired",
+    "OfferWithdrawn",
     "PoolOpened",
+    "ReferralAccepted",
+    "ReferralAssigned",
+    "ReferralCancelled",
+    "ReferralCompleted",
+    "ReferralEscalated",
+    "ReferralFailed",
     "ReferralOffered",
+    "ReferralPutOnHold",
+    "ReferralResumed",
     "ReferralSubmitted",
+    "ServiceChanged",
 ]

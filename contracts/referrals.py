@@ -1,11 +1,15 @@
-"""Events owned by the referrals service. Topic `referrals.referral.v1`, keyed by referral id.
+"""Events owned by the referrals service. Topic `referrals.referral.v1`, keyed by referral id,
+so that one referral's events stay in order.
 
-None of them carries the citizen's identity: only the pseudonymous reference.
+None of them carries the citizen's identity or any free text written about the citizen:
+only the pseudonymous reference and coded categories. Reason codes that could say
+something about the citizen's health (why a referral was put on hold, failed or was
+cancelled) stay inside referrals too; the events say only that it happened.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -16,16 +20,46 @@ from contracts.base import REVERSE_DOMAIN, IntegrationEvent
 TOPIC = "referrals.referral.v1"
 
 AgeBand = Literal["65-69", "70-74", "75-79", "80-84", "85-89", "90+"]
+DeclineReason = Literal[
+    "no_capacity", "not_suitable", "no_volunteer_available", "citizen_unreachable", "other"
+]
+WithdrawalReason = Literal["cancelled", "reassigned"]
+EscalationReason = Literal[
+    "no_match", "all_declined", "all_expired", "declined_or_expired", "none_available"
+]
+Accompaniment = Literal["nobody", "home_care_staff", "volunteer", "relative"]
+CancelledBy = Literal["care_system", "operator"]
+ReferralState = Literal[
+    "submitted",
+    "offered",
+    "accepted",
+    "in_progress",
+    "on_hold",
+    "completed",
+    "failed",
+    "cancelled",
+    "escalated",
+]
 
 
-class ReferralSubmitted(IntegrationEvent):
-    """A care system referred a citizen; directory should look for fitting activities."""
+def _type(verb: str) -> str:
+    return f"{REVERSE_DOMAIN}.referrals.referral.{verb}.v1"
 
-    event_type = f"{REVERSE_DOMAIN}.referrals.referral.submitted.v1"
+
+class ReferralEvent(IntegrationEvent):
+    """Something that happened to one referral."""
+
     topic = TOPIC
     key_field = "referral_id"
 
     referral_id: UUID = Field(description="The referral's id, also the Kafka key.")
+
+
+class ReferralSubmitted(ReferralEvent):
+    """A care system referred a citizen; directory should look for fitting activities."""
+
+    event_type = _type("submitted")
+
     citizen_ref: str = Field(
         description="Pseudonymous reference to the citizen; never the personal identity number."
     )
@@ -38,19 +72,24 @@ class ReferralSubmitted(IntegrationEvent):
         description="Support needs, e.g. 'wheelchair_access', 'hard_to_leave_home'.",
     )
     submitted_at: datetime = Field(description="When the care system submitted it.")
+    needs_accompaniment: bool = Field(
+        default=False, description="The citizen needs someone to come along the first time."
+    )
 
 
-class ReferralOffered(IntegrationEvent):
+class OfferEvent(ReferralEvent):
+    """Something that happened to one offer of a referral to one partner organisation."""
+
+    offer_id: UUID = Field(description="The offer's id; a referral may be offered several times.")
+    organization_id: UUID = Field(description="The partner organisation the offer went to.")
+    service_id: UUID = Field(description="The directory service (activity) offered.")
+
+
+class ReferralOffered(OfferEvent):
     """The referral was offered to one partner organisation, which may accept or decline."""
 
-    event_type = f"{REVERSE_DOMAIN}.referrals.referral.offered.v1"
-    topic = TOPIC
-    key_field = "referral_id"
+    event_type = _type("offered")
 
-    referral_id: UUID = Field(description="The referral's id, also the Kafka key.")
-    offer_id: UUID = Field(description="This offer's id; a referral may be offered several times.")
-    organization_id: UUID = Field(description="The partner organisation offered the referral.")
-    service_id: UUID = Field(description="The directory service (activity) offered.")
     citizen_ref: str = Field(description="Pseudonymous reference to the citizen.")
     age_band: AgeBand = Field(description="Five-year age band of the citizen.")
     district: str = Field(description="City district the citizen lives in.")
@@ -58,3 +97,144 @@ class ReferralOffered(IntegrationEvent):
     languages: list[str] = Field(description="Languages the citizen speaks, ISO 639-1 codes.")
     needs: list[str] = Field(description="Support needs the partner should know of.")
     expires_at: datetime = Field(description="The offer lapses unanswered at this time.")
+    needs_accompaniment: bool = Field(
+        default=False, description="The citizen needs someone to come along the first time."
+    )
+
+
+class ReferralAccepted(OfferEvent):
+    """The offered organisation accepted: it will contact the citizen. One place of the
+    service is taken."""
+
+    event_type = _type("accepted")
+
+    accepted_at: datetime = Field(description="When the partner accepted.")
+
+
+class OfferDeclined(OfferEvent):
+    """The offered organisation declined; the referral moves on to the next candidate or
+    is escalated (a `referral.offered` or `referral.escalated` event follows)."""
+
+    event_type = _type("offer_declined")
+
+    reason: DeclineReason = Field(description="Why the partner declined, as a code.")
+    declined_at: datetime = Field(description="When the partner declined.")
+
+
+class OfferExpired(OfferEvent):
+    """The offered organisation did not answer in time; the referral moves on as after a
+    decline."""
+
+    event_type = _type("offer_expired")
+
+    expired_at: datetime = Field(description="When the offer lapsed.")
+
+
+class OfferWithdrawn(OfferEvent):
+    """An open offer was taken back: the referral was cancelled or an operator assigned it
+    elsewhere. The organisation should no longer act on it."""
+
+    event_type = _type("offer_withdrawn")
+
+    reason: WithdrawalReason = Field(description="Why the offer was taken back.")
+    withdrawn_at: datetime = Field(description="When it was taken back.")
+
+
+class ReferralAssigned(OfferEvent):
+    """An operator assigned the referral to a service of their choosing; a
+    `referral.offered` event for the new offer follows."""
+
+    event_type = _type("assigned")
+
+    assigned_at: datetime = Field(description="When the operator assigned it.")
+
+
+class ReferralEscalated(ReferralEvent):
+    """Nothing (more) can be offered: an operator has to find a community by hand."""
+
+    event_type = _type("escalated")
+
+    district: str = Field(description="City district the citizen lives in.")
+    interests: list[str] = Field(description="The citizen's interests.")
+    languages: list[str] = Field(description="Languages the citizen speaks, ISO 639-1 codes.")
+    needs: list[str] = Field(description="The citizen's support needs.")
+    reason: EscalationReason = Field(
+        description="Why: `no_match` (nothing in the directory fits), `all_declined`, "
+        "`all_expired`, `declined_or_expired` (every candidate declined or let the offer "
+        "lapse), `none_available` (the remaining candidates closed or filled up)."
+    )
+    escalated_at: datetime = Field(description="When it was escalated.")
+
+
+class AcceptedReferralEvent(ReferralEvent):
+    """Something the accepting organisation recorded about a referral it took on."""
+
+    organization_id: UUID = Field(description="The organisation that accepted the referral.")
+    service_id: UUID = Field(description="The service (activity) the citizen was referred to.")
+
+
+class ContactMade(AcceptedReferralEvent):
+    """The accepting organisation reached the citizen."""
+
+    event_type = _type("contact_made")
+
+    contacted_on: date = Field(description="The day the citizen was reached.")
+
+
+class FirstMeetingHeld(AcceptedReferralEvent):
+    """The citizen came to the activity for the first time: the referral is in progress."""
+
+    event_type = _type("first_meeting_held")
+
+    met_on: date = Field(description="The day of the first meeting.")
+    accompanied_by: Accompaniment = Field(description="Who came along with the citizen.")
+
+
+class ReferralPutOnHold(AcceptedReferralEvent):
+    """The citizen's participation is paused for a while."""
+
+    event_type = _type("put_on_hold")
+
+    held_at: datetime = Field(description="When it was put on hold.")
+
+
+class ReferralResumed(AcceptedReferralEvent):
+    """The citizen takes part again after a pause."""
+
+    event_type = _type("resumed")
+
+    resumed_at: datetime = Field(description="When it was resumed.")
+
+
+class ReferralCompleted(AcceptedReferralEvent):
+    """The referral reached its goal. The place it took is free again."""
+
+    event_type = _type("completed")
+
+    completed_at: datetime = Field(description="When the organisation completed it.")
+
+
+class ReferralFailed(AcceptedReferralEvent):
+    """The referral ended without reaching its goal. The place it took is free again."""
+
+    event_type = _type("failed")
+
+    failed_at: datetime = Field(description="When the organisation closed it as failed.")
+
+
+class ReferralCancelled(ReferralEvent):
+    """The care system or an operator called the referral off. An open offer is withdrawn
+    (a `referral.offer_withdrawn` event comes first); a place taken is free again."""
+
+    event_type = _type("cancelled")
+
+    cancelled_by: CancelledBy = Field(description="Who cancelled it.")
+    previous_status: ReferralState = Field(description="The referral's status before.")
+    organization_id: UUID | None = Field(
+        default=None,
+        description="The organisation that held the referral (had accepted it), if any.",
+    )
+    service_id: UUID | None = Field(
+        default=None, description="The service of that organisation, if any."
+    )
+    cancelled_at: datetime = Field(description="When it was cancelled.")

@@ -39,11 +39,8 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from contracts import IntegrationEvent
+from runtime.clock import utcnow as utcnow  # re-exported for older imports
 from runtime.envelope import envelope
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

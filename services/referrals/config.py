@@ -17,4 +17,9 @@ class Settings(ServiceSettings):
         description="HMAC key turning a personal number into the pseudonymous citizen_ref; "
         "kept apart from the data so the reference cannot be brute-forced back.",
     )
-    offer_ttl_hours: int = Field(default=72, description="How long a partner has to answer.")
+    offer_ttl_hours: float = Field(
+        default=72, gt=0, description="How long a partner has to answer an offer."
+    )
+    timer_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler looks for deadlines passed."
+    )

@@ -1,45 +1,45 @@
-"""The integration events referrals publishes and consumes, built from the domain."""
+"""The integration events referrals publishes and consumes. The referral records the events
+it causes (`referrals.domain.lifecycle`); the unit of work writes them to the outbox."""
 
 from __future__ import annotations
 
 from contracts import (
+    ContactMade,
+    FirstMeetingHeld,
     IntegrationEvent,
     MatchesFound,
     NoMatchFound,
+    OfferDeclined,
+    OfferExpired,
+    OfferWithdrawn,
+    ReferralAccepted,
+    ReferralAssigned,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralEscalated,
+    ReferralFailed,
     ReferralOffered,
+    ReferralPutOnHold,
+    ReferralResumed,
     ReferralSubmitted,
+    ServiceChanged,
 )
-from referrals.domain import Offer, Referral
 
-PUBLISHES: tuple[type[IntegrationEvent], ...] = (ReferralSubmitted, ReferralOffered)
-CONSUMES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound)
-
-
-def referral_submitted(referral: Referral) -> ReferralSubmitted:
-    return ReferralSubmitted(
-        referral_id=referral.id,
-        citizen_ref=referral.citizen_ref,
-        age_band=referral.age_band,
-        district=referral.district,
-        interests=referral.interests,
-        languages=referral.languages,
-        needs=referral.needs,
-        submitted_at=referral.submitted_at,
-    )
-
-
-def referral_offered(referral: Referral, offer: Offer) -> ReferralOffered:
-    """What a partner needs to decide: never the personal number, name or address."""
-    return ReferralOffered(
-        referral_id=referral.id,
-        offer_id=offer.id,
-        organization_id=offer.organization_id,
-        service_id=offer.service_id,
-        citizen_ref=referral.citizen_ref,
-        age_band=referral.age_band,
-        district=referral.district,
-        interests=referral.interests,
-        languages=referral.languages,
-        needs=referral.needs,
-        expires_at=offer.expires_at,
-    )
+PUBLISHES: tuple[type[IntegrationEvent], ...] = (
+    ReferralSubmitted,
+    ReferralOffered,
+    ReferralAccepted,
+    OfferDeclined,
+    OfferExpired,
+    OfferWithdrawn,
+    ReferralAssigned,
+    ReferralEscalated,
+    ContactMade,
+    FirstMeetingHeld,
+    ReferralPutOnHold,
+    ReferralResumed,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralCancelled,
+)
+CONSUMES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound, ServiceChanged)

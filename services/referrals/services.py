@@ -5,15 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
-from contracts import IntegrationEvent, MatchesFound, NoMatchFound
-from referrals import events
-from referrals.domain import Match, Referral, ReferralStatus, age_band, parse_cpr
+from contracts import MatchesFound, NoMatchFound, ServiceChanged
+from referrals.domain import (
+    Accompaniment,
+    Actor,
+    CancelReason,
+    Candidate,
+    DeclineReason,
+    FailReason,
+    HoldReason,
+    KnownService,
+    Party,
+    Referral,
+    age_band,
+    parse_cpr,
+)
 from referrals.privacy import CitizenIdentity, IdentityVault
-from referrals.store import ReferralRepository
+from referrals.store import ConcurrentUpdate, ReferralRepository, ServiceBook, TimerRepository
+from runtime.clock import Clock, utcnow
 from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
 
@@ -21,14 +34,39 @@ class UnitOfWork(KeyStore, Protocol):
     @property
     def referrals(self) -> ReferralRepository: ...
 
-    def publish(self, event: IntegrationEvent) -> None: ...
+    @property
+    def services(self) -> ServiceBook: ...
+
+    @property
+    def timers(self) -> TimerRepository: ...
+
+    def commit(self) -> None: ...
 
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
 
+MAX_TRIES = 3
+"""How often a change that lost a race with another writer of the same referral is redone."""
+
 
 class ReferralNotFound(Exception):
-    pass
+    """No such referral, or not one this actor may see."""
+
+
+class UnknownService(Exception):
+    """Directory never announced this service to referrals."""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What every change of a referral needs besides the change itself."""
+
+    start_uow: UnitOfWorkFactory
+    offer_ttl: timedelta
+    clock: Clock = utcnow
+
+
+# --- intake -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -43,6 +81,7 @@ class SubmitReferral:
     address: str | None = None
     phone: str | None = None
     share_contact_details: bool = False
+    needs_accompaniment: bool = False
     idempotency_key: str | None = None
 
 
@@ -50,31 +89,33 @@ def submit_referral(
     command: SubmitReferral,
     start_uow: UnitOfWorkFactory,
     vault: IdentityVault,
-    today: date | None = None,
+    clock: Clock = utcnow,
 ) -> tuple[Referral, bool]:
-    """Create the referral and queue `ReferralSubmitted`; a retry returns the first one.
+    """Create the referral, recording `ReferralSubmitted`; a retry returns the first one.
 
     Returns the referral and whether it was created now.
     """
     personal_number, born = parse_cpr(command.personal_number)
-    now = datetime.now(UTC)
+    now = clock()
 
     def create(uow: UnitOfWork) -> tuple[Referral, str]:
-        referral = Referral(
-            id=uuid4(),
-            submitted_by=command.submitted_by,
-            citizen_ref=vault.pseudonym(personal_number),
-            age_band=age_band(born, today or now.date()),
-            district=command.district,
-            interests=sorted({i.strip().lower() for i in command.interests}),
-            languages=sorted({lang.lower() for lang in command.languages}),
-            needs=sorted(set(command.needs)),
-            share_contact_details=command.share_contact_details,
-            submitted_at=now,
+        referral = Referral.submit(
+            Referral(
+                id=uuid4(),
+                submitted_by=command.submitted_by,
+                citizen_ref=vault.pseudonym(personal_number),
+                age_band=age_band(born, now.date()),
+                district=command.district,
+                interests=sorted({i.strip().lower() for i in command.interests}),
+                languages=sorted({lang.lower() for lang in command.languages}),
+                needs=sorted(set(command.needs)),
+                share_contact_details=command.share_contact_details,
+                needs_accompaniment=command.needs_accompaniment,
+                submitted_at=now,
+            )
         )
         identity = CitizenIdentity(personal_number, command.name, command.address, command.phone)
         uow.referrals.add(referral, identity_ciphertext=vault.seal(identity))
-        uow.publish(events.referral_submitted(referral))
         return referral, str(referral.id)
 
     return create_once(
@@ -87,34 +128,280 @@ def submit_referral(
     )
 
 
-def offer_to_best_match(event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta) -> None:
-    """Directory found matches: offer the referral to the best one."""
-    referral = _get(uow, event.referral_id)
-    if referral.status is ReferralStatus.SUBMITTED:
-        matches = [Match(m.service_id, m.organization_id) for m in event.matches]
-        offer = referral.offer_best(matches, datetime.now(UTC), offer_ttl)
-        uow.referrals.save(referral)
-        uow.publish(events.referral_offered(referral, offer))
-    # Otherwise it was offered on an earlier match list, and a late one changes nothing.
+# --- directory's events -------------------------------------------------------------------
+
+
+def offer_to_candidates(
+    event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta, clock: Clock = utcnow
+) -> None:
+    """Directory ranked candidates: keep them and offer the first one available."""
+    referral = _get(uow, event.referral_id, for_update=True)
+    candidates = [
+        Candidate(m.service_id, m.organization_id, m.score, list(m.reasons)) for m in event.matches
+    ]
+    known = uow.services.get_many({c.service_id for c in candidates})
+    referral.receive_candidates(candidates, known, clock(), offer_ttl)
+    uow.referrals.save(referral)
     uow.commit()
 
 
-def mark_unmatched(event: NoMatchFound, uow: UnitOfWork) -> None:
+def escalate_unmatched(event: NoMatchFound, uow: UnitOfWork, clock: Clock = utcnow) -> None:
     """Nothing fits: the referral waits for an operator."""
-    referral = _get(uow, event.referral_id)
-    if referral.status is ReferralStatus.SUBMITTED:
-        referral.mark_unmatched()
-        uow.referrals.save(referral)
+    referral = _get(uow, event.referral_id, for_update=True)
+    referral.no_match(clock())
+    uow.referrals.save(referral)
     uow.commit()
 
 
-def get_referral(referral_id: UUID, start_uow: UnitOfWorkFactory) -> Referral:
+def learn_service(event: ServiceChanged, uow: UnitOfWork) -> None:
+    """Remember who runs a service and whether it takes referrals, as directory says."""
+    uow.services.put(
+        KnownService(
+            service_id=event.service_id,
+            organization_id=event.organization_id,
+            active=event.status == "active",
+            free_places=event.free_places,
+        ),
+        changed_at=event.changed_at,
+    )
+    uow.commit()
+
+
+# --- the partner's answers, care systems and operators -----------------------------------
+
+
+def accept_offer(referral_id: UUID, actor: Actor, lifecycle: Lifecycle) -> Referral:
+    return _change(referral_id, actor, lifecycle, lambda r, _uow, now: r.accept(actor, now))
+
+
+@dataclass(frozen=True)
+class DeclineOffer:
+    reason: DeclineReason
+    text: str | None = None
+
+
+def decline_offer(
+    referral_id: UUID, command: DeclineOffer, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    def decline(referral: Referral, uow: UnitOfWork, now: datetime) -> None:
+        known = uow.services.get_many({c.service_id for c in referral.candidates})
+        referral.decline(actor, command.reason, command.text, known, now, lifecycle.offer_ttl)
+
+    return _change(referral_id, actor, lifecycle, decline)
+
+
+def record_contact(referral_id: UUID, on: date, actor: Actor, lifecycle: Lifecycle) -> Referral:
+    return _change(
+        referral_id, actor, lifecycle, lambda r, _uow, now: r.record_contact(actor, on, now)
+    )
+
+
+@dataclass(frozen=True)
+class RecordFirstMeeting:
+    on: date
+    accompanied_by: Accompaniment
+
+
+def record_first_meeting(
+    referral_id: UUID, command: RecordFirstMeeting, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    return _change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.record_first_meeting(actor, command.on, command.accompanied_by, now),
+    )
+
+
+@dataclass(frozen=True)
+class PutOnHold:
+    reason: HoldReason
+    text: str | None = None
+
+
+def put_on_hold(
+    referral_id: UUID, command: PutOnHold, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    return _change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.put_on_hold(actor, command.reason, command.text, now),
+    )
+
+
+def resume(referral_id: UUID, actor: Actor, lifecycle: Lifecycle) -> Referral:
+    return _change(referral_id, actor, lifecycle, lambda r, _uow, now: r.resume(actor, now))
+
+
+def complete(referral_id: UUID, note: str | None, actor: Actor, lifecycle: Lifecycle) -> Referral:
+    return _change(referral_id, actor, lifecycle, lambda r, _uow, now: r.complete(actor, note, now))
+
+
+@dataclass(frozen=True)
+class FailReferral:
+    reason: FailReason
+    text: str | None = None
+
+
+def fail(referral_id: UUID, command: FailReferral, actor: Actor, lifecycle: Lifecycle) -> Referral:
+    return _change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.fail(actor, command.reason, command.text, now),
+    )
+
+
+@dataclass(frozen=True)
+class CancelReferral:
+    reason: CancelReason
+    text: str | None = None
+
+
+def cancel(
+    referral_id: UUID, command: CancelReferral, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    return _change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.cancel(actor, command.reason, command.text, now),
+    )
+
+
+@dataclass(frozen=True)
+class AssignReferral:
+    service_id: UUID
+    text: str | None = None
+
+
+def assign(
+    referral_id: UUID, command: AssignReferral, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    """Raises `UnknownService` when directory never announced the service."""
+
+    def assign_to(referral: Referral, uow: UnitOfWork, now: datetime) -> None:
+        service = uow.services.get_many({command.service_id}).get(command.service_id)
+        if service is None:
+            raise UnknownService(f"directory has announced no service {command.service_id}")
+        referral.assign(actor, service, command.text, now, lifecycle.offer_ttl)
+
+    return _change(referral_id, actor, lifecycle, assign_to)
+
+
+# --- the service's own clock --------------------------------------------------------------
+
+
+def fire_due_timers(lifecycle: Lifecycle, limit: int = 100) -> int:
+    """Act on every deadline that has passed: an offer not answered in time moves on as
+    after a decline. Each timer fires in its own transaction together with the change it
+    causes, claimed so that with several replicas exactly one fires it. Returns how many
+    fired."""
+    fired = 0
+    for _ in range(limit):
+        with lifecycle.start_uow() as uow:
+            now = lifecycle.clock()
+            timer = uow.timers.claim_due(now)
+            if timer is None:
+                break
+            if not uow.timers.remove(timer):
+                continue  # another scheduler fired it between the claim and now
+            referral = _get(uow, timer.referral_id, for_update=True)
+            known = uow.services.get_many({c.service_id for c in referral.candidates})
+            referral.expire(timer.key, known, now, lifecycle.offer_ttl)
+            uow.referrals.save(referral)
+            uow.commit()
+            fired += 1
+    return fired
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def get_referral(referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory) -> Referral:
     with start_uow() as uow:
-        return _get(uow, referral_id)
+        return _visible(_get(uow, referral_id), actor)
 
 
-def _get(uow: UnitOfWork, referral_id: UUID) -> Referral:
-    referral = uow.referrals.get(referral_id)
+def partner_referrals(
+    actor: Actor, status: str | None, offset: int, limit: int, start_uow: UnitOfWorkFactory
+) -> tuple[list[Referral], int]:
+    """The referrals ever offered to the actor's organisation, newest offer first."""
+    if actor.organization_id is None:
+        raise ValueError("only a partner has an organisation")
+    with start_uow() as uow:
+        return uow.referrals.offered_to(actor.organization_id, status, offset, limit)
+
+
+def escalations(
+    district: str | None, offset: int, limit: int, start_uow: UnitOfWorkFactory
+) -> tuple[list[Referral], int]:
+    """Escalated referrals, the longest waiting first."""
+    with start_uow() as uow:
+        return uow.referrals.escalated(district, offset, limit)
+
+
+class ContactNotShared(Exception):
+    """The organisation may not read how to reach the citizen."""
+
+
+def contact_details(
+    referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: IdentityVault
+) -> CitizenIdentity:
+    """The citizen's name, phone and address, for the organisation that accepted the
+    referral and holds it, and only if the citizen consented."""
+    with start_uow() as uow:
+        referral = _visible(_get(uow, referral_id), actor)
+        if actor.organization_id is None or not referral.contact_shared_with(actor.organization_id):
+            raise ContactNotShared(
+                "contact details are shared only with the organisation that accepted the "
+                "referral, while it holds it, and only if the citizen consented"
+            )
+        return vault.open(uow.referrals.identity_ciphertext(referral_id))
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _change(
+    referral_id: UUID,
+    actor: Actor,
+    lifecycle: Lifecycle,
+    change: Callable[[Referral, UnitOfWork, datetime], None],
+) -> Referral:
+    """Load the referral the actor may see, apply `change`, store it and commit; redone
+    from the start when another writer changed the referral meanwhile."""
+    attempt = 1
+    while True:
+        with lifecycle.start_uow() as uow:
+            referral = _visible(_get(uow, referral_id, for_update=True), actor)
+            change(referral, uow, lifecycle.clock())
+            try:
+                uow.referrals.save(referral)
+                uow.commit()
+            except ConcurrentUpdate:
+                if attempt >= MAX_TRIES:
+                    raise
+                attempt += 1
+                continue
+            return referral
+
+
+def _visible(referral: Referral, actor: Actor) -> Referral:
+    """The referral if `actor` may know it exists: partners see what was offered to their
+    organisation, care systems what they submitted, operators and the clock everything."""
+    if actor.party is Party.PARTNER and not (
+        actor.organization_id and referral.was_offered_to(actor.organization_id)
+    ):
+        raise ReferralNotFound(f"no referral {referral.id}")
+    if actor.party is Party.CARE_SYSTEM and referral.submitted_by != actor.subject:
+        raise ReferralNotFound(f"no referral {referral.id}")
+    return referral
+
+
+def _get(uow: UnitOfWork, referral_id: UUID, *, for_update: bool = False) -> Referral:
+    referral = uow.referrals.get(referral_id, for_update=for_update)
     if referral is None:
         raise ReferralNotFound(f"no referral {referral_id}")
     return referral

@@ -1,23 +1,24 @@
-"""HTTP API of referrals: care systems submit and follow referrals."""
+"""Care systems submit referrals, follow them and may cancel them; operators read any."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
-from contracts.referrals import AgeBand
 from referrals import services
-from referrals.domain import (
-    InvalidPersonalNumber,
-    NotEligible,
-    OfferStatus,
-    Referral,
-    ReferralStatus,
+from referrals.api.models import (
+    Lifecycle,
+    ReasonedInput,
+    ReferralPublic,
+    StartUow,
+    actor_of,
+    refusals,
+    responses,
 )
+from referrals.domain import CancelReason, InvalidPersonalNumber, NotEligible
 from runtime.auth import Principal, Role, require
 from runtime.http import (
     JSON_BOOLEAN,
@@ -29,7 +30,6 @@ from runtime.http import (
     Name,
     ShortText,
     answer_created,
-    unit_of_work_factory,
 )
 from runtime.idempotency import IdempotencyConflict
 from runtime.openapi import created_responses, rules
@@ -37,7 +37,8 @@ from runtime.problems import Problem
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
-StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
+CareOrOperator = Annotated[Principal, Depends(require(Role.CARE_SYSTEM, Role.OPERATOR))]
+
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{4,18}[0-9]$")]
 """Digits, spaces between them, an optional leading `+`; refused, not trimmed, when padded."""
 
@@ -96,51 +97,16 @@ class ReferralCreate(InputModel):
         description="Stored in lower case, each once.",
         examples=[["wheelchair_access"]],
     )
+    needs_accompaniment: StrictBool = Field(
+        default=False,
+        description="The citizen needs someone (staff, a volunteer, a relative) to come along "
+        "the first time; the partner sees this.",
+    )
     consent: ConsentCreate
 
 
-class OfferPublic(BaseModel):
-    id: UUID
-    organization_id: UUID
-    service_id: UUID
-    status: OfferStatus
-    offered_at: datetime
-    expires_at: datetime
-
-
-class ReferralPublic(BaseModel):
-    """A referral as its care system sees it; the identity stays inside the service."""
-
-    id: UUID
-    status: ReferralStatus
-    citizen_ref: str
-    age_band: AgeBand
-    district: str
-    interests: list[str]
-    languages: list[str]
-    needs: list[str]
-    submitted_at: datetime
-    offered_organization_id: UUID | None = Field(
-        description="The organisation the referral is offered to now, if any."
-    )
-    offers: list[OfferPublic]
-
-    @classmethod
-    def of(cls, referral: Referral) -> ReferralPublic:
-        current = referral.current_offer
-        return cls(
-            id=referral.id,
-            status=referral.status,
-            citizen_ref=referral.citizen_ref,
-            age_band=referral.age_band,
-            district=referral.district,
-            interests=referral.interests,
-            languages=referral.languages,
-            needs=referral.needs,
-            submitted_at=referral.submitted_at,
-            offered_organization_id=current.organization_id if current else None,
-            offers=[OfferPublic.model_validate(o, from_attributes=True) for o in referral.offers],
-        )
+class CancelCreate(ReasonedInput):
+    reason: CancelReason
 
 
 @router.post(
@@ -158,7 +124,7 @@ def submit_referral(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM))],
-    start_uow: StartUow,
+    lifecycle: Lifecycle,
     idempotency_key: IdempotencyKey = None,
 ) -> ReferralPublic:
     """A care system that retries must not create a second referral, so every submission
@@ -183,10 +149,13 @@ def submit_referral(
         languages=body.languages,
         needs=body.needs,
         share_contact_details=body.consent.share_contact_details,
+        needs_accompaniment=body.needs_accompaniment,
         idempotency_key=idempotency_key,
     )
     try:
-        referral, created = services.submit_referral(command, start_uow, request.app.state.vault)
+        referral, created = services.submit_referral(
+            command, lifecycle.start_uow, request.app.state.vault, lifecycle.clock
+        )
     except InvalidPersonalNumber as error:
         raise Problem(422, f"citizen.personal_number: {error}.") from error
     except NotEligible as error:
@@ -197,26 +166,29 @@ def submit_referral(
     return ReferralPublic.of(referral)
 
 
-@router.get(
-    "/{referral_id}",
-    summary="Read a referral's status",
-    responses={
-        404: {
-            "description": "There is no referral with this id, or another care system submitted it."
-        }
-    },
-)
+@router.get("/{referral_id}", summary="Read a referral's status", responses=responses(404))
 def get_referral(
-    referral_id: UUID,
-    start_uow: StartUow,
-    principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM, Role.OPERATOR))],
+    referral_id: UUID, start_uow: StartUow, principal: CareOrOperator
 ) -> ReferralPublic:
-    """A care system reads the referrals it submitted; an operator reads any."""
-    try:
-        referral = services.get_referral(referral_id, start_uow)
-    except services.ReferralNotFound as error:
-        raise Problem(404, f"There is no referral {referral_id}.") from error
-    if principal.role is Role.CARE_SYSTEM and referral.submitted_by != principal.subject:
-        # Not 403: another care system's referral must not even be confirmed to exist.
-        raise Problem(404, f"There is no referral {referral_id}.")
-    return ReferralPublic.of(referral)
+    """A care system reads the referrals it submitted; an operator reads any. The history
+    shows every step, with the reasons and texts given."""
+    with refusals(referral_id):
+        return ReferralPublic.of(services.get_referral(referral_id, actor_of(principal), start_uow))
+
+
+@router.post(
+    "/{referral_id}/cancel",
+    summary="Cancel a referral",
+    responses=responses(404, 409),
+)
+def cancel_referral(
+    referral_id: UUID, body: CancelCreate, principal: CareOrOperator, lifecycle: Lifecycle
+) -> ReferralPublic:
+    """The care system that submitted it, or an operator, calls the referral off in any
+    state that is not final (409 when completed, failed or cancelled already). An open
+    offer is withdrawn and its organisation told; a place taken is given back."""
+    command = services.CancelReferral(body.reason, body.text)
+    with refusals(referral_id):
+        return ReferralPublic.of(
+            services.cancel(referral_id, command, actor_of(principal), lifecycle)
+        )

@@ -1,0 +1,293 @@
+"""What the referrals API shows and shares among its routers: public models, the actor a
+token stands for, and the answer each refusal gets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Self, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field, model_validator
+
+from contracts.referrals import AgeBand
+from referrals import services
+from referrals.domain import (
+    Accompaniment,
+    Actor,
+    EscalationReason,
+    Forbidden,
+    InvalidAnswer,
+    InvalidTransition,
+    OfferStatus,
+    Party,
+    Referral,
+    ReferralStatus,
+)
+from referrals.store import ConcurrentUpdate
+from runtime.auth import Principal
+from runtime.http import InputModel, LongText, unit_of_work_factory
+from runtime.problems import Problem
+
+StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
+
+
+def lifecycle(request: Request) -> services.Lifecycle:
+    """The service's lifecycle settings (unit of work, offer TTL, clock), for `Depends`."""
+    found: services.Lifecycle = request.app.state.lifecycle
+    return found
+
+
+Lifecycle = Annotated[services.Lifecycle, Depends(lifecycle)]
+
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")]
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many.")]
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(Party(principal.role.value), principal.subject, principal.organization_id)
+
+
+NOT_FOUND = "There is no referral {id}."
+
+
+@contextmanager
+def refusals(referral_id: UUID) -> Iterator[None]:
+    """Turn the domain's refusals into problem answers; none of them changed anything."""
+    try:
+        yield
+    except services.ReferralNotFound as error:
+        # Not 403: a referral the token may not see must not even be confirmed to exist.
+        raise Problem(404, NOT_FOUND.format(id=referral_id)) from error
+    except (Forbidden, services.ContactNotShared) as error:
+        raise Problem(403, f"Not allowed: {error}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Not now: {error}. Read the referral to see its status.") from error
+    except ConcurrentUpdate as error:
+        raise Problem(
+            409, "The referral changed at the same moment; read it and try again."
+        ) from error
+    except (InvalidAnswer, services.UnknownService) as error:
+        raise Problem(422, f"{str(error)[0].upper()}{str(error)[1:]}.") from error
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The answers a route declares itself besides what every route shares."""
+    known: dict[int, str] = {
+        403: "The token's role may not do this, or it is a partner of another organisation "
+        "than the one the step belongs to.",
+        404: "There is no referral with this id that the token may see.",
+        409: "The referral is not in a state where this can happen (or changed at the same "
+        "moment); nothing changed.",
+    }
+    return {status: {"description": known[status]} for status in statuses}
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    total: int = Field(ge=0, description="How many there are in all.")
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+
+
+class OfferPublic(BaseModel):
+    id: UUID
+    organization_id: UUID
+    service_id: UUID
+    status: OfferStatus
+    offered_at: datetime
+    expires_at: datetime = Field(description="The offer lapses unanswered at this time.")
+    answered_at: datetime | None = Field(
+        description="When it stopped being pending: accepted, declined, expired or withdrawn."
+    )
+
+
+class TransitionPublic(BaseModel):
+    at: datetime
+    action: str = Field(
+        description="`submit`, `offer`, `escalate`, or the action taken: `accept`, "
+        "`decline`, `expire`, `contact_made`, `first_meeting`, `hold`, `resume`, "
+        "`complete`, `fail`, `cancel`, `assign`."
+    )
+    by: Party = Field(description="Who took it; `system` and `clock` are Brobygger itself.")
+    from_status: ReferralStatus | None
+    to_status: ReferralStatus
+    reason: str | None = Field(description="The reason code given, if any.")
+    text: str | None = Field(description="The text given with it, if any.")
+
+
+class Escalation(BaseModel):
+    reason: EscalationReason = Field(
+        description="`no_match`: nothing in the directory fits; `all_declined`, "
+        "`all_expired`, `declined_or_expired`: every candidate declined or let the offer "
+        "lapse; `none_available`: the candidates not yet tried closed or filled up."
+    )
+    escalated_at: datetime
+
+
+class ReferralPublic(BaseModel):
+    """A referral as its care system and operators see it; the identity stays inside."""
+
+    id: UUID
+    status: ReferralStatus
+    citizen_ref: str
+    age_band: AgeBand
+    district: str
+    interests: list[str]
+    languages: list[str]
+    needs: list[str]
+    needs_accompaniment: bool
+    submitted_at: datetime
+    offered_organization_id: UUID | None = Field(
+        description="The organisation the referral is offered to or accepted by now, if any."
+    )
+    escalation: Escalation | None = Field(description="Why it waits for an operator, if it does.")
+    contact_made_on: date | None
+    first_meeting_on: date | None
+    accompanied_by: Accompaniment | None = Field(description="Who came to the first meeting.")
+    offers: list[OfferPublic]
+    history: list[TransitionPublic] = Field(description="Every step, oldest first.")
+
+    @classmethod
+    def of(cls, referral: Referral) -> ReferralPublic:
+        current = referral.current_offer
+        return cls(
+            id=referral.id,
+            status=referral.status,
+            citizen_ref=referral.citizen_ref,
+            age_band=referral.age_band,
+            district=referral.district,
+            interests=referral.interests,
+            languages=referral.languages,
+            needs=referral.needs,
+            needs_accompaniment=referral.needs_accompaniment,
+            submitted_at=referral.submitted_at,
+            offered_organization_id=current.organization_id if current else None,
+            escalation=Escalation(
+                reason=referral.escalation_reason, escalated_at=referral.escalated_at
+            )
+            if referral.escalation_reason and referral.escalated_at
+            else None,
+            contact_made_on=referral.contact_made_on,
+            first_meeting_on=referral.first_meeting_on,
+            accompanied_by=referral.accompanied_by,
+            offers=[OfferPublic.model_validate(o, from_attributes=True) for o in referral.offers],
+            history=[
+                TransitionPublic(
+                    at=t.at,
+                    action=t.action,
+                    by=t.party,
+                    from_status=t.from_status,
+                    to_status=t.to_status,
+                    reason=t.reason,
+                    text=t.text,
+                )
+                for t in referral.history
+            ],
+        )
+
+
+class PartnerStatus(StrEnum):
+    """A referral as one partner organisation sees it."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class PartnerOffer(BaseModel):
+    id: UUID
+    service_id: UUID
+    status: OfferStatus
+    offered_at: datetime
+    expires_at: datetime = Field(description="Answer before this time, or the offer lapses.")
+    answered_at: datetime | None
+
+
+class PartnerReferralPublic(BaseModel):
+    """What a partner needs to decide and to follow up, and nothing more: never the
+    personal number; the contact details only from `/contact`, after accepting."""
+
+    id: UUID
+    status: PartnerStatus = Field(
+        description="The referral's status while this organisation holds the offer or the "
+        "referral; otherwise what became of its offer: `declined`, `expired` or "
+        "`withdrawn` (the referral was cancelled or assigned elsewhere)."
+    )
+    citizen_ref: str = Field(description="Pseudonymous reference to the citizen.")
+    age_band: AgeBand
+    district: str
+    interests: list[str]
+    languages: list[str]
+    needs: list[str]
+    needs_accompaniment: bool = Field(
+        description="The citizen needs someone to come along the first time."
+    )
+    contact_details_shared: bool = Field(
+        description="The citizen consented to share contact details with the organisation "
+        "that accepts."
+    )
+    offer: PartnerOffer = Field(description="The latest offer to this organisation.")
+    contact_made_on: date | None = Field(description="Only while this organisation holds it.")
+    first_meeting_on: date | None = Field(description="Only while this organisation holds it.")
+    accompanied_by: Accompaniment | None = Field(
+        description="Only while this organisation holds it."
+    )
+
+    @classmethod
+    def of(cls, referral: Referral, organization_id: UUID) -> PartnerReferralPublic:
+        offer = referral.latest_offer_to(organization_id)
+        status = referral.status_for(organization_id)
+        if offer is None or status is None:
+            raise ValueError("the referral was never offered to this organisation")
+        holds = offer.status in (OfferStatus.PENDING, OfferStatus.ACCEPTED)
+        return cls(
+            id=referral.id,
+            status=PartnerStatus(status),
+            citizen_ref=referral.citizen_ref,
+            age_band=referral.age_band,
+            district=referral.district,
+            interests=referral.interests,
+            languages=referral.languages,
+            needs=referral.needs,
+            needs_accompaniment=referral.needs_accompaniment,
+            contact_details_shared=referral.share_contact_details,
+            offer=PartnerOffer.model_validate(offer, from_attributes=True),
+            contact_made_on=referral.contact_made_on if holds else None,
+            first_meeting_on=referral.first_meeting_on if holds else None,
+            accompanied_by=referral.accompanied_by if holds else None,
+        )
+
+
+def _text_required_for_other(schema: dict[str, Any]) -> None:
+    schema["if"] = {"properties": {"reason": {"const": "other"}}, "required": ["reason"]}
+    schema["then"] = {"required": ["text"], "properties": {"text": {"type": "string"}}}
+
+
+class ReasonedInput(InputModel, json_schema_extra=_text_required_for_other):
+    """A step with a reason code; the reason `other` needs a text saying what it is."""
+
+    text: LongText | None = Field(
+        default=None,
+        description="In words; required when the reason is `other`. Stays in referrals: "
+        "it is never sent to other services.",
+    )
+
+    @model_validator(mode="after")
+    def _other_needs_text(self) -> Self:
+        if getattr(self, "reason", None) == "other" and self.text is None:
+            raise ValueError("the reason `other` needs a `text` saying what it is")
+        return self

@@ -1,0 +1,247 @@
+"""Partners answer the referrals offered to their organisation and report how they go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from referrals import services
+from referrals.api.models import (
+    Lifecycle,
+    Limit,
+    Offset,
+    Page,
+    PartnerReferralPublic,
+    PartnerStatus,
+    ReasonedInput,
+    StartUow,
+    actor_of,
+    refusals,
+    responses,
+)
+from referrals.domain import Accompaniment, Actor, DeclineReason, FailReason, HoldReason, Referral
+from runtime.auth import Principal, Role, require
+from runtime.http import Day, InputModel, LongText
+from runtime.openapi import rules
+
+router = APIRouter(prefix="/partner/referrals", tags=["partners"])
+
+Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
+
+DAY_RULE = (
+    "The day is not in the future (on the Copenhagen calendar) and not before the day the "
+    "referral was accepted; a first meeting is not before the day contact was made."
+)
+
+
+class DeclineCreate(ReasonedInput):
+    reason: DeclineReason
+
+
+class ContactMadeCreate(InputModel):
+    contacted_on: Day = Field(description="The day the citizen was reached.")
+
+
+class FirstMeetingCreate(InputModel):
+    met_on: Day = Field(description="The day the citizen first came.")
+    accompanied_by: Accompaniment = Field(description="Who came along with the citizen.")
+
+
+class HoldCreate(ReasonedInput):
+    reason: HoldReason
+
+
+class CompleteCreate(InputModel):
+    outcome_note: LongText | None = Field(
+        default=None, description="How it went, in words; stays in referrals."
+    )
+
+
+class FailCreate(ReasonedInput):
+    reason: FailReason
+
+
+class ContactPublic(BaseModel):
+    """How to reach the citizen: personal data, shown only to the organisation that
+    accepted, and only with the citizen's consent."""
+
+    name: str
+    phone: str | None
+    address: str | None
+
+
+def _organization(principal: Principal) -> UUID:
+    assert principal.organization_id is not None  # a partner token always names it
+    return principal.organization_id
+
+
+@router.get("", summary="List the referrals offered to the organisation")
+def list_referrals(
+    principal: Partner,
+    start_uow: StartUow,
+    status: Annotated[PartnerStatus | None, Query(description="Only this status.")] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Page[PartnerReferralPublic]:
+    """Every referral ever offered to the token's organisation, the newest offer first."""
+    actor = actor_of(principal)
+    found, total = services.partner_referrals(
+        actor, status.value if status else None, offset, limit, start_uow
+    )
+    organization = _organization(principal)
+    return Page[PartnerReferralPublic](
+        data=[PartnerReferralPublic.of(r, organization) for r in found],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/{referral_id}",
+    summary="Read a referral offered to the organisation",
+    responses=responses(404),
+)
+def get_referral(
+    referral_id: UUID, principal: Partner, start_uow: StartUow
+) -> PartnerReferralPublic:
+    """404 for a referral never offered to the token's organisation."""
+    with refusals(referral_id):
+        referral = services.get_referral(referral_id, actor_of(principal), start_uow)
+    return PartnerReferralPublic.of(referral, _organization(principal))
+
+
+@router.get(
+    "/{referral_id}/contact",
+    summary="Read how to reach the citizen",
+    responses=responses(403, 404),
+)
+def get_contact(
+    referral_id: UUID, request: Request, principal: Partner, start_uow: StartUow
+) -> ContactPublic:
+    """Only for the organisation that accepted the referral, while it holds it (accepted,
+    in progress or on hold), and only if the citizen consented to share contact details:
+    403 otherwise."""
+    with refusals(referral_id):
+        identity = services.contact_details(
+            referral_id, actor_of(principal), start_uow, request.app.state.vault
+        )
+    return ContactPublic(name=identity.name, phone=identity.phone, address=identity.address)
+
+
+def _step(
+    referral_id: UUID,
+    principal: Principal,
+    use_case: Callable[[Actor], Referral],
+) -> PartnerReferralPublic:
+    with refusals(referral_id):
+        referral = use_case(actor_of(principal))
+    return PartnerReferralPublic.of(referral, _organization(principal))
+
+
+STEP = responses(403, 404, 409)
+
+
+@router.post("/{referral_id}/accept", summary="Accept the offer", responses=STEP)
+def accept(referral_id: UUID, principal: Partner, lifecycle: Lifecycle) -> PartnerReferralPublic:
+    """The organisation the referral is offered to takes it on and will contact the citizen.
+    One free place of the service is taken."""
+    return _step(
+        referral_id, principal, lambda actor: services.accept_offer(referral_id, actor, lifecycle)
+    )
+
+
+@router.post("/{referral_id}/decline", summary="Decline the offer", responses=STEP)
+def decline(
+    referral_id: UUID, body: DeclineCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """The referral moves on to the next candidate, or to the operators when none is left.
+    The reason `other` needs a text."""
+    command = services.DeclineOffer(body.reason, body.text)
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.decline_offer(referral_id, command, actor, lifecycle),
+    )
+
+
+@router.post(
+    "/{referral_id}/contact-made",
+    summary="Record that the citizen was reached",
+    responses={**STEP, **rules(DAY_RULE)},
+)
+def contact_made(
+    referral_id: UUID, body: ContactMadeCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """While accepted, before the first meeting; the status stays `accepted`."""
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.record_contact(referral_id, body.contacted_on, actor, lifecycle),
+    )
+
+
+@router.post(
+    "/{referral_id}/first-meeting",
+    summary="Record the first meeting",
+    responses={**STEP, **rules(DAY_RULE)},
+)
+def first_meeting(
+    referral_id: UUID, body: FirstMeetingCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """The citizen came: the referral is `in_progress`."""
+    command = services.RecordFirstMeeting(body.met_on, body.accompanied_by)
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.record_first_meeting(referral_id, command, actor, lifecycle),
+    )
+
+
+@router.post("/{referral_id}/hold", summary="Put the referral on hold", responses=STEP)
+def hold(
+    referral_id: UUID, body: HoldCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """From `in_progress`; the reason `other` needs a text."""
+    command = services.PutOnHold(body.reason, body.text)
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.put_on_hold(referral_id, command, actor, lifecycle),
+    )
+
+
+@router.post("/{referral_id}/resume", summary="Resume a referral on hold", responses=STEP)
+def resume(referral_id: UUID, principal: Partner, lifecycle: Lifecycle) -> PartnerReferralPublic:
+    """From `on_hold` back to `in_progress`."""
+    return _step(
+        referral_id, principal, lambda actor: services.resume(referral_id, actor, lifecycle)
+    )
+
+
+@router.post("/{referral_id}/complete", summary="Complete the referral", responses=STEP)
+def complete(
+    referral_id: UUID, body: CompleteCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """From `accepted`, `in_progress` or `on_hold`. The place is given back."""
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.complete(referral_id, body.outcome_note, actor, lifecycle),
+    )
+
+
+@router.post("/{referral_id}/fail", summary="Close the referral as failed", responses=STEP)
+def fail(
+    referral_id: UUID, body: FailCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """From `accepted`, `in_progress` or `on_hold`; the reason `other` needs a text. The
+    place is given back."""
+    command = services.FailReferral(body.reason, body.text)
+    return _step(
+        referral_id, principal, lambda actor: services.fail(referral_id, command, actor, lifecycle)
+    )

@@ -1,0 +1,58 @@
+"""Who a referral is for: the personal number and the age band events carry instead."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+
+class InvalidPersonalNumber(ValueError):
+    pass
+
+
+class NotEligible(ValueError):
+    """The citizen is outside the group Brobygger serves."""
+
+
+CPR_PATTERN = re.compile(r"^([0-9]{2})([0-9]{2})([0-9]{2})-?([0-9]{4})$")  # ASCII digits only
+
+
+def parse_cpr(raw: str) -> tuple[str, date]:
+    """Normalise a Danish personal number to ten digits and read the birth date from it.
+
+    No modulus-11 check: numbers issued since 2007 may fail it and are still valid.
+    """
+    found = CPR_PATTERN.match(raw.strip())
+    if not found:
+        raise InvalidPersonalNumber("a personal number has ten digits, as DDMMYY-SSSS")
+    day, month, year2 = (int(part) for part in found.groups()[:3])
+    serial = found.group(4)
+    try:
+        born = date(_century(year2, int(serial[0])) + year2, month, day)
+    except ValueError as error:
+        raise InvalidPersonalNumber("the personal number holds no valid birth date") from error
+    return "".join(found.groups()), born
+
+
+def _century(year2: int, digit7: int) -> int:
+    """The century rule of the CPR register, from the 7th digit and the two-digit year."""
+    if digit7 <= 3:
+        return 1900
+    if digit7 in (4, 9):
+        return 2000 if year2 <= 36 else 1900
+    return 2000 if year2 <= 57 else 1800
+
+
+MINIMUM_AGE = 65
+AGE_BANDS = ((90, "90+"), (85, "85-89"), (80, "80-84"), (75, "75-79"), (70, "70-74"), (65, "65-69"))
+
+
+def age_band(born: date, today: date) -> str:
+    """The five-year band events carry instead of the birth date."""
+    if born > today:
+        raise InvalidPersonalNumber("the personal number's birth date lies in the future")
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    for lower, band in AGE_BANDS:
+        if age >= lower:
+            return band
+    raise NotEligible(f"Brobygger is for citizens aged {MINIMUM_AGE} and over")

@@ -1,0 +1,569 @@
+"""The referral's life, after HL7 Gravity's referral Task (SDOHCC TaskForReferralManagement):
+who may do what in which state, and the events each step causes. Rules only, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from contracts import (
+    ContactMade,
+    FirstMeetingHeld,
+    IntegrationEvent,
+    OfferDeclined,
+    OfferExpired,
+    OfferWithdrawn,
+    ReferralAccepted,
+    ReferralAssigned,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralEscalated,
+    ReferralFailed,
+    ReferralOffered,
+    ReferralPutOnHold,
+    ReferralResumed,
+    ReferralSubmitted,
+)
+from referrals.domain.offers import (
+    OFFER_EXPIRY,
+    Accompaniment,
+    CancelReason,
+    Candidate,
+    Deadline,
+    DeclineReason,
+    EscalationReason,
+    FailReason,
+    HoldReason,
+    KnownService,
+    Offer,
+    OfferStatus,
+    WithdrawalReason,
+)
+
+CITY_TIME = ZoneInfo("Europe/Copenhagen")
+"""Dates a partner reports (contact made, first meeting) are days on the city's calendar."""
+
+
+class ReferralStatus(StrEnum):
+    SUBMITTED = "submitted"
+    """Waiting for directory's candidates."""
+    OFFERED = "offered"
+    """Offered to one partner organisation, waiting for its answer."""
+    ACCEPTED = "accepted"
+    """The organisation took it on and will contact the citizen."""
+    IN_PROGRESS = "in_progress"
+    """The citizen has met the community."""
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+    """Nothing (more) can be offered: waiting for an operator."""
+
+
+FINAL = frozenset({ReferralStatus.COMPLETED, ReferralStatus.FAILED, ReferralStatus.CANCELLED})
+HELD = frozenset({ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD})
+"""The states in which the accepting organisation holds the referral (and a place)."""
+
+
+class Party(StrEnum):
+    """Who acts on a referral."""
+
+    CARE_SYSTEM = "care_system"
+    PARTNER = "partner"
+    OPERATOR = "operator"
+    CLOCK = "clock"
+    """The service's own scheduler, when a deadline passes."""
+    SYSTEM = "system"
+    """Brobygger itself, acting on directory's candidates."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    party: Party
+    subject: str
+    organization_id: UUID | None = None
+
+
+CLOCK = Actor(Party.CLOCK, "scheduler")
+SYSTEM = Actor(Party.SYSTEM, "matching")
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    EXPIRE = "expire"
+    RECORD_CONTACT = "contact_made"
+    RECORD_FIRST_MEETING = "first_meeting"
+    PUT_ON_HOLD = "hold"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    ASSIGN = "assign"
+
+
+class Holder(StrEnum):
+    """Which organisation a partner must belong to for an action."""
+
+    NONE = "none"
+    OFFERED = "offered"
+    """The organisation of the pending offer."""
+    ACCEPTING = "accepting"
+    """The organisation that accepted."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    parties: frozenset[Party]
+    from_states: frozenset[ReferralStatus]
+    holder: Holder = Holder.NONE
+
+
+S = ReferralStatus
+RULES: Mapping[Action, Rule] = {
+    Action.ACCEPT: Rule(frozenset({Party.PARTNER}), frozenset({S.OFFERED}), Holder.OFFERED),
+    Action.DECLINE: Rule(frozenset({Party.PARTNER}), frozenset({S.OFFERED}), Holder.OFFERED),
+    Action.EXPIRE: Rule(frozenset({Party.CLOCK}), frozenset({S.OFFERED})),
+    Action.RECORD_CONTACT: Rule(
+        frozenset({Party.PARTNER}), frozenset({S.ACCEPTED}), Holder.ACCEPTING
+    ),
+    Action.RECORD_FIRST_MEETING: Rule(
+        frozenset({Party.PARTNER}), frozenset({S.ACCEPTED}), Holder.ACCEPTING
+    ),
+    Action.PUT_ON_HOLD: Rule(
+        frozenset({Party.PARTNER}), frozenset({S.IN_PROGRESS}), Holder.ACCEPTING
+    ),
+    Action.RESUME: Rule(frozenset({Party.PARTNER}), frozenset({S.ON_HOLD}), Holder.ACCEPTING),
+    Action.COMPLETE: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
+    Action.FAIL: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
+    Action.CANCEL: Rule(
+        frozenset({Party.CARE_SYSTEM, Party.OPERATOR}), frozenset(ReferralStatus) - FINAL
+    ),
+    Action.ASSIGN: Rule(frozenset({Party.OPERATOR}), frozenset({S.ESCALATED, S.OFFERED})),
+}
+"""The transition table: who may take each action, and from which states. Checked in this
+order: the party (403), the state (409), then the organisation or care system (403)."""
+
+
+class Forbidden(Exception):
+    """This actor may not take this action on this referral."""
+
+
+class InvalidTransition(Exception):
+    """The referral is not in a state where this can happen."""
+
+
+class InvalidAnswer(ValueError):
+    """An answer contradicts itself or the referral, e.g. a meeting dated in the future."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the referral's history, as its care system and operators read it."""
+
+    at: datetime
+    action: str
+    party: Party
+    from_status: ReferralStatus | None
+    to_status: ReferralStatus
+    reason: str | None = None
+    text: str | None = None
+    """Free text given with the step; stays in referrals, never on Kafka."""
+
+
+@dataclass
+class Referral:
+    id: UUID
+    submitted_by: str
+    citizen_ref: str
+    age_band: str
+    district: str
+    interests: list[str]
+    languages: list[str]
+    needs: list[str]
+    share_contact_details: bool
+    submitted_at: datetime
+    needs_accompaniment: bool = False
+    status: ReferralStatus = ReferralStatus.SUBMITTED
+    candidates: list[Candidate] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+    escalation_reason: EscalationReason | None = None
+    escalated_at: datetime | None = None
+    contact_made_on: date | None = None
+    first_meeting_on: date | None = None
+    accompanied_by: Accompaniment | None = None
+    history: list[Transition] = field(default_factory=list)
+    version: int = 0
+    """Bumped by the store on every save: two writers of one referral cannot both win."""
+    events: list[IntegrationEvent] = field(default_factory=list, compare=False, repr=False)
+    """Events caused since it was loaded; the unit of work collects them at commit."""
+
+    @classmethod
+    def submit(cls, referral: Referral) -> Referral:
+        """A new referral, recording `ReferralSubmitted`."""
+        referral.history.append(
+            Transition(referral.submitted_at, "submit", Party.CARE_SYSTEM, None, S.SUBMITTED)
+        )
+        referral.events.append(
+            ReferralSubmitted(
+                referral_id=referral.id,
+                citizen_ref=referral.citizen_ref,
+                age_band=referral.age_band,
+                district=referral.district,
+                interests=referral.interests,
+                languages=referral.languages,
+                needs=referral.needs,
+                submitted_at=referral.submitted_at,
+                needs_accompaniment=referral.needs_accompaniment,
+            )
+        )
+        return referral
+
+    # --- what the referral says about itself --------------------------------------------
+
+    @property
+    def current_offer(self) -> Offer | None:
+        """The pending offer, or the accepted one while an organisation holds the referral."""
+        if not self.offers:
+            return None
+        last = self.offers[-1]
+        return last if last.status in (OfferStatus.PENDING, OfferStatus.ACCEPTED) else None
+
+    @property
+    def accepted_offer(self) -> Offer | None:
+        last = self.offers[-1] if self.offers else None
+        return last if last and last.status is OfferStatus.ACCEPTED else None
+
+    def was_offered_to(self, organization_id: UUID) -> bool:
+        return any(offer.organization_id == organization_id for offer in self.offers)
+
+    def latest_offer_to(self, organization_id: UUID) -> Offer | None:
+        offers = [o for o in self.offers if o.organization_id == organization_id]
+        return offers[-1] if offers else None
+
+    def status_for(self, organization_id: UUID) -> str | None:
+        """The referral as one partner organisation sees it: the referral's status while it
+        holds the offer or the referral, otherwise what became of its offer (e.g. `declined`);
+        None if it was never offered to it."""
+        offer = self.latest_offer_to(organization_id)
+        if offer is None:
+            return None
+        if offer.status in (OfferStatus.PENDING, OfferStatus.ACCEPTED):
+            return self.status.value
+        return offer.status.value
+
+    def deadlines(self) -> list[Deadline]:
+        """The durable timers this state needs: the expiry of a pending offer."""
+        return [
+            Deadline(OFFER_EXPIRY, offer.id, offer.expires_at)
+            for offer in self.offers
+            if offer.status is OfferStatus.PENDING
+        ]
+
+    def contact_shared_with(self, organization_id: UUID) -> bool:
+        """Whether this organisation may read how to reach the citizen: it accepted, holds
+        the referral now, and the citizen consented to share contact details."""
+        accepted = self.accepted_offer
+        return (
+            self.share_contact_details
+            and self.status in HELD
+            and accepted is not None
+            and accepted.organization_id == organization_id
+        )
+
+    # --- directory's answer -------------------------------------------------------------
+
+    def receive_candidates(
+        self,
+        candidates: list[Candidate],
+        services: Mapping[UUID, KnownService],
+        now: datetime,
+        ttl: timedelta,
+    ) -> None:
+        """Directory ranked candidates: offer the best available one, or escalate."""
+        if self.status is not S.SUBMITTED:
+            return  # a late or repeated match list changes nothing
+        self.candidates = list(candidates)
+        self._offer_next(services, now, ttl)
+
+    def no_match(self, now: datetime) -> None:
+        if self.status is S.SUBMITTED:
+            self._escalate(EscalationReason.NO_MATCH, now)
+
+    # --- the partner's answers ----------------------------------------------------------
+
+    def accept(self, actor: Actor, now: datetime) -> None:
+        offer = self._check_holder(Action.ACCEPT, actor)
+        offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
+        self._move(Action.ACCEPT, actor, S.ACCEPTED, now)
+        self.events.append(ReferralAccepted(**self._offer_fields(offer), accepted_at=now))
+
+    def decline(
+        self,
+        actor: Actor,
+        reason: DeclineReason,
+        text: str | None,
+        services: Mapping[UUID, KnownService],
+        now: datetime,
+        ttl: timedelta,
+    ) -> None:
+        offer = self._check_holder(Action.DECLINE, actor)
+        _require_text(reason, text)
+        offer.status, offer.answered_at, offer.decline_reason = OfferStatus.DECLINED, now, reason
+        self._move(Action.DECLINE, actor, S.OFFERED, now, reason, text)  # the next offer moves on
+        self.events.append(
+            OfferDeclined(**self._offer_fields(offer), reason=reason.value, declined_at=now)
+        )
+        self._offer_next(services, now, ttl)
+
+    def expire(
+        self, offer_id: UUID, services: Mapping[UUID, KnownService], now: datetime, ttl: timedelta
+    ) -> bool:
+        """The offer's deadline passed. False, changing nothing, if it was answered or taken
+        back meanwhile (a timer may fire after the state it was set for has moved on)."""
+        offer = self.current_offer
+        if (
+            self.status is not S.OFFERED
+            or offer is None
+            or offer.id != offer_id
+            or offer.status is not OfferStatus.PENDING
+            or offer.expires_at > now
+        ):
+            return False
+        self._check(Action.EXPIRE, CLOCK)
+        offer.status, offer.answered_at = OfferStatus.EXPIRED, now
+        self._move(Action.EXPIRE, CLOCK, S.OFFERED, now)
+        self.events.append(OfferExpired(**self._offer_fields(offer), expired_at=now))
+        self._offer_next(services, now, ttl)
+        return True
+
+    def record_contact(self, actor: Actor, on: date, now: datetime) -> None:
+        offer = self._check_holder(Action.RECORD_CONTACT, actor)
+        self._check_day(on, now, "contact")
+        self.contact_made_on = on
+        self._move(Action.RECORD_CONTACT, actor, self.status, now)
+        self.events.append(ContactMade(**self._held_fields(offer), contacted_on=on))
+
+    def record_first_meeting(
+        self, actor: Actor, on: date, accompanied_by: Accompaniment, now: datetime
+    ) -> None:
+        offer = self._check_holder(Action.RECORD_FIRST_MEETING, actor)
+        self._check_day(on, now, "first meeting")
+        if self.contact_made_on is not None and on < self.contact_made_on:
+            raise InvalidAnswer("the first meeting cannot be before the day contact was made")
+        self.first_meeting_on, self.accompanied_by = on, accompanied_by
+        self._move(Action.RECORD_FIRST_MEETING, actor, S.IN_PROGRESS, now)
+        self.events.append(
+            FirstMeetingHeld(
+                **self._held_fields(offer),
+                met_on=on,
+                accompanied_by=accompanied_by.value,
+            )
+        )
+
+    def put_on_hold(
+        self, actor: Actor, reason: HoldReason, text: str | None, now: datetime
+    ) -> None:
+        offer = self._check_holder(Action.PUT_ON_HOLD, actor)
+        _require_text(reason, text)
+        self._move(Action.PUT_ON_HOLD, actor, S.ON_HOLD, now, reason, text)
+        self.events.append(ReferralPutOnHold(**self._held_fields(offer), held_at=now))
+
+    def resume(self, actor: Actor, now: datetime) -> None:
+        offer = self._check_holder(Action.RESUME, actor)
+        self._move(Action.RESUME, actor, S.IN_PROGRESS, now)
+        self.events.append(ReferralResumed(**self._held_fields(offer), resumed_at=now))
+
+    def complete(self, actor: Actor, note: str | None, now: datetime) -> None:
+        offer = self._check_holder(Action.COMPLETE, actor)
+        self._move(Action.COMPLETE, actor, S.COMPLETED, now, text=note)
+        self.events.append(ReferralCompleted(**self._held_fields(offer), completed_at=now))
+
+    def fail(self, actor: Actor, reason: FailReason, text: str | None, now: datetime) -> None:
+        offer = self._check_holder(Action.FAIL, actor)
+        _require_text(reason, text)
+        self._move(Action.FAIL, actor, S.FAILED, now, reason, text)
+        self.events.append(ReferralFailed(**self._held_fields(offer), failed_at=now))
+
+    # --- care systems and operators -----------------------------------------------------
+
+    def cancel(self, actor: Actor, reason: CancelReason, text: str | None, now: datetime) -> None:
+        self._check(Action.CANCEL, actor)
+        _require_text(reason, text)
+        previous = self.status
+        self._withdraw_open_offer(WithdrawalReason.CANCELLED, now)
+        held = self.accepted_offer if previous in HELD else None
+        self._move(Action.CANCEL, actor, S.CANCELLED, now, reason, text)
+        self.events.append(
+            ReferralCancelled(
+                referral_id=self.id,
+                cancelled_by=actor.party.value,
+                previous_status=previous.value,
+                organization_id=held.organization_id if held else None,
+                service_id=held.service_id if held else None,
+                cancelled_at=now,
+            )
+        )
+
+    def assign(
+        self, actor: Actor, service: KnownService, text: str | None, now: datetime, ttl: timedelta
+    ) -> Offer:
+        """An operator offers the referral to a service of their choosing; an open offer is
+        withdrawn. The service must be known to be active; a full one may still be chosen."""
+        self._check(Action.ASSIGN, actor)
+        if not service.active:
+            raise InvalidAnswer(f"service {service.service_id} is closed")
+        self._withdraw_open_offer(WithdrawalReason.REASSIGNED, now)
+        offer = self._new_offer(service.service_id, service.organization_id, now, ttl)
+        self.escalation_reason = self.escalated_at = None
+        self._move(Action.ASSIGN, actor, S.OFFERED, now, text=text)
+        self.events.append(ReferralAssigned(**self._offer_fields(offer), assigned_at=now))
+        self.events.append(self._offered_event(offer))
+        return offer
+
+    # --- the rules ----------------------------------------------------------------------
+
+    def _check(self, action: Action, actor: Actor) -> Offer | None:
+        """Raise unless `actor` may take `action` now; return the current offer, if any."""
+        rule = RULES[action]
+        if actor.party not in rule.parties:
+            raise Forbidden(f"a {actor.party} may not {action.value} a referral")
+        if self.status not in rule.from_states:
+            raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
+        if actor.party is Party.CARE_SYSTEM and actor.subject != self.submitted_by:
+            raise Forbidden("only the care system that submitted a referral may change it")
+        offer = self.current_offer
+        if rule.holder is not Holder.NONE and (
+            offer is None or offer.organization_id != actor.organization_id
+        ):
+            whose = "offered to" if rule.holder is Holder.OFFERED else "accepted by"
+            raise Forbidden(f"the referral is not {whose} this organisation")
+        return offer
+
+    def _check_holder(self, action: Action, actor: Actor) -> Offer:
+        """`_check` for the partner's actions: the offer the acting organisation holds."""
+        offer = self._check(action, actor)
+        if offer is None:  # the rules admit a partner's action only while it holds an offer
+            raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
+        return offer
+
+    def _check_day(self, on: date, now: datetime, what: str) -> None:
+        if on > now.astimezone(CITY_TIME).date():
+            raise InvalidAnswer(f"the {what} cannot be in the future")
+        accepted = self.accepted_offer
+        if (
+            accepted
+            and accepted.answered_at
+            and on < accepted.answered_at.astimezone(CITY_TIME).date()
+        ):
+            raise InvalidAnswer(f"the {what} cannot be before the day the referral was accepted")
+
+    def _offer_next(
+        self, services: Mapping[UUID, KnownService], now: datetime, ttl: timedelta
+    ) -> None:
+        tried = {offer.organization_id for offer in self.offers}
+        for candidate in self.candidates:
+            known = services.get(candidate.service_id)
+            if candidate.organization_id in tried or (known and not known.available):
+                continue
+            offer = self._new_offer(candidate.service_id, candidate.organization_id, now, ttl)
+            self._move("offer", SYSTEM, S.OFFERED, now)
+            self.events.append(self._offered_event(offer))
+            return
+        self._escalate(self._why_nothing_left(), now)
+
+    def _why_nothing_left(self) -> EscalationReason:
+        answered = {o.status for o in self.offers if o.status is not OfferStatus.WITHDRAWN}
+        if not self.candidates and not self.offers:
+            return EscalationReason.NO_MATCH
+        if answered == {OfferStatus.DECLINED}:
+            return EscalationReason.ALL_DECLINED
+        if answered == {OfferStatus.EXPIRED}:
+            return EscalationReason.ALL_EXPIRED
+        if answered:
+            return EscalationReason.DECLINED_OR_EXPIRED
+        return EscalationReason.NONE_AVAILABLE
+
+    def _escalate(self, reason: EscalationReason, now: datetime) -> None:
+        self.escalation_reason, self.escalated_at = reason, now
+        self._move("escalate", SYSTEM, S.ESCALATED, now, reason)
+        self.events.append(
+            ReferralEscalated(
+                referral_id=self.id,
+                district=self.district,
+                interests=self.interests,
+                languages=self.languages,
+                needs=self.needs,
+                reason=reason.value,
+                escalated_at=now,
+            )
+        )
+
+    def _new_offer(
+        self, service_id: UUID, organization_id: UUID, now: datetime, ttl: timedelta
+    ) -> Offer:
+        offer = Offer(uuid4(), organization_id, service_id, offered_at=now, expires_at=now + ttl)
+        self.offers.append(offer)
+        return offer
+
+    def _withdraw_open_offer(self, reason: WithdrawalReason, now: datetime) -> None:
+        offer = self.current_offer
+        if offer is None or offer.status is not OfferStatus.PENDING:
+            return
+        offer.status, offer.answered_at = OfferStatus.WITHDRAWN, now
+        self.events.append(
+            OfferWithdrawn(**self._offer_fields(offer), reason=reason.value, withdrawn_at=now)
+        )
+
+    def _offered_event(self, offer: Offer) -> ReferralOffered:
+        """What a partner needs to decide: never the personal number, name or address."""
+        return ReferralOffered(
+            **self._offer_fields(offer),
+            citizen_ref=self.citizen_ref,
+            age_band=self.age_band,
+            district=self.district,
+            interests=self.interests,
+            languages=self.languages,
+            needs=self.needs,
+            expires_at=offer.expires_at,
+            needs_accompaniment=self.needs_accompaniment,
+        )
+
+    def _offer_fields(self, offer: Offer) -> dict[str, UUID]:
+        return {
+            "referral_id": self.id,
+            "offer_id": offer.id,
+            "organization_id": offer.organization_id,
+            "service_id": offer.service_id,
+        }
+
+    def _held_fields(self, offer: Offer) -> dict[str, UUID]:
+        return {
+            "referral_id": self.id,
+            "organization_id": offer.organization_id,
+            "service_id": offer.service_id,
+        }
+
+    def _move(
+        self,
+        action: str,
+        actor: Actor,
+        to: ReferralStatus,
+        now: datetime,
+        reason: StrEnum | None = None,
+        text: str | None = None,
+    ) -> None:
+        self.history.append(
+            Transition(now, action, actor.party, self.status, to, reason and reason.value, text)
+        )
+        self.status = to
+
+
+def _require_text(reason: StrEnum, text: str | None) -> None:
+    if reason.value == "other" and not (text and text.strip()):
+        raise InvalidAnswer("the reason `other` needs a text saying what it is")
