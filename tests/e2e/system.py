@@ -85,6 +85,13 @@ class System:
         except AssertionError as error:
             raise RuntimeError(f"{error}: {self.log_tail(service)}") from error
 
+    def restart(self, service: str, **env: str) -> None:
+        """Stop `service` as an orchestrator would (SIGTERM) and start it with `env`."""
+        process = self.processes.pop(service)
+        process.terminate()
+        process.wait(timeout=30)
+        self.start(service, **env)
+
     def kill(self, service: str) -> None:
         """SIGKILL: no shutdown hooks, no flushing; what was committed must survive."""
         process = self.processes.pop(service)

@@ -27,6 +27,14 @@ from tests.e2e.kafka_reader import (
     wait_for_records,
     wait_until_consumed,
 )
+from tests.e2e.referrals import (
+    IDENTITY,
+    events_about,
+    inbox,
+    status_of,
+    submit,
+    wait_offered,
+)
 from tests.e2e.system import System
 from tests.e2e.webhook_receiver import WebhookReceiver
 from tests.kit import wait_for
@@ -37,8 +45,6 @@ PARTNER_ORG = demo.NORREBRO_WALKING_GROUP_ORG_ID
 REFERRALS = "referrals.referral.v1"
 SUBMITTED = "dk.brobygger.referrals.referral.submitted.v1"
 OFFERED = "dk.brobygger.referrals.referral.offered.v1"
-PERSONAL_NUMBER = "120342-1234"
-IDENTITY = (PERSONAL_NUMBER, PERSONAL_NUMBER.replace("-", ""), "Inger", "Jensen")
 
 
 @pytest.fixture(scope="module")
@@ -48,53 +54,8 @@ def webhooks() -> Iterator[WebhookReceiver]:
     receiver.close()
 
 
-def referral(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "citizen": {"personal_number": PERSONAL_NUMBER, "name": "Inger Jensen"},
-        "district": "Nørrebro",
-        "interests": ["walking"],
-        "languages": ["da"],
-        "consent": {"referral": True, "share_contact_details": True, "given_on": "2026-11-20"},
-    }
-    body.update(changes)
-    return body
-
-
-def submit(system: System, key: str | None = None) -> dict[str, Any]:
-    """POST a referral; a new one unless `key` repeats an earlier submission's."""
-    headers = {"Idempotency-Key": key or str(uuid.uuid4())}
-    with system.client("referrals", Role.CARE_SYSTEM, subject="care-e2e") as care:
-        response = care.post("/referrals", json=referral(), headers=headers)
-    assert response.status_code in (200, 201), response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def status_of(system: System, referral_id: str) -> dict[str, Any]:
-    with system.client("referrals", Role.CARE_SYSTEM, subject="care-e2e") as care:
-        found: dict[str, Any] = care.get(f"/referrals/{referral_id}").json()
-    return found
-
-
-def wait_offered(system: System, referral_id: str, timeout: float = 30) -> dict[str, Any]:
-    found: dict[str, Any] = wait_for(
-        lambda: (s := status_of(system, referral_id))["status"] == "offered" and s,
-        f"referral {referral_id} to be offered",
-        timeout,
-    )
-    return found
-
-
 def partner_inbox(system: System) -> list[dict[str, Any]]:
-    with system.client("notifications", Role.PARTNER, organization_id=PARTNER_ORG) as partner:
-        response = partner.get("/inbox")
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["data"]
-    return messages
-
-
-async def events_about(system: System, topic: str, subject: str) -> list[Record]:
-    return [r for r in await records_on(system.kafka, topic) if r.subject == subject]
+    return inbox(system, Role.PARTNER, PARTNER_ORG)
 
 
 async def until_offered_on_kafka(system: System, referral_id: str) -> list[Record]:
