@@ -1,5 +1,5 @@
 """HTTP API of notifications: partners read their inbox and manage their webhook;
-operators watch deliveries."""
+operators read theirs and watch deliveries."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from notifications.domain import (
     InvalidWebhookUrl,
     Language,
     Message,
+    OperatorReader,
+    PartnerReader,
+    Reader,
+    Template,
     Webhook,
 )
 from runtime.auth import Principal, Role, require
@@ -28,6 +32,7 @@ from runtime.problems import Problem
 router = APIRouter()
 
 Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
+InboxReader = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR))]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
@@ -39,15 +44,38 @@ PUBLIC_TARGET = (
 
 class MessagePublic(BaseModel):
     id: UUID
-    organization_id: UUID | None = Field(description="None for a broadcast to every partner.")
+    organization_id: UUID | None = Field(
+        description="The organisation it is for; None for a broadcast to every partner and "
+        "for the operators' messages."
+    )
+    kind: Template = Field(
+        description="What it is about, for programs: `referral_offered`, `offer_withdrawn`, "
+        "`offer_expired` (to the organisation holding the offer), `referral_escalated` (to "
+        "the operators), `pool_opened` (to every partner)."
+    )
+    referral_id: UUID | None = Field(
+        description="The referral it is about; None for messages about no referral."
+    )
     language: Language
     text: str
     created_at: datetime
-    read_at: datetime | None = Field(description="When your organisation marked it read.")
+    read_at: datetime | None = Field(
+        description="When it was marked read: by your organisation (partners), or by you "
+        "(operators)."
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessagePublic:
-        return cls.model_validate(message, from_attributes=True)
+        return cls(
+            id=message.id,
+            organization_id=message.organization_id,
+            kind=message.template,
+            referral_id=message.referral_id,
+            language=message.language,
+            text=message.text,
+            created_at=message.created_at,
+            read_at=message.read_at,
+        )
 
 
 class MessagesPublic(BaseModel):
@@ -81,7 +109,9 @@ class WebhookPublic(BaseModel):
 
 class DeliveryPublic(BaseModel):
     id: UUID
-    organization_id: UUID | None = Field(description="None for a broadcast inbox message.")
+    organization_id: UUID | None = Field(
+        description="None for an inbox message to every partner or to the operators."
+    )
     channel: Channel
     status: DeliveryStatus
     message_id: UUID | None
@@ -122,16 +152,24 @@ def _organization(principal: Principal) -> UUID:
     return principal.organization_id
 
 
-@router.get("/inbox", tags=["inbox"], summary="Your organisation's messages and broadcasts")
+def _reader(principal: Principal) -> Reader:
+    if principal.role is Role.OPERATOR:
+        return OperatorReader(principal.subject)
+    return PartnerReader(_organization(principal))
+
+
+@router.get("/inbox", tags=["inbox"], summary="Your messages, newest first")
 def read_inbox(
     start_uow: StartUow,
-    principal: Partner,
+    principal: InboxReader,
     limit: Limit = 50,
     unread_only: Annotated[bool, Query(description="Only what is not marked read.")] = False,
 ) -> MessagesPublic:
-    messages = services.inbox(
-        _organization(principal), start_uow, unread_only=unread_only, limit=limit
-    )
+    """A partner reads its organisation's messages and the broadcasts to every partner,
+    with the organisation's read marks. An operator reads the operators' messages
+    (escalated referrals), which no partner sees; the messages are shared by all
+    operators, the read marks are each operator's own (by the token's subject)."""
+    messages = services.inbox(_reader(principal), start_uow, unread_only=unread_only, limit=limit)
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
 
 
@@ -141,15 +179,16 @@ def read_inbox(
     summary="Mark a message read",
     responses={
         404: {
-            "description": "Your inbox has no message with this id (another organisation's "
-            "message is not in it)."
+            "description": "Your inbox has no message with this id: a partner's holds its "
+            "organisation's messages and the broadcasts, an operator's the operators' messages."
         }
     },
 )
-def mark_read(message_id: UUID, start_uow: StartUow, principal: Partner) -> MessagePublic:
-    """Marking it again keeps the time it was first marked read."""
+def mark_read(message_id: UUID, start_uow: StartUow, principal: InboxReader) -> MessagePublic:
+    """Marking it again keeps the time it was first marked read. A partner marks it read
+    for the whole organisation, an operator only for themselves."""
     try:
-        message = services.mark_read(message_id, _organization(principal), start_uow)
+        message = services.mark_read(message_id, _reader(principal), start_uow)
     except services.MessageNotFound as error:
         # Not 403: another organisation's message must not even be confirmed to exist.
         raise Problem(404, f"There is no message {message_id} in your inbox.") from error

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from contracts import PoolOpened, ReferralOffered
+from contracts import OfferExpired, OfferWithdrawn, PoolOpened, ReferralEscalated, ReferralOffered
 from notifications import services
 from notifications.domain import Language
 from runtime.consumer import Handler
+from runtime.storage import utcnow
 
 
-def handlers(language: Language) -> dict[type, Handler]:
+def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, Handler]:
     def on_referral_offered(event: ReferralOffered, uow: services.UnitOfWork) -> None:
-        services.notify_referral_offered(event, uow, language)
+        services.notify_referral_offered(event, uow, language, clock)
+
+    def on_offer_withdrawn(event: OfferWithdrawn, uow: services.UnitOfWork) -> None:
+        services.notify_offer_withdrawn(event, uow, language, clock)
+
+    def on_offer_expired(event: OfferExpired, uow: services.UnitOfWork) -> None:
+        services.notify_offer_expired(event, uow, language, clock)
+
+    def on_referral_escalated(event: ReferralEscalated, uow: services.UnitOfWork) -> None:
+        services.notify_operators_of_escalation(event, uow, language, clock)
 
     def on_pool_opened(event: PoolOpened, uow: services.UnitOfWork) -> None:
-        services.announce_pool(event, uow, language)
+        services.announce_pool(event, uow, language, clock)
 
-    return {ReferralOffered: on_referral_offered, PoolOpened: on_pool_opened}
+    return {
+        ReferralOffered: on_referral_offered,
+        OfferWithdrawn: on_offer_withdrawn,
+        OfferExpired: on_offer_expired,
+        ReferralEscalated: on_referral_escalated,
+        PoolOpened: on_pool_opened,
+    }

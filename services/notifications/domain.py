@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 
@@ -27,6 +27,9 @@ class Language(StrEnum):
 
 class Template(StrEnum):
     REFERRAL_OFFERED = "referral_offered"
+    OFFER_WITHDRAWN = "offer_withdrawn"
+    OFFER_EXPIRED = "offer_expired"
+    REFERRAL_ESCALATED = "referral_escalated"
     POOL_OPENED = "pool_opened"
 
 
@@ -42,6 +45,41 @@ TEMPLATES: dict[tuple[Template, Language], str] = {
     (Template.REFERRAL_OFFERED, Language.EN): (
         "New referral: a citizen ({age_band} years, {district}) interested in {interests} "
         "is looking for a community. Please answer by {expires}."
+    ),
+    (Template.OFFER_WITHDRAWN, Language.DA): (
+        "Henvisning {referral_id} er trukket tilbage: {reason}. I skal ikke gøre mere ved den."
+    ),
+    (Template.OFFER_WITHDRAWN, Language.SV): (
+        "Remiss {referral_id} har dragits tillbaka: {reason}. Ni behöver inte göra något mer "
+        "med den."
+    ),
+    (Template.OFFER_WITHDRAWN, Language.EN): (
+        "Referral {referral_id} was withdrawn: {reason}. There is nothing more for you to do "
+        "with it."
+    ),
+    (Template.OFFER_EXPIRED, Language.DA): (
+        "Tilbuddet om henvisning {referral_id} udløb {expired} uden svar. Henvisningen går "
+        "videre, og I kan ikke længere tage imod den."
+    ),
+    (Template.OFFER_EXPIRED, Language.SV): (
+        "Erbjudandet om remiss {referral_id} gick ut {expired} utan svar. Remissen går "
+        "vidare, och ni kan inte längre ta emot den."
+    ),
+    (Template.OFFER_EXPIRED, Language.EN): (
+        "The offer of referral {referral_id} lapsed unanswered on {expired}. The referral "
+        "moves on, and you can no longer accept it."
+    ),
+    (Template.REFERRAL_ESCALATED, Language.DA): (
+        "Henvisning {referral_id} fra {district} venter på en brobygger: {reason}. "
+        "Interesser: {interests}."
+    ),
+    (Template.REFERRAL_ESCALATED, Language.SV): (
+        "Remiss {referral_id} från {district} väntar på en brobyggare: {reason}. "
+        "Intressen: {interests}."
+    ),
+    (Template.REFERRAL_ESCALATED, Language.EN): (
+        "Referral {referral_id} from {district} needs an operator: {reason}. "
+        "Interests: {interests}."
     ),
     (Template.POOL_OPENED, Language.DA): (
         "Ny pulje åben for ansøgninger: {name}, {budget_dkk} kr. "
@@ -60,6 +98,49 @@ TEMPLATES: dict[tuple[Template, Language], str] = {
 
 def render(template: Template, language: Language, **fields: str) -> str:
     return TEMPLATES[(template, language)].format(**fields)
+
+
+# Why an offer was taken back (referrals' withdrawal reason codes), as a partner reads it.
+WITHDRAWAL_REASONS: dict[Language, dict[str, str]] = {
+    Language.DA: {
+        "cancelled": "henvisningen er annulleret",
+        "reassigned": "en brobygger har givet den til et andet fællesskab",
+    },
+    Language.SV: {
+        "cancelled": "remissen har avbrutits",
+        "reassigned": "en brobyggare har gett den till en annan gemenskap",
+    },
+    Language.EN: {
+        "cancelled": "the referral was cancelled",
+        "reassigned": "an operator assigned it to another community",
+    },
+}
+
+# Why a referral was escalated (referrals' escalation reason codes), as an operator reads it.
+ESCALATION_REASONS: dict[Language, dict[str, str]] = {
+    Language.DA: {
+        "no_match": "intet fællesskab i kataloget passer",
+        "all_declined": "alle de foreslåede fællesskaber har takket nej",
+        "all_expired": "ingen af de foreslåede fællesskaber svarede i tide",
+        "declined_or_expired": "de foreslåede fællesskaber har takket nej eller ikke svaret i tide",
+        "none_available": "de resterende fællesskaber er lukket eller har ingen ledige pladser",
+    },
+    Language.SV: {
+        "no_match": "ingen gemenskap i katalogen passar",
+        "all_declined": "alla föreslagna gemenskaper har tackat nej",
+        "all_expired": "ingen av de föreslagna gemenskaperna svarade i tid",
+        "declined_or_expired": "de föreslagna gemenskaperna har tackat nej eller inte svarat i tid",
+        "none_available": "de återstående gemenskaperna har stängt eller har inga lediga platser",
+    },
+    Language.EN: {
+        "no_match": "nothing in the directory fits",
+        "all_declined": "every community it was offered to declined",
+        "all_expired": "no community it was offered to answered in time",
+        "declined_or_expired": "the communities it was offered to declined or did not "
+        "answer in time",
+        "none_available": "the remaining communities have closed or have no free places",
+    },
+}
 
 
 # The directory's interest keywords, as coordinators read them; unknown ones stay as they are.
@@ -127,19 +208,81 @@ class SourceEvent:
     type: str
 
 
+class Audience(StrEnum):
+    """Whose inbox a message is in."""
+
+    ORGANIZATION = "organization"
+    """One partner organisation's."""
+    PARTNERS = "partners"
+    """Every partner's: a broadcast."""
+    OPERATORS = "operators"
+    """The operators': one inbox they share, never seen by partners."""
+
+
 @dataclass
 class Message:
-    """An inbox message: to one organisation, or (organization_id None) to every partner."""
+    """An inbox message to one organisation, to every partner, or to the operators."""
 
     id: UUID
+    audience: Audience
     organization_id: UUID | None
+    """The recipient organisation; only (and always) for `Audience.ORGANIZATION`."""
     template: Template
     language: Language
     text: str
     source: SourceEvent
     created_at: datetime
+    referral_id: UUID | None = None
+    """The referral the message is about, if any."""
     read_at: datetime | None = None
-    """When the organisation reading it marked it read; per organisation, also for broadcasts."""
+    """When the one reading it marked it read: per organisation, or per operator."""
+
+    def __post_init__(self) -> None:
+        if (self.audience is Audience.ORGANIZATION) != (self.organization_id is not None):
+            raise ValueError("a message names its organisation exactly when it is for one")
+
+
+@dataclass(frozen=True)
+class PartnerReader:
+    """A partner organisation reading its inbox: its own messages and the broadcasts.
+    Read marks are the organisation's, shared by its coordinators."""
+
+    organization_id: UUID
+
+    @property
+    def reader_id(self) -> UUID:
+        return self.organization_id
+
+    def can_see(self, message: Message) -> bool:
+        return message.audience is Audience.PARTNERS or (
+            message.audience is Audience.ORGANIZATION
+            and message.organization_id == self.organization_id
+        )
+
+
+# Namespace of the name-based ids of operators' read marks (an arbitrary, fixed UUID).
+OPERATOR_READERS = UUID("0b6f4c1e-8f0a-4d52-9a3e-2c7d5b1f6a90")
+
+
+@dataclass(frozen=True)
+class OperatorReader:
+    """One operator reading the operators' inbox. The messages are shared; read marks are
+    each operator's own (by token subject), so that one operator's reading does not hide a
+    message from the others."""
+
+    subject: str
+
+    @property
+    def reader_id(self) -> UUID:
+        # Name-based, so that read marks of operators and of organisations share one key
+        # column, whatever the subject's length.
+        return uuid5(OPERATOR_READERS, self.subject)
+
+    def can_see(self, message: Message) -> bool:
+        return message.audience is Audience.OPERATORS
+
+
+Reader = PartnerReader | OperatorReader
 
 
 class Channel(StrEnum):

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
+from contracts import (
+    DeliveryRecorded,
+    IntegrationEvent,
+    OfferExpired,
+    OfferWithdrawn,
+    PoolOpened,
+    ReferralEscalated,
+    ReferralOffered,
+)
 from notifications.domain import Delivery
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (DeliveryRecorded,)
-CONSUMES: tuple[type[IntegrationEvent], ...] = (ReferralOffered, PoolOpened)
+CONSUMES: tuple[type[IntegrationEvent], ...] = (
+    ReferralOffered,
+    OfferWithdrawn,
+    OfferExpired,
+    ReferralEscalated,
+    PoolOpened,
+)
 
 
 def delivery_recorded(delivery: Delivery) -> DeliveryRecorded:
-    """The outcome of a delivery to one organisation; broadcasts and pending ones have none."""
+    """The outcome of a delivery to one organisation; broadcasts, operators' messages and
+    pending deliveries have none."""
     if delivery.organization_id is None or delivery.recorded_at is None:
         raise ValueError(f"delivery {delivery.id} has no recipient organisation or no outcome")
     return DeliveryRecorded(

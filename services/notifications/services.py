@@ -12,13 +12,25 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
-from contracts import IntegrationEvent, PoolOpened, ReferralOffered
+from contracts import (
+    IntegrationEvent,
+    OfferExpired,
+    OfferWithdrawn,
+    PoolOpened,
+    ReferralEscalated,
+    ReferralOffered,
+)
+from contracts.referrals import OfferEvent
 from notifications import events
 from notifications.domain import (
+    ESCALATION_REASONS,
+    WITHDRAWAL_REASONS,
+    Audience,
     Delivery,
     DeliveryStatus,
     Language,
     Message,
+    Reader,
     RetryPolicy,
     SourceEvent,
     Template,
@@ -62,7 +74,7 @@ Clock = Callable[[], datetime]
 
 
 class MessageNotFound(Exception):
-    pass
+    """Its text never names the reader: an operator's token subject may name a person."""
 
 
 class WebhookNotFound(Exception):
@@ -80,8 +92,6 @@ def notify_referral_offered(
 
     The message says only what the event says, and the event never says who the citizen is.
     """
-    source = _consumed(uow)
-    now = clock()
     text = render(
         Template.REFERRAL_OFFERED,
         language,
@@ -90,14 +100,95 @@ def notify_referral_offered(
         interests=interest_names(event.interests, language),
         expires=format_time(event.expires_at, language),
     )
+    _tell_offered_organization(event, Template.REFERRAL_OFFERED, text, uow, language, clock)
+
+
+def notify_offer_withdrawn(
+    event: OfferWithdrawn, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Tell the organisation that held the offer that it was taken back (the referral was
+    cancelled or given to another), so that it does not act on it."""
+    text = render(
+        Template.OFFER_WITHDRAWN,
+        language,
+        referral_id=str(event.referral_id),
+        reason=WITHDRAWAL_REASONS[language][event.reason],
+    )
+    _tell_offered_organization(event, Template.OFFER_WITHDRAWN, text, uow, language, clock)
+
+
+def notify_offer_expired(
+    event: OfferExpired, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Tell the organisation that held the offer that it lapsed unanswered."""
+    text = render(
+        Template.OFFER_EXPIRED,
+        language,
+        referral_id=str(event.referral_id),
+        expired=format_time(event.expired_at, language),
+    )
+    _tell_offered_organization(event, Template.OFFER_EXPIRED, text, uow, language, clock)
+
+
+def _tell_offered_organization(
+    event: OfferEvent,
+    template: Template,
+    text: str,
+    uow: UnitOfWork,
+    language: Language,
+    clock: Clock,
+) -> None:
+    """The organisation the offer went to gets `text` in its inbox (the delivery
+    published), and the event by webhook if it registered one."""
+    source = _consumed(uow)
+    now = clock()
     message = Message(
-        uuid4(), event.organization_id, Template.REFERRAL_OFFERED, language, text, source, now
+        uuid4(),
+        Audience.ORGANIZATION,
+        event.organization_id,
+        template,
+        language,
+        text,
+        source,
+        now,
+        referral_id=event.referral_id,
     )
     delivery = _put_in_inbox(uow, message)
     uow.publish(events.delivery_recorded(delivery))
     webhook = uow.webhooks.get(event.organization_id)
     if webhook is not None:
         _queue_webhook(uow, webhook, source, event, now)
+    uow.commit()
+
+
+def notify_operators_of_escalation(
+    event: ReferralEscalated, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Nothing (more) can be offered: a message in the operators' inbox, naming the
+    district, why and the interests, for an operator to find a community by hand."""
+    source = _consumed(uow)
+    text = render(
+        Template.REFERRAL_ESCALATED,
+        language,
+        referral_id=str(event.referral_id),
+        district=event.district,
+        reason=ESCALATION_REASONS[language][event.reason],
+        interests=interest_names(event.interests, language),
+    )
+    message = Message(
+        uuid4(),
+        Audience.OPERATORS,
+        None,
+        Template.REFERRAL_ESCALATED,
+        language,
+        text,
+        source,
+        clock(),
+        referral_id=event.referral_id,
+    )
+    # No DeliveryRecorded: the event names a recipient organisation, and the operators are
+    # none. Nor a webhook: those are partners' endpoints.
+    _put_in_inbox(uow, message)
     uow.commit()
 
 
@@ -116,7 +207,9 @@ def announce_pool(
         closes_on=event.closes_on.isoformat(),
         criteria=event.criteria,
     )
-    message = Message(uuid4(), None, Template.POOL_OPENED, language, text, source, now)
+    message = Message(
+        uuid4(), Audience.PARTNERS, None, Template.POOL_OPENED, language, text, source, now
+    )
     # No DeliveryRecorded for the broadcast: the event names one recipient organisation,
     # and a broadcast has none. The webhook deliveries each publish theirs when sent.
     _put_in_inbox(uow, message)
@@ -150,32 +243,32 @@ def _queue_webhook(
 
 
 def inbox(
-    organization_id: UUID, start_uow: UnitOfWorkFactory, *, unread_only: bool, limit: int
+    reader: Reader, start_uow: UnitOfWorkFactory, *, unread_only: bool, limit: int
 ) -> list[Message]:
     with start_uow() as uow:
-        return uow.messages.for_organization(organization_id, unread_only=unread_only, limit=limit)
+        return uow.messages.for_reader(reader, unread_only=unread_only, limit=limit)
 
 
 def mark_read(
-    message_id: UUID, organization_id: UUID, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
+    message_id: UUID, reader: Reader, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
 ) -> Message:
-    """Mark a message read for the organisation. The first time stands: whoever marks it
-    again, later or at the same moment, gets that time back."""
+    """Mark a message read for the reader (an organisation, or one operator). The first
+    time stands: whoever marks it again, later or at the same moment, gets that time back."""
     with start_uow() as uow:
-        message = uow.messages.get_for_organization(message_id, organization_id)
+        message = uow.messages.get_for_reader(message_id, reader)
         if message is None:
-            raise MessageNotFound(f"no message {message_id} for organisation {organization_id}")
+            raise MessageNotFound(f"no message {message_id} in the reader's inbox")
         if message.read_at is not None:
             return message
-        uow.messages.mark_read(message_id, organization_id, clock())
+        uow.messages.mark_read(message_id, reader, clock())
         with contextlib.suppress(IntegrityError):  # a concurrent request marked it first
             uow.commit()
     # Read back the time that stands: a concurrent request may have marked the message
     # between this one's read and its write, and then the repository wrote nothing.
     with start_uow() as uow:
-        marked = uow.messages.get_for_organization(message_id, organization_id)
+        marked = uow.messages.get_for_reader(message_id, reader)
     if marked is None:
-        raise MessageNotFound(f"no message {message_id} for organisation {organization_id}")
+        raise MessageNotFound(f"no message {message_id} in the reader's inbox")
     return marked
 
 

@@ -8,15 +8,19 @@ from uuid import UUID
 
 from sqlalchemy import Column, Text, update
 from sqlalchemy.orm import registry
-from sqlmodel import Field, Session, SQLModel, col, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 from sqlmodel.sql.expression import Select
 
 from notifications.domain import (
+    Audience,
     Channel,
     Delivery,
     DeliveryStatus,
     Language,
     Message,
+    OperatorReader,
+    Reader,
     SourceEvent,
     Template,
     Webhook,
@@ -33,7 +37,9 @@ class MessageRow(Base, table=True):
     __tablename__ = "message"
 
     id: UUID = Field(primary_key=True)
+    audience: str = Field(max_length=12, index=True)
     organization_id: UUID | None = Field(default=None, index=True)
+    referral_id: UUID | None = None
     template: str = Field(max_length=40)
     language: str = Field(max_length=2)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -43,12 +49,12 @@ class MessageRow(Base, table=True):
 
 
 class MessageReadRow(Base, table=True):
-    """Who read what: per organisation, because a broadcast is read by many."""
+    """Who read what, per reader (`Reader.reader_id`): a broadcast is read by many."""
 
     __tablename__ = "message_read"
 
     message_id: UUID = Field(foreign_key="message.id", primary_key=True)
-    organization_id: UUID = Field(primary_key=True)
+    reader_id: UUID = Field(primary_key=True)
     read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -88,17 +94,15 @@ class DeliveryRow(Base, table=True):
 class MessageRepository(Protocol):
     def add(self, message: Message) -> None: ...
 
-    def for_organization(
-        self, organization_id: UUID, *, unread_only: bool, limit: int
-    ) -> list[Message]:
-        """Its own messages and the broadcasts, newest first, with its read marks."""
+    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+        """What the reader may see (`Reader.can_see`), newest first, with its read marks."""
         ...
 
-    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
-        """The message if the organisation may see it."""
+    def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
+        """The message with the reader's read mark, if the reader may see it."""
         ...
 
-    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None: ...
+    def mark_read(self, message_id: UUID, reader: Reader, read_at: datetime) -> None: ...
 
 
 class SqlMessageRepository:
@@ -109,7 +113,9 @@ class SqlMessageRepository:
         self.session.add(
             MessageRow(
                 id=message.id,
+                audience=message.audience.value,
                 organization_id=message.organization_id,
+                referral_id=message.referral_id,
                 template=message.template.value,
                 language=message.language.value,
                 text=message.text,
@@ -119,50 +125,57 @@ class SqlMessageRepository:
             )
         )
 
-    def for_organization(
-        self, organization_id: UUID, *, unread_only: bool, limit: int
-    ) -> list[Message]:
-        query = self._visible_to(organization_id)
+    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+        query = self._visible_to(reader)
         if unread_only:
             query = query.where(col(MessageReadRow.read_at).is_(None))
         query = query.order_by(col(MessageRow.created_at).desc(), col(MessageRow.id)).limit(limit)
         return [_message(row, read_at) for row, read_at in self.session.exec(query)]
 
-    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
-        query = self._visible_to(organization_id).where(MessageRow.id == message_id)
+    def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
+        query = self._visible_to(reader).where(MessageRow.id == message_id)
         found = self.session.exec(query).first()
         return _message(*found) if found else None
 
-    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None:
-        if self.session.get(MessageReadRow, (message_id, organization_id)) is None:
+    def mark_read(self, message_id: UUID, reader: Reader, read_at: datetime) -> None:
+        if self.session.get(MessageReadRow, (message_id, reader.reader_id)) is None:
             self.session.add(
-                MessageReadRow(
-                    message_id=message_id, organization_id=organization_id, read_at=read_at
-                )
+                MessageReadRow(message_id=message_id, reader_id=reader.reader_id, read_at=read_at)
             )
 
-    def _visible_to(self, organization_id: UUID) -> Select[MessageRow, datetime]:
+    def _visible_to(self, reader: Reader) -> Select[MessageRow, datetime]:
         return (
             select(MessageRow, MessageReadRow.read_at)
             .join(
                 MessageReadRow,
                 (col(MessageReadRow.message_id) == MessageRow.id)
-                & (col(MessageReadRow.organization_id) == organization_id),
+                & (col(MessageReadRow.reader_id) == reader.reader_id),
                 isouter=True,
             )
-            .where(
-                or_(
-                    col(MessageRow.organization_id) == organization_id,
-                    col(MessageRow.organization_id).is_(None),
-                )
-            )
+            .where(_seen_by(reader))
         )
+
+
+def _seen_by(reader: Reader) -> ColumnElement[bool]:
+    """`Reader.can_see` as a condition on the message table."""
+    audience = col(MessageRow.audience)
+    if isinstance(reader, OperatorReader):
+        return audience == Audience.OPERATORS.value
+    return or_(
+        audience == Audience.PARTNERS.value,
+        and_(
+            audience == Audience.ORGANIZATION.value,
+            col(MessageRow.organization_id) == reader.organization_id,
+        ),
+    )
 
 
 def _message(row: MessageRow, read_at: datetime | None) -> Message:
     return Message(
         id=row.id,
+        audience=Audience(row.audience),
         organization_id=row.organization_id,
+        referral_id=row.referral_id,
         template=Template(row.template),
         language=Language(row.language),
         text=row.text,

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from contracts import IntegrationEvent
-from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Webhook
+from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Reader, Webhook
 from runtime.storage import ConsumedEvent
 
 
@@ -20,36 +20,25 @@ class FakeMessageRepository:
     def add(self, message: Message) -> None:
         self.rows[message.id] = copy.deepcopy(message)
 
-    def for_organization(
-        self, organization_id: UUID, *, unread_only: bool, limit: int
-    ) -> list[Message]:
-        visible = [
-            self._as_read_by(m, organization_id)
-            for m in self.rows.values()
-            if _visible_to(m, organization_id)
-        ]
+    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+        visible = [self._as_read_by(m, reader) for m in self.rows.values() if reader.can_see(m)]
         if unread_only:
             visible = [m for m in visible if m.read_at is None]
         return sorted(visible, key=lambda m: m.created_at, reverse=True)[:limit]
 
-    def get_for_organization(self, message_id: UUID, organization_id: UUID) -> Message | None:
+    def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
         message = self.rows.get(message_id)
-        if message is None or not _visible_to(message, organization_id):
+        if message is None or not reader.can_see(message):
             return None
-        return self._as_read_by(message, organization_id)
+        return self._as_read_by(message, reader)
 
-    def mark_read(self, message_id: UUID, organization_id: UUID, read_at: datetime) -> None:
-        self.reads.setdefault((message_id, organization_id), read_at)
+    def mark_read(self, message_id: UUID, reader: Reader, read_at: datetime) -> None:
+        self.reads.setdefault((message_id, reader.reader_id), read_at)
 
-    def _as_read_by(self, message: Message, organization_id: UUID) -> Message:
+    def _as_read_by(self, message: Message, reader: Reader) -> Message:
         copied = copy.deepcopy(message)
-        copied.read_at = self.reads.get((message.id, organization_id))
+        copied.read_at = self.reads.get((message.id, reader.reader_id))
         return copied
-
-
-def _visible_to(message: Message, organization_id: UUID) -> bool:
-    """Its own messages and the broadcasts (organization_id None), as the SQL query has it."""
-    return message.organization_id in (None, organization_id)
 
 
 class FakeWebhookRepository:

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
-from contracts import PoolOpened, ReferralOffered
+from contracts import OfferExpired, OfferWithdrawn, PoolOpened, ReferralEscalated, ReferralOffered
+from contracts.referrals import EscalationReason, WithdrawalReason
 from notifications import consumers
 from notifications.domain import Language
+from notifications.services import Clock
 from runtime.consumer import EventConsumer, IncomingRecord
-from runtime.storage import UnitOfWork
+from runtime.storage import UnitOfWork, utcnow
 
 
 def offered(organization_id: UUID) -> ReferralOffered:
@@ -29,6 +31,39 @@ def offered(organization_id: UUID) -> ReferralOffered:
     )
 
 
+def withdrawn(offer: ReferralOffered, reason: WithdrawalReason = "cancelled") -> OfferWithdrawn:
+    return OfferWithdrawn(
+        referral_id=offer.referral_id,
+        offer_id=offer.offer_id,
+        organization_id=offer.organization_id,
+        service_id=offer.service_id,
+        reason=reason,
+        withdrawn_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
+    )
+
+
+def expired(offer: ReferralOffered) -> OfferExpired:
+    return OfferExpired(
+        referral_id=offer.referral_id,
+        offer_id=offer.offer_id,
+        organization_id=offer.organization_id,
+        service_id=offer.service_id,
+        expired_at=offer.expires_at,
+    )
+
+
+def escalated(reason: EscalationReason = "all_declined") -> ReferralEscalated:
+    return ReferralEscalated(
+        referral_id=uuid4(),
+        district="Nørrebro",
+        interests=["walking", "chess"],
+        languages=["da"],
+        needs=[],
+        reason=reason,
+        escalated_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+    )
+
+
 def pool_opened() -> PoolOpened:
     return PoolOpened(
         pool_id=uuid4(),
@@ -40,8 +75,11 @@ def pool_opened() -> PoolOpened:
     )
 
 
-async def consume(start_uow: Callable[[], UnitOfWork], *records: IncomingRecord) -> list[str]:
-    """Run records through the runtime's consumer; returns the reasons of any dead letters."""
+async def consume(
+    start_uow: Callable[[], UnitOfWork], *records: IncomingRecord, clock: Clock = utcnow
+) -> list[str]:
+    """Run records through the runtime's consumer, the handlers reading `clock`; returns
+    the reasons of any dead letters."""
     dead_letters: list[str] = []
 
     async def publish_raw(
@@ -51,7 +89,7 @@ async def consume(start_uow: Callable[[], UnitOfWork], *records: IncomingRecord)
 
     consumer = EventConsumer(
         group_id="brobygger-notifications",
-        handlers=consumers.handlers(Language.DA),
+        handlers=consumers.handlers(Language.DA, clock),
         uow_factory=start_uow,
         dead_letter_topic="notifications.deadletter.v1",
         publish_raw=publish_raw,

@@ -21,21 +21,31 @@ from runtime.storage import make_engine, outbox
 from tests.conftest import TEST_SECRETS
 from tests.kit import record_of, wait_for
 from tests.notifications.receiver import webhook_receiver
-from tests.notifications.support import consume, offered, pool_opened
+from tests.notifications.support import (
+    consume,
+    escalated,
+    expired,
+    offered,
+    pool_opened,
+    withdrawn,
+)
 
 SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 ORG = uuid4()
 OTHER_ORG = uuid4()
 
 
-def auth(role: Role, organization_id: UUID | None = None) -> dict[str, str]:
-    token = mint_token(SECRET, subject="someone", role=role, organization_id=organization_id)
+def auth(
+    role: Role, organization_id: UUID | None = None, subject: str = "someone"
+) -> dict[str, str]:
+    token = mint_token(SECRET, subject=subject, role=role, organization_id=organization_id)
     return {"Authorization": f"Bearer {token}"}
 
 
 PARTNER = auth(Role.PARTNER, ORG)
 OTHER_PARTNER = auth(Role.PARTNER, OTHER_ORG)
 OPERATOR = auth(Role.OPERATOR)
+OTHER_OPERATOR = auth(Role.OPERATOR, subject="someone else")
 
 
 @pytest.fixture
@@ -88,12 +98,16 @@ def inbox(client: TestClient, headers: dict[str, str], **params: Any) -> list[di
     return items
 
 
-def test_the_inbox_needs_a_partner_token(client: TestClient) -> None:
+def test_the_inbox_needs_a_partner_or_operator_token(client: TestClient) -> None:
     missing = client.get("/inbox")
     assert missing.status_code == 401
     assert missing.headers["content-type"] == "application/problem+json"
-    assert client.get("/inbox", headers=auth(Role.CARE_SYSTEM)).status_code == 403
-    assert client.get("/inbox", headers=OPERATOR).status_code == 403
+    for role in (Role.CARE_SYSTEM, Role.REVIEWER):
+        refused = client.get("/inbox", headers=auth(role))
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert client.post(f"/inbox/{uuid4()}/read", headers=auth(role)).status_code == 403
+    assert client.get("/inbox", headers=OPERATOR).status_code == 200
 
 
 def test_a_partner_sees_its_own_messages_and_broadcasts_but_not_another_organisations(
@@ -129,6 +143,92 @@ def test_a_partner_cannot_mark_another_organisations_message_read(client: TestCl
     assert inbox(client, OTHER_PARTNER, unread_only=True) == [theirs]
     assert client.post(f"/inbox/{uuid4()}/read", headers=PARTNER).status_code == 404
     assert client.post("/inbox/not-a-uuid/read", headers=PARTNER).status_code == 422
+
+
+def test_a_partner_is_told_when_its_offer_is_withdrawn_or_expires_and_of_which_referral(
+    client: TestClient,
+) -> None:
+    first, second = offered(ORG), offered(ORG)
+    deliver(client, first, second)
+    deliver(client, withdrawn(first, "cancelled"))
+    deliver(client, expired(second))
+    mine = inbox(client, PARTNER)
+    assert [(m["kind"], m["referral_id"]) for m in mine] == [
+        ("offer_expired", str(second.referral_id)),
+        ("offer_withdrawn", str(first.referral_id)),
+        ("referral_offered", str(second.referral_id)),
+        ("referral_offered", str(first.referral_id)),
+    ]
+    assert mine[1]["text"] == (
+        f"Henvisning {first.referral_id} er trukket tilbage: henvisningen er annulleret. "
+        "I skal ikke gøre mere ved den."
+    )
+    assert inbox(client, OTHER_PARTNER) == []
+
+
+def test_an_operator_reads_the_escalations_and_no_partner_does(client: TestClient) -> None:
+    event = escalated("declined_or_expired")
+    deliver(client, offered(ORG), pool_opened(), event)
+    [message] = inbox(client, OPERATOR)
+    assert (message["kind"], message["referral_id"], message["organization_id"]) == (
+        "referral_escalated",
+        str(event.referral_id),
+        None,
+    )
+    assert "Nørrebro" in message["text"]
+    assert "de foreslåede fællesskaber har takket nej eller ikke svaret i tide" in message["text"]
+    for partner in (PARTNER, OTHER_PARTNER):
+        assert "referral_escalated" not in {m["kind"] for m in inbox(client, partner)}
+    pool = next(m for m in inbox(client, PARTNER) if m["kind"] == "pool_opened")
+    assert pool["referral_id"] is None
+
+
+def test_each_operator_marks_the_operators_messages_read_for_themselves(
+    client: TestClient,
+) -> None:
+    deliver(client, escalated(), escalated())
+    older = inbox(client, OPERATOR)[1]
+    response = client.post(f"/inbox/{older['id']}/read", headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    assert response.json()["read_at"] is not None
+    assert [m["id"] for m in inbox(client, OPERATOR, unread_only=True)] == [
+        inbox(client, OPERATOR)[0]["id"]
+    ]
+    assert len(inbox(client, OTHER_OPERATOR, unread_only=True)) == 2
+
+
+def test_partners_and_operators_cannot_mark_each_others_messages_read(
+    client: TestClient,
+) -> None:
+    deliver(client, offered(ORG), pool_opened(), escalated())
+    [to_operators] = inbox(client, OPERATOR)
+    for theirs in inbox(client, PARTNER):
+        refused = client.post(f"/inbox/{theirs['id']}/read", headers=OPERATOR)
+        assert refused.status_code == 404
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert client.post(f"/inbox/{to_operators['id']}/read", headers=PARTNER).status_code == 404
+    assert len(inbox(client, PARTNER, unread_only=True)) == 2
+    assert inbox(client, OPERATOR, unread_only=True) == [to_operators]
+
+
+def test_the_document_says_who_reads_the_inbox_and_what_a_message_carries(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    for path, method in (("/inbox", "get"), ("/inbox/{message_id}/read", "post")):
+        operation = paths[path][method]
+        assert operation["x-roles"] == ["partner", "operator"]
+        assert {"401", "403", "422", "503"} <= set(operation["responses"])
+    message = document["components"]["schemas"]["MessagePublic"]
+    assert {"kind", "referral_id"} <= set(message["required"])
+    assert set(document["components"]["schemas"]["Template"]["enum"]) == {
+        "referral_offered",
+        "offer_withdrawn",
+        "offer_expired",
+        "referral_escalated",
+        "pool_opened",
+    }
 
 
 def test_registering_a_webhook_shows_its_secret_and_registering_again_replaces_it(
@@ -253,6 +353,24 @@ def test_a_consumed_offer_leaves_its_delivery_event_in_the_outbox(
     assert row.published_at is None  # Kafka is unreachable: it waits for the relay
     event = DeliveryRecorded.model_validate_json(row.value)
     assert (event.organization_id, event.channel, event.status) == (ORG, "inbox", "delivered")
+
+
+def test_the_running_service_sends_a_withdrawal_to_the_partners_webhook(
+    start: Callable[..., TestClient],
+) -> None:
+    client = start(allow_private_webhook_targets=True, dispatcher_poll_seconds=0.05)
+    offer = offered(ORG)
+    with webhook_receiver() as receiver:
+        registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
+        receiver.secret = registered.json()["secret"]
+        deliver(client, withdrawn(offer, "reassigned"))
+        [received] = wait_for(lambda: receiver.received, "the withdrawal's webhook", 15)
+    assert (received.answered, received.signature_valid) == (204, True)
+    assert received.body["type"] == "dk.brobygger.referrals.referral.offer_withdrawn.v1"
+    assert (received.body["data"]["referral_id"], received.body["data"]["reason"]) == (
+        str(offer.referral_id),
+        "reassigned",
+    )
 
 
 def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(

@@ -3,17 +3,25 @@
 import base64
 import re
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from typing import get_args
+from uuid import UUID, uuid4
 
 import pytest
 
+from contracts.referrals import EscalationReason, WithdrawalReason
 from notifications.domain import (
+    ESCALATION_REASONS,
     TEMPLATES,
+    WITHDRAWAL_REASONS,
+    Audience,
     Delivery,
     DeliveryStatus,
     InvalidTransition,
     InvalidWebhookUrl,
     Language,
+    Message,
+    OperatorReader,
+    PartnerReader,
     RetryPolicy,
     SourceEvent,
     Template,
@@ -136,6 +144,60 @@ def test_the_danish_offer_text_reads_as_intended() -> None:
         "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
         "fællesskab. Svar inden 25.11.2026 kl. 13:00."
     )
+
+
+def test_every_withdrawal_and_escalation_reason_has_words_in_every_language() -> None:
+    for reasons, codes in (
+        (WITHDRAWAL_REASONS, get_args(WithdrawalReason)),
+        (ESCALATION_REASONS, get_args(EscalationReason)),
+    ):
+        assert set(reasons) == set(Language)
+        for language in Language:
+            assert set(reasons[language]) == set(codes), language
+            assert all(words and words not in codes for words in reasons[language].values())
+
+
+def message_to(audience: Audience, organization_id: UUID | None = None) -> Message:
+    return Message(
+        uuid4(),
+        audience,
+        organization_id,
+        Template.REFERRAL_OFFERED,
+        Language.DA,
+        "text",
+        SOURCE,
+        NOW,
+    )
+
+
+def test_a_message_names_its_organisation_exactly_when_it_is_for_one() -> None:
+    message_to(Audience.ORGANIZATION, uuid4())
+    message_to(Audience.PARTNERS)
+    message_to(Audience.OPERATORS)
+    with pytest.raises(ValueError, match="organisation"):
+        message_to(Audience.ORGANIZATION)
+    for audience in (Audience.PARTNERS, Audience.OPERATORS):
+        with pytest.raises(ValueError, match="organisation"):
+            message_to(audience, uuid4())
+
+
+def test_a_partner_sees_its_own_and_the_broadcasts_and_an_operator_only_the_operators() -> None:
+    org = uuid4()
+    own = message_to(Audience.ORGANIZATION, org)
+    others = message_to(Audience.ORGANIZATION, uuid4())
+    broadcast = message_to(Audience.PARTNERS)
+    to_operators = message_to(Audience.OPERATORS)
+    everything = [own, others, broadcast, to_operators]
+    assert [m for m in everything if PartnerReader(org).can_see(m)] == [own, broadcast]
+    assert [m for m in everything if OperatorReader("anna").can_see(m)] == [to_operators]
+
+
+def test_each_operator_keeps_read_marks_under_an_id_of_their_own() -> None:
+    anna = OperatorReader("anna").reader_id
+    assert OperatorReader("anna").reader_id == anna
+    assert OperatorReader("bo").reader_id != anna
+    org = uuid4()
+    assert PartnerReader(org).reader_id == org
 
 
 def test_interests_are_named_in_the_readers_language_and_unknown_ones_kept() -> None:

@@ -1,26 +1,36 @@
 """Use cases on fakes: what is stored, queued and published for each event and request."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
 
-from contracts import DeliveryRecorded, PoolOpened, ReferralOffered
-from notifications import services
+from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
+from contracts.referrals import OfferEvent, WithdrawalReason
+from notifications import consumers, services
 from notifications.domain import (
+    Audience,
     Channel,
     DeliveryStatus,
     InvalidWebhookUrl,
     Language,
+    OperatorReader,
+    PartnerReader,
     RetryPolicy,
+    Template,
     Webhook,
 )
 from tests.notifications.fakes import FakeClock, FakeUnitOfWork
-from tests.notifications.support import offered, pool_opened
+from tests.notifications.support import escalated, expired, offered, pool_opened, withdrawn
 
 ORG = uuid4()
 OTHER_ORG = uuid4()
+PARTNER = PartnerReader(ORG)
+OTHER_PARTNER = PartnerReader(OTHER_ORG)
+OPERATOR = OperatorReader("operator-anna")
+OTHER_OPERATOR = OperatorReader("operator-bo")
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
 LEASE = timedelta(seconds=30)
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -37,16 +47,39 @@ def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
     return webhook
 
 
+def handle(
+    event: IntegrationEvent,
+    language: Language = Language.DA,
+    uow: FakeUnitOfWork | None = None,
+) -> FakeUnitOfWork:
+    """Consume `event` through its subscriber, the clock standing at NOW."""
+    consuming = (uow or FakeUnitOfWork()).consuming(event.event_type)
+    consumers.handlers(language, FakeClock(NOW))[type(event)](event, consuming)
+    return consuming
+
+
+def _as_offered(offer: ReferralOffered) -> ReferralOffered:
+    return offer
+
+
+# What the organisation holding an offer is told of: the offer, and its end unanswered.
+TO_THE_HOLDER: dict[str, Callable[[ReferralOffered], OfferEvent]] = {
+    "offered": _as_offered,
+    "withdrawn": withdrawn,
+    "expired": expired,
+}
+
+
 def test_an_offer_puts_a_danish_message_in_the_organisations_inbox() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
     services.notify_referral_offered(offered(ORG), uow, Language.DA)
-    [message] = uow.messages.for_organization(ORG, unread_only=False, limit=10)
+    [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
     assert message.text == (
         "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
         "fællesskab. Svar inden 25.11.2026 kl. 13:00."
     )
     assert message.organization_id == ORG
-    assert uow.messages.for_organization(OTHER_ORG, unread_only=False, limit=10) == []
+    assert uow.messages.for_reader(OTHER_PARTNER, unread_only=False, limit=10) == []
     assert uow.commits == 1
 
 
@@ -79,9 +112,12 @@ def test_an_offer_publishes_the_inbox_delivery_naming_the_event_that_caused_it()
     )
 
 
-def test_without_a_webhook_nothing_is_queued_for_one() -> None:
-    uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+@pytest.mark.parametrize("notice", TO_THE_HOLDER.values(), ids=TO_THE_HOLDER.keys())
+def test_without_a_webhook_nothing_is_queued_for_one(
+    notice: Callable[[ReferralOffered], OfferEvent],
+) -> None:
+    uow = handle(notice(offered(ORG)))
+    assert len(uow.deliveries.of_channel(Channel.INBOX)) == 1
     assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
 
 
@@ -110,9 +146,9 @@ def test_a_pool_opening_is_one_broadcast_seen_by_every_partner() -> None:
     assert "Nye fællesskaber 2026" in message.text
     assert "2026-04-30" in message.text
     for org in (ORG, OTHER_ORG):
-        assert [m.id for m in uow.messages.for_organization(org, unread_only=False, limit=9)] == [
-            message.id
-        ]
+        assert [
+            m.id for m in uow.messages.for_reader(PartnerReader(org), unread_only=False, limit=9)
+        ] == [message.id]
 
 
 def test_a_pool_opening_publishes_nothing_but_queues_a_webhook_to_every_registered_one() -> None:
@@ -127,6 +163,139 @@ def test_a_pool_opening_publishes_nothing_but_queues_a_webhook_to_every_register
     assert (inbox.organization_id, inbox.status) == (None, DeliveryStatus.DELIVERED)
 
 
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("cancelled", "henvisningen er annulleret"),
+        ("reassigned", "en brobygger har givet den til et andet fællesskab"),
+    ],
+)
+def test_a_withdrawn_offer_tells_the_organisation_that_held_it_which_referral_and_why(
+    reason: WithdrawalReason, words: str
+) -> None:
+    offer = offered(ORG)
+    uow = handle(withdrawn(offer, reason))
+    [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
+    assert message.text == (
+        f"Henvisning {offer.referral_id} er trukket tilbage: {words}. "
+        "I skal ikke gøre mere ved den."
+    )
+    assert (message.template, message.organization_id, message.referral_id) == (
+        Template.OFFER_WITHDRAWN,
+        ORG,
+        offer.referral_id,
+    )
+    assert uow.messages.for_reader(OTHER_PARTNER, unread_only=False, limit=10) == []
+
+
+def test_an_expired_offer_tells_the_organisation_when_it_lapsed_on_the_citys_clock() -> None:
+    offer = offered(ORG)
+    uow = handle(expired(offer), Language.SV)
+    [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
+    assert message.text == (
+        f"Erbjudandet om remiss {offer.referral_id} gick ut 2026-11-25 kl. 13:00 utan svar. "
+        "Remissen går vidare, och ni kan inte längre ta emot den."
+    )
+    assert (message.template, message.referral_id, message.created_at) == (
+        Template.OFFER_EXPIRED,
+        offer.referral_id,
+        NOW,
+    )
+
+
+@pytest.mark.parametrize("notice", [withdrawn, expired], ids=["withdrawn", "expired"])
+def test_the_end_of_an_offer_publishes_the_inbox_delivery_and_sends_the_event_by_webhook(
+    notice: Callable[[ReferralOffered], OfferEvent],
+) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    with_webhook(uow, OTHER_ORG)
+    event = notice(offered(ORG))
+    handle(event, uow=uow)
+    [recorded] = uow.committed_events
+    assert isinstance(recorded, DeliveryRecorded)
+    assert (recorded.organization_id, recorded.channel, recorded.source_event_type) == (
+        ORG,
+        "inbox",
+        event.event_type,
+    )
+    [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
+    assert (delivery.organization_id, delivery.next_attempt_at) == (ORG, NOW)
+    assert delivery.body is not None
+    body = json.loads(delivery.body)
+    assert (body["type"], body["data"]) == (event.event_type, event.model_dump(mode="json"))
+    assert uow.commits == 1
+
+
+def test_messages_about_a_referral_carry_its_id_and_a_pool_announcement_none() -> None:
+    offer = offered(ORG)
+    uow = handle(offer)
+    handle(pool_opened(), uow=uow)
+    referrals = {m.template: m.referral_id for m in uow.messages.rows.values()}
+    assert referrals == {Template.REFERRAL_OFFERED: offer.referral_id, Template.POOL_OPENED: None}
+
+
+def test_an_escalation_is_a_message_to_the_operators_naming_district_reason_and_interests() -> None:
+    event = escalated("all_expired")
+    uow = handle(event)
+    [message] = uow.messages.for_reader(OPERATOR, unread_only=False, limit=10)
+    assert message.text == (
+        f"Henvisning {event.referral_id} fra Nørrebro venter på en brobygger: ingen af de "
+        "foreslåede fællesskaber svarede i tide. Interesser: gåture, skak."
+    )
+    assert (
+        message.audience,
+        message.organization_id,
+        message.template,
+        message.referral_id,
+        message.created_at,
+    ) == (Audience.OPERATORS, None, Template.REFERRAL_ESCALATED, event.referral_id, NOW)
+
+
+def test_an_escalation_is_written_in_the_services_language() -> None:
+    event = escalated("no_match")
+    [message] = handle(event, Language.EN).messages.rows.values()
+    assert message.text == (
+        f"Referral {event.referral_id} from Nørrebro needs an operator: nothing in the "
+        "directory fits. Interests: walking, chess."
+    )
+
+
+def test_no_partner_is_told_of_an_escalation_in_the_inbox_by_webhook_or_event() -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    handle(escalated(), uow=uow)
+    assert uow.messages.for_reader(PARTNER, unread_only=False, limit=10) == []
+    assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
+    assert uow.committed_events == []
+    [inbox] = uow.deliveries.of_channel(Channel.INBOX)
+    assert (inbox.organization_id, inbox.status) == (None, DeliveryStatus.DELIVERED)
+    assert uow.commits == 1
+
+
+def test_every_operator_sees_an_escalation_and_marks_it_read_only_for_themselves() -> None:
+    uow = handle(escalated())
+    [message] = uow.messages.rows.values()
+    read = services.mark_read(message.id, OPERATOR, uow, FakeClock(NOW))
+    assert read.read_at == NOW
+    assert services.inbox(OPERATOR, uow, unread_only=True, limit=10) == []
+    [unread] = services.inbox(OTHER_OPERATOR, uow, unread_only=True, limit=10)
+    assert (unread.id, unread.read_at) == (message.id, None)
+
+
+def test_an_operator_cannot_mark_a_partners_message_read_nor_a_partner_an_operators() -> None:
+    uow = handle(offered(ORG))
+    handle(pool_opened(), uow=uow)
+    handle(escalated(), uow=uow)
+    by_template = {m.template: m.id for m in uow.messages.rows.values()}
+    for template in (Template.REFERRAL_OFFERED, Template.POOL_OPENED):
+        with pytest.raises(services.MessageNotFound):
+            services.mark_read(by_template[template], OPERATOR, uow)
+    with pytest.raises(services.MessageNotFound):
+        services.mark_read(by_template[Template.REFERRAL_ESCALATED], PARTNER, uow)
+    assert uow.messages.reads == {}
+
+
 def test_a_handler_outside_a_consumed_event_refuses_to_run() -> None:
     uow = FakeUnitOfWork()
     with pytest.raises(RuntimeError):
@@ -139,12 +308,12 @@ def test_marking_read_is_per_organisation_and_keeps_the_first_time() -> None:
     services.announce_pool(pool_opened(), uow, Language.DA)
     [message] = uow.messages.rows.values()
     clock = FakeClock(NOW)
-    first = services.mark_read(message.id, ORG, uow, clock)
+    first = services.mark_read(message.id, PARTNER, uow, clock)
     clock.advance(timedelta(minutes=5))
-    again = services.mark_read(message.id, ORG, uow, clock)
+    again = services.mark_read(message.id, PARTNER, uow, clock)
     assert first.read_at == again.read_at == NOW
-    assert services.inbox(ORG, uow, unread_only=True, limit=10) == []
-    assert len(services.inbox(OTHER_ORG, uow, unread_only=True, limit=10)) == 1
+    assert services.inbox(PARTNER, uow, unread_only=True, limit=10) == []
+    assert len(services.inbox(OTHER_PARTNER, uow, unread_only=True, limit=10)) == 1
 
 
 def test_another_organisations_message_cannot_be_marked_read() -> None:
@@ -152,7 +321,7 @@ def test_another_organisations_message_cannot_be_marked_read() -> None:
     services.notify_referral_offered(offered(ORG), uow, Language.DA)
     [message] = uow.messages.rows.values()
     with pytest.raises(services.MessageNotFound):
-        services.mark_read(message.id, OTHER_ORG, uow)
+        services.mark_read(message.id, OTHER_PARTNER, uow)
     assert uow.messages.reads == {}
 
 

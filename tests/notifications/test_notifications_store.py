@@ -15,12 +15,23 @@ from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import DeliveryRecorded, PoolOpened, ReferralOffered
+from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
 from notifications import services
 from notifications.app import MIGRATIONS
-from notifications.domain import Channel, DeliveryStatus, Message, RetryPolicy
+from notifications.domain import (
+    Audience,
+    Channel,
+    DeliveryStatus,
+    Message,
+    OperatorReader,
+    PartnerReader,
+    RetryPolicy,
+    Template,
+)
 from notifications.store import (
+    DeliveryRow,
     MessageReadRow,
+    MessageRow,
     NotificationsUnitOfWork,
     SqlDeliveryRepository,
     SqlMessageRepository,
@@ -29,10 +40,22 @@ from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
 from tests.kit import record_of
 from tests.notifications.fakes import FakeClock
-from tests.notifications.support import consume, offered, pool_opened
+from tests.notifications.support import (
+    consume,
+    escalated,
+    expired,
+    offered,
+    pool_opened,
+    withdrawn,
+)
 
 ORG = uuid4()
 OTHER_ORG = uuid4()
+PARTNER = PartnerReader(ORG)
+OTHER_PARTNER = PartnerReader(OTHER_ORG)
+OPERATOR = OperatorReader("operator-anna")
+OTHER_OPERATOR = OperatorReader("operator-bo")
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 StartUow = Callable[[], NotificationsUnitOfWork]
@@ -61,7 +84,7 @@ async def test_an_offer_stores_message_delivery_event_and_inbox_row_in_one_trans
 ) -> None:
     record = record_of(offered(ORG))
     assert await consume(start_uow, record) == []
-    [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert message.created_at.tzinfo is not None
     assert "Nørrebro" in message.text
     with start_uow() as uow:
@@ -74,13 +97,79 @@ async def test_an_offer_stores_message_delivery_event_and_inbox_row_in_one_trans
     assert count(start_uow, inbox) == 1
 
 
-async def test_a_redelivered_event_changes_nothing(start_uow: StartUow) -> None:
+def rows(start_uow: StartUow) -> dict[str, int]:
+    tables: dict[str, Table | type[Any]] = {
+        "message": MessageRow,
+        "delivery": DeliveryRow,
+        "outbox": outbox,
+        "inbox": inbox,
+    }
+    return {name: count(start_uow, table) for name, table in tables.items()}
+
+
+CONSUMED: dict[str, Callable[[], IntegrationEvent]] = {
+    "referral.offered": lambda: offered(ORG),
+    "referral.offer_withdrawn": lambda: withdrawn(offered(ORG)),
+    "referral.offer_expired": lambda: expired(offered(ORG)),
+    "referral.escalated": escalated,
+    "pool.opened": pool_opened,
+}
+
+
+@pytest.mark.parametrize("event", CONSUMED.values(), ids=CONSUMED.keys())
+async def test_a_redelivered_event_changes_nothing(
+    start_uow: StartUow, event: Callable[[], IntegrationEvent]
+) -> None:
     register(start_uow)
-    record = record_of(offered(ORG))
-    assert await consume(start_uow, record, record) == []
-    assert len(services.inbox(ORG, start_uow, unread_only=False, limit=10)) == 1
-    assert len(services.recent_deliveries(start_uow, status=None, limit=10)) == 2
-    assert count(start_uow, outbox) == 1
+    record = record_of(event())
+    assert await consume(start_uow, record) == []
+    once = rows(start_uow)
+    assert (once["message"], once["inbox"]) == (1, 1)
+    assert await consume(start_uow, record) == []
+    assert rows(start_uow) == once
+
+
+async def test_the_end_of_an_offer_reaches_the_organisation_that_held_it_about_that_referral(
+    start_uow: StartUow,
+) -> None:
+    offer = offered(ORG)
+    clock = FakeClock(NOW)
+    assert await consume(start_uow, record_of(offer), clock=clock) == []
+    clock.advance(timedelta(hours=1))
+    assert await consume(start_uow, record_of(withdrawn(offer, "reassigned"), 1), clock=clock) == []
+    messages = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
+    assert [(m.template, m.referral_id, m.created_at) for m in messages] == [
+        (Template.OFFER_WITHDRAWN, offer.referral_id, NOW + timedelta(hours=1)),
+        (Template.REFERRAL_OFFERED, offer.referral_id, NOW),
+    ]
+    assert services.inbox(OTHER_PARTNER, start_uow, unread_only=False, limit=10) == []
+
+
+async def test_only_operators_see_escalations_and_each_operator_keeps_their_own_read_marks(
+    start_uow: StartUow,
+) -> None:
+    event = escalated()
+    records = [record_of(e, i) for i, e in enumerate([offered(ORG), pool_opened(), event])]
+    assert await consume(start_uow, *records) == []
+    [message] = services.inbox(OPERATOR, start_uow, unread_only=False, limit=10)
+    assert (message.audience, message.organization_id, message.referral_id) == (
+        Audience.OPERATORS,
+        None,
+        event.referral_id,
+    )
+    partners = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
+    assert {m.template for m in partners} == {Template.REFERRAL_OFFERED, Template.POOL_OPENED}
+    assert len(services.inbox(OTHER_PARTNER, start_uow, unread_only=False, limit=10)) == 1
+    with pytest.raises(services.MessageNotFound):
+        services.mark_read(message.id, PARTNER, start_uow)
+    for theirs in partners:
+        with pytest.raises(services.MessageNotFound):
+            services.mark_read(theirs.id, OPERATOR, start_uow)
+    services.mark_read(message.id, OPERATOR, start_uow, lambda: NOW)
+    assert services.inbox(OPERATOR, start_uow, unread_only=True, limit=10) == []
+    [unread] = services.inbox(OTHER_OPERATOR, start_uow, unread_only=True, limit=10)
+    assert (unread.id, unread.read_at) == (message.id, None)
+    assert count(start_uow, MessageReadRow) == 1
 
 
 async def test_a_pool_broadcast_reaches_every_partner_and_every_webhook(
@@ -90,7 +179,7 @@ async def test_a_pool_broadcast_reaches_every_partner_and_every_webhook(
     register(start_uow, OTHER_ORG)
     assert await consume(start_uow, record_of(pool_opened())) == []
     for org in (ORG, OTHER_ORG, uuid4()):
-        [message] = services.inbox(org, start_uow, unread_only=False, limit=10)
+        [message] = services.inbox(PartnerReader(org), start_uow, unread_only=False, limit=10)
         assert message.organization_id is None
     pending = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=10)
     assert {d.organization_id for d in pending} == {ORG, OTHER_ORG}
@@ -105,18 +194,20 @@ async def test_the_inbox_is_own_messages_and_broadcasts_newest_first_with_own_re
     await consume(start_uow, record_of(pool_opened()))
     own: list[Message] = []
     broadcast: list[Message] = []
-    for message in services.inbox(ORG, start_uow, unread_only=False, limit=10):
+    for message in services.inbox(PARTNER, start_uow, unread_only=False, limit=10):
         (broadcast if message.organization_id is None else own).append(message)
     assert (len(own), len(broadcast)) == (1, 1)
-    assert [m.id for m in services.inbox(ORG, start_uow, unread_only=False, limit=10)] == [
+    assert [m.id for m in services.inbox(PARTNER, start_uow, unread_only=False, limit=10)] == [
         broadcast[0].id,
         own[0].id,
     ]
-    services.mark_read(broadcast[0].id, ORG, start_uow)
-    assert [m.id for m in services.inbox(ORG, start_uow, unread_only=True, limit=10)] == [own[0].id]
-    assert len(services.inbox(OTHER_ORG, start_uow, unread_only=True, limit=10)) == 2
+    services.mark_read(broadcast[0].id, PARTNER, start_uow)
+    assert [m.id for m in services.inbox(PARTNER, start_uow, unread_only=True, limit=10)] == [
+        own[0].id
+    ]
+    assert len(services.inbox(OTHER_PARTNER, start_uow, unread_only=True, limit=10)) == 2
     with pytest.raises(services.MessageNotFound):
-        services.mark_read(own[0].id, OTHER_ORG, start_uow)
+        services.mark_read(own[0].id, OTHER_PARTNER, start_uow)
 
 
 def clock_when_all_due(start_uow: StartUow) -> FakeClock:
@@ -230,7 +321,7 @@ async def test_marking_a_message_read_at_once_gives_every_caller_the_one_stored_
     start_uow: StartUow,
 ) -> None:
     await consume(start_uow, record_of(offered(ORG)))
-    [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     ticks = itertools.count()
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
@@ -239,14 +330,14 @@ async def test_marking_a_message_read_at_once_gives_every_caller_the_one_stored_
         return start + timedelta(seconds=next(ticks))
 
     callers = 6
-    with all_read_before_any_writes(SqlMessageRepository, "get_for_organization", callers):
+    with all_read_before_any_writes(SqlMessageRepository, "get_for_reader", callers):
         results = at_the_same_moment(
-            lambda: services.mark_read(message.id, ORG, start_uow, clock), threads=callers
+            lambda: services.mark_read(message.id, PARTNER, start_uow, clock), threads=callers
         )
     assert all(isinstance(r, Message) for r in results), results
     assert next(ticks) == callers, "every caller tried to mark it read"
     [read_at] = {r.read_at for r in results if isinstance(r, Message)}
-    [stored] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    [stored] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert stored.read_at == read_at
     assert count(start_uow, MessageReadRow) == 1
 
@@ -255,18 +346,18 @@ async def test_a_caller_overtaken_between_its_read_and_its_write_gets_the_time_t
     start_uow: StartUow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await consume(start_uow, record_of(offered(ORG)))
-    [message] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     first = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-    read = SqlMessageRepository.get_for_organization
+    read = SqlMessageRepository.get_for_reader
 
     def read_then_overtaken(self: SqlMessageRepository, *args: Any) -> Message | None:
         found = read(self, *args)
-        monkeypatch.setattr(SqlMessageRepository, "get_for_organization", read)
-        services.mark_read(message.id, ORG, start_uow, lambda: first)  # another request
+        monkeypatch.setattr(SqlMessageRepository, "get_for_reader", read)
+        services.mark_read(message.id, PARTNER, start_uow, lambda: first)  # another request
         return found
 
-    monkeypatch.setattr(SqlMessageRepository, "get_for_organization", read_then_overtaken)
-    late = services.mark_read(message.id, ORG, start_uow, lambda: first + timedelta(minutes=1))
+    monkeypatch.setattr(SqlMessageRepository, "get_for_reader", read_then_overtaken)
+    late = services.mark_read(message.id, PARTNER, start_uow, lambda: first + timedelta(minutes=1))
     assert late.read_at == first
-    [stored] = services.inbox(ORG, start_uow, unread_only=False, limit=10)
+    [stored] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert stored.read_at == first
