@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    ValidationInfo,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -205,8 +206,12 @@ def _without_defaults(schema: dict[str, Any]) -> None:
         field.pop("default", None)
 
 
+NULLABLE_ON_UPDATE = frozenset({"schedule_description"})
+
+
 class ServiceUpdate(InputModel, json_schema_extra=_without_defaults):
-    """Only the fields sent change; a field left out keeps its value, and none may be null."""
+    """Only the fields sent change; a field left out keeps its value. Null clears
+    `schedule_description`; no other field may be null."""
 
     location_id: UUID | SkipJsonSchema[None] = Field(default=None, description=OWN_LOCATION_ID)
     name: Name | SkipJsonSchema[None] = None
@@ -216,7 +221,9 @@ class ServiceUpdate(InputModel, json_schema_extra=_without_defaults):
     languages: Languages | SkipJsonSchema[None] = None
     target_groups: TargetGroups | SkipJsonSchema[None] = None
     time_of_day: TimeOfDay | SkipJsonSchema[None] = None
-    schedule_description: ScheduleDescription | SkipJsonSchema[None] = None
+    schedule_description: ScheduleDescription | None = Field(
+        default=None, description="Null clears it."
+    )
     capacity: Capacity | SkipJsonSchema[None] = None
     free_places: FreePlaces | SkipJsonSchema[None] = Field(
         default=None, description="At most the capacity."
@@ -224,10 +231,13 @@ class ServiceUpdate(InputModel, json_schema_extra=_without_defaults):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _sent_with_a_value(cls, value: object) -> object:
+    def _sent_with_a_value(cls, value: object, info: ValidationInfo) -> object:
         # Runs only for fields sent: leaving a field out is the one way to keep it.
-        if value is None:
-            raise ValueError("Input should not be null; leave the field out to keep its value")
+        if value is None and info.field_name not in NULLABLE_ON_UPDATE:
+            raise ValueError(
+                "Input should not be null: this field cannot be empty; leave it out to keep "
+                "its value"
+            )
         return value
 
 
@@ -471,7 +481,7 @@ def get_service(service_id: UUID, start_uow: StartUow) -> ServicePublic:
         **rules(
             "`location_id` names one of the service's organisation's own locations.",
             "`free_places` stays at most `capacity`; of the two, one not sent keeps its "
-            "current value.",
+            "current value (free places change as referrals are accepted and end).",
         ),
     },
 )
@@ -479,6 +489,10 @@ def update_service(
     service_id: UUID, body: ServiceUpdate, start_uow: StartUow, principal: Editor
 ) -> ServicePublic:
     """A partner changes its own organisation's services only (403 for another's).
+
+    Only the fields sent are written: a place taken by an accepted referral at the same
+    moment is kept. `schedule_description: null` clears it; null for any other field is
+    refused with 422 naming it.
 
     Refused with 422: a `location_id` that is not one of the organisation's own locations;
     more free places than capacity, counting the current value of whichever is not sent."""

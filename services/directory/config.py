@@ -13,3 +13,9 @@ class Settings(ServiceSettings):
         default=False,
         description="Fill an empty directory with the Copenhagen demo communities at start.",
     )
+    max_matches: int = Field(
+        default=5,
+        ge=1,
+        description="How many fitting services a referral's match lists, best first: the "
+        "candidates referrals offers it to, one after another.",
+    )

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from contracts import ReferralSubmitted
+from contracts import (
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralSubmitted,
+)
 from directory import services
 from runtime.consumer import Handler
+from runtime.storage import utcnow
 
 
-def handlers() -> dict[type, Handler]:
-    return {ReferralSubmitted: services.match_referral}
+def handlers(max_matches: int, clock: services.Clock = utcnow) -> dict[type, Handler]:
+    def on_referral_submitted(event: ReferralSubmitted, uow: services.UnitOfWork) -> None:
+        services.match_referral(event, uow, max_matches)
+
+    def on_referral_accepted(event: ReferralAccepted, uow: services.UnitOfWork) -> None:
+        services.take_place(event, uow, clock)
+
+    def on_referral_ended(event: services.ReferralEnded, uow: services.UnitOfWork) -> None:
+        services.give_place_back(event, uow, clock)
+
+    return {
+        ReferralSubmitted: on_referral_submitted,
+        ReferralAccepted: on_referral_accepted,
+        ReferralCompleted: on_referral_ended,
+        ReferralFailed: on_referral_ended,
+        ReferralCancelled: on_referral_ended,
+    }

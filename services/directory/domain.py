@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
-MAX_MATCHES = 5
 WHEELCHAIR_NEED = "wheelchair_access"
 
 
@@ -73,13 +72,17 @@ class Service:
     schedule_description: str | None = None
 
     def __post_init__(self) -> None:
-        # Checked on every construction, so also on each `dataclasses.replace` of an update.
+        # Checked on every construction, so also on each service read back after an update.
         if self.capacity < 1:
             raise InvalidService("capacity must be at least 1")
         if not 0 <= self.free_places <= self.capacity:
             raise InvalidService(
                 f"free_places must be between 0 and the capacity ({self.capacity})"
             )
+
+    @property
+    def full(self) -> bool:
+        return self.free_places == 0
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,6 @@ class Exclusion(StrEnum):
     """Why a service does not fit a referral."""
 
     INACTIVE = "inactive"
-    FULL = "no free places"
     NOT_ACCESSIBLE = "not wheelchair accessible"
     NOTHING_IN_COMMON = "no shared interest or target group"
     NO_SHARED_LANGUAGE = "no shared language"
@@ -121,7 +123,7 @@ class Match:
 @dataclass(frozen=True)
 class Ranking:
     matches: list[Match]
-    """The best fits, best first, at most `MAX_MATCHES`."""
+    """The best fits, best first, at most as many as asked for."""
     excluded: dict[Exclusion, int]
     """How many services were left out, by reason."""
 
@@ -136,13 +138,13 @@ def assess(referral: Referral, service_at_location: ServiceAtLocation) -> Match 
     """Score one service for a referral, or say why it is out.
 
     3 per shared interest, 2 for a shared language (required), 2 for the same district,
-    1 when the service is meant for one of the citizen's needs.
+    1 when the service is meant for one of the citizen's needs. A service without free
+    places still fits (a place may come free before the offer reaches it): its reasons say
+    `full`, and `rank` puts it after every service with room.
     """
     service, location = service_at_location.service, service_at_location.location
     if service.status is not ServiceStatus.ACTIVE:
         return Exclusion.INACTIVE
-    if service.free_places <= 0:
-        return Exclusion.FULL
     needs_wheelchair = WHEELCHAIR_NEED in referral.needs
     if needs_wheelchair and not location.wheelchair_accessible:
         return Exclusion.NOT_ACCESSIBLE
@@ -164,12 +166,15 @@ def assess(referral: Referral, service_at_location: ServiceAtLocation) -> Match 
     if groups:
         score += 1
         reasons += [f"target_group:{group}" for group in groups]
-    reasons.append(f"free_places:{service.free_places}")
+    reasons.append("full" if service.full else f"free_places:{service.free_places}")
     return Match(service_at_location, score, reasons)
 
 
-def rank(referral: Referral, services_at_locations: list[ServiceAtLocation]) -> Ranking:
-    """The services that fit, best first; ties go to more free places, then by name."""
+def rank(
+    referral: Referral, services_at_locations: list[ServiceAtLocation], *, max_matches: int
+) -> Ranking:
+    """The `max_matches` services that fit best, best first: those with free places before
+    those without, then by score; ties go to more free places, then by name."""
     matches: list[Match] = []
     excluded: Counter[Exclusion] = Counter()
     for service_at_location in services_at_locations:
@@ -181,10 +186,10 @@ def rank(referral: Referral, services_at_locations: list[ServiceAtLocation]) -> 
     matches.sort(key=_best_first)
     # In the enum's order, so that the no-match reason reads the same for the same data.
     by_reason = {reason: excluded[reason] for reason in Exclusion if excluded[reason]}
-    return Ranking(matches[:MAX_MATCHES], by_reason)
+    return Ranking(matches[:max_matches], by_reason)
 
 
-def _best_first(match: Match) -> tuple[int, int, str, str]:
+def _best_first(match: Match) -> tuple[bool, int, int, str, str]:
     service = match.service_at_location.service
     # The id last: two services of the same name still rank the same way.
-    return (-match.score, -service.free_places, service.name, str(service.id))
+    return (service.full, -match.score, -service.free_places, service.name, str(service.id))

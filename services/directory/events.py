@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
-from contracts import IntegrationEvent, MatchesFound, NoMatchFound, ReferralSubmitted
+from contracts import (
+    IntegrationEvent,
+    MatchesFound,
+    NoMatchFound,
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralSubmitted,
+    ServiceChanged,
+)
 from contracts import Match as MatchPayload
-from directory.domain import Match, Referral
+from directory.domain import Match, Referral, Service
 
-PUBLISHES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound)
-CONSUMES: tuple[type[IntegrationEvent], ...] = (ReferralSubmitted,)
+PUBLISHES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound, ServiceChanged)
+CONSUMES: tuple[type[IntegrationEvent], ...] = (
+    ReferralSubmitted,
+    ReferralAccepted,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralCancelled,
+)
 
 
 def referral_from(event: ReferralSubmitted) -> Referral:
@@ -40,3 +57,15 @@ def matches_found(referral_id: UUID, matches: list[Match]) -> MatchesFound:
 
 def no_match_found(referral_id: UUID, reason: str) -> NoMatchFound:
     return NoMatchFound(referral_id=referral_id, reason=reason)
+
+
+def service_changed(service: Service, changed_at: datetime) -> ServiceChanged:
+    return ServiceChanged(
+        service_id=service.id,
+        organization_id=service.organization_id,
+        name=service.name,
+        status=service.status.value,
+        capacity=service.capacity,
+        free_places=service.free_places,
+        changed_at=changed_at,
+    )

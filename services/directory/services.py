@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal, Protocol
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
-from contracts import IntegrationEvent, ReferralSubmitted
+from contracts import (
+    IntegrationEvent,
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralSubmitted,
+)
 from directory import demo, events
 from directory.domain import (
     Location,
@@ -24,15 +33,21 @@ from directory.domain import (
 from directory.store import (
     LocationRepository,
     OrganizationRepository,
+    PlaceHoldRepository,
     ServiceFilter,
     ServiceRepository,
 )
+from runtime.logs import get_logger
+from runtime.storage import utcnow
+
+log = get_logger(component="places")
 
 
 class UnitOfWork(Protocol):
     organizations: OrganizationRepository
     locations: LocationRepository
     services: ServiceRepository
+    place_holds: PlaceHoldRepository
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
@@ -40,6 +55,21 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
+
+Clock = Callable[[], datetime]
+"""The time now, timezone-aware UTC: a dependency, so that tests can set and move it."""
+
+ReferralEnded = ReferralCompleted | ReferralFailed | ReferralCancelled
+"""The events after which a referral no longer needs the place it may have taken."""
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
+"""An update's field left as it is; None is a value (it clears a field that may be empty)."""
+Keep = Literal[_Keep.KEEP]
 
 
 class OrganizationNotFound(Exception):
@@ -95,26 +125,27 @@ class CreateService:
 
 @dataclass(frozen=True)
 class UpdateService:
-    """Changes to a service; None leaves a field as it is."""
+    """Changes to a service; a field left at `KEEP` stays as it is."""
 
     service_id: UUID
-    location_id: UUID | None = None
-    name: str | None = None
-    description: str | None = None
-    status: ServiceStatus | None = None
-    time_of_day: TimeOfDay | None = None
-    capacity: int | None = None
-    free_places: int | None = None
-    interests: list[str] | None = None
-    languages: list[str] | None = None
-    target_groups: list[str] | None = None
-    schedule_description: str | None = None
+    location_id: UUID | Keep = KEEP
+    name: str | Keep = KEEP
+    description: str | Keep = KEEP
+    status: ServiceStatus | Keep = KEEP
+    time_of_day: TimeOfDay | Keep = KEEP
+    capacity: int | Keep = KEEP
+    free_places: int | Keep = KEEP
+    interests: list[str] | Keep = KEEP
+    languages: list[str] | Keep = KEEP
+    target_groups: list[str] | Keep = KEEP
+    schedule_description: str | Keep | None = KEEP
 
     def changes(self) -> dict[str, Any]:
+        """The fields to change, by `Service` field name, keywords cleaned."""
         given = {
-            name: value
-            for name, value in vars(self).items()
-            if name != "service_id" and value is not None
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "service_id" and getattr(self, f.name) is not KEEP
         }
         for name in ("interests", "languages", "target_groups"):
             if name in given:
@@ -162,8 +193,11 @@ def create_location(command: CreateLocation, start_uow: UnitOfWorkFactory) -> Lo
     return location
 
 
-def create_service(command: CreateService, start_uow: UnitOfWorkFactory) -> ServiceAtLocation:
-    """Add a service at one of the organisation's own locations.
+def create_service(
+    command: CreateService, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
+) -> ServiceAtLocation:
+    """Add a service at one of the organisation's own locations, and tell who follows the
+    directory's services.
 
     Raises `InvalidService` when its free places do not fit its capacity.
     """
@@ -186,24 +220,31 @@ def create_service(command: CreateService, start_uow: UnitOfWorkFactory) -> Serv
             schedule_description=command.schedule_description,
         )
         uow.services.add(service)
+        uow.publish(events.service_changed(service, clock()))
         uow.commit()
     return ServiceAtLocation(service, location)
 
 
-def update_service(command: UpdateService, start_uow: UnitOfWorkFactory) -> ServiceAtLocation:
-    """Change a service, e.g. its free places or status.
+def update_service(
+    command: UpdateService, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
+) -> ServiceAtLocation:
+    """Change the given fields of a service, e.g. its name, free places or status, and
+    tell who follows the directory's services.
 
-    Raises `InvalidService` when the result would contradict itself.
+    Only those fields are written, so that a place taken meanwhile is not undone. Raises
+    `InvalidService` when the service as it is then would contradict itself.
     """
     with start_uow() as uow:
         current = _service(uow, command.service_id)
-        location = current.location
-        if command.location_id is not None:
-            location = _own_location(uow, current.service.organization_id, command.location_id)
-        service = replace(current.service, **command.changes())
-        uow.services.save(service)
+        if command.location_id is not KEEP:
+            _own_location(uow, current.service.organization_id, command.location_id)
+        uow.services.update(command.service_id, command.changes())
+        # Read back after the write, which locks the row: the rule holds for what commits.
+        updated = _service(uow, command.service_id)
+        if updated != current:
+            uow.publish(events.service_changed(updated.service, clock()))
         uow.commit()
-    return ServiceAtLocation(service, location)
+    return updated
 
 
 def get_organization(organization_id: UUID, start_uow: UnitOfWorkFactory) -> Organization:
@@ -230,15 +271,16 @@ def search_services(
         return uow.services.search(filters, offset, limit)
 
 
-def match_referral(event: ReferralSubmitted, uow: UnitOfWork) -> None:
-    """Rank the services that fit a submitted referral and tell referrals what was found.
+def match_referral(event: ReferralSubmitted, uow: UnitOfWork, max_matches: int) -> None:
+    """Rank the services that fit a submitted referral and tell referrals the best
+    `max_matches`, or why nothing fits.
 
     One commit per event: the consumer's inbox row commits with the published event, so a
     redelivered referral publishes nothing again.
     """
     # Every service, not a pre-filtered few: the domain decides what fits and counts what
     # does not, for the no-match reason. A city's directory is hundreds of rows.
-    ranking = rank(events.referral_from(event), uow.services.all())
+    ranking = rank(events.referral_from(event), uow.services.all(), max_matches=max_matches)
     if ranking.matches:
         uow.publish(events.matches_found(event.referral_id, ranking.matches))
     else:
@@ -246,8 +288,38 @@ def match_referral(event: ReferralSubmitted, uow: UnitOfWork) -> None:
     uow.commit()
 
 
-def seed_demo(start_uow: UnitOfWorkFactory) -> bool:
-    """Fill an empty directory with the demo communities; True if it did.
+def take_place(event: ReferralAccepted, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """An accepted referral takes one free place of its service, and holds it until the
+    referral ends. A service with no free place stays at none, and nothing is held."""
+    if uow.place_holds.held_by(event.referral_id) is not None:
+        # One place per referral, even if its acceptance arrives twice under two ids.
+        log.info("place.already_held")
+    elif uow.services.take_place(event.service_id):
+        uow.place_holds.add(event.referral_id, event.service_id)
+        _publish_changed(uow, event.service_id, clock)
+    elif uow.services.get(event.service_id) is None:
+        log.info("place.unknown_service")
+    else:
+        log.info("place.none_free")
+    uow.commit()
+
+
+def give_place_back(event: ReferralEnded, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """A referral that ended frees the place it held, if it held one (it may have ended
+    before it was accepted). Never more free places than the capacity."""
+    service_id = uow.place_holds.release(event.referral_id)
+    if service_id is None:
+        log.info("place.none_held")
+    elif uow.services.give_place_back(service_id):
+        _publish_changed(uow, service_id, clock)
+    else:
+        log.info("place.all_free_already")
+    uow.commit()
+
+
+def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:
+    """Fill an empty directory with the demo communities, and tell who follows the
+    directory's services of each; True if it did.
 
     A directory that has any organisation is left alone, so restarts change nothing.
     """
@@ -260,8 +332,10 @@ def seed_demo(start_uow: UnitOfWorkFactory) -> bool:
                 uow.organizations.add(organization)
             for location in demo.LOCATIONS:
                 uow.locations.add(location)
+            now = clock()
             for service in demo.SERVICES:
                 uow.services.add(service)
+                uow.publish(events.service_changed(service, now))
             uow.commit()
         except IntegrityError:
             # Another replica seeded the same stable ids between the count and now.
@@ -281,6 +355,10 @@ def _own_location(uow: UnitOfWork, organization_id: UUID, location_id: UUID) -> 
     if location is None or location.organization_id != organization_id:
         raise UnknownLocation(f"the organization has no location {location_id}")
     return location
+
+
+def _publish_changed(uow: UnitOfWork, service_id: UUID, clock: Clock) -> None:
+    uow.publish(events.service_changed(_service(uow, service_id).service, clock()))
 
 
 def _service(uow: UnitOfWork, service_id: UUID) -> ServiceAtLocation:

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Column, Index, Text, delete, exists, func
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    CursorResult,
+    Index,
+    Text,
+    delete,
+    exists,
+    func,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from directory.domain import (
+    InvalidService,
     Location,
     Organization,
     Service,
@@ -55,8 +69,18 @@ class LocationRow(Base, table=True):
     longitude: float | None = None
 
 
+PLACES_RULE = "ck_service_places"
+
+
 class ServiceRow(Base, table=True):
     __tablename__ = "service"
+    # The domain's rule, kept by the database too: a write that breaks it fails, whoever
+    # writes, even two transactions changing capacity and free places at once.
+    __table_args__ = (
+        CheckConstraint(
+            "capacity >= 1 AND free_places >= 0 AND free_places <= capacity", name=PLACES_RULE
+        ),
+    )
 
     id: UUID = Field(primary_key=True)
     organization_id: UUID = Field(foreign_key="organization.id", index=True)
@@ -84,7 +108,17 @@ class ServiceTermRow(Base, table=True):
     term: str = Field(sa_column=Column(Text, primary_key=True))
 
 
+class PlaceHoldRow(Base, table=True):
+    """A place of a service taken by an accepted referral, until the referral ends."""
+
+    __tablename__ = "place_hold"
+
+    referral_id: UUID = Field(primary_key=True)
+    service_id: UUID = Field(foreign_key="service.id")
+
+
 INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"
+TAXONOMY_OF_FIELD = {"interests": INTEREST, "languages": LANGUAGE, "target_groups": TARGET_GROUP}
 
 
 @dataclass(frozen=True)
@@ -119,7 +153,19 @@ class ServiceRepository(Protocol):
 
     def get(self, service_id: UUID) -> ServiceAtLocation | None: ...
 
-    def save(self, service: Service) -> None: ...
+    def update(self, service_id: UUID, changes: Mapping[str, Any]) -> None:
+        """Write only the fields in `changes` (a `Service`'s field names), and of the
+        keywords only the taxonomies given, so that a concurrent change of another field
+        is kept. Raises `InvalidService` when the row would break the rule on places."""
+        ...
+
+    def take_place(self, service_id: UUID) -> bool:
+        """One free place fewer, if one is free; whether it took one."""
+        ...
+
+    def give_place_back(self, service_id: UUID) -> bool:
+        """One free place more, if that stays within the capacity; whether it gave one."""
+        ...
 
     def search(
         self, filters: ServiceFilter, offset: int, limit: int
@@ -128,6 +174,18 @@ class ServiceRepository(Protocol):
         ...
 
     def all(self) -> list[ServiceAtLocation]: ...
+
+
+class PlaceHoldRepository(Protocol):
+    def add(self, referral_id: UUID, service_id: UUID) -> None: ...
+
+    def held_by(self, referral_id: UUID) -> UUID | None:
+        """The service whose place the referral holds, if any."""
+        ...
+
+    def release(self, referral_id: UUID) -> UUID | None:
+        """Drop the referral's hold; the service whose place it held, if any."""
+        ...
 
 
 class SqlOrganizationRepository:
@@ -232,16 +290,56 @@ class SqlServiceRepository:
         found = self.session.exec(_with_location().where(ServiceRow.id == service_id)).first()
         return self._to_domain([found])[0] if found else None
 
-    def save(self, service: Service) -> None:
-        row = self.session.get(ServiceRow, service.id)
-        if row is None:
-            raise LookupError(f"service {service.id} was never added")
-        row.sqlmodel_update(_service_columns(service))
-        self.session.add(row)
-        self.session.execute(
-            delete(ServiceTermRow).where(col(ServiceTermRow.service_id) == service.id)
+    def update(self, service_id: UUID, changes: Mapping[str, Any]) -> None:
+        columns = {
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in changes.items()
+            if name not in TAXONOMY_OF_FIELD
+        }
+        if columns:
+            try:
+                self._update(service_id, columns)
+            except IntegrityError as error:
+                if PLACES_RULE not in str(error.orig):
+                    raise
+                raise InvalidService("free_places must be between 0 and the capacity") from error
+        for name, taxonomy in TAXONOMY_OF_FIELD.items():
+            if name in changes:
+                self.session.execute(
+                    delete(ServiceTermRow).where(
+                        col(ServiceTermRow.service_id) == service_id,
+                        col(ServiceTermRow.taxonomy) == taxonomy,
+                    )
+                )
+                self._add_terms_of(service_id, taxonomy, changes[name])
+
+    def take_place(self, service_id: UUID) -> bool:
+        # Relative and conditional in one statement: the row's current value counts, not
+        # one read earlier, and concurrent takers queue on the row lock.
+        return self._update(
+            service_id,
+            {"free_places": col(ServiceRow.free_places) - 1},
+            col(ServiceRow.free_places) > 0,
         )
-        self._add_terms(service)
+
+    def give_place_back(self, service_id: UUID) -> bool:
+        return self._update(
+            service_id,
+            {"free_places": col(ServiceRow.free_places) + 1},
+            col(ServiceRow.free_places) < col(ServiceRow.capacity),
+        )
+
+    def _update(
+        self, service_id: UUID, values: dict[str, Any], *conditions: ColumnElement[bool]
+    ) -> bool:
+        result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
+            update(ServiceRow)
+            .where(col(ServiceRow.id) == service_id, *conditions)
+            .values(values)
+            # Reads refresh the rows they return (see `_with_location`).
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
 
     def search(
         self, filters: ServiceFilter, offset: int, limit: int
@@ -268,15 +366,14 @@ class SqlServiceRepository:
         return self._to_domain(self.session.exec(_with_location()).all())
 
     def _add_terms(self, service: Service) -> None:
-        for taxonomy, terms in (
-            (INTEREST, service.interests),
-            (LANGUAGE, service.languages),
-            (TARGET_GROUP, service.target_groups),
-        ):
-            self.session.add_all(
-                ServiceTermRow(service_id=service.id, taxonomy=taxonomy, term=term)
-                for term in set(terms)
-            )
+        for name, taxonomy in TAXONOMY_OF_FIELD.items():
+            self._add_terms_of(service.id, taxonomy, getattr(service, name))
+
+    def _add_terms_of(self, service_id: UUID, taxonomy: str, terms: list[str]) -> None:
+        self.session.add_all(
+            ServiceTermRow(service_id=service_id, taxonomy=taxonomy, term=term)
+            for term in set(terms)
+        )
 
     def _to_domain(self, rows: Sequence[tuple[ServiceRow, LocationRow]]) -> list[ServiceAtLocation]:
         # One query for the terms of all the services, not one per service.
@@ -297,9 +394,12 @@ class SqlServiceRepository:
 
 def _with_location() -> Any:
     # Any: sqlmodel's overloads do not type a two-entity select joined like this.
-    return select(ServiceRow, LocationRow).join(
-        LocationRow,
-        col(LocationRow.id) == ServiceRow.location_id,
+    return (
+        select(ServiceRow, LocationRow)
+        .join(LocationRow, col(LocationRow.id) == ServiceRow.location_id)
+        # What the database holds now, not what the session read before its own (or a
+        # concurrent transaction's committed) column-wise updates.
+        .execution_options(populate_existing=True)
     )
 
 
@@ -335,12 +435,38 @@ def _service(row: ServiceRow, terms: dict[str, list[str]]) -> Service:
     )
 
 
+class SqlPlaceHoldRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, referral_id: UUID, service_id: UUID) -> None:
+        self.session.add(PlaceHoldRow(referral_id=referral_id, service_id=service_id))
+        self.session.flush()
+
+    def held_by(self, referral_id: UUID) -> UUID | None:
+        return self.session.exec(
+            select(PlaceHoldRow.service_id).where(PlaceHoldRow.referral_id == referral_id)
+        ).first()
+
+    def release(self, referral_id: UUID) -> UUID | None:
+        # One statement: of two transactions releasing the same hold, one gets it.
+        released: UUID | None = self.session.execute(
+            delete(PlaceHoldRow)
+            .where(col(PlaceHoldRow.referral_id) == referral_id)
+            .returning(col(PlaceHoldRow.service_id))
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        return released
+
+
 class DirectoryUnitOfWork(UnitOfWork):
     organizations: OrganizationRepository
     locations: LocationRepository
     services: ServiceRepository
+    place_holds: PlaceHoldRepository
 
     def _open(self) -> None:
         self.organizations = SqlOrganizationRepository(self.session)
         self.locations = SqlLocationRepository(self.session)
         self.services = SqlServiceRepository(self.session)
+        self.place_holds = SqlPlaceHoldRepository(self.session)

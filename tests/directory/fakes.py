@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 from contracts import IntegrationEvent
@@ -51,10 +54,23 @@ class FakeServiceRepository:
         service = self.rows.get(service_id)
         return self._at_location(service) if service else None
 
-    def save(self, service: Service) -> None:
-        if service.id not in self.rows:
-            raise LookupError(f"service {service.id} was never added")
-        self.rows[service.id] = copy.deepcopy(service)
+    def update(self, service_id: UUID, changes: Mapping[str, Any]) -> None:
+        # `replace` checks the rule on places, as the database's constraint does.
+        self.rows[service_id] = replace(self.rows[service_id], **changes)
+
+    def take_place(self, service_id: UUID) -> bool:
+        service = self.rows.get(service_id)
+        if service is None or service.free_places == 0:
+            return False
+        self.rows[service_id] = replace(service, free_places=service.free_places - 1)
+        return True
+
+    def give_place_back(self, service_id: UUID) -> bool:
+        service = self.rows.get(service_id)
+        if service is None or service.free_places == service.capacity:
+            return False
+        self.rows[service_id] = replace(service, free_places=service.free_places + 1)
+        return True
 
     def search(
         self, filters: ServiceFilter, offset: int, limit: int
@@ -76,6 +92,22 @@ class FakeServiceRepository:
         return ServiceAtLocation(copy.deepcopy(service), self._locations.rows[service.location_id])
 
 
+class FakePlaceHoldRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, UUID] = {}
+
+    def add(self, referral_id: UUID, service_id: UUID) -> None:
+        if referral_id in self.rows:
+            raise KeyError(f"referral {referral_id} holds a place already")
+        self.rows[referral_id] = service_id
+
+    def held_by(self, referral_id: UUID) -> UUID | None:
+        return self.rows.get(referral_id)
+
+    def release(self, referral_id: UUID) -> UUID | None:
+        return self.rows.pop(referral_id, None)
+
+
 class FakeUnitOfWork:
     """Keeps writes, events and the inbox pending until `commit`, like the real one.
 
@@ -87,6 +119,7 @@ class FakeUnitOfWork:
         self.organizations = FakeOrganizationRepository()
         self.locations = FakeLocationRepository()
         self.services = FakeServiceRepository(self.locations)
+        self.place_holds = FakePlaceHoldRepository()
         self.inbox: set[tuple[str, str]] = set()
         self.committed_events: list[IntegrationEvent] = []
         self.commits = 0
@@ -95,7 +128,13 @@ class FakeUnitOfWork:
 
     def _state(self) -> tuple[object, ...]:
         return copy.deepcopy(
-            (self.organizations.rows, self.locations.rows, self.services.rows, self.inbox)
+            (
+                self.organizations.rows,
+                self.locations.rows,
+                self.services.rows,
+                self.place_holds.rows,
+                self.inbox,
+            )
         )
 
     def __call__(self) -> FakeUnitOfWork:
@@ -108,10 +147,11 @@ class FakeUnitOfWork:
 
     def __exit__(self, *args: object) -> None:
         # Roll back whatever was not committed.
-        organizations, locations, services, inbox = self._snapshot
+        organizations, locations, services, place_holds, inbox = self._snapshot
         self.organizations.rows = organizations  # type: ignore[assignment]
         self.locations.rows = locations  # type: ignore[assignment]
         self.services.rows = services  # type: ignore[assignment]
+        self.place_holds.rows = place_holds  # type: ignore[assignment]
         self.inbox = inbox  # type: ignore[assignment]
         self._pending = []
 

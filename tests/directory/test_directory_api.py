@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,6 @@ def test_an_operator_may_update_any_service(client: TestClient) -> None:
         {"languages": []},
         {"location_id": str(demo.MAIN_LIBRARY.id)},
         {"name": None},
-        {"schedule_description": None},
         {"free_places": None},
         {"free_places": "3"},
         {"capacity": True},
@@ -285,13 +285,102 @@ def test_an_operator_may_update_any_service(client: TestClient) -> None:
     ],
 )
 def test_a_bad_update_gets_a_problem_and_changes_nothing(
-    client: TestClient, patch: dict[str, Any]
+    client: TestClient, db_url: str, patch: dict[str, Any]
 ) -> None:
     before = client.get(f"/services/{WALKING}").json()
     response = client.patch(f"/services/{WALKING}", json=patch, headers=auth())
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert client.get(f"/services/{WALKING}").json() == before
+    assert rows(db_url, "outbox") == len(demo.SERVICES), "no change announced"
+
+
+@pytest.mark.parametrize("patch", [{"free_places": 21}, {"capacity": 5}])
+def test_more_free_places_than_capacity_is_refused_saying_so(
+    client: TestClient, patch: dict[str, Any]
+) -> None:
+    response = client.patch(f"/services/{WALKING}", json=patch, headers=auth())
+    assert response.status_code == 422
+    assert "free_places must be between 0 and the capacity" in response.json()["detail"]
+
+
+NOT_NULLABLE = [
+    "location_id",
+    "name",
+    "description",
+    "status",
+    "interests",
+    "languages",
+    "target_groups",
+    "time_of_day",
+    "capacity",
+    "free_places",
+]
+
+
+@pytest.mark.parametrize("field", NOT_NULLABLE)
+def test_null_for_a_field_that_cannot_be_empty_is_refused_naming_the_field(
+    client: TestClient, field: str
+) -> None:
+    response = client.patch(
+        f"/services/{WALKING}", json={"name": "Gågruppen", field: None}, headers=auth()
+    )
+    assert response.status_code == 422, response.text
+    assert [error["location"] for error in response.json()["errors"]] == [f"body.{field}"]
+    assert client.get(f"/services/{WALKING}").json()["name"] == demo.NORREBRO_WALKING_GROUP.name
+
+
+def test_null_clears_the_schedule_description_and_leaving_it_out_keeps_it(
+    client: TestClient,
+) -> None:
+    kept = client.patch(f"/services/{WALKING}", json={"name": "Gågruppen"}, headers=auth())
+    assert kept.json()["schedule_description"] == (demo.NORREBRO_WALKING_GROUP.schedule_description)
+    cleared = client.patch(
+        f"/services/{WALKING}", json={"schedule_description": None}, headers=auth()
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["schedule_description"] is None
+    assert client.get(f"/services/{WALKING}").json()["schedule_description"] is None
+    assert cleared.json()["name"] == "Gågruppen"
+
+
+def test_the_document_allows_null_exactly_where_a_patch_may_clear_a_field(
+    client: TestClient,
+) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    fields = schemas["ServiceUpdate"]["properties"]
+    nullable = {
+        name
+        for name, schema in fields.items()
+        if {"type": "null"} in schema.get("anyOf", []) or schema.get("type") == "null"
+    }
+    assert nullable == {"schedule_description"}
+    assert set(fields) == {*NOT_NULLABLE, "schedule_description"}
+    assert "null" in fields["schedule_description"]["description"].lower()
+
+
+def test_each_change_through_the_api_is_in_the_outbox_for_those_who_follow_services(
+    client: TestClient, db_url: str
+) -> None:
+    changed = client.patch(f"/services/{WALKING}", json={"status": "inactive"}, headers=auth())
+    assert changed.status_code == 200
+    created = client.post(
+        f"/organizations/{demo.NORREBRO_WALKING_GROUP_ORG_ID}/services",
+        json=service_body(),
+        headers=auth(),
+    )
+    assert created.status_code == 201
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        found = connection.execute(text("select key, headers from outbox order by seq")).all()
+    engine.dispose()
+    assert [key for key, _ in found[len(demo.SERVICES) :]] == [
+        str(WALKING),
+        created.json()["id"],
+    ]
+    assert {json.loads(headers)["ce_type"] for _, headers in found} == {
+        "dk.brobygger.directory.service.changed.v1"
+    }
 
 
 def test_updating_an_unknown_service_is_404(client: TestClient) -> None:
@@ -499,9 +588,15 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
     assert set(asyncapi["components"]["messages"]) == {
         "MatchesFound",
         "NoMatchFound",
+        "ServiceChanged",
         "ReferralSubmitted",
+        "ReferralAccepted",
+        "ReferralCompleted",
+        "ReferralFailed",
+        "ReferralCancelled",
     }
     assert set(asyncapi["operations"]) == {
         "send_directory_match_v1",
+        "send_directory_service_v1",
         "receive_referrals_referral_v1",
     }

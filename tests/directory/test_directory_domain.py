@@ -9,7 +9,6 @@ import pytest
 
 from directory import demo
 from directory.domain import (
-    MAX_MATCHES,
     Exclusion,
     InvalidService,
     Location,
@@ -109,8 +108,11 @@ def test_an_inactive_service_is_never_matched() -> None:
     )
 
 
-def test_a_service_without_free_places_is_never_matched() -> None:
-    assert assess(referral(), service_at_location(free_places=0)) is Exclusion.FULL
+def test_a_service_without_free_places_still_fits_and_says_it_is_full() -> None:
+    result = matched(assess(referral(), service_at_location(free_places=0)))
+    assert result.score == 3 + 2 + 2
+    assert result.reasons[-1] == "full"
+    assert not any(reason.startswith("free_places:") for reason in result.reasons)
 
 
 def test_a_citizen_who_needs_wheelchair_access_gets_only_accessible_places() -> None:
@@ -149,42 +151,59 @@ def test_neither_a_shared_interest_nor_a_covered_need_leaves_a_service_out() -> 
     )
 
 
-def test_the_ranking_is_best_first_and_holds_at_most_five() -> None:
+@pytest.mark.parametrize("max_matches", [1, 5, 7])
+def test_the_ranking_is_best_first_and_holds_at_most_as_many_as_asked_for(
+    max_matches: int,
+) -> None:
     services_at_locations = [service_at_location(f"Gruppe {n}", district="Valby") for n in range(7)]
     best = service_at_location("Bedst", interests=["walking", "talk"])
-    ranking = rank(referral(), [*services_at_locations, best])
-    assert len(ranking.matches) == MAX_MATCHES
+    ranking = rank(referral(), [*services_at_locations, best], max_matches=max_matches)
+    assert len(ranking.matches) == max_matches
     assert ranking.matches[0].service_at_location is best
+
+
+def test_a_full_service_ranks_after_every_service_with_a_free_place() -> None:
+    full_best = service_at_location("Fuld", interests=["walking", "talk"], free_places=0)
+    roomy_far = service_at_location("Langt væk", district="Valby", free_places=1)
+    full_far = service_at_location("Fuld og langt væk", district="Valby", free_places=0)
+    ranking = rank(referral(), [full_best, full_far, roomy_far], max_matches=5)
+    assert [m.service_at_location for m in ranking.matches] == [roomy_far, full_best, full_far]
+    assert [m.reasons[-1] for m in ranking.matches] == ["free_places:1", "full", "full"]
+    assert ranking.excluded == {}
 
 
 def test_ties_go_to_more_free_places_then_to_the_name() -> None:
     b_roomy = service_at_location("B", free_places=8)
     a_tight = service_at_location("A", free_places=2)
     c_tight = service_at_location("C", free_places=2)
-    ranking = rank(referral(), [c_tight, a_tight, b_roomy])
+    ranking = rank(referral(), [c_tight, a_tight, b_roomy], max_matches=5)
     assert [m.service_at_location.service.name for m in ranking.matches] == ["B", "A", "C"]
 
 
 def test_the_no_match_reason_counts_why_services_were_left_out() -> None:
     ranking = rank(
-        referral(),
+        referral(needs=frozenset({"wheelchair_access"})),
         [
-            service_at_location("a", free_places=0),
+            service_at_location("a", accessible=False),
             service_at_location("b", languages=["pl"]),
             service_at_location("c", status=ServiceStatus.INACTIVE),
             service_at_location("d", interests=["chess"]),
             service_at_location("e", languages=["tr"]),
         ],
+        max_matches=5,
     )
     assert ranking.matches == []
     assert ranking.no_match_reason() == (
-        "None of the 5 services fits: 1 inactive; 1 no free places; "
+        "None of the 5 services fits: 1 inactive; 1 not wheelchair accessible; "
         "1 no shared interest or target group; 2 no shared language."
     )
 
 
 def test_an_empty_directory_says_so() -> None:
-    assert rank(referral(), []).no_match_reason() == "The directory has no services yet."
+    assert (
+        rank(referral(), [], max_matches=5).no_match_reason()
+        == "The directory has no services yet."
+    )
 
 
 @pytest.mark.parametrize(("capacity", "free_places"), [(10, 11), (10, -1), (0, 0)])
@@ -220,7 +239,7 @@ def test_a_walker_on_norrebro_is_matched_to_the_demo_walking_group_first() -> No
     services_at_locations = [
         ServiceAtLocation(service, locations[service.location_id]) for service in demo.SERVICES
     ]
-    ranking = rank(referral(interests=frozenset({"walking"})), services_at_locations)
+    ranking = rank(referral(interests=frozenset({"walking"})), services_at_locations, max_matches=5)
     assert (
         ranking.matches[0].service_at_location.service.id == demo.NORREBRO_WALKING_GROUP_SERVICE_ID
     )

@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, func, select, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import ReferralSubmitted
+from contracts import (
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralSubmitted,
+    ServiceChanged,
+)
 from directory import consumers, demo, services
 from directory.app import MIGRATIONS
-from directory.domain import ServiceAtLocation, ServiceStatus, TimeOfDay
+from directory.domain import InvalidService, ServiceAtLocation, ServiceStatus, TimeOfDay
 from directory.store import (
     DirectoryUnitOfWork,
     OrganizationRow,
+    PlaceHoldRow,
     ServiceFilter,
     ServiceRow,
     SqlOrganizationRepository,
+    SqlServiceRepository,
 )
 from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
-from tests.kit import record_of
+from tests.kit import record_of, wait_for
 
 StartUow = Callable[[], DirectoryUnitOfWork]
+SOURCE = "/brobygger/directory"
+REFERRALS = "/brobygger/referrals"
+WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+WAIT_SECONDS = 30
 
 
 @pytest.fixture
@@ -40,7 +56,7 @@ def sessions(engine_for: Callable[[str], Engine]) -> sessionmaker[Session]:
 
 @pytest.fixture
 def start_uow(sessions: sessionmaker[Session]) -> StartUow:
-    return lambda: DirectoryUnitOfWork(sessions, "/brobygger/directory")
+    return lambda: DirectoryUnitOfWork(sessions, SOURCE)
 
 
 @pytest.fixture
@@ -58,12 +74,100 @@ def names(found: tuple[list[ServiceAtLocation], int]) -> list[str]:
     return [service_at_location.service.name for service_at_location in found[0]]
 
 
+def outbox_rows(start_uow: StartUow, topic: str) -> list[Row[Any]]:
+    with start_uow() as uow:
+        return list(
+            uow.session.execute(
+                select(outbox).where(outbox.c.topic == topic).order_by(outbox.c.seq)
+            ).all()
+        )
+
+
+def announced(start_uow: StartUow) -> list[ServiceChanged]:
+    """The ServiceChanged events in the outbox, in the order they go out."""
+    return [
+        ServiceChanged.model_validate_json(row.value)
+        for row in outbox_rows(start_uow, "directory.service.v1")
+    ]
+
+
+def stored(start_uow: StartUow, service_id: UUID = WALKING) -> Any:
+    return services.get_service(service_id, start_uow).service
+
+
+def holds(start_uow: StartUow) -> dict[UUID, UUID]:
+    with start_uow() as uow:
+        rows = uow.session.execute(select(PlaceHoldRow.referral_id, PlaceHoldRow.service_id))
+        return {referral_id: service_id for referral_id, service_id in rows}
+
+
+def accepted(referral_id: UUID, service_id: UUID = WALKING) -> ReferralAccepted:
+    return ReferralAccepted(
+        referral_id=referral_id,
+        offer_id=uuid4(),
+        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
+        service_id=service_id,
+        accepted_at=NOW,
+    )
+
+
+def completed(referral_id: UUID) -> ReferralCompleted:
+    return ReferralCompleted(
+        referral_id=referral_id,
+        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
+        service_id=WALKING,
+        completed_at=NOW,
+    )
+
+
+def failed(referral_id: UUID) -> ReferralFailed:
+    return ReferralFailed(
+        referral_id=referral_id,
+        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
+        service_id=WALKING,
+        failed_at=NOW,
+    )
+
+
+def cancelled(referral_id: UUID) -> ReferralCancelled:
+    return ReferralCancelled(
+        referral_id=referral_id,
+        cancelled_by="operator",
+        previous_status="in_progress",
+        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
+        service_id=WALKING,
+        cancelled_at=NOW,
+    )
+
+
+def consumer_on(start_uow: StartUow) -> EventConsumer:
+    async def never_dead_letter(*_: object) -> None:
+        raise AssertionError("nothing should be dead-lettered")
+
+    return EventConsumer(
+        group_id="brobygger-directory",
+        handlers=consumers.handlers(max_matches=5, clock=lambda: NOW),
+        uow_factory=start_uow,
+        dead_letter_topic="directory.deadletter.v1",
+        publish_raw=never_dead_letter,
+    )
+
+
 def test_seeding_twice_stores_the_demo_directory_once(seeded: StartUow) -> None:
     assert not services.seed_demo(seeded)
     assert count(seeded, ServiceRow) == 10
-    stored = services.get_service(demo.VISITING_FRIEND_SERVICE_ID, seeded)
-    assert stored.service == demo.VISITING_FRIEND
-    assert stored.location == demo.BISPEBJERG_OFFICE
+    found = services.get_service(demo.VISITING_FRIEND_SERVICE_ID, seeded)
+    assert found.service == demo.VISITING_FRIEND
+    assert found.location == demo.BISPEBJERG_OFFICE
+
+
+def test_seeding_puts_one_change_of_each_demo_service_in_the_outbox(seeded: StartUow) -> None:
+    rows = outbox_rows(seeded, "directory.service.v1")
+    assert sorted(row.key for row in rows) == sorted(str(s.id) for s in demo.SERVICES)
+    assert {row.headers["ce_type"] for row in rows} == {ServiceChanged.event_type}
+    assert {event.free_places for event in announced(seeded)} == {
+        service.free_places for service in demo.SERVICES
+    }
 
 
 class _UnseenOrganizations(SqlOrganizationRepository):
@@ -83,7 +187,7 @@ def test_a_replica_that_seeds_after_another_finds_the_demo_data_and_stores_no_co
     sessions: sessionmaker[Session], seeded: StartUow
 ) -> None:
     def late_replica() -> DirectoryUnitOfWork:
-        return _LateReplicaUnitOfWork(sessions, "/brobygger/directory")
+        return _LateReplicaUnitOfWork(sessions, SOURCE)
 
     assert not services.seed_demo(late_replica)
     assert count(seeded, OrganizationRow) == len(demo.ORGANIZATIONS)
@@ -220,7 +324,7 @@ async def test_a_redelivered_referral_is_matched_and_published_once(seeded: Star
 
     consumer = EventConsumer(
         group_id="brobygger-directory",
-        handlers=consumers.handlers(),
+        handlers=consumers.handlers(max_matches=5),
         uow_factory=seeded,
         dead_letter_topic="directory.deadletter.v1",
         publish_raw=never_dead_letter,
@@ -238,8 +342,199 @@ async def test_a_redelivered_referral_is_matched_and_published_once(seeded: Star
     await consumer.handle(record)
     await consumer.handle(record)
     assert count(seeded, inbox) == 1
-    with seeded() as uow:
-        [row] = uow.session.execute(select(outbox)).all()
+    [row] = outbox_rows(seeded, "directory.match.v1")
     assert row.key == str(event.referral_id)
     assert row.headers["ce_type"] == "dk.brobygger.directory.match.found.v1"
     assert str(demo.AMAGER_SINGING_SERVICE_ID) in row.value.decode()
+
+
+def test_an_update_writes_only_the_fields_and_keywords_sent(seeded: StartUow) -> None:
+    services.update_service(
+        services.UpdateService(WALKING, interests=["Chess", "walking"], schedule_description=None),
+        seeded,
+    )
+    service = stored(seeded)
+    assert (service.interests, service.schedule_description) == (["chess", "walking"], None)
+    before = demo.NORREBRO_WALKING_GROUP
+    assert (service.languages, service.target_groups) == (before.languages, before.target_groups)
+    assert (service.name, service.free_places, service.capacity) == (before.name, 6, 20)
+    [change] = announced(seeded)[len(demo.SERVICES) :]
+    assert (change.service_id, change.free_places) == (WALKING, 6)
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        services.UpdateService(WALKING, capacity=5),
+        services.UpdateService(WALKING, free_places=21),
+        services.UpdateService(WALKING, capacity=10, free_places=11, name="Gågruppen"),
+    ],
+)
+def test_an_update_that_leaves_more_free_places_than_capacity_is_rolled_back(
+    seeded: StartUow, update: services.UpdateService
+) -> None:
+    with pytest.raises(InvalidService, match="free_places"):
+        services.update_service(update, seeded)
+    assert stored(seeded) == demo.NORREBRO_WALKING_GROUP
+    assert len(announced(seeded)) == len(demo.SERVICES)
+
+
+def test_places_are_taken_and_given_back_never_below_none_nor_above_the_capacity(
+    seeded: StartUow,
+) -> None:
+    services.update_service(services.UpdateService(WALKING, capacity=2, free_places=1), seeded)
+    with seeded() as uow:
+        taken = [uow.services.take_place(WALKING) for _ in range(2)]
+        assert (taken, stored_in(uow)) == ([True, False], 0)
+        given = [uow.services.give_place_back(WALKING) for _ in range(3)]
+        assert (given, stored_in(uow)) == ([True, True, False], 2)
+        assert not uow.services.take_place(uuid4())
+
+
+def stored_in(uow: DirectoryUnitOfWork) -> int:
+    found = uow.services.get(WALKING)
+    assert found is not None
+    return found.service.free_places
+
+
+@pytest.mark.parametrize("ending", [completed, failed, cancelled])
+async def test_an_accepted_referral_holds_a_place_until_it_ends_and_each_is_announced(
+    seeded: StartUow, ending: Callable[[UUID], Any]
+) -> None:
+    consumer = consumer_on(seeded)
+    referral_id = uuid4()
+    await consumer.handle(record_of(accepted(referral_id), 1, REFERRALS))
+    assert (stored(seeded).free_places, holds(seeded)) == (5, {referral_id: WALKING})
+    await consumer.handle(record_of(ending(referral_id), 2, REFERRALS))
+    assert (stored(seeded).free_places, holds(seeded)) == (6, {})
+    taken, given_back = announced(seeded)[len(demo.SERVICES) :]
+    assert (taken.free_places, given_back.free_places) == (5, 6)
+    assert (taken.service_id, taken.changed_at) == (WALKING, NOW)
+
+
+async def test_an_acceptance_for_a_full_or_unknown_service_changes_nothing(
+    seeded: StartUow,
+) -> None:
+    consumer = consumer_on(seeded)
+    await consumer.handle(
+        record_of(accepted(uuid4(), demo.NORREBRO_CARD_CLUB_SERVICE_ID), 1, REFERRALS)
+    )
+    await consumer.handle(record_of(accepted(uuid4(), uuid4()), 2, REFERRALS))
+    assert stored(seeded, demo.NORREBRO_CARD_CLUB_SERVICE_ID).free_places == 0
+    assert holds(seeded) == {}
+    assert len(announced(seeded)) == len(demo.SERVICES)
+    assert count(seeded, inbox) == 2
+
+
+async def test_a_redelivered_acceptance_takes_one_place_in_the_database(
+    seeded: StartUow,
+) -> None:
+    consumer = consumer_on(seeded)
+    record = record_of(accepted(uuid4()), 1, REFERRALS)
+    await consumer.handle(record)
+    await consumer.handle(record)
+    assert stored(seeded).free_places == 5
+    assert len(announced(seeded)) == len(demo.SERVICES) + 1
+    assert count(seeded, inbox) == 1
+
+
+@pytest.mark.parametrize("ending", [completed, failed, cancelled])
+async def test_a_redelivered_ending_gives_back_one_place_in_the_database(
+    seeded: StartUow, ending: Callable[[UUID], Any]
+) -> None:
+    consumer = consumer_on(seeded)
+    first, second = uuid4(), uuid4()
+    await consumer.handle(record_of(accepted(first), 1, REFERRALS))
+    await consumer.handle(record_of(accepted(second), 2, REFERRALS))
+    record = record_of(ending(first), 3, REFERRALS)
+    await consumer.handle(record)
+    await consumer.handle(record)
+    assert (stored(seeded).free_places, holds(seeded)) == (5, {second: WALKING})
+    assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 5]
+    assert count(seeded, inbox) == 3
+
+
+def test_a_place_taken_while_a_partner_edits_the_service_is_kept(
+    sessions: sessionmaker[Session], seeded: StartUow
+) -> None:
+    """The partner's PATCH has read the service when a referral takes a place and commits;
+    then the PATCH writes. Rewriting the row as read would give the place back."""
+    partner_read, place_taken = threading.Event(), threading.Event()
+
+    class PausesAfterFirstRead(SqlServiceRepository):
+        def get(self, service_id: UUID) -> ServiceAtLocation | None:
+            found = super().get(service_id)
+            if not partner_read.is_set():
+                partner_read.set()
+                assert place_taken.wait(WAIT_SECONDS), "the place was never taken"
+            return found
+
+    class PartnersUnitOfWork(DirectoryUnitOfWork):
+        def _open(self) -> None:
+            super()._open()
+            self.services = PausesAfterFirstRead(self.session)
+
+    with ThreadPoolExecutor(1) as pool:
+        patch = pool.submit(
+            services.update_service,
+            services.UpdateService(WALKING, name="Gågruppen"),
+            lambda: PartnersUnitOfWork(sessions, SOURCE),
+        )
+        assert partner_read.wait(WAIT_SECONDS), "the partner's update never read the service"
+        with seeded() as uow:
+            services.take_place(accepted(uuid4()), uow)
+        place_taken.set()
+        answered = patch.result(timeout=WAIT_SECONDS)
+
+    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
+    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
+    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
+    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
+    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
+
+
+@pytest.mark.parametrize("engine_for", ["postgresql"], indirect=True)
+def test_a_partners_edit_waits_for_a_place_being_taken_and_keeps_it(
+    sessions: sessionmaker[Session], seeded: StartUow
+) -> None:
+    """Both transactions open at once: the referral's has taken the place (and holds the
+    row's lock) but not committed when the partner's PATCH writes the same row."""
+    place_written, commit_place = threading.Event(), threading.Event()
+
+    class CommitsWhenTold(DirectoryUnitOfWork):
+        def commit(self) -> None:
+            place_written.set()
+            assert commit_place.wait(WAIT_SECONDS), "never told to commit"
+            super().commit()
+
+    def take() -> None:
+        with CommitsWhenTold(sessions, SOURCE) as uow:
+            services.take_place(accepted(uuid4()), uow)
+
+    def waiting_for_a_lock() -> bool:
+        with seeded() as uow:
+            return bool(
+                uow.session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            )
+
+    with ThreadPoolExecutor(2) as pool:
+        taking = pool.submit(take)
+        assert place_written.wait(WAIT_SECONDS), "the place was never taken"
+        patch = pool.submit(
+            services.update_service, services.UpdateService(WALKING, name="Gågruppen"), seeded
+        )
+        wait_for(waiting_for_a_lock, "the partner's update to wait for the row", WAIT_SECONDS)
+        commit_place.set()
+        taking.result(timeout=WAIT_SECONDS)
+        answered = patch.result(timeout=WAIT_SECONDS)
+
+    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
+    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
+    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
+    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
+    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
