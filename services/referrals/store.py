@@ -65,6 +65,9 @@ class OfferRow(Base, table=True):
 
     id: UUID = Field(primary_key=True)
     referral_id: UUID = Field(foreign_key="referral.id", index=True)
+    seq: int = 0
+    """Its place among the referral's offers: their times may tie (a clock standing still,
+    replicas whose clocks differ), and the last offer is the one that counts."""
     organization_id: UUID = Field(index=True)
     service_id: UUID
     status: str = Field(max_length=20)
@@ -185,8 +188,9 @@ class ServiceBook(Protocol):
 
 class TimerRepository(Protocol):
     def claim_due(self, now: datetime) -> DueTimer | None:
-        """The earliest timer due by `now`, locked until the commit so that no other
-        scheduler sees it (SKIP LOCKED on PostgreSQL)."""
+        """The earliest timer due by `now`, locked with its referral until the commit so
+        that no other scheduler sees it; one whose referral is being changed is skipped
+        (SKIP LOCKED on PostgreSQL)."""
         ...
 
     def remove(self, timer: DueTimer) -> bool:
@@ -325,8 +329,8 @@ class SqlReferralRepository:
             for seq, t in enumerate(referral.history)
             if seq >= stored_history
         )
-        for offer in referral.offers:
-            self.session.merge(_offer_row(referral.id, offer))
+        for seq, offer in enumerate(referral.offers):
+            self.session.merge(_offer_row(referral.id, seq, offer))
         for organization_id in {offer.organization_id for offer in referral.offers}:
             latest = referral.latest_offer_to(organization_id)
             status = referral.status_for(organization_id)
@@ -374,7 +378,7 @@ class SqlReferralRepository:
             self.session.exec(
                 select(OfferRow)
                 .where(col(OfferRow.referral_id).in_(ids))
-                .order_by(col(OfferRow.offered_at), col(OfferRow.id))
+                .order_by(col(OfferRow.seq))
             ).all()
         )
         candidates = _grouped(
@@ -411,10 +415,11 @@ def _grouped(rows: Iterable[Any]) -> dict[UUID, list[Any]]:
     return grouped
 
 
-def _offer_row(referral_id: UUID, offer: Offer) -> OfferRow:
+def _offer_row(referral_id: UUID, seq: int, offer: Offer) -> OfferRow:
     return OfferRow(
         id=offer.id,
         referral_id=referral_id,
+        seq=seq,
         organization_id=offer.organization_id,
         service_id=offer.service_id,
         status=offer.status.value,
@@ -518,8 +523,12 @@ class SqlTimerRepository:
         self.session = session
 
     def claim_due(self, now: datetime) -> DueTimer | None:
+        # The referral's row is locked with the timer's: a timer whose referral a partner is
+        # changing is left for the next round. Waiting for that referral while holding the
+        # timer would deadlock with the partner's save, which deletes the timer.
         row = self.session.exec(
             select(TimerRow)
+            .join(ReferralRow, col(ReferralRow.id) == TimerRow.referral_id)
             .where(col(TimerRow.due_at) <= now)
             .order_by(col(TimerRow.due_at))
             .limit(1)

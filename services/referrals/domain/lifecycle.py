@@ -322,10 +322,16 @@ class Referral:
         self._offer_next(services, now, ttl)
 
     def expire(
-        self, offer_id: UUID, services: Mapping[UUID, KnownService], now: datetime, ttl: timedelta
+        self,
+        offer_id: UUID,
+        services: Mapping[UUID, KnownService],
+        now: datetime,
+        ttl: timedelta,
+        actor: Actor = CLOCK,
     ) -> bool:
         """The offer's deadline passed. False, changing nothing, if it was answered or taken
         back meanwhile (a timer may fire after the state it was set for has moved on)."""
+        _check_party(Action.EXPIRE, actor)  # only the clock, whatever the state
         offer = self.current_offer
         if (
             self.status is not S.OFFERED
@@ -335,9 +341,9 @@ class Referral:
             or offer.expires_at > now
         ):
             return False
-        self._check(Action.EXPIRE, CLOCK)
+        self._check(Action.EXPIRE, actor)
         offer.status, offer.answered_at = OfferStatus.EXPIRED, now
-        self._move(Action.EXPIRE, CLOCK, S.OFFERED, now)
+        self._move(Action.EXPIRE, actor, S.OFFERED, now)
         self.events.append(OfferExpired(**self._offer_fields(offer), expired_at=now))
         self._offer_next(services, now, ttl)
         return True
@@ -430,9 +436,7 @@ class Referral:
 
     def _check(self, action: Action, actor: Actor) -> Offer | None:
         """Raise unless `actor` may take `action` now; return the current offer, if any."""
-        rule = RULES[action]
-        if actor.party not in rule.parties:
-            raise Forbidden(f"a {actor.party} may not {action.value} a referral")
+        rule = _check_party(action, actor)
         if self.status not in rule.from_states:
             raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
         if actor.party is Party.CARE_SYSTEM and actor.subject != self.submitted_by:
@@ -562,6 +566,13 @@ class Referral:
             Transition(now, action, actor.party, self.status, to, reason and reason.value, text)
         )
         self.status = to
+
+
+def _check_party(action: Action, actor: Actor) -> Rule:
+    rule = RULES[action]
+    if actor.party not in rule.parties:
+        raise Forbidden(f"a {actor.party} may not {action.value} a referral")
+    return rule
 
 
 def _require_text(reason: StrEnum, text: str | None) -> None:

@@ -97,6 +97,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("referral_id", "seq"),
     )
     with op.batch_alter_table("offer", schema=None) as batch_op:
+        # Referrals from before have one offer each: the first.
+        batch_op.add_column(sa.Column("seq", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
             sa.Column("answered_at", runtime.storage.UTCDateTime(timezone=True), nullable=True)
         )
@@ -104,12 +106,12 @@ def upgrade() -> None:
             sa.Column("decline_reason", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True)
         )
 
+    # Only plain-string defaults: with an SQL expression (sa.false()) Alembic rebuilds the
+    # table on SQLite, and dropping the old one fails on the foreign keys of stored offers.
     with op.batch_alter_table("referral", schema=None) as batch_op:
         batch_op.add_column(sa.Column("district_key", sa.Text(), nullable=False, server_default=""))
         batch_op.add_column(
-            sa.Column(
-                "needs_accompaniment", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("needs_accompaniment", sa.Boolean(), nullable=False, server_default="0")
         )
         batch_op.add_column(
             sa.Column(
@@ -168,6 +170,7 @@ def downgrade() -> None:
     with op.batch_alter_table("offer", schema=None) as batch_op:
         batch_op.drop_column("decline_reason")
         batch_op.drop_column("answered_at")
+        batch_op.drop_column("seq")
 
     op.drop_table("transition")
     with op.batch_alter_table("timer", schema=None) as batch_op:

@@ -1,0 +1,179 @@
+"""What the referrals tests share: a settable clock, the people who act, and referrals walked
+into each state through the domain's own methods."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from cryptography.fernet import Fernet
+
+from contracts import Match, MatchesFound, ServiceChanged
+from referrals import services
+from referrals.domain import (
+    Accompaniment,
+    Actor,
+    CancelReason,
+    Candidate,
+    FailReason,
+    HoldReason,
+    KnownService,
+    Party,
+    Referral,
+    ReferralStatus,
+)
+from referrals.privacy import IdentityVault
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+TTL = timedelta(hours=72)
+CITY = ZoneInfo("Europe/Copenhagen")
+VAULT = IdentityVault(Fernet.generate_key().decode(), "k" * 32)
+CARE = Actor(Party.CARE_SYSTEM, "care-1")
+OPERATOR = Actor(Party.OPERATOR, "operator-anna")
+
+PERSONAL_DATA = ("0101401234", "010140-1234", "Inger", "Jensen", "Jagtvej", "12 34 56 78")
+"""The citizen's identity as the tests submit it: none of it may leave referrals."""
+
+
+class SettableClock:
+    """The time tests say it is; they move it instead of sleeping."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> datetime:
+        self.now += by
+        return self.now
+
+
+def partner(organization_id: UUID) -> Actor:
+    return Actor(Party.PARTNER, f"coordinator-{organization_id}", organization_id)
+
+
+def candidate(organization_id: UUID | None = None) -> Candidate:
+    return Candidate(uuid4(), organization_id or uuid4(), 1.0, ["interest:walking"])
+
+
+def known(of: Candidate, *, active: bool = True, free_places: int = 3) -> dict[UUID, KnownService]:
+    return {of.service_id: KnownService(of.service_id, of.organization_id, active, free_places)}
+
+
+def new_referral(*, share_contact_details: bool = True) -> Referral:
+    return Referral.submit(
+        Referral(
+            id=uuid4(),
+            submitted_by=CARE.subject,
+            citizen_ref="cit_0123456789abcdef0123456789abcdef",
+            age_band="80-84",
+            district="Nørrebro",
+            interests=["walking"],
+            languages=["da"],
+            needs=["wheelchair_access"],
+            share_contact_details=share_contact_details,
+            submitted_at=NOW,
+        )
+    )
+
+
+def referral_in(status: ReferralStatus, *, candidates: int = 2) -> Referral:
+    """A referral walked to `status` through the domain's methods, offered (if at all) to
+    the first of `candidates` organisations; its events so far are cleared."""
+    referral = new_referral()
+    offered = [candidate() for _ in range(candidates)]
+    if status is ReferralStatus.ESCALATED:
+        referral.no_match(NOW)
+    elif status is ReferralStatus.CANCELLED:
+        referral.cancel(CARE, CancelReason.DUPLICATE, None, NOW)
+    elif status is not ReferralStatus.SUBMITTED:
+        referral.receive_candidates(offered, {}, NOW, TTL)
+    holder = partner(offered[0].organization_id)
+    if status in (
+        ReferralStatus.ACCEPTED,
+        ReferralStatus.IN_PROGRESS,
+        ReferralStatus.ON_HOLD,
+        ReferralStatus.COMPLETED,
+        ReferralStatus.FAILED,
+    ):
+        referral.accept(holder, NOW)
+    if status in (ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD):
+        referral.record_first_meeting(holder, NOW.date(), Accompaniment.VOLUNTEER, NOW)
+    if status is ReferralStatus.ON_HOLD:
+        referral.put_on_hold(holder, HoldReason.CITIZEN_ILL, None, NOW)
+    if status is ReferralStatus.COMPLETED:
+        referral.complete(holder, None, NOW)
+    if status is ReferralStatus.FAILED:
+        referral.fail(holder, FailReason.CITIZEN_NOT_INTERESTED, None, NOW)
+    assert referral.status is status
+    referral.events.clear()
+    return referral
+
+
+def the_partner(referral: Referral) -> Actor:
+    """The partner of the organisation holding the referral's latest offer, or of the one
+    it would be offered to next."""
+    if referral.offers:
+        return partner(referral.offers[-1].organization_id)
+    first = referral.candidates[0].organization_id if referral.candidates else uuid4()
+    return partner(first)
+
+
+def submit_command(**changes: object) -> services.SubmitReferral:
+    fields: dict[str, object] = {
+        "submitted_by": "care-1",
+        "personal_number": "010140-1234",
+        "name": "Inger Jensen",
+        "address": "Jagtvej 1, 2200 København N",
+        "phone": "+45 12 34 56 78",
+        "district": "Nørrebro",
+        "interests": ["Walking ", "chess"],
+        "languages": ["da"],
+        "share_contact_details": True,
+        "idempotency_key": f"key-{uuid4()}",
+    }
+    fields.update(changes)
+    return services.SubmitReferral(**fields)  # type: ignore[arg-type]
+
+
+def matches_found(referral_id: UUID, *organizations: UUID) -> MatchesFound:
+    """Directory's ranked candidates, one service of each organisation, best first."""
+    return MatchesFound(
+        referral_id=referral_id,
+        matches=[
+            Match(
+                service_id=uuid4(),
+                organization_id=organization,
+                service_name=f"Gågruppe {rank}",
+                score=10.0 - rank,
+                reasons=["interest:walking"],
+            )
+            for rank, organization in enumerate(organizations)
+        ],
+    )
+
+
+def service_changed(
+    service_id: UUID | None = None,
+    organization_id: UUID | None = None,
+    *,
+    active: bool = True,
+    free_places: int = 3,
+    changed_at: datetime = NOW,
+) -> ServiceChanged:
+    return ServiceChanged(
+        service_id=service_id or uuid4(),
+        organization_id=organization_id or uuid4(),
+        name="Gågruppe",
+        status="active" if active else "inactive",
+        capacity=10,
+        free_places=free_places,
+        changed_at=changed_at,
+    )
+
+
+def city_day(at: datetime) -> date:
+    """The day `at` falls on in Copenhagen, as partners report dates."""
+    return at.astimezone(CITY).date()
