@@ -53,10 +53,6 @@ class ReferralNotFound(Exception):
     """No such referral, or not one this actor may see."""
 
 
-class UnknownService(Exception):
-    """Directory never announced this service to referrals."""
-
-
 @dataclass(frozen=True)
 class Lifecycle:
     """What every change of a referral needs besides the change itself."""
@@ -279,12 +275,11 @@ class AssignReferral:
 def assign(
     referral_id: UUID, command: AssignReferral, actor: Actor, lifecycle: Lifecycle
 ) -> Referral:
-    """Raises `UnknownService` when directory never announced the service."""
+    """Raises `InvalidAnswer` for a service directory never announced or has closed."""
 
     def assign_to(referral: Referral, uow: UnitOfWork, now: datetime) -> None:
-        service = uow.services.get_many({command.service_id}).get(command.service_id)
-        if service is None:
-            raise UnknownService(f"directory has announced no service {command.service_id}")
+        known = uow.services.get_many({command.service_id}).get(command.service_id)
+        service = known or command.service_id
         referral.assign(actor, service, command.text, now, lifecycle.offer_ttl)
 
     return _change(referral_id, actor, lifecycle, assign_to)

@@ -28,6 +28,7 @@ from referrals.domain import (
     FailReason,
     HoldReason,
     InvalidAnswer,
+    InvalidTransition,
     KnownService,
     OfferStatus,
     Referral,
@@ -294,6 +295,23 @@ def test_assigning_an_escalated_referral_clears_why_it_waited() -> None:
     referral.assign(OPERATOR, service, None, LATER, TTL)
     assert (referral.escalation_reason, referral.escalated_at) == (None, None)
     assert [type(e) for e in referral.events] == [ReferralAssigned, ReferralOffered]
+
+
+def test_a_service_directory_never_announced_cannot_be_assigned() -> None:
+    referral = referral_in(ReferralStatus.ESCALATED)
+    with pytest.raises(InvalidAnswer, match="announced no service"):
+        referral.assign(OPERATOR, uuid4(), None, LATER, TTL)
+    assert (referral.status, referral.offers, referral.events) == (
+        ReferralStatus.ESCALATED,
+        [],
+        [],
+    )
+
+
+def test_a_final_referral_refuses_an_assignment_for_its_state_whatever_the_service() -> None:
+    referral = referral_in(ReferralStatus.COMPLETED)
+    with pytest.raises(InvalidTransition):
+        referral.assign(OPERATOR, uuid4(), None, LATER, TTL)
 
 
 def test_a_closed_service_cannot_be_assigned() -> None:

@@ -459,8 +459,7 @@ def test_an_operator_cannot_assign_to_a_service_unknown_or_closed(
         with uow() as unit:
             services.learn_service(closed, unit)
     events = len(uow.committed_events)
-    refusal = InvalidAnswer if announced else services.UnknownService
-    with pytest.raises(refusal):
+    with pytest.raises(InvalidAnswer):
         services.assign(
             referral.id, services.AssignReferral(closed.service_id), OPERATOR, lifecycle
         )

@@ -70,7 +70,7 @@ def refusals(referral_id: UUID) -> Iterator[None]:
         raise Problem(
             409, "The referral changed at the same moment; read it and try again."
         ) from error
-    except (InvalidAnswer, services.UnknownService) as error:
+    except InvalidAnswer as error:
         raise Problem(422, f"{str(error)[0].upper()}{str(error)[1:]}.") from error
 
 

@@ -417,11 +417,19 @@ class Referral:
         )
 
     def assign(
-        self, actor: Actor, service: KnownService, text: str | None, now: datetime, ttl: timedelta
+        self,
+        actor: Actor,
+        service: KnownService | UUID,
+        text: str | None,
+        now: datetime,
+        ttl: timedelta,
     ) -> Offer:
         """An operator offers the referral to a service of their choosing; an open offer is
-        withdrawn. The service must be known to be active; a full one may still be chosen."""
+        withdrawn. `service` is what directory announced of it, or only its id if directory
+        announced nothing; it must be known and active, and a full one may still be chosen."""
         self._check(Action.ASSIGN, actor)
+        if not isinstance(service, KnownService):
+            raise InvalidAnswer(f"directory has announced no service {service}")
         if not service.active:
             raise InvalidAnswer(f"service {service.service_id} is closed")
         self._withdraw_open_offer(WithdrawalReason.REASSIGNED, now)
