@@ -31,6 +31,7 @@ pytestmark = pytest.mark.infra
 
 WALKING_ORG = demo.NORREBRO_WALKING_GROUP_ORG_ID
 WALKING_SERVICE = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+CHESS_ORG = demo.OSTERBRO_CHESS_ORG_ID
 VISITING_ORG = demo.RED_CROSS_VISITING_FRIEND_ORG_ID
 STRANGER_ORG = demo.VALBY_VOLUNTEER_CAFE_ORG_ID
 """Never offered a walking referral from Nørrebro: its interests and district do not fit."""
@@ -87,10 +88,12 @@ def today() -> str:
     return datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
 
 
-async def test_a_declined_offer_moves_on_a_lapsed_one_escalates_and_an_assigned_one_completes(
+async def test_offers_move_on_when_declined_or_lapsed_then_escalate_and_an_assigned_one_completes(
     system: System, short_offers: float
 ) -> None:
-    created = submit(system)
+    # Walking and chess, in English: three candidates, best first - the Nørrebro walking
+    # group, the Østerbro chess club (more free places than the next), the Red Cross.
+    created = submit(system, interests=["walking", "chess"], languages=["en"])
     referral_id = created["id"]
     first = wait_offered(system, referral_id)
     assert first["offered_organization_id"] == str(WALKING_ORG)
@@ -100,17 +103,27 @@ async def test_a_declined_offer_moves_on_a_lapsed_one_escalates_and_an_assigned_
         system, WALKING_ORG, f"{referral_id}/decline", {"reason": "no_capacity"}
     )
     assert declined["status"] == "declined"
-    second = wait_status(system, referral_id, "offered", offered_organization_id=str(VISITING_ORG))
+    second = wait_status(system, referral_id, "offered", offered_organization_id=str(CHESS_ORG))
     assert [o["status"] for o in second["offers"]] == ["declined", "pending"]
 
-    # The second lets its offer lapse: nothing is left, and the operators are told.
-    escalated = wait_status(system, referral_id, "escalated", timeout=short_offers + 30)
-    assert escalated["escalation"]["reason"] == "declined_or_expired"
-    assert [o["status"] for o in escalated["offers"]] == ["declined", "expired"]
+    # The second lets its offer lapse: the third is offered it, and its organisation told.
+    third = wait_status(
+        system,
+        referral_id,
+        "offered",
+        timeout=short_offers + 30,
+        offered_organization_id=str(VISITING_ORG),
+    )
+    assert [o["status"] for o in third["offers"]] == ["declined", "expired", "pending"]
     wait_for(
-        lambda: messages_about(system, referral_id, "offer_expired", Role.PARTNER, VISITING_ORG),
+        lambda: messages_about(system, referral_id, "offer_expired", Role.PARTNER, CHESS_ORG),
         "the lapsed offer's message to its organisation",
     )
+
+    # The third lets it lapse too: nothing is left, and the operators are told.
+    escalated = wait_status(system, referral_id, "escalated", timeout=short_offers + 30)
+    assert escalated["escalation"]["reason"] == "declined_or_expired"
+    assert [o["status"] for o in escalated["offers"]] == ["declined", "expired", "expired"]
     escalation_message = wait_for(
         lambda: messages_about(system, referral_id, "referral_escalated", Role.OPERATOR),
         "the escalation in the operators' inbox",
@@ -159,8 +172,8 @@ async def test_a_declined_offer_moves_on_a_lapsed_one_escalates_and_an_assigned_
     )
     final = wait_status(system, referral_id, "completed")
     assert [step["action"] for step in final["history"]] == [
-        "submit", "offer", "decline", "offer", "expire", "escalate", "assign", "accept",
-        "contact_made", "first_meeting", "complete",
+        "submit", "offer", "decline", "offer", "expire", "offer", "expire", "escalate",
+        "assign", "accept", "contact_made", "first_meeting", "complete",
     ]  # fmt: skip
 
     # Every step is an event on Kafka, in order, with no personal data.
@@ -168,8 +181,9 @@ async def test_a_declined_offer_moves_on_a_lapsed_one_escalates_and_an_assigned_
     assert [r.type for r in records] == [
         TYPE.format(verb)
         for verb in (
-            "submitted", "offered", "offer_declined", "offered", "offer_expired", "escalated",
-            "assigned", "offered", "accepted", "contact_made", "first_meeting_held", "completed",
+            "submitted", "offered", "offer_declined", "offered", "offer_expired", "offered",
+            "offer_expired", "escalated", "assigned", "offered", "accepted", "contact_made",
+            "first_meeting_held", "completed",
         )
     ]  # fmt: skip
     for record in records:

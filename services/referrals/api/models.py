@@ -208,15 +208,6 @@ class PartnerStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class PartnerOffer(BaseModel):
-    id: UUID
-    service_id: UUID
-    status: OfferStatus
-    offered_at: datetime
-    expires_at: datetime = Field(description="Answer before this time, or the offer lapses.")
-    answered_at: datetime | None
-
-
 class PartnerReferralPublic(BaseModel):
     """What a partner needs to decide and to follow up, and nothing more: never the
     personal number; the contact details only from `/contact`, after accepting."""
@@ -240,7 +231,7 @@ class PartnerReferralPublic(BaseModel):
         description="The citizen consented to share contact details with the organisation "
         "that accepts."
     )
-    offer: PartnerOffer = Field(description="The latest offer to this organisation.")
+    offer: OfferPublic = Field(description="The latest offer to this organisation.")
     contact_made_on: date | None = Field(description="Only while this organisation holds it.")
     first_meeting_on: date | None = Field(description="Only while this organisation holds it.")
     accompanied_by: Accompaniment | None = Field(
@@ -265,7 +256,7 @@ class PartnerReferralPublic(BaseModel):
             needs=referral.needs,
             needs_accompaniment=referral.needs_accompaniment,
             contact_details_shared=referral.share_contact_details,
-            offer=PartnerOffer.model_validate(offer, from_attributes=True),
+            offer=OfferPublic.model_validate(offer, from_attributes=True),
             contact_made_on=referral.contact_made_on if holds else None,
             first_meeting_on=referral.first_meeting_on if holds else None,
             accompanied_by=referral.accompanied_by if holds else None,
