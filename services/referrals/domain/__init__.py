@@ -7,21 +7,7 @@ from referrals.domain.citizen import (
     age_band,
     parse_cpr,
 )
-from referrals.domain.lifecycle import (
-    CLOCK,
-    FINAL,
-    HELD,
-    RULES,
-    Action,
-    Actor,
-    Forbidden,
-    InvalidAnswer,
-    InvalidTransition,
-    Party,
-    Referral,
-    ReferralStatus,
-    Transition,
-)
+from referrals.domain.lifecycle import Referral
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -36,6 +22,20 @@ from referrals.domain.offers import (
     Offer,
     OfferStatus,
     WithdrawalReason,
+)
+from referrals.domain.rules import (
+    CLOCK,
+    FINAL,
+    HELD,
+    RULES,
+    Action,
+    Actor,
+    Forbidden,
+    InvalidAnswer,
+    InvalidTransition,
+    Party,
+    ReferralStatus,
+    Transition,
 )
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""The referral's life, after HL7 Gravity's referral Task (SDOHCC TaskForReferralManagement):
-who may do what in which state, and the events each step causes. Rules only, no I/O."""
+"""The referral aggregate: each step of its life, checked against the transition table in
+`rules`, and the events it causes. Rules only, no I/O."""
 
 from __future__ import annotations
 
@@ -43,137 +43,27 @@ from referrals.domain.offers import (
     OfferStatus,
     WithdrawalReason,
 )
+from referrals.domain.rules import (
+    CLOCK,
+    HELD,
+    SYSTEM,
+    Action,
+    Actor,
+    Forbidden,
+    Holder,
+    InvalidAnswer,
+    InvalidTransition,
+    Party,
+    ReferralStatus,
+    Transition,
+    check_party,
+    require_text,
+)
+
+S = ReferralStatus
 
 CITY_TIME = ZoneInfo("Europe/Copenhagen")
 """Dates a partner reports (contact made, first meeting) are days on the city's calendar."""
-
-
-class ReferralStatus(StrEnum):
-    SUBMITTED = "submitted"
-    """Waiting for directory's candidates."""
-    OFFERED = "offered"
-    """Offered to one partner organisation, waiting for its answer."""
-    ACCEPTED = "accepted"
-    """The organisation took it on and will contact the citizen."""
-    IN_PROGRESS = "in_progress"
-    """The citizen has met the community."""
-    ON_HOLD = "on_hold"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    ESCALATED = "escalated"
-    """Nothing (more) can be offered: waiting for an operator."""
-
-
-FINAL = frozenset({ReferralStatus.COMPLETED, ReferralStatus.FAILED, ReferralStatus.CANCELLED})
-HELD = frozenset({ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD})
-"""The states in which the accepting organisation holds the referral (and a place)."""
-
-
-class Party(StrEnum):
-    """Who acts on a referral."""
-
-    CARE_SYSTEM = "care_system"
-    PARTNER = "partner"
-    OPERATOR = "operator"
-    CLOCK = "clock"
-    """The service's own scheduler, when a deadline passes."""
-    SYSTEM = "system"
-    """Brobygger itself, acting on directory's candidates."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    party: Party
-    subject: str
-    organization_id: UUID | None = None
-
-
-CLOCK = Actor(Party.CLOCK, "scheduler")
-SYSTEM = Actor(Party.SYSTEM, "matching")
-
-
-class Action(StrEnum):
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    EXPIRE = "expire"
-    RECORD_CONTACT = "contact_made"
-    RECORD_FIRST_MEETING = "first_meeting"
-    PUT_ON_HOLD = "hold"
-    RESUME = "resume"
-    COMPLETE = "complete"
-    FAIL = "fail"
-    CANCEL = "cancel"
-    ASSIGN = "assign"
-
-
-class Holder(StrEnum):
-    """Which organisation a partner must belong to for an action."""
-
-    NONE = "none"
-    OFFERED = "offered"
-    """The organisation of the pending offer."""
-    ACCEPTING = "accepting"
-    """The organisation that accepted."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    parties: frozenset[Party]
-    from_states: frozenset[ReferralStatus]
-    holder: Holder = Holder.NONE
-
-
-S = ReferralStatus
-RULES: Mapping[Action, Rule] = {
-    Action.ACCEPT: Rule(frozenset({Party.PARTNER}), frozenset({S.OFFERED}), Holder.OFFERED),
-    Action.DECLINE: Rule(frozenset({Party.PARTNER}), frozenset({S.OFFERED}), Holder.OFFERED),
-    Action.EXPIRE: Rule(frozenset({Party.CLOCK}), frozenset({S.OFFERED})),
-    Action.RECORD_CONTACT: Rule(
-        frozenset({Party.PARTNER}), frozenset({S.ACCEPTED}), Holder.ACCEPTING
-    ),
-    Action.RECORD_FIRST_MEETING: Rule(
-        frozenset({Party.PARTNER}), frozenset({S.ACCEPTED}), Holder.ACCEPTING
-    ),
-    Action.PUT_ON_HOLD: Rule(
-        frozenset({Party.PARTNER}), frozenset({S.IN_PROGRESS}), Holder.ACCEPTING
-    ),
-    Action.RESUME: Rule(frozenset({Party.PARTNER}), frozenset({S.ON_HOLD}), Holder.ACCEPTING),
-    Action.COMPLETE: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
-    Action.FAIL: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
-    Action.CANCEL: Rule(
-        frozenset({Party.CARE_SYSTEM, Party.OPERATOR}), frozenset(ReferralStatus) - FINAL
-    ),
-    Action.ASSIGN: Rule(frozenset({Party.OPERATOR}), frozenset({S.ESCALATED, S.OFFERED})),
-}
-"""The transition table: who may take each action, and from which states. Checked in this
-order: the party (403), the state (409), then the organisation or care system (403)."""
-
-
-class Forbidden(Exception):
-    """This actor may not take this action on this referral."""
-
-
-class InvalidTransition(Exception):
-    """The referral is not in a state where this can happen."""
-
-
-class InvalidAnswer(ValueError):
-    """An answer contradicts itself or the referral, e.g. a meeting dated in the future."""
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One step of the referral's history, as its care system and operators read it."""
-
-    at: datetime
-    action: str
-    party: Party
-    from_status: ReferralStatus | None
-    to_status: ReferralStatus
-    reason: str | None = None
-    text: str | None = None
-    """Free text given with the step; stays in referrals, never on Kafka."""
 
 
 @dataclass
@@ -313,7 +203,7 @@ class Referral:
         ttl: timedelta,
     ) -> None:
         offer = self._check_holder(Action.DECLINE, actor)
-        _require_text(reason, text)
+        require_text(reason, text)
         offer.status, offer.answered_at, offer.decline_reason = OfferStatus.DECLINED, now, reason
         self._move(Action.DECLINE, actor, S.OFFERED, now, reason, text)  # the next offer moves on
         self.events.append(
@@ -331,7 +221,7 @@ class Referral:
     ) -> bool:
         """The offer's deadline passed. False, changing nothing, if it was answered or taken
         back meanwhile (a timer may fire after the state it was set for has moved on)."""
-        _check_party(Action.EXPIRE, actor)  # only the clock, whatever the state
+        check_party(Action.EXPIRE, actor)  # only the clock, whatever the state
         offer = self.current_offer
         if (
             self.status is not S.OFFERED
@@ -376,7 +266,7 @@ class Referral:
         self, actor: Actor, reason: HoldReason, text: str | None, now: datetime
     ) -> None:
         offer = self._check_holder(Action.PUT_ON_HOLD, actor)
-        _require_text(reason, text)
+        require_text(reason, text)
         self._move(Action.PUT_ON_HOLD, actor, S.ON_HOLD, now, reason, text)
         self.events.append(ReferralPutOnHold(**self._held_fields(offer), held_at=now))
 
@@ -392,7 +282,7 @@ class Referral:
 
     def fail(self, actor: Actor, reason: FailReason, text: str | None, now: datetime) -> None:
         offer = self._check_holder(Action.FAIL, actor)
-        _require_text(reason, text)
+        require_text(reason, text)
         self._move(Action.FAIL, actor, S.FAILED, now, reason, text)
         self.events.append(ReferralFailed(**self._held_fields(offer), failed_at=now))
 
@@ -400,7 +290,7 @@ class Referral:
 
     def cancel(self, actor: Actor, reason: CancelReason, text: str | None, now: datetime) -> None:
         self._check(Action.CANCEL, actor)
-        _require_text(reason, text)
+        require_text(reason, text)
         previous = self.status
         self._withdraw_open_offer(WithdrawalReason.CANCELLED, now)
         held = self.accepted_offer if previous in HELD else None
@@ -444,7 +334,7 @@ class Referral:
 
     def _check(self, action: Action, actor: Actor) -> Offer | None:
         """Raise unless `actor` may take `action` now; return the current offer, if any."""
-        rule = _check_party(action, actor)
+        rule = check_party(action, actor)
         if self.status not in rule.from_states:
             raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
         if actor.party is Party.CARE_SYSTEM and actor.subject != self.submitted_by:
@@ -574,15 +464,3 @@ class Referral:
             Transition(now, action, actor.party, self.status, to, reason and reason.value, text)
         )
         self.status = to
-
-
-def _check_party(action: Action, actor: Actor) -> Rule:
-    rule = RULES[action]
-    if actor.party not in rule.parties:
-        raise Forbidden(f"a {actor.party} may not {action.value} a referral")
-    return rule
-
-
-def _require_text(reason: StrEnum, text: str | None) -> None:
-    if reason.value == "other" and not (text and text.strip()):
-        raise InvalidAnswer("the reason `other` needs a text saying what it is")
