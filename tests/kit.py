@@ -7,10 +7,13 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from uuid import UUID, uuid4
 
 from contracts import IntegrationEvent
+from runtime.auth import Role, mint_token
 from runtime.consumer import IncomingRecord
 from runtime.envelope import envelope
+from tests.conftest import TEST_SECRETS
 
 T = TypeVar("T")
 
@@ -57,3 +60,24 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def token(role: Role, *, subject: str | None = None, organization_id: UUID | None = None) -> str:
+    """A bearer token the services under test accept: of `subject` (`<role>-1`, unless
+    given) in `role`; a partner's names `organization_id` (a new organisation, unless given)."""
+    if role is Role.PARTNER and organization_id is None:
+        organization_id = uuid4()
+    return mint_token(
+        TEST_SECRETS["BROBYGGER_JWT_SECRET"],
+        subject=subject or f"{role.value}-1",
+        role=role,
+        organization_id=organization_id,
+    )
+
+
+def auth_header(
+    role: Role, *, subject: str | None = None, organization_id: UUID | None = None
+) -> dict[str, str]:
+    """The `Authorization` header of a `token` with these claims."""
+    bearer = token(role, subject=subject, organization_id=organization_id)
+    return {"Authorization": f"Bearer {bearer}"}

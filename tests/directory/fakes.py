@@ -8,9 +8,9 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from contracts import IntegrationEvent
 from directory.domain import Location, Organization, Service, ServiceAtLocation
 from directory.store import ServiceFilter
+from tests import fakes
 
 
 class FakeOrganizationRepository:
@@ -108,65 +108,15 @@ class FakePlaceHoldRepository:
         return self.rows.pop(referral_id, None)
 
 
-class FakeUnitOfWork:
-    """Keeps writes, events and the inbox pending until `commit`, like the real one.
-
-    Its own factory (`start_uow()` returns it), so a test can look inside afterwards.
-    """
+class FakeUnitOfWork(fakes.FakeUnitOfWork):
+    """The directory's tables in memory, with the shared unit of work's transactions."""
 
     def __init__(self) -> None:
-        self.committed = False
+        super().__init__()
         self.organizations = FakeOrganizationRepository()
         self.locations = FakeLocationRepository()
         self.services = FakeServiceRepository(self.locations)
         self.place_holds = FakePlaceHoldRepository()
-        self.inbox: set[tuple[str, str]] = set()
-        self.committed_events: list[IntegrationEvent] = []
-        self.commits = 0
-        self._pending: list[IntegrationEvent] = []
-        self._snapshot = self._state()
 
-    def _state(self) -> tuple[object, ...]:
-        return copy.deepcopy(
-            (
-                self.organizations.rows,
-                self.locations.rows,
-                self.services.rows,
-                self.place_holds.rows,
-                self.inbox,
-            )
-        )
-
-    def __call__(self) -> FakeUnitOfWork:
-        return self
-
-    def __enter__(self) -> FakeUnitOfWork:
-        self.committed = False
-        self._snapshot = self._state()
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        # Roll back whatever was not committed.
-        organizations, locations, services, place_holds, inbox = self._snapshot
-        self.organizations.rows = organizations  # type: ignore[assignment]
-        self.locations.rows = locations  # type: ignore[assignment]
-        self.services.rows = services  # type: ignore[assignment]
-        self.place_holds.rows = place_holds  # type: ignore[assignment]
-        self.inbox = inbox  # type: ignore[assignment]
-        self._pending = []
-
-    def publish(self, event: IntegrationEvent) -> None:
-        self._pending.append(event)
-
-    def already_processed(self, event_id: str, source: str) -> bool:
-        return (source, event_id) in self.inbox
-
-    def record_processed(self, event_id: str, event_type: str, source: str) -> None:
-        self.inbox.add((source, event_id))
-
-    def commit(self) -> None:
-        self.committed = True
-        self.commits += 1
-        self.committed_events += self._pending
-        self._pending = []
-        self._snapshot = self._state()
+    def _tables(self) -> list[object]:
+        return [self.organizations, self.locations, self.services, self.place_holds]

@@ -14,10 +14,9 @@ from sqlalchemy import create_engine, text
 
 from directory import demo
 from directory.app import create_app
-from runtime.auth import Role, mint_token
-from tests.conftest import TEST_SECRETS
+from runtime.auth import Role
+from tests.kit import auth_header
 
-SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
 
 
@@ -40,10 +39,10 @@ def test_the_demo_directory_is_seeded_before_the_first_request(client: TestClien
 
 
 def auth(role: Role = Role.OPERATOR, org: UUID | None = None) -> dict[str, str]:
+    """An operator's headers, or a partner's, of the walking group unless `org` is given."""
     if role is Role.PARTNER and org is None:
         org = demo.NORREBRO_WALKING_GROUP_ORG_ID
-    token = mint_token(SECRET, subject=f"{role}-1", role=role, organization_id=org)
-    return {"Authorization": f"Bearer {token}"}
+    return auth_header(role, organization_id=org)
 
 
 def rows(db_url: str, table: str) -> int:

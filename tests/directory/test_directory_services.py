@@ -10,16 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from contracts import (
-    MatchesFound,
-    NoMatchFound,
-    ReferralAccepted,
-    ReferralCancelled,
-    ReferralCompleted,
-    ReferralFailed,
-    ReferralSubmitted,
-    ServiceChanged,
-)
+from contracts import MatchesFound, NoMatchFound, ServiceChanged
 from directory import consumers, demo, services
 from directory.config import Settings
 from directory.domain import InvalidService, ServiceStatus, TimeOfDay
@@ -27,6 +18,13 @@ from runtime.consumer import EventConsumer
 from runtime.logs import configure_logging
 from tests.conftest import TEST_SECRETS, log_events
 from tests.directory.fakes import FakeUnitOfWork
+from tests.events import (
+    referral_accepted,
+    referral_cancelled,
+    referral_completed,
+    referral_failed,
+    referral_submitted,
+)
 from tests.kit import record_of
 
 WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
@@ -48,46 +46,7 @@ def free_places(uow: FakeUnitOfWork, service_id: UUID = WALKING) -> int:
     return uow.services.rows[service_id].free_places
 
 
-def accepted(referral_id: UUID | None = None, service_id: UUID = WALKING) -> ReferralAccepted:
-    return ReferralAccepted(
-        referral_id=referral_id or uuid4(),
-        offer_id=uuid4(),
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=service_id,
-        accepted_at=NOW,
-    )
-
-
-def completed(referral_id: UUID) -> ReferralCompleted:
-    return ReferralCompleted(
-        referral_id=referral_id,
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        completed_at=NOW,
-    )
-
-
-def failed(referral_id: UUID) -> ReferralFailed:
-    return ReferralFailed(
-        referral_id=referral_id,
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        failed_at=NOW,
-    )
-
-
-def cancelled(referral_id: UUID) -> ReferralCancelled:
-    return ReferralCancelled(
-        referral_id=referral_id,
-        cancelled_by="care_system",
-        previous_status="accepted",
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        cancelled_at=NOW,
-    )
-
-
-ENDINGS = [completed, failed, cancelled]
+ENDINGS = [referral_completed, referral_failed, referral_cancelled]
 
 
 def consumer_on(uow: FakeUnitOfWork, max_matches: int = 5) -> EventConsumer:
@@ -101,21 +60,6 @@ def consumer_on(uow: FakeUnitOfWork, max_matches: int = 5) -> EventConsumer:
         dead_letter_topic="directory.deadletter.v1",
         publish_raw=dead_letter,
     )
-
-
-def submitted(**changes: Any) -> ReferralSubmitted:
-    fields: dict[str, Any] = {
-        "referral_id": uuid4(),
-        "citizen_ref": "cit_0123",
-        "age_band": "80-84",
-        "district": "Nørrebro",
-        "interests": ["walking"],
-        "languages": ["da"],
-        "needs": [],
-        "submitted_at": datetime.now(UTC),
-    }
-    fields.update(changes)
-    return ReferralSubmitted(**fields)
 
 
 def new_service(uow: FakeUnitOfWork, **changes: Any) -> services.CreateService:
@@ -314,7 +258,7 @@ def test_updating_an_unknown_service_fails() -> None:
 def test_a_referral_gets_its_fitting_services_best_first_in_one_commit() -> None:
     uow = seeded()
     commits_before = uow.commits
-    event = submitted(interests=["walking", "talk"])
+    event = referral_submitted(interests=["walking", "talk"])
     services.match_referral(event, uow, max_matches=5)
     assert uow.commits == commits_before + 1
     [found] = uow.committed_events
@@ -330,7 +274,7 @@ def test_a_referral_gets_its_fitting_services_best_first_in_one_commit() -> None
 
 def test_a_full_service_is_offered_last_and_says_it_is_full() -> None:
     uow = seeded()
-    services.match_referral(submitted(interests=["cards"]), uow, max_matches=5)
+    services.match_referral(referral_submitted(interests=["cards"]), uow, max_matches=5)
     [found] = uow.committed_events
     assert isinstance(found, MatchesFound)
     # The card club is on Nørrebro as the citizen, but full; the café in Valby has room.
@@ -345,7 +289,9 @@ def test_a_full_service_is_offered_last_and_says_it_is_full() -> None:
 
 def test_a_referral_nothing_fits_gets_no_match_with_the_reason() -> None:
     uow = seeded()
-    services.match_referral(submitted(interests=["chess"], languages=["tr"]), uow, max_matches=5)
+    services.match_referral(
+        referral_submitted(interests=["chess"], languages=["tr"]), uow, max_matches=5
+    )
     [missed] = uow.committed_events
     assert isinstance(missed, NoMatchFound)
     assert missed.reason.startswith("None of the 10 services fits:")
@@ -354,9 +300,9 @@ def test_a_referral_nothing_fits_gets_no_match_with_the_reason() -> None:
 
 def test_wheelchair_users_are_matched_only_to_accessible_places() -> None:
     uow = seeded()
-    services.match_referral(submitted(interests=["chess"]), uow, max_matches=5)
+    services.match_referral(referral_submitted(interests=["chess"]), uow, max_matches=5)
     services.match_referral(
-        submitted(interests=["chess"], needs=["wheelchair_access"]), uow, max_matches=5
+        referral_submitted(interests=["chess"], needs=["wheelchair_access"]), uow, max_matches=5
     )
     found, missed = uow.committed_events
     assert isinstance(found, MatchesFound)
@@ -367,7 +313,7 @@ def test_wheelchair_users_are_matched_only_to_accessible_places() -> None:
 
 async def test_a_redelivered_referral_publishes_its_matches_only_once() -> None:
     uow = seeded()
-    record = record_of(submitted(), offset=7, source="/brobygger/referrals")
+    record = record_of(referral_submitted(), offset=7, source="/brobygger/referrals")
     consumer = consumer_on(uow)
     await consumer.handle(record)
     await consumer.handle(record)
@@ -380,7 +326,7 @@ async def test_a_redelivered_referral_publishes_its_matches_only_once() -> None:
 async def test_a_referral_lists_as_many_candidates_as_configured(max_matches: int) -> None:
     uow = seeded()
     await consumer_on(uow, max_matches).handle(
-        record_of(submitted(interests=["walking", "talk"]), source="/brobygger/referrals")
+        record_of(referral_submitted(interests=["walking", "talk"]), source="/brobygger/referrals")
     )
     [found] = uow.committed_events
     assert isinstance(found, MatchesFound)
@@ -408,7 +354,7 @@ def test_the_number_of_candidates_is_five_unless_configured(
 
 def test_an_accepted_referral_takes_a_place_and_holds_it() -> None:
     uow = seeded()
-    event = accepted()
+    event = referral_accepted(service_id=WALKING)
     services.take_place(event, uow, clock=lambda: NOW)
     assert free_places(uow) == 5
     assert uow.place_holds.rows == {event.referral_id: WALKING}
@@ -424,7 +370,7 @@ def test_an_accepted_referral_takes_a_place_and_holds_it() -> None:
 
 def test_an_acceptance_for_a_full_service_leaves_it_at_none_and_holds_nothing() -> None:
     uow = seeded()
-    services.take_place(accepted(service_id=demo.NORREBRO_CARD_CLUB_SERVICE_ID), uow)
+    services.take_place(referral_accepted(service_id=demo.NORREBRO_CARD_CLUB_SERVICE_ID), uow)
     assert free_places(uow, demo.NORREBRO_CARD_CLUB_SERVICE_ID) == 0
     assert uow.place_holds.rows == {}
     assert uow.committed_events == []
@@ -439,7 +385,7 @@ def test_an_acceptance_for_a_service_the_directory_does_not_know_changes_nothing
     uow = seeded()
     before = dict(uow.services.rows)
     unknown = uuid4()
-    services.take_place(accepted(service_id=unknown), uow)
+    services.take_place(referral_accepted(service_id=unknown), uow)
     assert uow.services.rows == before
     assert (uow.place_holds.rows, uow.committed_events, uow.committed) == ({}, [], True)
     [logged] = [line for line in log_events(caplog) if line["event"] == "place.unknown_service"]
@@ -450,8 +396,8 @@ def test_an_acceptance_for_a_service_the_directory_does_not_know_changes_nothing
 def test_a_referral_accepted_twice_under_two_event_ids_holds_one_place() -> None:
     uow = seeded()
     referral_id = uuid4()
-    services.take_place(accepted(referral_id), uow)
-    services.take_place(accepted(referral_id), uow)
+    services.take_place(referral_accepted(referral_id=referral_id, service_id=WALKING), uow)
+    services.take_place(referral_accepted(referral_id=referral_id, service_id=WALKING), uow)
     assert free_places(uow) == 5
     assert len(changes(uow)) == 1
 
@@ -459,9 +405,9 @@ def test_a_referral_accepted_twice_under_two_event_ids_holds_one_place() -> None
 @pytest.mark.parametrize("ending", ENDINGS)
 def test_a_referral_that_ends_gives_its_place_back(ending: Any) -> None:
     uow = seeded()
-    referral_id = uuid4()
-    services.take_place(accepted(referral_id), uow)
-    services.give_place_back(ending(referral_id), uow, clock=lambda: NOW + timedelta(days=30))
+    acceptance = referral_accepted(service_id=WALKING)
+    services.take_place(acceptance, uow)
+    services.give_place_back(ending(acceptance), uow, clock=lambda: NOW + timedelta(days=30))
     assert free_places(uow) == 6
     assert uow.place_holds.rows == {}
     taken, given_back = changes(uow)
@@ -472,8 +418,8 @@ def test_a_referral_that_ends_gives_its_place_back(ending: Any) -> None:
 @pytest.mark.parametrize("ending", ENDINGS)
 def test_a_referral_that_ends_without_holding_a_place_gives_nothing_back(ending: Any) -> None:
     uow = seeded()
-    services.take_place(accepted(), uow)
-    services.give_place_back(ending(uuid4()), uow)
+    services.take_place(referral_accepted(service_id=WALKING), uow)
+    services.give_place_back(ending(referral_accepted(service_id=WALKING)), uow)
     assert free_places(uow) == 5
     assert len(changes(uow)) == 1
     assert uow.committed
@@ -481,28 +427,20 @@ def test_a_referral_that_ends_without_holding_a_place_gives_nothing_back(ending:
 
 def test_a_cancellation_before_acceptance_names_no_service_and_gives_nothing_back() -> None:
     uow = seeded()
-    services.take_place(accepted(), uow)
-    services.give_place_back(
-        ReferralCancelled(
-            referral_id=uuid4(),
-            cancelled_by="operator",
-            previous_status="offered",
-            cancelled_at=NOW,
-        ),
-        uow,
-    )
+    services.take_place(referral_accepted(service_id=WALKING), uow)
+    services.give_place_back(referral_cancelled(cancelled_by="operator"), uow)
     assert free_places(uow) == 5
     assert len(changes(uow)) == 1
 
 
 def test_a_place_given_back_never_makes_more_free_places_than_the_capacity() -> None:
     uow = seeded()
-    referral_id = uuid4()
-    services.take_place(accepted(referral_id), uow)
+    acceptance = referral_accepted(service_id=WALKING)
+    services.take_place(acceptance, uow)
     # The partner counts the places by hand meanwhile: all free.
     services.update_service(services.UpdateService(WALKING, free_places=20), uow)
     uow.committed_events.clear()
-    services.give_place_back(completed(referral_id), uow)
+    services.give_place_back(referral_completed(acceptance), uow)
     assert free_places(uow) == 20
     assert uow.place_holds.rows == {}
     assert uow.committed_events == []
@@ -510,7 +448,7 @@ def test_a_place_given_back_never_makes_more_free_places_than_the_capacity() -> 
 
 async def test_a_redelivered_acceptance_takes_one_place() -> None:
     uow = seeded()
-    record = record_of(accepted(), source="/brobygger/referrals")
+    record = record_of(referral_accepted(service_id=WALKING), source="/brobygger/referrals")
     consumer = consumer_on(uow)
     await consumer.handle(record)
     await consumer.handle(record)
@@ -523,16 +461,16 @@ async def test_a_redelivered_acceptance_takes_one_place() -> None:
 async def test_a_redelivered_ending_gives_back_one_place(ending: Any) -> None:
     uow = seeded()
     consumer = consumer_on(uow)
-    first, second = uuid4(), uuid4()
-    for offset, referral_id in enumerate((first, second)):
-        await consumer.handle(record_of(accepted(referral_id), offset, "/brobygger/referrals"))
+    first, second = referral_accepted(service_id=WALKING), referral_accepted(service_id=WALKING)
+    for offset, acceptance in enumerate((first, second)):
+        await consumer.handle(record_of(acceptance, offset, "/brobygger/referrals"))
     assert free_places(uow) == 4
     record = record_of(ending(first), offset=2, source="/brobygger/referrals")
     await consumer.handle(record)
     await consumer.handle(record)
     # The second referral still holds its place.
     assert free_places(uow) == 5
-    assert uow.place_holds.rows == {second: WALKING}
+    assert uow.place_holds.rows == {second.referral_id: WALKING}
     assert [event.free_places for event in changes(uow)] == [5, 4, 5]
     assert ("/brobygger/referrals", record.headers["ce_id"]) in uow.inbox
     assert len(uow.inbox) == 3

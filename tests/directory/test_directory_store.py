@@ -14,14 +14,7 @@ from sqlalchemy import Engine, Row, func, select, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import (
-    ReferralAccepted,
-    ReferralCancelled,
-    ReferralCompleted,
-    ReferralFailed,
-    ReferralSubmitted,
-    ServiceChanged,
-)
+from contracts import IntegrationEvent, ReferralAccepted, ServiceChanged
 from directory import consumers, demo, services
 from directory.app import MIGRATIONS
 from directory.domain import InvalidService, ServiceAtLocation, ServiceStatus, TimeOfDay
@@ -37,6 +30,13 @@ from directory.store import (
 from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.events import (
+    referral_accepted,
+    referral_cancelled,
+    referral_completed,
+    referral_failed,
+    referral_submitted,
+)
 from tests.kit import record_of, wait_for
 
 StartUow = Callable[[], DirectoryUnitOfWork]
@@ -45,6 +45,8 @@ REFERRALS = "/brobygger/referrals"
 WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 WAIT_SECONDS = 30
+ENDINGS = [referral_completed, referral_failed, referral_cancelled]
+Ending = Callable[[ReferralAccepted], IntegrationEvent]
 
 
 @pytest.fixture
@@ -99,45 +101,6 @@ def holds(start_uow: StartUow) -> dict[UUID, UUID]:
     with start_uow() as uow:
         rows = uow.session.execute(select(PlaceHoldRow.referral_id, PlaceHoldRow.service_id))
         return {referral_id: service_id for referral_id, service_id in rows}
-
-
-def accepted(referral_id: UUID, service_id: UUID = WALKING) -> ReferralAccepted:
-    return ReferralAccepted(
-        referral_id=referral_id,
-        offer_id=uuid4(),
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=service_id,
-        accepted_at=NOW,
-    )
-
-
-def completed(referral_id: UUID) -> ReferralCompleted:
-    return ReferralCompleted(
-        referral_id=referral_id,
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        completed_at=NOW,
-    )
-
-
-def failed(referral_id: UUID) -> ReferralFailed:
-    return ReferralFailed(
-        referral_id=referral_id,
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        failed_at=NOW,
-    )
-
-
-def cancelled(referral_id: UUID) -> ReferralCancelled:
-    return ReferralCancelled(
-        referral_id=referral_id,
-        cancelled_by="operator",
-        previous_status="in_progress",
-        organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID,
-        service_id=WALKING,
-        cancelled_at=NOW,
-    )
 
 
 def consumer_on(start_uow: StartUow) -> EventConsumer:
@@ -329,15 +292,7 @@ async def test_a_redelivered_referral_is_matched_and_published_once(seeded: Star
         dead_letter_topic="directory.deadletter.v1",
         publish_raw=never_dead_letter,
     )
-    event = ReferralSubmitted(
-        referral_id=uuid4(),
-        citizen_ref="cit_0123",
-        age_band="75-79",
-        district="Amager",
-        interests=["singing"],
-        languages=["da"],
-        submitted_at=datetime.now(UTC),
-    )
+    event = referral_submitted(age_band="75-79", district="Amager", interests=["singing"])
     record = record_of(event, offset=1, source="/brobygger/referrals")
     await consumer.handle(record)
     await consumer.handle(record)
@@ -397,15 +352,15 @@ def stored_in(uow: DirectoryUnitOfWork) -> int:
     return found.service.free_places
 
 
-@pytest.mark.parametrize("ending", [completed, failed, cancelled])
+@pytest.mark.parametrize("ending", ENDINGS)
 async def test_an_accepted_referral_holds_a_place_until_it_ends_and_each_is_announced(
-    seeded: StartUow, ending: Callable[[UUID], Any]
+    seeded: StartUow, ending: Ending
 ) -> None:
     consumer = consumer_on(seeded)
-    referral_id = uuid4()
-    await consumer.handle(record_of(accepted(referral_id), 1, REFERRALS))
-    assert (stored(seeded).free_places, holds(seeded)) == (5, {referral_id: WALKING})
-    await consumer.handle(record_of(ending(referral_id), 2, REFERRALS))
+    acceptance = referral_accepted(service_id=WALKING)
+    await consumer.handle(record_of(acceptance, 1, REFERRALS))
+    assert (stored(seeded).free_places, holds(seeded)) == (5, {acceptance.referral_id: WALKING})
+    await consumer.handle(record_of(ending(acceptance), 2, REFERRALS))
     assert (stored(seeded).free_places, holds(seeded)) == (6, {})
     taken, given_back = announced(seeded)[len(demo.SERVICES) :]
     assert (taken.free_places, given_back.free_places) == (5, 6)
@@ -417,9 +372,9 @@ async def test_an_acceptance_for_a_full_or_unknown_service_changes_nothing(
 ) -> None:
     consumer = consumer_on(seeded)
     await consumer.handle(
-        record_of(accepted(uuid4(), demo.NORREBRO_CARD_CLUB_SERVICE_ID), 1, REFERRALS)
+        record_of(referral_accepted(service_id=demo.NORREBRO_CARD_CLUB_SERVICE_ID), 1, REFERRALS)
     )
-    await consumer.handle(record_of(accepted(uuid4(), uuid4()), 2, REFERRALS))
+    await consumer.handle(record_of(referral_accepted(), 2, REFERRALS))
     assert stored(seeded, demo.NORREBRO_CARD_CLUB_SERVICE_ID).free_places == 0
     assert holds(seeded) == {}
     assert len(announced(seeded)) == len(demo.SERVICES)
@@ -430,7 +385,7 @@ async def test_a_redelivered_acceptance_takes_one_place_in_the_database(
     seeded: StartUow,
 ) -> None:
     consumer = consumer_on(seeded)
-    record = record_of(accepted(uuid4()), 1, REFERRALS)
+    record = record_of(referral_accepted(service_id=WALKING), 1, REFERRALS)
     await consumer.handle(record)
     await consumer.handle(record)
     assert stored(seeded).free_places == 5
@@ -438,20 +393,29 @@ async def test_a_redelivered_acceptance_takes_one_place_in_the_database(
     assert count(seeded, inbox) == 1
 
 
-@pytest.mark.parametrize("ending", [completed, failed, cancelled])
+@pytest.mark.parametrize("ending", ENDINGS)
 async def test_a_redelivered_ending_gives_back_one_place_in_the_database(
-    seeded: StartUow, ending: Callable[[UUID], Any]
+    seeded: StartUow, ending: Ending
 ) -> None:
     consumer = consumer_on(seeded)
-    first, second = uuid4(), uuid4()
-    await consumer.handle(record_of(accepted(first), 1, REFERRALS))
-    await consumer.handle(record_of(accepted(second), 2, REFERRALS))
+    first, second = referral_accepted(service_id=WALKING), referral_accepted(service_id=WALKING)
+    await consumer.handle(record_of(first, 1, REFERRALS))
+    await consumer.handle(record_of(second, 2, REFERRALS))
     record = record_of(ending(first), 3, REFERRALS)
     await consumer.handle(record)
     await consumer.handle(record)
-    assert (stored(seeded).free_places, holds(seeded)) == (5, {second: WALKING})
+    assert (stored(seeded).free_places, holds(seeded)) == (5, {second.referral_id: WALKING})
     assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 5]
     assert count(seeded, inbox) == 3
+
+
+def assert_place_and_rename_both_kept(answered: ServiceAtLocation, seeded: StartUow) -> None:
+    """The partner's rename answered, stored and announced with the place taken before it."""
+    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
+    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
+    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
+    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
+    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
 
 
 def test_a_place_taken_while_a_partner_edits_the_service_is_kept(
@@ -482,15 +446,11 @@ def test_a_place_taken_while_a_partner_edits_the_service_is_kept(
         )
         assert partner_read.wait(WAIT_SECONDS), "the partner's update never read the service"
         with seeded() as uow:
-            services.take_place(accepted(uuid4()), uow)
+            services.take_place(referral_accepted(service_id=WALKING), uow)
         place_taken.set()
         answered = patch.result(timeout=WAIT_SECONDS)
 
-    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
-    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
-    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
-    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
-    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
+    assert_place_and_rename_both_kept(answered, seeded)
 
 
 @pytest.mark.parametrize("engine_for", ["postgresql"], indirect=True)
@@ -509,7 +469,7 @@ def test_a_partners_edit_waits_for_a_place_being_taken_and_keeps_it(
 
     def take() -> None:
         with CommitsWhenTold(sessions, SOURCE) as uow:
-            services.take_place(accepted(uuid4()), uow)
+            services.take_place(referral_accepted(service_id=WALKING), uow)
 
     def waiting_for_a_lock() -> bool:
         with seeded() as uow:
@@ -533,8 +493,4 @@ def test_a_partners_edit_waits_for_a_place_being_taken_and_keeps_it(
         taking.result(timeout=WAIT_SECONDS)
         answered = patch.result(timeout=WAIT_SECONDS)
 
-    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
-    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
-    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
-    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
-    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
+    assert_place_and_rename_both_kept(answered, seeded)

@@ -17,11 +17,10 @@ from sqlalchemy import Engine, select
 from grants.api import utc_today
 from grants.app import create_app
 from grants.config import Settings
-from runtime.auth import Role, mint_token
+from runtime.auth import Role
 from runtime.storage import make_engine, outbox
-from tests.conftest import TEST_SECRETS
+from tests.kit import auth_header
 
-SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 POOL = {
     "name": "New communities 2026",
     "description": "For associations that start something new.",
@@ -33,13 +32,7 @@ POOL = {
 }
 
 
-def auth(role: Role, subject: str = "someone") -> dict[str, str]:
-    org = uuid4() if role is Role.PARTNER else None
-    token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
-    return {"Authorization": f"Bearer {token}"}
-
-
-OPERATOR = auth(Role.OPERATOR, "operator-1")
+OPERATOR = auth_header(Role.OPERATOR, subject="operator-1")
 
 
 def opening() -> dict[str, str]:
@@ -91,7 +84,7 @@ def test_every_pool_endpoint_needs_a_token(client: TestClient) -> None:
 
 
 def test_a_partner_cannot_open_a_pool(client: TestClient, engine: Engine) -> None:
-    response = client.post("/pools", json=POOL, headers=auth(Role.PARTNER))
+    response = client.post("/pools", json=POOL, headers=auth_header(Role.PARTNER))
 
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
@@ -231,8 +224,8 @@ def test_an_empty_idempotency_key_is_a_problem(client: TestClient, engine: Engin
 def test_every_role_can_read_the_pools(client: TestClient, role: Role) -> None:
     pool = open_pool(client)
 
-    listed = client.get("/pools", headers=auth(role))
-    single = client.get(f"/pools/{pool['id']}", headers=auth(role))
+    listed = client.get("/pools", headers=auth_header(role))
+    single = client.get(f"/pools/{pool['id']}", headers=auth_header(role))
 
     assert listed.status_code == 200
     assert [(p["id"], p["status"]) for p in listed.json()] == [(pool["id"], "open")]
@@ -305,7 +298,7 @@ def test_pools_can_be_listed_by_status(client: TestClient) -> None:
 def test_only_an_operator_closes_a_pool(client: TestClient, role: Role) -> None:
     pool = open_pool(client)
 
-    response = client.post(f"/pools/{pool['id']}/close", headers=auth(role))
+    response = client.post(f"/pools/{pool['id']}/close", headers=auth_header(role))
 
     assert response.status_code == 403
     assert client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()["status"] == "open"

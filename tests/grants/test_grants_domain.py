@@ -8,24 +8,13 @@ from typing import Any
 import pytest
 
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
+from tests.grants.support import TERMS
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def open_pool(**overrides: Any) -> GrantPool:
-    terms: dict[str, Any] = {
-        "name": "New communities 2026",
-        "description": "For associations that start something new.",
-        "budget_dkk": 500_000,
-        "opens_on": date(2026, 3, 1),
-        "closes_on": date(2026, 4, 30),
-        "criteria": "Open to associations in Copenhagen that reach lonely older citizens.",
-        "small_grant_limit_dkk": 25_000,
-        "created_by": "operator-1",
-        "now": NOW,
-        **overrides,
-    }
-    return GrantPool.open(**terms)
+    return GrantPool.open(**(TERMS | {"now": NOW} | overrides))
 
 
 def test_a_new_pool_is_open_at_once_and_keeps_its_terms() -> None:

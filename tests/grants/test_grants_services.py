@@ -13,21 +13,11 @@ from grants import services
 from grants.domain import InvalidPool, InvalidTransition, PoolStatus
 from runtime.idempotency import IdempotencyConflict
 from tests.grants.fakes import FakeUnitOfWork
+from tests.grants.support import TERMS
 
 
 def open_command(**overrides: Any) -> services.OpenPool:
-    terms: dict[str, Any] = {
-        "created_by": "operator-1",
-        "name": "New communities 2026",
-        "description": "For associations that start something new.",
-        "budget_dkk": 500_000,
-        "opens_on": date(2026, 3, 1),
-        "closes_on": date(2026, 4, 30),
-        "criteria": "Open to associations in Copenhagen that reach lonely older citizens.",
-        "small_grant_limit_dkk": 25_000,
-        **overrides,
-    }
-    return services.OpenPool(**terms)
+    return services.OpenPool(**(TERMS | overrides))
 
 
 def test_opening_a_pool_stores_it_and_publishes_pool_opened_once_on_commit() -> None:
@@ -69,7 +59,7 @@ def test_invalid_terms_write_nothing_and_publish_nothing() -> None:
 
     assert uow.commits == 0
     assert uow.committed_events == []
-    assert uow.pools.committed == {}
+    assert uow.pools.rows == {}
     assert uow.keys == {}
 
 
@@ -81,7 +71,7 @@ def test_a_retry_with_the_same_key_returns_the_first_pool_and_publishes_nothing_
 
     assert not created
     assert again.id == first.id
-    assert len(uow.pools.committed) == 1
+    assert len(uow.pools.rows) == 1
     assert len(uow.committed_events) == 1
 
 
@@ -92,7 +82,7 @@ def test_the_same_key_with_a_different_body_is_a_conflict() -> None:
     with pytest.raises(IdempotencyConflict):
         services.open_pool(open_command(idempotency_key="key-1", budget_dkk=600_000), uow)
 
-    assert len(uow.pools.committed) == 1
+    assert len(uow.pools.rows) == 1
     assert len(uow.committed_events) == 1
 
 
@@ -115,7 +105,7 @@ def test_without_a_key_every_request_opens_a_new_pool() -> None:
     services.open_pool(open_command(), uow)
     services.open_pool(open_command(), uow)
 
-    assert len(uow.pools.committed) == 2
+    assert len(uow.pools.rows) == 2
     assert len(uow.committed_events) == 2
 
 

@@ -17,6 +17,7 @@ from grants.domain import GrantPool, PoolStatus
 from grants.store import GrantsUnitOfWork
 from runtime.migrations import upgrade
 from runtime.storage import outbox
+from tests.grants.support import TERMS
 
 UowFactory = Callable[[], GrantsUnitOfWork]
 
@@ -35,19 +36,11 @@ def start_uow(engine: Engine) -> UowFactory:
 
 
 def new_pool(**overrides: Any) -> GrantPool:
-    terms: dict[str, Any] = {
-        "name": "New communities 2026",
-        "description": "For associations that start something new.",
+    terms = TERMS | {
         "budget_dkk": 5_000_000_000,  # beyond a 32-bit integer
-        "opens_on": date(2026, 3, 1),
-        "closes_on": date(2026, 4, 30),
-        "criteria": "Open to associations in Copenhagen that reach lonely older citizens.",
-        "small_grant_limit_dkk": 25_000,
-        "created_by": "operator-1",
         "now": datetime.now(UTC),
-        **overrides,
     }
-    return GrantPool.open(**terms)
+    return GrantPool.open(**(terms | overrides))
 
 
 def add(start_uow: UowFactory, pool: GrantPool) -> None:

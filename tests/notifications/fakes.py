@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from uuid import UUID, uuid4
 
-from contracts import IntegrationEvent
 from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Reader, Webhook
 from runtime.storage import ConsumedEvent
+from tests import fakes
 
 
 class FakeMessageRepository:
@@ -99,66 +98,21 @@ class FakeDeliveryRepository:
         )
 
 
-class FakeUnitOfWork:
-    """Keeps writes and events pending until `commit`, like the real one.
+class FakeUnitOfWork(fakes.FakeUnitOfWork):
+    """The notifications tables in memory, with the shared unit of work's transactions.
 
     `consuming(event_type)` plays the consumer, which records the event before the handler.
     """
 
     def __init__(self) -> None:
-        self.committed = False
+        super().__init__()
         self.messages = FakeMessageRepository()
         self.webhooks = FakeWebhookRepository()
         self.deliveries = FakeDeliveryRepository()
-        self.consumed: ConsumedEvent | None = None
-        self.committed_events: list[IntegrationEvent] = []
-        self._pending: list[IntegrationEvent] = []
-        self._snapshot = self._state()
-        self.commits = 0
+
+    def _tables(self) -> list[object]:
+        return [self.messages, self.webhooks, self.deliveries]
 
     def consuming(self, event_type: str) -> FakeUnitOfWork:
         self.consumed = ConsumedEvent(str(uuid4()), event_type)
         return self
-
-    def __call__(self) -> FakeUnitOfWork:
-        return self
-
-    def __enter__(self) -> FakeUnitOfWork:
-        self.committed = False
-        self._snapshot = self._state()
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        # Roll back whatever was not committed.
-        self.messages.rows, self.messages.reads, self.webhooks.rows, self.deliveries.rows = (
-            copy.deepcopy(self._snapshot)
-        )
-        self._pending = []
-
-    def publish(self, event: IntegrationEvent) -> None:
-        self._pending.append(event)
-
-    def commit(self) -> None:
-        self.committed = True
-        self.commits += 1
-        self.committed_events += self._pending
-        self._pending = []
-        self._snapshot = self._state()
-
-    def _state(self) -> Any:
-        return copy.deepcopy(
-            (self.messages.rows, self.messages.reads, self.webhooks.rows, self.deliveries.rows)
-        )
-
-
-class FakeClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by

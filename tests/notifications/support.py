@@ -1,78 +1,29 @@
-"""Events to consume, and the real consumer path to consume them through."""
+"""What the notifications tests share: the readers, the time, and the real consumer path to
+consume events through."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from uuid import UUID, uuid4
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
-from contracts import OfferExpired, OfferWithdrawn, PoolOpened, ReferralEscalated, ReferralOffered
-from contracts.referrals import EscalationReason, WithdrawalReason
 from notifications import consumers
-from notifications.domain import Language
+from notifications.domain import Language, OperatorReader, PartnerReader
 from notifications.services import Clock
+from notifications.store import NotificationsUnitOfWork
 from runtime.consumer import EventConsumer, IncomingRecord
 from runtime.storage import UnitOfWork, utcnow
 
+ORG = uuid4()
+OTHER_ORG = uuid4()
+PARTNER = PartnerReader(ORG)
+OTHER_PARTNER = PartnerReader(OTHER_ORG)
+OPERATOR = OperatorReader("operator-anna")
+OTHER_OPERATOR = OperatorReader("operator-bo")
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
 
-def offered(organization_id: UUID) -> ReferralOffered:
-    return ReferralOffered(
-        referral_id=uuid4(),
-        offer_id=uuid4(),
-        organization_id=organization_id,
-        service_id=uuid4(),
-        citizen_ref="cit_0123456789abcdef",
-        age_band="80-84",
-        district="Nørrebro",
-        interests=["walking"],
-        languages=["da"],
-        needs=[],
-        expires_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
-    )
-
-
-def withdrawn(offer: ReferralOffered, reason: WithdrawalReason = "cancelled") -> OfferWithdrawn:
-    return OfferWithdrawn(
-        referral_id=offer.referral_id,
-        offer_id=offer.offer_id,
-        organization_id=offer.organization_id,
-        service_id=offer.service_id,
-        reason=reason,
-        withdrawn_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
-    )
-
-
-def expired(offer: ReferralOffered) -> OfferExpired:
-    return OfferExpired(
-        referral_id=offer.referral_id,
-        offer_id=offer.offer_id,
-        organization_id=offer.organization_id,
-        service_id=offer.service_id,
-        expired_at=offer.expires_at,
-    )
-
-
-def escalated(reason: EscalationReason = "all_declined") -> ReferralEscalated:
-    return ReferralEscalated(
-        referral_id=uuid4(),
-        district="Nørrebro",
-        interests=["walking", "chess"],
-        languages=["da"],
-        needs=[],
-        reason=reason,
-        escalated_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
-    )
-
-
-def pool_opened() -> PoolOpened:
-    return PoolOpened(
-        pool_id=uuid4(),
-        name="Nye fællesskaber 2026",
-        budget_dkk=500_000,
-        opens_on=date(2026, 3, 1),
-        closes_on=date(2026, 4, 30),
-        criteria="Foreninger der når ensomme ældre.",
-    )
+StartUow = Callable[[], NotificationsUnitOfWork]
 
 
 async def consume(

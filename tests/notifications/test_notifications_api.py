@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,36 +16,23 @@ from sqlalchemy import Engine, select
 from contracts import DeliveryRecorded, IntegrationEvent
 from notifications.app import create_app
 from notifications.config import Settings
-from runtime.auth import Role, mint_token
+from runtime.auth import Role
 from runtime.storage import make_engine, outbox
-from tests.conftest import TEST_SECRETS
-from tests.kit import record_of, wait_for
-from tests.notifications.receiver import webhook_receiver
-from tests.notifications.support import (
-    consume,
-    escalated,
-    expired,
-    offered,
+from tests.events import (
+    offer_expired,
+    offer_withdrawn,
     pool_opened,
-    withdrawn,
+    referral_escalated,
+    referral_offered,
 )
+from tests.kit import auth_header, record_of, wait_for
+from tests.notifications.receiver import webhook_receiver
+from tests.notifications.support import ORG, OTHER_ORG, consume
 
-SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
-ORG = uuid4()
-OTHER_ORG = uuid4()
-
-
-def auth(
-    role: Role, organization_id: UUID | None = None, subject: str = "someone"
-) -> dict[str, str]:
-    token = mint_token(SECRET, subject=subject, role=role, organization_id=organization_id)
-    return {"Authorization": f"Bearer {token}"}
-
-
-PARTNER = auth(Role.PARTNER, ORG)
-OTHER_PARTNER = auth(Role.PARTNER, OTHER_ORG)
-OPERATOR = auth(Role.OPERATOR)
-OTHER_OPERATOR = auth(Role.OPERATOR, subject="someone else")
+PARTNER = auth_header(Role.PARTNER, organization_id=ORG)
+OTHER_PARTNER = auth_header(Role.PARTNER, organization_id=OTHER_ORG)
+OPERATOR = auth_header(Role.OPERATOR, subject="someone")
+OTHER_OPERATOR = auth_header(Role.OPERATOR, subject="someone else")
 
 
 @pytest.fixture
@@ -103,17 +90,19 @@ def test_the_inbox_needs_a_partner_or_operator_token(client: TestClient) -> None
     assert missing.status_code == 401
     assert missing.headers["content-type"] == "application/problem+json"
     for role in (Role.CARE_SYSTEM, Role.REVIEWER):
-        refused = client.get("/inbox", headers=auth(role))
+        refused = client.get("/inbox", headers=auth_header(role))
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
-        assert client.post(f"/inbox/{uuid4()}/read", headers=auth(role)).status_code == 403
+        assert client.post(f"/inbox/{uuid4()}/read", headers=auth_header(role)).status_code == 403
     assert client.get("/inbox", headers=OPERATOR).status_code == 200
 
 
 def test_a_partner_sees_its_own_messages_and_broadcasts_but_not_another_organisations(
     client: TestClient,
 ) -> None:
-    deliver(client, offered(ORG), offered(OTHER_ORG))
+    deliver(
+        client, referral_offered(organization_id=ORG), referral_offered(organization_id=OTHER_ORG)
+    )
     deliver(client, pool_opened())
     mine = inbox(client, PARTNER)
     assert [m["organization_id"] for m in mine] == [None, str(ORG)]  # newest first
@@ -124,7 +113,7 @@ def test_a_partner_sees_its_own_messages_and_broadcasts_but_not_another_organisa
 
 
 def test_unread_only_leaves_out_what_the_partner_marked_read(client: TestClient) -> None:
-    deliver(client, offered(ORG), pool_opened())
+    deliver(client, referral_offered(organization_id=ORG), pool_opened())
     broadcast = next(m for m in inbox(client, PARTNER) if m["organization_id"] is None)
     response = client.post(f"/inbox/{broadcast['id']}/read", headers=PARTNER)
     assert response.status_code == 200
@@ -135,7 +124,7 @@ def test_unread_only_leaves_out_what_the_partner_marked_read(client: TestClient)
 
 
 def test_a_partner_cannot_mark_another_organisations_message_read(client: TestClient) -> None:
-    deliver(client, offered(OTHER_ORG))
+    deliver(client, referral_offered(organization_id=OTHER_ORG))
     [theirs] = inbox(client, OTHER_PARTNER)
     response = client.post(f"/inbox/{theirs['id']}/read", headers=PARTNER)
     assert response.status_code == 404
@@ -148,10 +137,10 @@ def test_a_partner_cannot_mark_another_organisations_message_read(client: TestCl
 def test_a_partner_is_told_when_its_offer_is_withdrawn_or_expires_and_of_which_referral(
     client: TestClient,
 ) -> None:
-    first, second = offered(ORG), offered(ORG)
+    first, second = referral_offered(organization_id=ORG), referral_offered(organization_id=ORG)
     deliver(client, first, second)
-    deliver(client, withdrawn(first, "cancelled"))
-    deliver(client, expired(second))
+    deliver(client, offer_withdrawn(first, reason="cancelled"))
+    deliver(client, offer_expired(second))
     mine = inbox(client, PARTNER)
     assert [(m["kind"], m["referral_id"]) for m in mine] == [
         ("offer_expired", str(second.referral_id)),
@@ -167,8 +156,8 @@ def test_a_partner_is_told_when_its_offer_is_withdrawn_or_expires_and_of_which_r
 
 
 def test_an_operator_reads_the_escalations_and_no_partner_does(client: TestClient) -> None:
-    event = escalated("declined_or_expired")
-    deliver(client, offered(ORG), pool_opened(), event)
+    event = referral_escalated(reason="declined_or_expired")
+    deliver(client, referral_offered(organization_id=ORG), pool_opened(), event)
     [message] = inbox(client, OPERATOR)
     assert (message["kind"], message["referral_id"], message["organization_id"]) == (
         "referral_escalated",
@@ -186,7 +175,7 @@ def test_an_operator_reads_the_escalations_and_no_partner_does(client: TestClien
 def test_each_operator_marks_the_operators_messages_read_for_themselves(
     client: TestClient,
 ) -> None:
-    deliver(client, escalated(), escalated())
+    deliver(client, referral_escalated(), referral_escalated())
     older = inbox(client, OPERATOR)[1]
     response = client.post(f"/inbox/{older['id']}/read", headers=OPERATOR)
     assert response.status_code == 200, response.text
@@ -200,7 +189,7 @@ def test_each_operator_marks_the_operators_messages_read_for_themselves(
 def test_partners_and_operators_cannot_mark_each_others_messages_read(
     client: TestClient,
 ) -> None:
-    deliver(client, offered(ORG), pool_opened(), escalated())
+    deliver(client, referral_offered(organization_id=ORG), pool_opened(), referral_escalated())
     [to_operators] = inbox(client, OPERATOR)
     for theirs in inbox(client, PARTNER):
         refused = client.post(f"/inbox/{theirs['id']}/read", headers=OPERATOR)
@@ -330,7 +319,7 @@ def test_webhook_management_is_for_partners_only(client: TestClient) -> None:
 
 def test_operators_watch_deliveries_and_partners_may_not(client: TestClient) -> None:
     client.put("/webhook", headers=PARTNER, json={"url": "https://partner.example/hook"})
-    deliver(client, offered(ORG))
+    deliver(client, referral_offered(organization_id=ORG))
     assert client.get("/deliveries", headers=PARTNER).status_code == 403
     everything = client.get("/deliveries", headers=OPERATOR).json()
     assert sorted((d["channel"], d["status"]) for d in everything["data"]) == [
@@ -346,7 +335,7 @@ def test_operators_watch_deliveries_and_partners_may_not(client: TestClient) -> 
 def test_a_consumed_offer_leaves_its_delivery_event_in_the_outbox(
     client: TestClient, engine: Engine
 ) -> None:
-    deliver(client, offered(ORG))
+    deliver(client, referral_offered(organization_id=ORG))
     with engine.connect() as connection:
         row = connection.execute(select(outbox)).one()
     assert row.topic == "notifications.delivery.v1"
@@ -359,11 +348,11 @@ def test_the_running_service_sends_a_withdrawal_to_the_partners_webhook(
     start: Callable[..., TestClient],
 ) -> None:
     client = start(allow_private_webhook_targets=True, dispatcher_poll_seconds=0.05)
-    offer = offered(ORG)
+    offer = referral_offered(organization_id=ORG)
     with webhook_receiver() as receiver:
         registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
         receiver.secret = registered.json()["secret"]
-        deliver(client, withdrawn(offer, "reassigned"))
+        deliver(client, offer_withdrawn(offer, reason="reassigned"))
         [received] = wait_for(lambda: receiver.received, "the withdrawal's webhook", 15)
     assert (received.answered, received.signature_valid) == (204, True)
     assert received.body["type"] == "dk.brobygger.referrals.referral.offer_withdrawn.v1"
@@ -384,7 +373,7 @@ def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(
     with webhook_receiver(failures_first=1) as receiver:
         registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
         receiver.secret = registered.json()["secret"]
-        deliver(client, offered(ORG))
+        deliver(client, referral_offered(organization_id=ORG))
         wait_for(lambda: len(receiver.received) >= 2, "a failed and a retried webhook", 15)
     assert [r.answered for r in receiver.received] == [500, 204]
     assert receiver.received[1].signature_valid

@@ -5,42 +5,27 @@ time the test takes.
 """
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlalchemy import select
 
 from contracts import DeliveryRecorded, ReferralOffered
 from notifications import services
-from notifications.app import MIGRATIONS
 from notifications.dispatcher import Resolve, WebhookDispatcher
 from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
-from notifications.store import NotificationsUnitOfWork
-from runtime.migrations import upgrade
 from runtime.storage import outbox
+from tests.events import referral_offered
+from tests.fakes import FakeClock
 from tests.kit import record_of
-from tests.notifications.fakes import FakeClock
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import consume, offered
+from tests.notifications.support import ORG, StartUow, consume
 
-ORG = uuid4()
 BACK_OFF = timedelta(minutes=5)
 JUST_BEFORE = timedelta(milliseconds=1)
-
-StartUow = Callable[[], NotificationsUnitOfWork]
-
-
-@pytest.fixture
-def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
-    engine = engine_for("notifications")
-    upgrade(MIGRATIONS, engine)
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
 
 
 @pytest.fixture
@@ -81,7 +66,7 @@ async def offer_with_webhook(
     webhook, _ = services.register_webhook(command, start_uow, allow_private_targets=True)
     if receiver is not None:
         receiver.secret = webhook.secret
-    assert await consume(start_uow, record_of(offered(ORG))) == []
+    assert await consume(start_uow, record_of(referral_offered(organization_id=ORG))) == []
     [pending] = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
     return pending.id
 

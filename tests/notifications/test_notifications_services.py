@@ -2,8 +2,8 @@
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -16,24 +16,32 @@ from notifications.domain import (
     DeliveryStatus,
     InvalidWebhookUrl,
     Language,
-    OperatorReader,
     PartnerReader,
     RetryPolicy,
     Template,
     Webhook,
 )
-from tests.notifications.fakes import FakeClock, FakeUnitOfWork
-from tests.notifications.support import escalated, expired, offered, pool_opened, withdrawn
+from tests.events import (
+    offer_expired,
+    offer_withdrawn,
+    pool_opened,
+    referral_escalated,
+    referral_offered,
+)
+from tests.fakes import FakeClock
+from tests.notifications.fakes import FakeUnitOfWork
+from tests.notifications.support import (
+    LEASE,
+    NOW,
+    OPERATOR,
+    ORG,
+    OTHER_OPERATOR,
+    OTHER_ORG,
+    OTHER_PARTNER,
+    PARTNER,
+)
 
-ORG = uuid4()
-OTHER_ORG = uuid4()
-PARTNER = PartnerReader(ORG)
-OTHER_PARTNER = PartnerReader(OTHER_ORG)
-OPERATOR = OperatorReader("operator-anna")
-OTHER_OPERATOR = OperatorReader("operator-bo")
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
-LEASE = timedelta(seconds=30)
-NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
 def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
@@ -65,14 +73,14 @@ def _as_offered(offer: ReferralOffered) -> ReferralOffered:
 # What the organisation holding an offer is told of: the offer, and its end unanswered.
 TO_THE_HOLDER: dict[str, Callable[[ReferralOffered], OfferEvent]] = {
     "offered": _as_offered,
-    "withdrawn": withdrawn,
-    "expired": expired,
+    "withdrawn": offer_withdrawn,
+    "expired": offer_expired,
 }
 
 
 def test_an_offer_puts_a_danish_message_in_the_organisations_inbox() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.DA)
     [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
     assert message.text == (
         "Ny henvisning: en borger (80-84 år, Nørrebro) med interesse for gåture søger et "
@@ -85,21 +93,21 @@ def test_an_offer_puts_a_danish_message_in_the_organisations_inbox() -> None:
 
 def test_the_message_can_be_in_english() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.EN)
+    services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.EN)
     [message] = uow.messages.rows.values()
     assert message.text.startswith("New referral: a citizen (80-84 years, Nørrebro)")
 
 
 def test_the_inbox_message_does_not_even_carry_the_pseudonym() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.DA)
     [message] = uow.messages.rows.values()
     assert "cit_" not in message.text
 
 
 def test_an_offer_publishes_the_inbox_delivery_naming_the_event_that_caused_it() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.DA)
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
     [delivery] = uow.deliveries.rows.values()
@@ -116,7 +124,7 @@ def test_an_offer_publishes_the_inbox_delivery_naming_the_event_that_caused_it()
 def test_without_a_webhook_nothing_is_queued_for_one(
     notice: Callable[[ReferralOffered], OfferEvent],
 ) -> None:
-    uow = handle(notice(offered(ORG)))
+    uow = handle(notice(referral_offered(organization_id=ORG)))
     assert len(uow.deliveries.of_channel(Channel.INBOX)) == 1
     assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
 
@@ -125,7 +133,7 @@ def test_with_a_webhook_a_pending_delivery_carries_the_event_as_standard_webhook
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
     with_webhook(uow)
     with_webhook(uow, OTHER_ORG)
-    event = offered(ORG)
+    event = referral_offered(organization_id=ORG)
     services.notify_referral_offered(event, uow, Language.DA, FakeClock(NOW))
     [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
     assert (delivery.organization_id, delivery.status) == (ORG, DeliveryStatus.PENDING)
@@ -173,8 +181,8 @@ def test_a_pool_opening_publishes_nothing_but_queues_a_webhook_to_every_register
 def test_a_withdrawn_offer_tells_the_organisation_that_held_it_which_referral_and_why(
     reason: WithdrawalReason, words: str
 ) -> None:
-    offer = offered(ORG)
-    uow = handle(withdrawn(offer, reason))
+    offer = referral_offered(organization_id=ORG)
+    uow = handle(offer_withdrawn(offer, reason=reason))
     [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
     assert message.text == (
         f"Henvisning {offer.referral_id} er trukket tilbage: {words}. "
@@ -189,8 +197,8 @@ def test_a_withdrawn_offer_tells_the_organisation_that_held_it_which_referral_an
 
 
 def test_an_expired_offer_tells_the_organisation_when_it_lapsed_on_the_citys_clock() -> None:
-    offer = offered(ORG)
-    uow = handle(expired(offer), Language.SV)
+    offer = referral_offered(organization_id=ORG)
+    uow = handle(offer_expired(offer), Language.SV)
     [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
     assert message.text == (
         f"Erbjudandet om remiss {offer.referral_id} gick ut 2026-11-25 kl. 13:00 utan svar. "
@@ -203,14 +211,14 @@ def test_an_expired_offer_tells_the_organisation_when_it_lapsed_on_the_citys_clo
     )
 
 
-@pytest.mark.parametrize("notice", [withdrawn, expired], ids=["withdrawn", "expired"])
+@pytest.mark.parametrize("notice", [offer_withdrawn, offer_expired], ids=["withdrawn", "expired"])
 def test_the_end_of_an_offer_publishes_the_inbox_delivery_and_sends_the_event_by_webhook(
     notice: Callable[[ReferralOffered], OfferEvent],
 ) -> None:
     uow = FakeUnitOfWork()
     with_webhook(uow)
     with_webhook(uow, OTHER_ORG)
-    event = notice(offered(ORG))
+    event = notice(referral_offered(organization_id=ORG))
     handle(event, uow=uow)
     [recorded] = uow.committed_events
     assert isinstance(recorded, DeliveryRecorded)
@@ -228,7 +236,7 @@ def test_the_end_of_an_offer_publishes_the_inbox_delivery_and_sends_the_event_by
 
 
 def test_messages_about_a_referral_carry_its_id_and_a_pool_announcement_none() -> None:
-    offer = offered(ORG)
+    offer = referral_offered(organization_id=ORG)
     uow = handle(offer)
     handle(pool_opened(), uow=uow)
     referrals = {m.template: m.referral_id for m in uow.messages.rows.values()}
@@ -236,7 +244,7 @@ def test_messages_about_a_referral_carry_its_id_and_a_pool_announcement_none() -
 
 
 def test_an_escalation_is_a_message_to_the_operators_naming_district_reason_and_interests() -> None:
-    event = escalated("all_expired")
+    event = referral_escalated(reason="all_expired", interests=["walking", "chess"])
     uow = handle(event)
     [message] = uow.messages.for_reader(OPERATOR, unread_only=False, limit=10)
     assert message.text == (
@@ -253,7 +261,7 @@ def test_an_escalation_is_a_message_to_the_operators_naming_district_reason_and_
 
 
 def test_an_escalation_is_written_in_the_services_language() -> None:
-    event = escalated("no_match")
+    event = referral_escalated(reason="no_match", interests=["walking", "chess"])
     [message] = handle(event, Language.EN).messages.rows.values()
     assert message.text == (
         f"Referral {event.referral_id} from Nørrebro needs an operator: nothing in the "
@@ -264,7 +272,7 @@ def test_an_escalation_is_written_in_the_services_language() -> None:
 def test_no_partner_is_told_of_an_escalation_in_the_inbox_by_webhook_or_event() -> None:
     uow = FakeUnitOfWork()
     with_webhook(uow)
-    handle(escalated(), uow=uow)
+    handle(referral_escalated(), uow=uow)
     assert uow.messages.for_reader(PARTNER, unread_only=False, limit=10) == []
     assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
     assert uow.committed_events == []
@@ -274,7 +282,7 @@ def test_no_partner_is_told_of_an_escalation_in_the_inbox_by_webhook_or_event() 
 
 
 def test_every_operator_sees_an_escalation_and_marks_it_read_only_for_themselves() -> None:
-    uow = handle(escalated())
+    uow = handle(referral_escalated())
     [message] = uow.messages.rows.values()
     read = services.mark_read(message.id, OPERATOR, uow, FakeClock(NOW))
     assert read.read_at == NOW
@@ -284,9 +292,9 @@ def test_every_operator_sees_an_escalation_and_marks_it_read_only_for_themselves
 
 
 def test_an_operator_cannot_mark_a_partners_message_read_nor_a_partner_an_operators() -> None:
-    uow = handle(offered(ORG))
+    uow = handle(referral_offered(organization_id=ORG))
     handle(pool_opened(), uow=uow)
-    handle(escalated(), uow=uow)
+    handle(referral_escalated(), uow=uow)
     by_template = {m.template: m.id for m in uow.messages.rows.values()}
     for template in (Template.REFERRAL_OFFERED, Template.POOL_OPENED):
         with pytest.raises(services.MessageNotFound):
@@ -299,7 +307,7 @@ def test_an_operator_cannot_mark_a_partners_message_read_nor_a_partner_an_operat
 def test_a_handler_outside_a_consumed_event_refuses_to_run() -> None:
     uow = FakeUnitOfWork()
     with pytest.raises(RuntimeError):
-        services.notify_referral_offered(offered(ORG), uow, Language.DA)
+        services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.DA)
     assert uow.commits == 0
 
 
@@ -318,7 +326,7 @@ def test_marking_read_is_per_organisation_and_keeps_the_first_time() -> None:
 
 def test_another_organisations_message_cannot_be_marked_read() -> None:
     uow = FakeUnitOfWork().consuming(ReferralOffered.event_type)
-    services.notify_referral_offered(offered(ORG), uow, Language.DA)
+    services.notify_referral_offered(referral_offered(organization_id=ORG), uow, Language.DA)
     [message] = uow.messages.rows.values()
     with pytest.raises(services.MessageNotFound):
         services.mark_read(message.id, OTHER_PARTNER, uow)
@@ -364,7 +372,9 @@ def queued_webhook(uow: FakeUnitOfWork) -> UUID:
     """A webhook delivery queued at NOW, and so due from then on."""
     consuming = uow.consuming(ReferralOffered.event_type)
     with_webhook(consuming)
-    services.notify_referral_offered(offered(ORG), consuming, Language.DA, FakeClock(NOW))
+    services.notify_referral_offered(
+        referral_offered(organization_id=ORG), consuming, Language.DA, FakeClock(NOW)
+    )
     uow.committed_events.clear()
     [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
     return delivery.id

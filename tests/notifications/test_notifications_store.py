@@ -11,19 +11,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, Table, func, select
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlalchemy import Table, func, select
 
 from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
 from notifications import services
-from notifications.app import MIGRATIONS
 from notifications.domain import (
     Audience,
     Channel,
     DeliveryStatus,
     Message,
-    OperatorReader,
     PartnerReader,
     RetryPolicy,
     Template,
@@ -32,41 +28,31 @@ from notifications.store import (
     DeliveryRow,
     MessageReadRow,
     MessageRow,
-    NotificationsUnitOfWork,
     SqlDeliveryRepository,
     SqlMessageRepository,
 )
-from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
-from tests.kit import record_of
-from tests.notifications.fakes import FakeClock
-from tests.notifications.support import (
-    consume,
-    escalated,
-    expired,
-    offered,
+from tests.events import (
+    offer_expired,
+    offer_withdrawn,
     pool_opened,
-    withdrawn,
+    referral_escalated,
+    referral_offered,
 )
-
-ORG = uuid4()
-OTHER_ORG = uuid4()
-PARTNER = PartnerReader(ORG)
-OTHER_PARTNER = PartnerReader(OTHER_ORG)
-OPERATOR = OperatorReader("operator-anna")
-OTHER_OPERATOR = OperatorReader("operator-bo")
-NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-LEASE = timedelta(seconds=30)
-
-StartUow = Callable[[], NotificationsUnitOfWork]
-
-
-@pytest.fixture
-def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
-    engine = engine_for("notifications")
-    upgrade(MIGRATIONS, engine)
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
+from tests.fakes import FakeClock
+from tests.kit import record_of
+from tests.notifications.support import (
+    LEASE,
+    NOW,
+    OPERATOR,
+    ORG,
+    OTHER_OPERATOR,
+    OTHER_ORG,
+    OTHER_PARTNER,
+    PARTNER,
+    StartUow,
+    consume,
+)
 
 
 def count(start_uow: StartUow, table: Table | type[Any]) -> int:
@@ -82,7 +68,7 @@ def register(start_uow: StartUow, organization_id: UUID = ORG) -> None:
 async def test_an_offer_stores_message_delivery_event_and_inbox_row_in_one_transaction(
     start_uow: StartUow,
 ) -> None:
-    record = record_of(offered(ORG))
+    record = record_of(referral_offered(organization_id=ORG))
     assert await consume(start_uow, record) == []
     [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert message.created_at.tzinfo is not None
@@ -108,10 +94,10 @@ def rows(start_uow: StartUow) -> dict[str, int]:
 
 
 CONSUMED: dict[str, Callable[[], IntegrationEvent]] = {
-    "referral.offered": lambda: offered(ORG),
-    "referral.offer_withdrawn": lambda: withdrawn(offered(ORG)),
-    "referral.offer_expired": lambda: expired(offered(ORG)),
-    "referral.escalated": escalated,
+    "referral.offered": lambda: referral_offered(organization_id=ORG),
+    "referral.offer_withdrawn": lambda: offer_withdrawn(referral_offered(organization_id=ORG)),
+    "referral.offer_expired": lambda: offer_expired(referral_offered(organization_id=ORG)),
+    "referral.escalated": referral_escalated,
     "pool.opened": pool_opened,
 }
 
@@ -132,11 +118,16 @@ async def test_a_redelivered_event_changes_nothing(
 async def test_the_end_of_an_offer_reaches_the_organisation_that_held_it_about_that_referral(
     start_uow: StartUow,
 ) -> None:
-    offer = offered(ORG)
+    offer = referral_offered(organization_id=ORG)
     clock = FakeClock(NOW)
     assert await consume(start_uow, record_of(offer), clock=clock) == []
     clock.advance(timedelta(hours=1))
-    assert await consume(start_uow, record_of(withdrawn(offer, "reassigned"), 1), clock=clock) == []
+    assert (
+        await consume(
+            start_uow, record_of(offer_withdrawn(offer, reason="reassigned"), 1), clock=clock
+        )
+        == []
+    )
     messages = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert [(m.template, m.referral_id, m.created_at) for m in messages] == [
         (Template.OFFER_WITHDRAWN, offer.referral_id, NOW + timedelta(hours=1)),
@@ -148,8 +139,11 @@ async def test_the_end_of_an_offer_reaches_the_organisation_that_held_it_about_t
 async def test_only_operators_see_escalations_and_each_operator_keeps_their_own_read_marks(
     start_uow: StartUow,
 ) -> None:
-    event = escalated()
-    records = [record_of(e, i) for i, e in enumerate([offered(ORG), pool_opened(), event])]
+    event = referral_escalated()
+    records = [
+        record_of(e, i)
+        for i, e in enumerate([referral_offered(organization_id=ORG), pool_opened(), event])
+    ]
     assert await consume(start_uow, *records) == []
     [message] = services.inbox(OPERATOR, start_uow, unread_only=False, limit=10)
     assert (message.audience, message.organization_id, message.referral_id) == (
@@ -190,7 +184,11 @@ async def test_a_pool_broadcast_reaches_every_partner_and_every_webhook(
 async def test_the_inbox_is_own_messages_and_broadcasts_newest_first_with_own_read_marks(
     start_uow: StartUow,
 ) -> None:
-    await consume(start_uow, record_of(offered(ORG)), record_of(offered(OTHER_ORG)))
+    await consume(
+        start_uow,
+        record_of(referral_offered(organization_id=ORG)),
+        record_of(referral_offered(organization_id=OTHER_ORG)),
+    )
     await consume(start_uow, record_of(pool_opened()))
     own: list[Message] = []
     broadcast: list[Message] = []
@@ -220,7 +218,7 @@ async def test_a_claimed_and_delivered_webhook_is_published_after_the_inbox_deli
     start_uow: StartUow,
 ) -> None:
     register(start_uow)
-    await consume(start_uow, record_of(offered(ORG)))
+    await consume(start_uow, record_of(referral_offered(organization_id=ORG)))
     clock = clock_when_all_due(start_uow)
     [attempt] = services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock)
     assert services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock) == []
@@ -302,7 +300,10 @@ async def test_dispatchers_claiming_at_once_get_each_due_delivery_exactly_once_b
     start_uow: StartUow,
 ) -> None:
     register(start_uow)
-    await consume(start_uow, *(record_of(offered(ORG), offset) for offset in range(4)))
+    await consume(
+        start_uow,
+        *(record_of(referral_offered(organization_id=ORG), offset) for offset in range(4)),
+    )
     due = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=10)
     assert len(due) == 4
     clock = clock_when_all_due(start_uow)
@@ -320,7 +321,7 @@ async def test_dispatchers_claiming_at_once_get_each_due_delivery_exactly_once_b
 async def test_marking_a_message_read_at_once_gives_every_caller_the_one_stored_time(
     start_uow: StartUow,
 ) -> None:
-    await consume(start_uow, record_of(offered(ORG)))
+    await consume(start_uow, record_of(referral_offered(organization_id=ORG)))
     [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     ticks = itertools.count()
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -345,7 +346,7 @@ async def test_marking_a_message_read_at_once_gives_every_caller_the_one_stored_
 async def test_a_caller_overtaken_between_its_read_and_its_write_gets_the_time_that_stands(
     start_uow: StartUow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await consume(start_uow, record_of(offered(ORG)))
+    await consume(start_uow, record_of(referral_offered(organization_id=ORG)))
     [message] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     first = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     read = SqlMessageRepository.get_for_reader

@@ -7,11 +7,12 @@ import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 from uuid import UUID
 
-from contracts import IntegrationEvent
 from referrals.domain import KnownService, Referral, ReferralStatus
 from referrals.store import ConcurrentUpdate, DueTimer
+from tests import fakes
 
 TimerKey = tuple[UUID, str, UUID]
 """(referral id, kind, key), as the real timer table's primary key."""
@@ -24,7 +25,6 @@ class Tables:
     referrals: dict[UUID, tuple[Referral, bytes]] = field(default_factory=dict)
     services: dict[UUID, tuple[KnownService, datetime]] = field(default_factory=dict)
     timers: dict[TimerKey, datetime] = field(default_factory=dict)
-    keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def _stored(referral: Referral) -> Referral:
@@ -134,22 +134,22 @@ class FakeTimerRepository:
         return self._uow.tables.timers.pop(key, None) is not None
 
 
-class FakeUnitOfWork:
-    """One in-memory database and its unit of work: `start_uow` and the unit at once.
+class FakeUnitOfWork(fakes.FakeUnitOfWork):
+    """The referrals tables in memory, with the shared unit of work's transactions.
 
     Like the real one, `commit` collects the events of the referrals it handed out or was
-    given, and leaving the block without a commit rolls back."""
+    given."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.tables = Tables()
-        self._snapshot = copy.deepcopy(self.tables)
-        self.committed = False
-        self.commits = 0
-        self.committed_events: list[IntegrationEvent] = []
         self.other_writers: list[Callable[[UUID], None]] = []
         """Each runs once, right after a referral is read for update: another transaction
         that changes it and commits before this one saves."""
         self._referrals = FakeReferralRepository(self)
+
+    def _tables(self) -> list[object]:
+        return [self.tables]
 
     @property
     def referrals(self) -> FakeReferralRepository:
@@ -163,33 +163,16 @@ class FakeUnitOfWork:
     def timers(self) -> FakeTimerRepository:
         return FakeTimerRepository(self)
 
-    def __call__(self) -> FakeUnitOfWork:
-        return self
-
-    def __enter__(self) -> FakeUnitOfWork:
-        self.committed = False
-        self._snapshot = copy.deepcopy(self.tables)
+    def __enter__(self) -> Self:
         self._referrals = FakeReferralRepository(self)
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        self.tables = self._snapshot  # whatever was not committed is gone
+        return super().__enter__()
 
     def commit(self) -> None:
         for referral in self._referrals.seen():
-            self.committed_events += referral.events
+            for event in referral.events:
+                self.publish(event)
             referral.events.clear()
-        self._snapshot = copy.deepcopy(self.tables)
-        self.committed = True
-        self.commits += 1
-
-    def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
-        return self.tables.keys.get((principal, key))
-
-    def record_idempotency_key(
-        self, principal: str, key: str, fingerprint: str, resource_id: str
-    ) -> None:
-        self.tables.keys[(principal, key)] = (fingerprint, resource_id)
+        super().commit()
 
     # --- what tests use to look inside and to interfere -----------------------------------
 
@@ -206,6 +189,9 @@ class FakeUnitOfWork:
         change(changed)
         self.committed_events += changed.events
         changed.version += 1
-        for tables in (self.tables, self._snapshot):
-            tables.referrals[referral_id] = (_stored(changed), ciphertext)
-            tables.timers = _timers_with(tables.timers, changed)
+
+        def write() -> None:
+            self.tables.referrals[referral_id] = (_stored(changed), ciphertext)
+            self.set_timers(changed)
+
+        self.committed_elsewhere(write)

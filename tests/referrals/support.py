@@ -1,5 +1,5 @@
-"""What the referrals tests share: a settable clock, the people who act, and referrals walked
-into each state through the domain's own methods."""
+"""What the referrals tests share: the people who act, and referrals walked into each state
+through the domain's own methods."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
 
-from contracts import Match, MatchesFound, ServiceChanged
 from referrals import services
 from referrals.domain import (
     Accompaniment,
@@ -24,6 +23,9 @@ from referrals.domain import (
     ReferralStatus,
 )
 from referrals.privacy import IdentityVault
+from referrals.services import UnitOfWorkFactory
+from runtime.clock import Clock
+from tests.events import matches_found
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TTL = timedelta(hours=72)
@@ -34,20 +36,6 @@ OPERATOR = Actor(Party.OPERATOR, "operator-anna")
 
 PERSONAL_DATA = ("0101401234", "010140-1234", "Inger", "Jensen", "Jagtvej", "12 34 56 78")
 """The citizen's identity as the tests submit it: none of it may leave referrals."""
-
-
-class SettableClock:
-    """The time tests say it is; they move it instead of sleeping."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> datetime:
-        self.now += by
-        return self.now
 
 
 def partner(organization_id: UUID) -> Actor:
@@ -138,40 +126,22 @@ def submit_command(**changes: object) -> services.SubmitReferral:
     return services.SubmitReferral(**fields)  # type: ignore[arg-type]
 
 
-def matches_found(referral_id: UUID, *organizations: UUID) -> MatchesFound:
-    """Directory's ranked candidates, one service of each organisation, best first."""
-    return MatchesFound(
-        referral_id=referral_id,
-        matches=[
-            Match(
-                service_id=uuid4(),
-                organization_id=organization,
-                service_name=f"Gågruppe {rank}",
-                score=10.0 - rank,
-                reasons=["interest:walking"],
-            )
-            for rank, organization in enumerate(organizations)
-        ],
-    )
+def submitted(start_uow: UnitOfWorkFactory, clock: Clock, **changes: object) -> Referral:
+    """A referral submitted through the use case, with `changes` to its command."""
+    referral, _ = services.submit_referral(submit_command(**changes), start_uow, VAULT, clock)
+    return referral
 
 
-def service_changed(
-    service_id: UUID | None = None,
-    organization_id: UUID | None = None,
-    *,
-    active: bool = True,
-    free_places: int = 3,
-    changed_at: datetime = NOW,
-) -> ServiceChanged:
-    return ServiceChanged(
-        service_id=service_id or uuid4(),
-        organization_id=organization_id or uuid4(),
-        name="Gågruppe",
-        status="active" if active else "inactive",
-        capacity=10,
-        free_places=free_places,
-        changed_at=changed_at,
-    )
+def offered(
+    start_uow: UnitOfWorkFactory, clock: Clock, *organizations: UUID, **changes: object
+) -> Referral:
+    """A referral directory found `organizations` for, offered to the first; as stored."""
+    referral = submitted(start_uow, clock, **changes)
+    with start_uow() as uow:
+        services.offer_to_candidates(matches_found(referral.id, *organizations), uow, TTL, clock)
+        stored = uow.referrals.get(referral.id)
+    assert stored is not None
+    return stored
 
 
 def city_day(at: datetime) -> date:

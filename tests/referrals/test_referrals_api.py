@@ -4,18 +4,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
 from referrals.app import create_app
-from runtime.auth import Role, mint_token
+from runtime.auth import Role
 from runtime.storage import outbox
-from tests.conftest import TEST_SECRETS, log_events
-
-SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
+from tests.conftest import log_events
+from tests.kit import auth_header
 
 
 @pytest.fixture
@@ -32,9 +31,7 @@ def client(offline_service_env: pytest.MonkeyPatch, db_url: str) -> Iterator[Tes
 
 def auth(role: Role = Role.CARE_SYSTEM, subject: str = "care-1") -> dict[str, str]:
     """A caller's headers, with a fresh Idempotency-Key as every new submission has."""
-    org = UUID("0b7e6f55-0000-4000-8000-000000000001") if role is Role.PARTNER else None
-    token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid4())}
+    return {**auth_header(role, subject=subject), "Idempotency-Key": str(uuid4())}
 
 
 def body(**changes: Any) -> dict[str, Any]:

@@ -13,22 +13,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts import NoMatchFound, ServiceChanged
+from contracts import ServiceChanged
 from referrals import services
 from referrals.app import create_app
 from referrals.config import Settings
-from runtime.auth import Role, mint_token
-from tests.conftest import TEST_SECRETS
-from tests.referrals.support import (
-    NOW,
-    TTL,
-    SettableClock,
-    city_day,
-    matches_found,
-    service_changed,
-)
+from runtime.auth import Role
+from tests.events import matches_found, no_match_found, service_changed
+from tests.fakes import FakeClock
+from tests.kit import auth_header
+from tests.referrals.support import NOW, TTL, city_day
 
-SECRET = TEST_SECRETS["BROBYGGER_JWT_SECRET"]
 CITIZEN = {
     "personal_number": "010140-1234",
     "name": "Inger Jensen",
@@ -38,30 +32,20 @@ CITIZEN = {
 
 
 @pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock()
-
-
-@pytest.fixture
 def client(
-    offline_service_env: pytest.MonkeyPatch, tmp_path: Path, clock: SettableClock
+    offline_service_env: pytest.MonkeyPatch, tmp_path: Path, clock: FakeClock
 ) -> Iterator[TestClient]:
     offline_service_env.setenv("REFERRALS_DATABASE_URL", f"sqlite:///{tmp_path}/referrals.db")
     with TestClient(create_app(Settings(), clock=clock)) as test_client:
         yield test_client
 
 
-def auth(role: Role, subject: str = "care-1", org: UUID | None = None) -> dict[str, str]:
-    token = mint_token(SECRET, subject=subject, role=role, organization_id=org)
-    return {"Authorization": f"Bearer {token}"}
-
-
-CARE = auth(Role.CARE_SYSTEM)
-OPERATOR = auth(Role.OPERATOR, "operator-anna")
+CARE = auth_header(Role.CARE_SYSTEM, subject="care-1")
+OPERATOR = auth_header(Role.OPERATOR, subject="operator-anna")
 
 
 def partner(org: UUID) -> dict[str, str]:
-    return auth(Role.PARTNER, f"coordinator-{org}", org)
+    return auth_header(Role.PARTNER, subject=f"coordinator-{org}", organization_id=org)
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -109,7 +93,7 @@ def directory_finds(client: TestClient, referral_id: UUID, *organizations: UUID)
 def directory_finds_nothing(client: TestClient, referral_id: UUID) -> None:
     cycle = lifecycle(client)
     with cycle.start_uow() as uow:
-        event = NoMatchFound(referral_id=referral_id, reason="nothing fits")
+        event = no_match_found(referral_id=referral_id)
         services.escalate_unmatched(event, uow, cycle.clock)
 
 
@@ -232,7 +216,7 @@ def test_contact_details_go_only_to_the_accepting_organisation_with_the_citizens
 
 
 def test_a_declined_referral_goes_to_the_next_organisation_which_takes_it_to_completion(
-    client: TestClient, clock: SettableClock
+    client: TestClient, clock: FakeClock
 ) -> None:
     first, second = uuid4(), uuid4()
     referral_id = offered(client, first, second)
@@ -265,7 +249,7 @@ def test_a_declined_referral_goes_to_the_next_organisation_which_takes_it_to_com
 
 
 def test_a_partner_lists_its_referrals_newest_first_filtered_by_status_and_paged(
-    client: TestClient, clock: SettableClock
+    client: TestClient, clock: FakeClock
 ) -> None:
     org = uuid4()
     older = offered(client, org, uuid4())
@@ -386,7 +370,7 @@ def test_a_care_system_cancels_its_referral_while_offered_and_the_offer_is_withd
     org = uuid4()
     referral_id = offered(client, org)
     cancel = {"reason": "need_met_otherwise"}
-    other = auth(Role.CARE_SYSTEM, "care-2")
+    other = auth_header(Role.CARE_SYSTEM, subject="care-2")
     problem(client.post(f"/referrals/{referral_id}/cancel", json=cancel, headers=other), 404)
     assert status_of(client, referral_id) == "offered"
     response = client.post(f"/referrals/{referral_id}/cancel", json=cancel, headers=CARE)
@@ -399,7 +383,7 @@ def test_a_care_system_cancels_its_referral_while_offered_and_the_offer_is_withd
 
 def test_an_operator_reads_any_care_systems_referral(client: TestClient) -> None:
     referral_id = submit(client)
-    other = auth(Role.CARE_SYSTEM, "care-2")
+    other = auth_header(Role.CARE_SYSTEM, subject="care-2")
     problem(client.get(f"/referrals/{referral_id}", headers=other), 404)
     response = client.get(f"/referrals/{referral_id}", headers=OPERATOR)
     assert response.status_code == 200
@@ -411,7 +395,7 @@ def test_an_operator_assigns_only_to_a_service_directory_announced_and_not_close
 ) -> None:
     referral_id = submit(client)
     directory_finds_nothing(client, referral_id)
-    closed, open_ = service_changed(active=False), service_changed(free_places=0)
+    closed, open_ = service_changed(status="inactive"), service_changed(free_places=0)
     for service in (closed, open_):
         directory_announces(client, service)
     path = f"/referrals/{referral_id}/assign"
@@ -435,7 +419,7 @@ def test_an_operator_assigns_only_to_a_service_directory_announced_and_not_close
 
 
 def test_operators_list_escalations_oldest_first_with_why_by_district_and_page(
-    client: TestClient, clock: SettableClock
+    client: TestClient, clock: FakeClock
 ) -> None:
     oldest = submit(client, district="Østerbro")
     directory_finds_nothing(client, oldest)

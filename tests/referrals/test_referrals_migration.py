@@ -25,7 +25,8 @@ from referrals.privacy import CitizenIdentity
 from referrals.store import ReferralsUnitOfWork, TimerRow
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
-from tests.referrals.support import NOW, TTL, VAULT, SettableClock, partner
+from tests.fakes import FakeClock
+from tests.referrals.support import NOW, TTL, VAULT, partner
 
 REFERRAL_0002 = table(
     "referral",
@@ -116,7 +117,7 @@ def test_referrals_from_before_join_the_lifecycle_through_revision_0003(
     ]
 
     # The old offer lives on: it expires on time, and its organisation may answer it.
-    clock = SettableClock(NOW + TTL)
+    clock = FakeClock(NOW + TTL)
     lifecycle = services.Lifecycle(start_uow, TTL, clock)
     waiting_id = waiting["id"]
     assert isinstance(waiting_id, UUID)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import IntegrationEvent, NoMatchFound
+from contracts import IntegrationEvent
 from referrals import consumers, services
 from referrals.app import MIGRATIONS
 from referrals.domain import ReferralStatus
@@ -19,16 +19,10 @@ from referrals.store import Base, ReferralsUnitOfWork
 from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.events import matches_found, no_match_found, service_changed
+from tests.fakes import FakeClock
 from tests.kit import record_of
-from tests.referrals.support import (
-    TTL,
-    VAULT,
-    SettableClock,
-    matches_found,
-    partner,
-    service_changed,
-    submit_command,
-)
+from tests.referrals.support import NOW, TTL, VAULT, partner, submit_command
 from tests.runtime.plumbing import DeadLetters
 
 StartUow = Callable[[], ReferralsUnitOfWork]
@@ -58,17 +52,17 @@ def everything(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def submitted_referral_id(start_uow: StartUow, clock: SettableClock) -> UUID:
+def submitted_referral_id(start_uow: StartUow, clock: FakeClock) -> UUID:
     referral, _ = services.submit_referral(submit_command(), start_uow, VAULT, clock)
     return referral.id
 
 
-CASES: dict[str, Callable[[StartUow, SettableClock], IntegrationEvent]] = {
+CASES: dict[str, Callable[[StartUow, FakeClock], IntegrationEvent]] = {
     "matches_found": lambda start_uow, clock: matches_found(
         submitted_referral_id(start_uow, clock), uuid4(), uuid4()
     ),
-    "no_match_found": lambda start_uow, clock: NoMatchFound(
-        referral_id=submitted_referral_id(start_uow, clock), reason="nothing in Valby"
+    "no_match_found": lambda start_uow, clock: no_match_found(
+        referral_id=submitted_referral_id(start_uow, clock)
     ),
     "service_changed": lambda _start_uow, _clock: service_changed(free_places=0),
 }
@@ -78,7 +72,7 @@ CASES: dict[str, Callable[[StartUow, SettableClock], IntegrationEvent]] = {
 async def test_a_consumed_event_delivered_twice_changes_nothing_the_second_time(
     engine: Engine, start_uow: StartUow, case: str
 ) -> None:
-    clock = SettableClock()
+    clock = FakeClock(NOW)
     event = CASES[case](start_uow, clock)
     dead = DeadLetters()
     consumer = EventConsumer(
@@ -108,7 +102,7 @@ async def test_a_consumed_event_delivered_twice_changes_nothing_the_second_time(
 async def test_a_redelivered_match_list_does_not_undo_what_happened_since(
     engine: Engine, start_uow: StartUow
 ) -> None:
-    clock = SettableClock()
+    clock = FakeClock(NOW)
     first, second = uuid4(), uuid4()
     found = matches_found(submitted_referral_id(start_uow, clock), first, second)
     consumer = EventConsumer(

@@ -15,19 +15,12 @@ from sqlmodel import Session
 
 from referrals import services
 from referrals.app import MIGRATIONS
-from referrals.domain import OfferStatus, Referral
+from referrals.domain import OfferStatus
 from referrals.store import ReferralsUnitOfWork, TimerRow
 from runtime.migrations import upgrade
 from runtime.storage import make_engine, outbox
-from tests.referrals.support import (
-    NOW,
-    TTL,
-    VAULT,
-    SettableClock,
-    matches_found,
-    partner,
-    submit_command,
-)
+from tests.fakes import FakeClock
+from tests.referrals.support import NOW, TTL, offered, partner
 
 StartUow = Callable[[], ReferralsUnitOfWork]
 REFERRALS = 40
@@ -44,21 +37,13 @@ def start_uow(postgres_urls: dict[str, str]) -> Iterator[StartUow]:
     engine.dispose()
 
 
-def offered(start_uow: StartUow, clock: SettableClock) -> Referral:
-    referral, _ = services.submit_referral(submit_command(), start_uow, VAULT, clock)
-    with start_uow() as uow:
-        found = matches_found(referral.id, uuid4(), uuid4())
-        services.offer_to_candidates(found, uow, TTL, clock)
-        stored = uow.referrals.get(referral.id)
-    assert stored is not None
-    return stored
-
-
 def test_two_schedulers_on_one_database_fire_each_timer_exactly_once(
     start_uow: StartUow,
 ) -> None:
-    first_offers = {offered(start_uow, SettableClock()).offers[0].id for _ in range(REFERRALS)}
-    lifecycle = services.Lifecycle(start_uow, TTL, SettableClock(NOW + TTL))
+    first_offers = {
+        offered(start_uow, FakeClock(NOW), uuid4(), uuid4()).offers[0].id for _ in range(REFERRALS)
+    }
+    lifecycle = services.Lifecycle(start_uow, TTL, FakeClock(NOW + TTL))
     together = threading.Barrier(2)
     fired: list[int] = []
     failures: list[BaseException] = []
@@ -107,8 +92,8 @@ def test_two_schedulers_on_one_database_fire_each_timer_exactly_once(
 def test_a_partner_answering_as_the_offer_expires_neither_waits_for_nor_deadlocks_the_scheduler(
     start_uow: StartUow,
 ) -> None:
-    referral = offered(start_uow, SettableClock())
-    lifecycle = services.Lifecycle(start_uow, TTL, SettableClock(NOW + TTL))
+    referral = offered(start_uow, FakeClock(NOW), uuid4(), uuid4())
+    lifecycle = services.Lifecycle(start_uow, TTL, FakeClock(NOW + TTL))
     holder = partner(referral.offers[0].organization_id)
     fired: list[int] = []
     failures: list[BaseException] = []

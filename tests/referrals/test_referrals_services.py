@@ -9,7 +9,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts import (
-    NoMatchFound,
     OfferExpired,
     OfferWithdrawn,
     ReferralAccepted,
@@ -34,11 +33,12 @@ from referrals.domain import (
     KnownService,
     OfferStatus,
     Party,
-    Referral,
     ReferralStatus,
 )
 from referrals.store import ConcurrentUpdate
 from runtime.idempotency import IdempotencyConflict
+from tests.events import matches_found, no_match_found, service_changed
+from tests.fakes import FakeClock
 from tests.referrals.fakes import FakeUnitOfWork
 from tests.referrals.support import (
     CARE,
@@ -47,12 +47,11 @@ from tests.referrals.support import (
     PERSONAL_DATA,
     TTL,
     VAULT,
-    SettableClock,
     city_day,
-    matches_found,
+    offered,
     partner,
-    service_changed,
     submit_command,
+    submitted,
 )
 
 
@@ -62,26 +61,8 @@ def uow() -> FakeUnitOfWork:
 
 
 @pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock()
-
-
-@pytest.fixture
-def lifecycle(uow: FakeUnitOfWork, clock: SettableClock) -> services.Lifecycle:
+def lifecycle(uow: FakeUnitOfWork, clock: FakeClock) -> services.Lifecycle:
     return services.Lifecycle(uow, TTL, clock)
-
-
-def submitted(uow: FakeUnitOfWork, clock: SettableClock, **changes: object) -> Referral:
-    referral, _ = services.submit_referral(submit_command(**changes), uow, VAULT, clock)
-    return referral
-
-
-def offered(uow: FakeUnitOfWork, clock: SettableClock, *organizations: UUID) -> Referral:
-    """A referral directory found `organizations` for, offered to the first."""
-    referral = submitted(uow, clock)
-    with uow() as unit:
-        services.offer_to_candidates(matches_found(referral.id, *organizations), unit, TTL, clock)
-    return uow.stored(referral.id)
 
 
 def events_since(uow: FakeUnitOfWork, count: int) -> list[type]:
@@ -92,7 +73,7 @@ def events_since(uow: FakeUnitOfWork, count: int) -> list[type]:
 
 
 def test_submitting_a_referral_stores_it_and_records_one_submitted_event(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     referral, created = services.submit_referral(
         submit_command(needs_accompaniment=True), uow, VAULT, clock
@@ -115,7 +96,7 @@ def test_submitting_a_referral_stores_it_and_records_one_submitted_event(
 
 
 def test_the_submitted_event_carries_a_pseudonym_and_never_the_identity(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     submitted(uow, clock)
     [event] = uow.committed_events
@@ -123,7 +104,7 @@ def test_the_submitted_event_carries_a_pseudonym_and_never_the_identity(
     assert event.citizen_ref == VAULT.pseudonym("0101401234")  # type: ignore[attr-defined]
 
 
-def test_the_identity_is_stored_encrypted(uow: FakeUnitOfWork, clock: SettableClock) -> None:
+def test_the_identity_is_stored_encrypted(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     referral = submitted(uow, clock)
     ciphertext = uow.referrals.identity_ciphertext(referral.id)
     assert b"Inger" not in ciphertext
@@ -131,7 +112,7 @@ def test_the_identity_is_stored_encrypted(uow: FakeUnitOfWork, clock: SettableCl
 
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_first_referral(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     command = submit_command()
     first, _ = services.submit_referral(command, uow, VAULT, clock)
@@ -142,7 +123,7 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_referral(
 
 
 def test_reusing_an_idempotency_key_for_another_referral_is_a_conflict(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     services.submit_referral(submit_command(idempotency_key="k"), uow, VAULT, clock)
     with pytest.raises(IdempotencyConflict):
@@ -152,9 +133,7 @@ def test_reusing_an_idempotency_key_for_another_referral_is_a_conflict(
     assert len(uow.tables.referrals) == 1
 
 
-def test_an_invalid_personal_number_writes_nothing(
-    uow: FakeUnitOfWork, clock: SettableClock
-) -> None:
+def test_an_invalid_personal_number_writes_nothing(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     with pytest.raises(InvalidPersonalNumber):
         submitted(uow, clock, personal_number="999999-9999")
     assert (uow.tables.referrals, uow.committed_events) == ({}, [])
@@ -164,7 +143,7 @@ def test_an_invalid_personal_number_writes_nothing(
 
 
 def test_directorys_candidates_are_kept_and_the_first_is_offered_with_an_expiry_timer(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     first, second = uuid4(), uuid4()
     referral = offered(uow, clock, first, second)
@@ -179,14 +158,19 @@ def test_directorys_candidates_are_kept_and_the_first_is_offered_with_an_expiry_
 
 
 def test_a_service_directory_announced_closed_is_not_offered(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     referral = submitted(uow, clock)
     found = matches_found(referral.id, uuid4(), uuid4())
     closed = found.matches[0]
     with uow() as unit:
         services.learn_service(
-            service_changed(closed.service_id, closed.organization_id, active=False), unit
+            service_changed(
+                service_id=closed.service_id,
+                organization_id=closed.organization_id,
+                status="inactive",
+            ),
+            unit,
         )
     with uow() as unit:
         services.offer_to_candidates(found, unit, TTL, clock)
@@ -196,17 +180,16 @@ def test_a_service_directory_announced_closed_is_not_offered(
 
 
 def test_an_older_service_change_arriving_late_is_ignored(uow: FakeUnitOfWork) -> None:
-    service_id, organization = uuid4(), uuid4()
-    newer = service_changed(service_id, organization, free_places=0, changed_at=NOW)
-    older = service_changed(service_id, organization, free_places=5, changed_at=NOW - timedelta(1))
+    newer = service_changed(free_places=0, changed_at=NOW)
+    older = newer.model_copy(update={"free_places": 5, "changed_at": NOW - timedelta(1)})
     for event in (newer, older):
         with uow() as unit:
             services.learn_service(event, unit)
-    assert uow.tables.services[service_id][0].free_places == 0
+    assert uow.tables.services[newer.service_id][0].free_places == 0
 
 
 def test_a_second_match_list_for_an_offered_referral_changes_nothing(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     referral = offered(uow, clock, uuid4())
     events = len(uow.committed_events)
@@ -217,13 +200,11 @@ def test_a_second_match_list_for_an_offered_referral_changes_nothing(
 
 
 def test_no_match_escalates_the_referral_for_an_operator(
-    uow: FakeUnitOfWork, clock: SettableClock
+    uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     referral = submitted(uow, clock)
     with uow() as unit:
-        services.escalate_unmatched(
-            NoMatchFound(referral_id=referral.id, reason="none"), unit, clock
-        )
+        services.escalate_unmatched(no_match_found(referral_id=referral.id), unit, clock)
     stored = uow.stored(referral.id)
     assert (stored.status, stored.escalation_reason) == (
         ReferralStatus.ESCALATED,
@@ -232,9 +213,7 @@ def test_no_match_escalates_the_referral_for_an_operator(
     assert isinstance(uow.committed_events[-1], ReferralEscalated)
 
 
-def test_matches_for_an_unknown_referral_fail_loudly(
-    uow: FakeUnitOfWork, clock: SettableClock
-) -> None:
+def test_matches_for_an_unknown_referral_fail_loudly(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     with uow() as unit, pytest.raises(services.ReferralNotFound):
         services.offer_to_candidates(matches_found(uuid4(), uuid4()), unit, TTL, clock)
 
@@ -243,7 +222,7 @@ def test_matches_for_an_unknown_referral_fail_loudly(
 
 
 def test_a_partner_takes_a_referral_from_acceptance_to_completion(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)
@@ -280,7 +259,7 @@ def test_a_partner_takes_a_referral_from_acceptance_to_completion(
 
 
 def test_a_decline_offers_the_referral_to_the_next_organisation_with_its_own_timer(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, second = uuid4(), uuid4()
     referral = offered(uow, clock, first, second)
@@ -294,13 +273,16 @@ def test_a_decline_offers_the_referral_to_the_next_organisation_with_its_own_tim
 
 
 def test_a_decline_skips_a_candidate_whose_service_filled_up_since_the_match(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, full = uuid4(), uuid4()
     referral = offered(uow, clock, first, full)
     with uow() as unit:
         services.learn_service(
-            service_changed(referral.candidates[1].service_id, full, free_places=0), unit
+            service_changed(
+                service_id=referral.candidates[1].service_id, organization_id=full, free_places=0
+            ),
+            unit,
         )
     command = services.DeclineOffer(DeclineReason.NO_CAPACITY)
     declined = services.decline_offer(referral.id, command, partner(first), lifecycle)
@@ -311,7 +293,7 @@ def test_a_decline_skips_a_candidate_whose_service_filled_up_since_the_match(
 
 
 def test_a_failed_referral_keeps_its_reason_and_text_inside_referrals(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)
@@ -325,7 +307,7 @@ def test_a_failed_referral_keeps_its_reason_and_text_inside_referrals(
 
 
 def test_a_refused_step_changes_nothing_and_commits_nothing(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)
@@ -345,7 +327,7 @@ def test_a_refused_step_changes_nothing_and_commits_nothing(
 
 
 def test_an_unanswered_offer_expires_when_its_time_comes_and_the_next_is_offered(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, second = uuid4(), uuid4()
     referral = offered(uow, clock, first, second)
@@ -374,12 +356,14 @@ def test_an_unanswered_offer_expires_when_its_time_comes_and_the_next_is_offered
 
 
 def test_an_expired_offer_moves_past_a_candidate_whose_service_closed_meanwhile(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, closing, third = uuid4(), uuid4(), uuid4()
     referral = offered(uow, clock, first, closing, third)
     with uow() as unit:
-        closed = service_changed(referral.candidates[1].service_id, closing, active=False)
+        closed = service_changed(
+            service_id=referral.candidates[1].service_id, organization_id=closing, status="inactive"
+        )
         services.learn_service(closed, unit)
     clock.advance(TTL)
     services.fire_due_timers(lifecycle)
@@ -387,7 +371,7 @@ def test_an_expired_offer_moves_past_a_candidate_whose_service_closed_meanwhile(
 
 
 def test_the_scheduler_fires_at_most_its_batch_and_the_rest_on_the_next_round(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referrals = [offered(uow, clock, uuid4()) for _ in range(3)]
     clock.advance(TTL)
@@ -398,7 +382,7 @@ def test_the_scheduler_fires_at_most_its_batch_and_the_rest_on_the_next_round(
 
 
 def test_a_timer_left_over_from_an_answered_offer_is_dropped_and_changes_nothing(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)
@@ -418,7 +402,7 @@ def test_a_timer_left_over_from_an_answered_offer_is_dropped_and_changes_nothing
 
 
 def test_a_care_system_cancels_while_an_offer_is_pending_and_the_offer_is_withdrawn(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referral = offered(uow, clock, uuid4())
     events = len(uow.committed_events)
@@ -431,11 +415,11 @@ def test_a_care_system_cancels_while_an_offer_is_pending_and_the_offer_is_withdr
 
 
 def test_an_operator_assigns_an_escalated_referral_to_a_known_service(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referral = submitted(uow, clock)
     with uow() as unit:
-        services.escalate_unmatched(NoMatchFound(referral_id=referral.id, reason="x"), unit, clock)
+        services.escalate_unmatched(no_match_found(referral_id=referral.id), unit, clock)
     chosen = service_changed()
     with uow() as unit:
         services.learn_service(chosen, unit)
@@ -451,10 +435,10 @@ def test_an_operator_assigns_an_escalated_referral_to_a_known_service(
 
 @pytest.mark.parametrize("announced", [False, True], ids=["unknown", "closed"])
 def test_an_operator_cannot_assign_to_a_service_unknown_or_closed(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle, announced: bool
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle, announced: bool
 ) -> None:
     referral = offered(uow, clock, uuid4())
-    closed = service_changed(active=False)
+    closed = service_changed(status="inactive")
     if announced:
         with uow() as unit:
             services.learn_service(closed, unit)
@@ -502,7 +486,7 @@ USE_CASES: dict[str, Callable[[UUID, Actor, services.Lifecycle], object]] = {
 
 @pytest.mark.parametrize("use_case", sorted(USE_CASES))
 def test_a_partner_never_offered_the_referral_is_told_it_does_not_exist(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle, use_case: str
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle, use_case: str
 ) -> None:
     referral = offered(uow, clock, uuid4())
     with pytest.raises(services.ReferralNotFound):
@@ -512,7 +496,7 @@ def test_a_partner_never_offered_the_referral_is_told_it_does_not_exist(
 
 @pytest.mark.parametrize("use_case", ["get", "cancel"])
 def test_another_care_system_is_told_the_referral_does_not_exist(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle, use_case: str
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle, use_case: str
 ) -> None:
     referral = offered(uow, clock, uuid4())
     with pytest.raises(services.ReferralNotFound):
@@ -521,14 +505,14 @@ def test_another_care_system_is_told_the_referral_does_not_exist(
 
 
 def test_an_operator_reads_any_referral(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referral = offered(uow, clock, uuid4())
     assert services.get_referral(referral.id, OPERATOR, lifecycle.start_uow) == referral
 
 
 def test_a_partner_that_declined_still_sees_the_referral_but_not_the_contact(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, second = uuid4(), uuid4()
     referral = offered(uow, clock, first, second)
@@ -549,7 +533,7 @@ def test_a_partner_that_declined_still_sees_the_referral_but_not_the_contact(
 
 
 def test_no_contact_is_shared_without_the_citizens_consent(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = submitted(uow, clock, share_contact_details=False)
@@ -564,7 +548,7 @@ def test_no_contact_is_shared_without_the_citizens_consent(
 
 
 def test_a_step_that_lost_a_race_is_redone_on_the_referral_as_it_now_is(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)
@@ -577,7 +561,7 @@ def test_a_step_that_lost_a_race_is_redone_on_the_referral_as_it_now_is(
 
 
 def test_a_redone_step_is_refused_when_the_other_writer_moved_the_referral_on(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, elsewhere = uuid4(), service_changed()
     referral = offered(uow, clock, first)
@@ -595,7 +579,7 @@ def test_a_redone_step_is_refused_when_the_other_writer_moved_the_referral_on(
 
 
 def test_a_step_that_keeps_losing_races_gives_up_with_nothing_changed(
-    uow: FakeUnitOfWork, clock: SettableClock, lifecycle: services.Lifecycle
+    uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
     referral = offered(uow, clock, organisation)

@@ -11,7 +11,6 @@ from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import NoMatchFound
 from referrals import services
 from referrals.app import MIGRATIONS
 from referrals.domain import (
@@ -25,18 +24,19 @@ from referrals.domain import (
 from referrals.store import ConcurrentUpdate, ReferralsUnitOfWork, TimerRow
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
+from tests.events import matches_found, no_match_found, service_changed
+from tests.fakes import FakeClock
 from tests.referrals.support import (
     NOW,
     TTL,
     VAULT,
-    SettableClock,
     candidate,
     city_day,
-    matches_found,
     new_referral,
+    offered,
     partner,
-    service_changed,
     submit_command,
+    submitted,
 )
 
 StartUow = Callable[[], ReferralsUnitOfWork]
@@ -51,12 +51,7 @@ def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
 
 
 @pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock()
-
-
-@pytest.fixture
-def lifecycle(start_uow: StartUow, clock: SettableClock) -> services.Lifecycle:
+def lifecycle(start_uow: StartUow, clock: FakeClock) -> services.Lifecycle:
     return services.Lifecycle(start_uow, TTL, clock)
 
 
@@ -72,24 +67,10 @@ def load(start_uow: StartUow, referral_id: UUID) -> Referral:
     return referral
 
 
-def submitted(start_uow: StartUow, clock: SettableClock, **changes: object) -> Referral:
-    referral, _ = services.submit_referral(submit_command(**changes), start_uow, VAULT, clock)
-    return referral
-
-
-def offered(
-    start_uow: StartUow, clock: SettableClock, *organizations: UUID, **changes: object
-) -> Referral:
-    referral = submitted(start_uow, clock, **changes)
-    with start_uow() as uow:
-        services.offer_to_candidates(matches_found(referral.id, *organizations), uow, TTL, clock)
-    return load(start_uow, referral.id)
-
-
-def escalated(start_uow: StartUow, clock: SettableClock, district: str) -> Referral:
+def escalated(start_uow: StartUow, clock: FakeClock, district: str) -> Referral:
     referral = submitted(start_uow, clock, district=district)
     with start_uow() as uow:
-        services.escalate_unmatched(NoMatchFound(referral_id=referral.id, reason="x"), uow, clock)
+        services.escalate_unmatched(no_match_found(referral_id=referral.id), uow, clock)
     return load(start_uow, referral.id)
 
 
@@ -106,7 +87,7 @@ def outbox_types(start_uow: StartUow) -> list[str]:
 
 
 def test_a_submitted_referral_and_its_outbox_row_are_stored_together(
-    start_uow: StartUow, clock: SettableClock
+    start_uow: StartUow, clock: FakeClock
 ) -> None:
     referral = submitted(start_uow, clock)
     stored = load(start_uow, referral.id)
@@ -119,9 +100,7 @@ def test_a_submitted_referral_and_its_outbox_row_are_stored_together(
     assert row.published_at is None
 
 
-def test_the_idempotency_key_holds_in_the_database(
-    start_uow: StartUow, clock: SettableClock
-) -> None:
+def test_the_idempotency_key_holds_in_the_database(start_uow: StartUow, clock: FakeClock) -> None:
     command = submit_command()
     first, _ = services.submit_referral(command, start_uow, VAULT, clock)
     again, created = services.submit_referral(command, start_uow, VAULT, clock)
@@ -131,7 +110,7 @@ def test_the_idempotency_key_holds_in_the_database(
 
 
 def test_an_offer_is_saved_with_the_referral_and_the_inbox_row(
-    start_uow: StartUow, clock: SettableClock
+    start_uow: StartUow, clock: FakeClock
 ) -> None:
     referral = submitted(start_uow, clock)
     found = matches_found(referral.id, uuid4())
@@ -143,7 +122,7 @@ def test_an_offer_is_saved_with_the_referral_and_the_inbox_row(
     assert outbox_types(start_uow) == ["submitted", "offered"]
 
 
-def test_a_failed_handler_leaves_no_inbox_row(start_uow: StartUow, clock: SettableClock) -> None:
+def test_a_failed_handler_leaves_no_inbox_row(start_uow: StartUow, clock: FakeClock) -> None:
     found = matches_found(uuid4(), uuid4())
     with start_uow() as uow:
         uow.record_processed("event-2", found.event_type, "/brobygger/directory")
@@ -153,7 +132,7 @@ def test_a_failed_handler_leaves_no_inbox_row(start_uow: StartUow, clock: Settab
 
 
 def test_a_referral_reads_back_with_its_candidates_offers_and_history(
-    start_uow: StartUow, clock: SettableClock, lifecycle: services.Lifecycle
+    start_uow: StartUow, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, second, third = uuid4(), uuid4(), uuid4()
     referral = offered(start_uow, clock, first, second, third, needs_accompaniment=True)
@@ -224,7 +203,7 @@ def test_offers_read_back_in_the_order_they_were_made_even_when_made_at_one_mome
 
 
 def test_a_save_over_a_change_made_meanwhile_is_refused(
-    start_uow: StartUow, clock: SettableClock
+    start_uow: StartUow, clock: FakeClock
 ) -> None:
     referral = submitted(start_uow, clock)
     with start_uow() as late:
@@ -245,7 +224,7 @@ def test_a_save_over_a_change_made_meanwhile_is_refused(
 
 
 def test_timers_are_written_and_removed_with_the_state_they_belong_to(
-    start_uow: StartUow, clock: SettableClock, lifecycle: services.Lifecycle
+    start_uow: StartUow, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     first, second = uuid4(), uuid4()
     referral = offered(start_uow, clock, first, second)
@@ -262,7 +241,7 @@ def test_timers_are_written_and_removed_with_the_state_they_belong_to(
 
 
 def test_a_timer_fires_once_in_the_transaction_of_the_change_it_causes(
-    start_uow: StartUow, clock: SettableClock, lifecycle: services.Lifecycle
+    start_uow: StartUow, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referral = offered(start_uow, clock, uuid4())
     clock.advance(TTL)
@@ -275,7 +254,7 @@ def test_a_timer_fires_once_in_the_transaction_of_the_change_it_causes(
 
 
 def test_a_partner_lists_what_was_offered_to_it_newest_first_by_status_and_page(
-    start_uow: StartUow, clock: SettableClock, lifecycle: services.Lifecycle
+    start_uow: StartUow, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     mine, other = uuid4(), uuid4()
     oldest = offered(start_uow, clock, mine, other)
@@ -303,7 +282,7 @@ def test_a_partner_lists_what_was_offered_to_it_newest_first_by_status_and_page(
 
 
 def test_operators_list_escalations_oldest_first_by_district_in_any_case_and_page(
-    start_uow: StartUow, clock: SettableClock
+    start_uow: StartUow, clock: FakeClock
 ) -> None:
     first = escalated(start_uow, clock, "Østerbro")
     clock.advance(timedelta(minutes=5))
@@ -326,10 +305,10 @@ def test_operators_list_escalations_oldest_first_by_district_in_any_case_and_pag
 def test_an_older_service_change_arriving_late_does_not_undo_a_newer_one(
     start_uow: StartUow,
 ) -> None:
-    service_id, organization = uuid4(), uuid4()
-    newer = service_changed(service_id, organization, free_places=0, changed_at=NOW)
-    older = service_changed(
-        service_id, organization, active=False, free_places=4, changed_at=NOW - timedelta(1)
+    newer = service_changed(free_places=0, changed_at=NOW)
+    service_id, organization = newer.service_id, newer.organization_id
+    older = newer.model_copy(
+        update={"status": "inactive", "free_places": 4, "changed_at": NOW - timedelta(1)}
     )
     for event in (newer, older):
         with start_uow() as uow:
@@ -341,9 +320,7 @@ def test_an_older_service_change_arriving_late_does_not_undo_a_newer_one(
         0,
         organization,
     )
-    later = service_changed(
-        service_id, organization, free_places=2, changed_at=NOW + timedelta(minutes=1)
-    )
+    later = newer.model_copy(update={"free_places": 2, "changed_at": NOW + timedelta(minutes=1)})
     with start_uow() as uow:
         services.learn_service(later, uow)
     with start_uow() as uow:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import Engine, func, select
@@ -14,6 +14,7 @@ from sqlmodel import Session
 from contracts import IntegrationEvent, NoMatchFound, ReferralSubmitted
 from runtime.consumer import EventConsumer, Handler
 from runtime.storage import UnitOfWork, inbox, make_engine, outbox, plumbing_metadata
+from tests.events import referral_submitted
 
 
 @dataclass
@@ -64,17 +65,11 @@ def submitted(
     referral_id: UUID | None = None,
     *,
     contract: type[ReferralSubmitted] = ReferralSubmitted,
-    interests: list[str] | None = None,
+    **changes: Any,
 ) -> ReferralSubmitted:
-    return contract(
-        referral_id=referral_id or uuid4(),
-        citizen_ref="cit_1",
-        age_band="80-84",
-        district="Nørrebro",
-        interests=interests or ["walking"],
-        languages=["da"],
-        submitted_at=datetime.now(UTC),
-    )
+    """A ReferralSubmitted, as the `contract` given (one that travels elsewhere, say)."""
+    event = referral_submitted(referral_id=referral_id or uuid4(), **changes)
+    return contract.model_validate(event.model_dump())
 
 
 def count(engine: Engine, table: object) -> int:

@@ -1,11 +1,10 @@
 """Events leave as CloudEvents 1.0 in Kafka binary mode."""
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from contracts import ALL_EVENTS, ReferralSubmitted
+from contracts import ALL_EVENTS
 from runtime.envelope import (
     correlation_id_var,
     envelope,
@@ -13,29 +12,18 @@ from runtime.envelope import (
     trace_id_var,
 )
 from tests.cloudevents import validated_cloudevent
-
-
-def submitted() -> ReferralSubmitted:
-    return ReferralSubmitted(
-        referral_id=uuid.uuid4(),
-        citizen_ref="cit_1",
-        age_band="80-84",
-        district="Nørrebro",
-        interests=["walking"],
-        languages=["da"],
-        submitted_at=datetime.now(UTC),
-    )
+from tests.events import referral_submitted
 
 
 def test_an_emitted_envelope_validates_against_the_cloudevents_schema() -> None:
-    message = envelope(submitted(), "/brobygger/referrals")
+    message = envelope(referral_submitted(), "/brobygger/referrals")
     event = validated_cloudevent(message.headers, message.value)
     assert event["specversion"] == "1.0"
     assert event["datacontenttype"] == "application/json"
 
 
 def test_the_key_and_subject_are_the_aggregate_id_and_the_id_is_a_fresh_uuid() -> None:
-    event = submitted()
+    event = referral_submitted()
     first = envelope(event, "/brobygger/referrals")
     second = envelope(event, "/brobygger/referrals")
     assert first.key == first.headers["ce_subject"] == str(event.referral_id)
@@ -47,7 +35,7 @@ def test_a_consumed_events_trace_and_correlation_carry_on_into_what_it_causes() 
     trace = trace_id_var.set("4bf92f3577b34da6a3ce929d0e0e4736")
     correlation = correlation_id_var.set("referral-1")
     try:
-        message = envelope(submitted(), "/brobygger/referrals")
+        message = envelope(referral_submitted(), "/brobygger/referrals")
     finally:
         trace_id_var.reset(trace)
         correlation_id_var.reset(correlation)
