@@ -20,8 +20,8 @@ from uuid import uuid4
 
 import httpx
 
-from runtime.auth import Role, mint_token
-from runtime.cli import signing_secret
+from runtime.auth import Role
+from runtime.cli import mint_token, signing_key
 from tools import SERVICES
 
 BODY = {
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8001")
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args()
-    token = mint_token(signing_secret(), subject="benchmark", role=Role.CARE_SYSTEM)
+    token = mint_token(signing_key(), subject="benchmark", role=Role.CARE_SYSTEM)
     timings = []
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}) as client:
         for n in range(1, args.count + 1):

@@ -22,8 +22,8 @@ from uuid import UUID, uuid4
 
 import httpx
 
-from runtime.auth import Role, mint_token
-from runtime.cli import signing_secret
+from runtime.auth import Role
+from runtime.cli import mint_token, signing_key
 
 BODY = {
     "citizen": {"personal_number": "120342-1234", "name": "Benchmark Borger"},
@@ -48,7 +48,7 @@ def wait_until(
 
 def partner_token(organization_id: str) -> str:
     return mint_token(
-        signing_secret(),
+        signing_key(),
         subject="benchmark",
         role=Role.PARTNER,
         organization_id=UUID(organization_id),
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--inbox-url", default="http://127.0.0.1:8004", help="notifications")
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args()
-    token = mint_token(signing_secret(), subject="benchmark", role=Role.CARE_SYSTEM)
+    token = mint_token(signing_key(), subject="benchmark", role=Role.CARE_SYSTEM)
     timings = []
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}) as care:
         for n in range(1, args.count + 1):

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
+from runtime.auth import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    DEFAULT_MAX_LIFETIME_SECONDS,
+    PublicKeys,
+    TokenVerifier,
+)
+
 DATA_DIR = Path(".data")
+MISSING_JWKS = (
+    "No public keys to check bearer tokens with: set BROBYGGER_JWKS_FILE (a JWKS document "
+    "holding the identity provider's public keys) or BROBYGGER_JWKS_URL (where the provider "
+    "publishes it). For local development, ./run makes a key pair under .cache/keys/ and "
+    "names the JWKS file in .cache/local.env."
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -43,7 +57,31 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
-    jwt_secret: SecretStr = Field(validation_alias="BROBYGGER_JWT_SECRET", min_length=32)
+    jwks_file: str = Field(
+        default="",
+        validation_alias="BROBYGGER_JWKS_FILE",
+        description="A JWKS document (RFC 7517) with the token issuer's Ed25519 public keys. "
+        "This or BROBYGGER_JWKS_URL is required; a service never holds a signing key.",
+    )
+    jwks_url: str = Field(
+        default="",
+        validate_default=True,  # so that neither being set is caught
+        validation_alias="BROBYGGER_JWKS_URL",
+        description="Where the identity provider publishes its JWKS; read when the first "
+        "token arrives and again (at most once a minute) when a token names an unknown key.",
+    )
+    token_issuer: str = Field(
+        default=DEFAULT_ISSUER, min_length=1, validation_alias="BROBYGGER_TOKEN_ISSUER"
+    )
+    token_audience: str = Field(
+        default=DEFAULT_AUDIENCE, min_length=1, validation_alias="BROBYGGER_TOKEN_AUDIENCE"
+    )
+    token_max_lifetime_seconds: int = Field(
+        default=DEFAULT_MAX_LIFETIME_SECONDS,
+        gt=0,
+        validation_alias="BROBYGGER_TOKEN_MAX_LIFETIME_SECONDS",
+        description="Tokens whose `exp` - `iat` is longer are refused.",
+    )
     log_level: str = Field(default="INFO", validation_alias="BROBYGGER_LOG_LEVEL")
     consumer_max_attempts: int = Field(
         default=5, validation_alias="BROBYGGER_CONSUMER_MAX_ATTEMPTS"
@@ -73,6 +111,34 @@ class ServiceSettings(BaseSettings):
         description="Inbox ids are deleted after this many days; keep it longer than the "
         "topics' retention (7 days), or a redelivery could be processed twice.",
     )
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _one_source_of_public_keys(cls, url: str, info: ValidationInfo) -> str:
+        # A field validator, not a model one: it is reported along with any other missing
+        # setting, instead of only once those are fixed.
+        if not url and not info.data.get("jwks_file"):
+            raise ValueError(MISSING_JWKS)
+        if url and info.data.get("jwks_file"):
+            raise ValueError("Set BROBYGGER_JWKS_FILE or BROBYGGER_JWKS_URL, not both.")
+        if url and not url.startswith(("https://", "http://")):
+            raise ValueError("BROBYGGER_JWKS_URL must be an https:// (or http://) URL.")
+        return url
+
+    def token_verifier(self) -> TokenVerifier:
+        """Checks bearer tokens against the configured public keys; a JWKS file that
+        cannot be used raises KeySetError, stopping the start."""
+        keys = (
+            PublicKeys.from_url(self.jwks_url)
+            if self.jwks_url
+            else PublicKeys.from_file(Path(self.jwks_file))
+        )
+        return TokenVerifier(
+            keys,
+            issuer=self.token_issuer,
+            audience=self.token_audience,
+            max_lifetime_seconds=self.token_max_lifetime_seconds,
+        )
 
     def effective_database_url(self) -> str:
         """The configured URL, or an SQLite file of the service's own under `.data/`."""

@@ -274,7 +274,7 @@ class ServiceRuntime:
             version="1.0.0",
             lifespan=self.lifespan,
         )
-        app.state.jwt_secret = self.settings.jwt_secret.get_secret_value()
+        app.state.token_verifier = self.settings.token_verifier()
         install_problem_handlers(app)
         install_http_middleware(app)
 

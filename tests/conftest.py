@@ -10,9 +10,12 @@ sets it).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from runtime.cli import SigningKey, create_signing_key
 from runtime.storage import make_engine
 from tests.containers import PostgresContainerDatabases, docker_engine_running, kafka_container
 
@@ -28,10 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine keep apart with their own database names (and broker port).
 TEST_DB_TAG = os.environ.get("BROBYGGER_TEST_DB_TAG", "")
 TEST_SECRETS = {
-    "BROBYGGER_JWT_SECRET": "test-jwt-secret-that-is-long-enough-0123456789",
-    "REFERRALS_IDENTITY_KEY": "3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
-    "REFERRALS_PSEUDONYM_KEY": "test-pseudonym-key-that-is-long-enough-0123",
+    "REFERRALS_MASTER_KEYS": "test-1:3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
+    "REFERRALS_BLIND_INDEX_KEY": "test-blind-index-key-that-is-long-enough-01",
+    "REFERRALS_FINGERPRINT_KEY": "test-fingerprint-key-that-is-long-enough-01",
 }
+
+# The session's own token key pair, made at start so no private key is ever committed:
+# `tests.kit.token` signs with TEST_SIGNING_KEY, the services under test read TEST_JWKS_FILE.
+_TOKEN_KEY_DIR = Path(tempfile.mkdtemp(prefix="brobygger-test-keys-"))
+atexit.register(shutil.rmtree, _TOKEN_KEY_DIR, ignore_errors=True)
+_TEST_SIGNING_KEY_FILE, TEST_JWKS_FILE = create_signing_key(_TOKEN_KEY_DIR)
+TEST_SIGNING_KEY = SigningKey.from_file(_TEST_SIGNING_KEY_FILE)
 
 
 def log_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -44,6 +55,7 @@ def offline_service_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The environment of a service whose Kafka is unreachable: HTTP works, the outbox fills."""
     for name, value in TEST_SECRETS.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     return monkeypatch
 
@@ -56,7 +68,8 @@ def use_docker() -> bool:
 @pytest.fixture(scope="session")
 def postgres_databases(use_docker: bool) -> Iterator[Callable[[str], dict[str, str]]]:
     """`postgres_databases(suffix)`: `{service: url}` of one database per service, named
-    `brobygger_<service><suffix>`, each reachable only by that service's own role."""
+    `brobygger_<service><suffix>`, each reachable only by that service's own role; and
+    `referrals_keys`, the referrals key store's database, with a role of its own too."""
     if os.environ.get("BROBYGGER_TEST_SKIP_POSTGRES") == "1":
         pytest.skip("BROBYGGER_TEST_SKIP_POSTGRES=1")
     if use_docker:
@@ -83,6 +96,8 @@ def _postgres_from_script(suffix: str) -> dict[str, str]:
         name, _, url = line.partition("=")
         if name.endswith("_DATABASE_URL"):
             urls[name.removesuffix("_DATABASE_URL").lower()] = url
+        elif name == "REFERRALS_KEYSTORE_URL":
+            urls["referrals_keys"] = url
     return urls
 
 

@@ -10,10 +10,11 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from contracts import IntegrationEvent
-from runtime.auth import Role, mint_token
+from runtime.auth import Role
+from runtime.cli import mint_token
 from runtime.consumer import IncomingRecord
 from runtime.envelope import envelope
-from tests.conftest import TEST_SECRETS
+from tests.conftest import TEST_SIGNING_KEY
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ def token(role: Role, *, subject: str | None = None, organization_id: UUID | Non
     if role is Role.PARTNER and organization_id is None:
         organization_id = uuid4()
     return mint_token(
-        TEST_SECRETS["BROBYGGER_JWT_SECRET"],
+        TEST_SIGNING_KEY,
         subject=subject or f"{role.value}-1",
         role=role,
         organization_id=organization_id,

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from runtime.auth import Role, mint_token
-from tests.conftest import TEST_SECRETS
+from runtime.auth import Role
+from runtime.cli import mint_token
+from tests.conftest import TEST_JWKS_FILE, TEST_SECRETS, TEST_SIGNING_KEY
 from tests.kit import wait_for
 
 _BASE = int(os.environ.get("BROBYGGER_TEST_HTTP_PORT_BASE", "18000"))
@@ -43,7 +44,7 @@ class System:
 
     def token(self, role: Role, **claims: Any) -> str:
         return mint_token(
-            TEST_SECRETS["BROBYGGER_JWT_SECRET"],
+            TEST_SIGNING_KEY,
             subject=claims.pop("subject", f"e2e-{role.value}"),
             role=role,
             **claims,
@@ -54,6 +55,7 @@ class System:
         environment = {
             **os.environ,
             **TEST_SECRETS,
+            "BROBYGGER_JWKS_FILE": str(TEST_JWKS_FILE),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             f"{upper}_DATABASE_URL": self.database_urls[service],
             f"{upper}_HTTP_PORT": str(PORTS[service]),

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from runtime.config import ServiceSettings
 from runtime.service import CachedProbe, ServiceRuntime
-from tests.conftest import TEST_KAFKA_PORT, TEST_SECRETS, control_test_broker, script_broker
+from tests.conftest import TEST_JWKS_FILE, TEST_KAFKA_PORT, control_test_broker, script_broker
 from tests.kit import wait_for
 
 # A broker of this module's own, which it stops and starts; never the session's.
@@ -36,7 +36,7 @@ def bare_service(
                 "http_port": 0,
                 "database_url": database_url,
                 "KAFKA_BOOTSTRAP_SERVERS": kafka,
-                "BROBYGGER_JWT_SECRET": TEST_SECRETS["BROBYGGER_JWT_SECRET"],
+                "BROBYGGER_JWKS_FILE": str(TEST_JWKS_FILE),
                 "relay_enabled": False,
                 "migrate_on_start": False,
                 **settings,

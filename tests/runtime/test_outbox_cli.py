@@ -107,7 +107,7 @@ def test_the_database_is_found_where_the_service_finds_it(
         engine = make_engine(f"sqlite:///{elsewhere.parent}/somewhere.db")
         (elsewhere / ".cache").mkdir()
         (elsewhere / ".cache" / "local.env").write_text(
-            f"BROBYGGER_JWT_SECRET=x\nREFERRALS_DATABASE_URL={url_of(engine)}\n"
+            f"BROBYGGER_JWKS_FILE=.cache/keys/jwks.json\nREFERRALS_DATABASE_URL={url_of(engine)}\n"
         )
     else:
         (elsewhere / ".data").mkdir()
