@@ -1,0 +1,573 @@
+"""The authorization matrix's machinery: the callers, the classes of answer, the resources
+the cells are about (made through the APIs, as their owners would make them), and the run
+over every cell. The expected answers themselves are written out in
+tests/e2e/test_authorization_matrix.py."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final, Literal
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from directory import demo
+from runtime.auth import Role
+from tests.e2e.referrals import referral
+from tests.e2e.system import System
+from tests.e2e.webhook_receiver import WebhookReceiver
+from tests.kit import wait_for
+from tools import SERVICES
+
+X = demo.NORREBRO_WALKING_GROUP_ORG_ID
+"""Offered every walking referral from Nørrebro in Danish while its walking group has room."""
+Y = demo.VALBY_VOLUNTEER_CAFE_ORG_ID
+"""Never offered one: neither its interests nor its district fit."""
+Z = demo.RED_CROSS_VISITING_FRIEND_ORG_ID
+"""Offered those X declines (directory ranks it second); no caller of the matrix, it only
+takes over referrals, so that X's former ones are held by another organisation."""
+X_LOCATION = demo.NORREBRO_ROOMS.id
+WALKING_SERVICE = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+PLACES = (WALKING_SERVICE, demo.VISITING_FRIEND_SERVICE_ID)
+"""The services of X and Z whose free places the matrix's referrals take for a while."""
+NO_COMMUNITY = "no-such-community"
+"""An interest no service has: a referral with only this one is escalated."""
+WAIT_SECONDS = 20
+
+
+class Caller(StrEnum):
+    NONE = "no token"
+    CARE_A = "care system A"
+    CARE_B = "care system B"
+    PARTNER_X = "partner of X"
+    PARTNER_Y = "partner of Y"
+    OPERATOR = "operator"
+    REVIEWER = "reviewer"
+
+
+OUTSIDERS = frozenset({Caller.NONE, Caller.CARE_B, Caller.PARTNER_Y, Caller.REVIEWER})
+"""Callers owning none of the matrix's resources: no answer to them may show any."""
+
+OK: Final = "2xx"
+Expected = Literal["2xx", 401, 403, 404]
+
+
+def row(
+    none: Expected,
+    care_a: Expected,
+    care_b: Expected,
+    partner_x: Expected,
+    partner_y: Expected,
+    operator: Expected,
+    reviewer: Expected,
+) -> dict[Caller, Expected]:
+    """One line of the matrix, in the order of `Caller`."""
+    answers = (none, care_a, care_b, partner_x, partner_y, operator, reviewer)
+    return dict(zip(Caller, answers, strict=True))
+
+
+def answer_class(status: int) -> str:
+    return OK if 200 <= status < 300 else str(status)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one cell sends: path parameters, body, headers, query; `then` sees the answer."""
+
+    path: Mapping[str, object] = field(default_factory=dict)
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    then: Callable[[Caller, httpx.Response], None] | None = None
+
+
+def no_call(_world: World) -> Call:
+    return Call()
+
+
+@dataclass(frozen=True)
+class Case:
+    """The cells of one operation on one resource: the answer each caller gets."""
+
+    resource: str
+    expected: dict[Caller, Expected]
+    call: Callable[[World], Call] = no_call
+    fresh: bool = False
+    """A 2xx answer changes the resource for good (a step, a cancellation): each caller
+    expected to succeed gets a resource of its own; the others share one, untouched."""
+
+
+Operation = tuple[str, str]
+"""(method, path template), as the OpenAPI document names it."""
+Table = Mapping[str, Mapping[Operation, list[Case]]]
+"""Per service, every operation's cases."""
+
+
+def copenhagen_today() -> str:
+    return datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
+
+
+class SetupFailed(Exception):
+    """A resource a cell needs could not be made through the APIs."""
+
+
+class World:
+    """The tokens of every caller and the resources the cells are about, made on demand.
+
+    Referrals are submitted by care system A and offered to X by the running system, a few
+    at a time (so their round trips through Kafka overlap). Every referral a case used is
+    cancelled when the case ends, so that no place stays taken: a full walking group would
+    no longer be offered the next referral."""
+
+    def __init__(self, system: System, receiver: WebhookReceiver) -> None:
+        self.receiver = receiver
+        self.clients = {
+            service: httpx.Client(base_url=system.url(service), timeout=10) for service in SERVICES
+        }
+        self.tokens = {
+            Caller.CARE_A: system.token(Role.CARE_SYSTEM, subject="matrix-care-a"),
+            Caller.CARE_B: system.token(Role.CARE_SYSTEM, subject="matrix-care-b"),
+            Caller.PARTNER_X: system.token(
+                Role.PARTNER, subject="matrix-partner-x", organization_id=X
+            ),
+            Caller.PARTNER_Y: system.token(
+                Role.PARTNER, subject="matrix-partner-y", organization_id=Y
+            ),
+            Caller.OPERATOR: system.token(Role.OPERATOR, subject="matrix-operator"),
+            Caller.REVIEWER: system.token(Role.REVIEWER, subject="matrix-reviewer"),
+        }
+        self._z_token = system.token(Role.PARTNER, subject="matrix-partner-z", organization_id=Z)
+        self.referrals_of: dict[Caller, list[str]] = {Caller.CARE_A: [], Caller.CARE_B: []}
+        self.x_webhook_secrets: list[str] = []
+        self._ready: dict[str, deque[str]] = {"offered": deque(), "escalated": deque()}
+        self._touched: list[str] = []
+        self._x_service: str | None = None
+        self.places_before = self.free_places()
+
+    # --- talking to the services -------------------------------------------------------
+
+    def send(
+        self, caller: Caller, service: str, method: str, path: str, call: Call
+    ) -> httpx.Response:
+        token = self.tokens.get(caller)
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.clients[service].request(
+            method,
+            path.format(**call.path),
+            json=call.json,
+            params=dict(call.params),
+            headers={**auth, **call.headers},
+        )
+
+    def ok(self, caller: Caller, service: str, method: str, path: str, **call: Any) -> Any:
+        """A setup step that must succeed; its answer's JSON."""
+        response = self.send(caller, service, method, path, Call(**call))
+        if not response.is_success:
+            raise SetupFailed(f"{caller} {method} {path}: {response.status_code} {_gist(response)}")
+        return response.json() if response.content else None
+
+    def close(self) -> list[str]:
+        """Give back what the matrix took: cancel its referrals, remove the webhooks, wait
+        until the services of X and Z have their free places back (the next tests count
+        them). What went wrong, if anything."""
+        problems = self.release(everything=True)
+        for partner in (Caller.PARTNER_X, Caller.PARTNER_Y):
+            response = self.send(partner, "notifications", "DELETE", "/webhook", Call())
+            if response.status_code not in (204, 404):
+                problems.append(f"removing the webhook of {partner}: {response.status_code}")
+        try:
+            wait_for(
+                lambda: self.free_places() == self.places_before,
+                f"the free places of X's and Z's services to be back at {self.places_before}",
+                WAIT_SECONDS,
+            )
+        except AssertionError as error:
+            problems.append(f"{error} (they are {self.free_places()})")
+        for client in self.clients.values():
+            client.close()
+        return problems
+
+    def release(self, *, everything: bool = False) -> list[str]:
+        """Cancel (as an operator) the referrals handed out since the last release, or
+        every one the matrix submitted; those already closed answer 409."""
+        if everything:
+            ids = [i for made in self.referrals_of.values() for i in made]
+        else:
+            ids = self._touched
+        problems = []
+        for referral_id in dict.fromkeys(ids):
+            response = self.send(
+                Caller.OPERATOR,
+                "referrals",
+                "POST",
+                "/referrals/{referral_id}/cancel",
+                Call(path={"referral_id": referral_id}, json={"reason": "entered_in_error"}),
+            )
+            if response.status_code not in (200, 409):
+                problems.append(f"cancelling referral {referral_id}: {response.status_code}")
+        self._touched = []
+        return problems
+
+    def free_places(self) -> list[int]:
+        return [
+            int(self.ok(Caller.NONE, "directory", "GET", f"/services/{service}")["free_places"])
+            for service in PLACES
+        ]
+
+    # --- referrals ---------------------------------------------------------------------
+
+    def submission(self) -> Call:
+        """A new referral's submission, remembered as the submitting care system's."""
+        return Call(
+            json=referral(),
+            headers={"Idempotency-Key": str(uuid4())},
+            then=self._keep_submitted,
+        )
+
+    def _keep_submitted(self, caller: Caller, response: httpx.Response) -> None:
+        if response.is_success and caller in self.referrals_of:
+            self.referrals_of[caller].append(response.json()["id"])
+            self._touched.append(response.json()["id"])
+
+    def offered(self) -> str:
+        """A referral of A's, offered to X and not answered."""
+        return self._take("offered", referral(), offered_organization_id=str(X), batch=8)
+
+    def escalated(self) -> str:
+        """A referral of A's that nothing fits, waiting for an operator."""
+        return self._take("escalated", referral(interests=[NO_COMMUNITY]), batch=4)
+
+    def _take(self, status: str, body: dict[str, Any], batch: int, **expected: str) -> str:
+        ready = self._ready[status]
+        if not ready:
+            made = [
+                self.ok(
+                    Caller.CARE_A,
+                    "referrals",
+                    "POST",
+                    "/referrals",
+                    json=body,
+                    headers={"Idempotency-Key": str(uuid4())},
+                )["id"]
+                for _ in range(batch)
+            ]
+            self.referrals_of[Caller.CARE_A].extend(made)
+            for referral_id in made:
+                self._wait_status(referral_id, status, **expected)
+            ready.extend(made)
+        referral_id = ready.popleft()
+        self._touched.append(referral_id)
+        return referral_id
+
+    def _wait_status(self, referral_id: str, status: str, **expected: str) -> None:
+        seen: dict[str, Any] = {}
+
+        def reached() -> bool:
+            seen.update(self.as_operator(referral_id))
+            return seen["status"] == status and all(seen[k] == v for k, v in expected.items())
+
+        try:
+            wait_for(reached, f"referral {referral_id} to be {status} {expected}", WAIT_SECONDS)
+        except AssertionError as error:
+            raise SetupFailed(
+                f"{error}; it is {seen.get('status')}, offered to "
+                f"{seen.get('offered_organization_id')}; X's and Z's services have "
+                f"{self.free_places()} free places"
+            ) from error
+
+    def as_operator(self, referral_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.ok(
+            Caller.OPERATOR, "referrals", "GET", f"/referrals/{referral_id}"
+        )
+        return found
+
+    def _x_steps(self, referral_id: str, *steps: tuple[str, dict[str, Any] | None]) -> str:
+        for step, body in steps:
+            self.ok(
+                Caller.PARTNER_X,
+                "referrals",
+                "POST",
+                f"/partner/referrals/{referral_id}/{step}",
+                json=body,
+            )
+        return referral_id
+
+    def accepted(self) -> str:
+        """A referral of A's, accepted by X: X holds one of its walking group's places."""
+        return self._x_steps(self.offered(), ("accept", None))
+
+    def offered_to_z(self) -> str:
+        """A referral of A's that X declined, offered to Z next."""
+        referral_id = self._x_steps(self.offered(), ("decline", {"reason": "not_suitable"}))
+        self._wait_status(referral_id, "offered", offered_organization_id=str(Z))
+        return referral_id
+
+    def held_by_z(self) -> str:
+        """A referral of A's that X declined and Z, offered it next, accepted."""
+        referral_id = self.offered_to_z()
+        response = self.clients["referrals"].post(
+            f"/partner/referrals/{referral_id}/accept",
+            headers={"Authorization": f"Bearer {self._z_token}"},
+        )
+        if not response.is_success:
+            raise SetupFailed(
+                f"Z accepting {referral_id}: {response.status_code} {_gist(response)}"
+            )
+        return referral_id
+
+    def in_progress(self) -> str:
+        return self._x_steps(
+            self.accepted(),
+            ("first-meeting", {"met_on": copenhagen_today(), "accompanied_by": "nobody"}),
+        )
+
+    def on_hold(self) -> str:
+        return self._x_steps(self.in_progress(), ("hold", {"reason": "citizen_away"}))
+
+    # --- directory ---------------------------------------------------------------------
+
+    def x_service(self) -> str:
+        """A service of X's own, made by X: closed, so that it is never offered anything."""
+        if self._x_service is None:
+            made = self.ok(
+                Caller.PARTNER_X,
+                "directory",
+                "POST",
+                f"/organizations/{X}/services",
+                json=new_service(),
+            )
+            self._x_service = str(made["id"])
+        return self._x_service
+
+    # --- grants ------------------------------------------------------------------------
+
+    def pool_opening(self) -> Call:
+        today = datetime.now(UTC).date()
+        return Call(
+            json={
+                "name": f"Matrixpuljen {uuid4().hex[:8]}",
+                "description": "",
+                "budget_dkk": 100_000,
+                "opens_on": today.isoformat(),
+                "closes_on": (today + timedelta(days=60)).isoformat(),
+                "criteria": "Nye fællesskaber for ældre, der sidder meget alene.",
+            },
+            headers={"Idempotency-Key": str(uuid4())},
+        )
+
+    def pool(self) -> tuple[str, str]:
+        """A grant pool an operator opened just now: its id and name."""
+        opening = self.pool_opening()
+        made = self.ok(
+            Caller.OPERATOR, "grants", "POST", "/pools", json=opening.json, headers=opening.headers
+        )
+        return str(made["id"]), str(made["name"])
+
+    # --- notifications -----------------------------------------------------------------
+
+    def inbox(self, caller: Caller) -> list[dict[str, Any]]:
+        found = self.ok(caller, "notifications", "GET", "/inbox", params={"limit": 200})
+        messages: list[dict[str, Any]] = found["data"]
+        return messages
+
+    def _message(self, reader: Caller, what: str, fits: Callable[[dict[str, Any]], bool]) -> str:
+        def found() -> str:
+            return next((str(m["id"]) for m in self.inbox(reader) if fits(m)), "")
+
+        try:
+            message_id: str = wait_for(found, what, WAIT_SECONDS)
+        except AssertionError as error:
+            raise SetupFailed(str(error)) from error
+        return message_id
+
+    def x_message(self) -> str:
+        """A message for X alone: the offer of a referral of A's."""
+        referral_id = self.offered()
+        return self._message(
+            Caller.PARTNER_X,
+            f"X's inbox to hold the offer of {referral_id}",
+            lambda m: m["kind"] == "referral_offered" and m["referral_id"] == referral_id,
+        )
+
+    def operators_message(self) -> str:
+        """A message for the operators: a referral of A's escalated."""
+        referral_id = self.escalated()
+        return self._message(
+            Caller.OPERATOR,
+            f"the operators' inbox to hold the escalation of {referral_id}",
+            lambda m: m["kind"] == "referral_escalated" and m["referral_id"] == referral_id,
+        )
+
+    def broadcast_message(self) -> str:
+        """A message for every partner: a grant pool opened."""
+        _, name = self.pool()
+        return self._message(
+            Caller.PARTNER_X,
+            f"the partners' inbox to announce pool {name}",
+            lambda m: m["kind"] == "pool_opened" and name in m["text"],
+        )
+
+    def webhook_registration(self) -> Call:
+        return Call(json={"url": self.receiver.url}, then=self._keep_x_secret)
+
+    def _keep_x_secret(self, caller: Caller, response: httpx.Response) -> None:
+        if caller is Caller.PARTNER_X and response.is_success:
+            self.x_webhook_secrets.append(response.json()["secret"])
+
+    def x_webhook_only(self) -> Call:
+        """X has a webhook registered, Y has none."""
+        registered = self.ok(
+            Caller.PARTNER_X, "notifications", "PUT", "/webhook", json={"url": self.receiver.url}
+        )
+        self.x_webhook_secrets.append(registered["secret"])
+        gone = self.send(Caller.PARTNER_Y, "notifications", "DELETE", "/webhook", Call())
+        if gone.status_code not in (204, 404):
+            raise SetupFailed(f"removing Y's webhook: {gone.status_code} {_gist(gone)}")
+        return Call()
+
+    # --- what outsiders must never see -------------------------------------------------
+
+    def owned(self) -> dict[str, str]:
+        """Every value that identifies something of A's or X's: what it is, by value."""
+        owned = {i: "referrals of care system A" for i in self.referrals_of[Caller.CARE_A]}
+        for message in self.inbox(Caller.PARTNER_X):
+            if message["organization_id"] == str(X):
+                owned[message["id"]] = "messages of X's inbox"
+        owned.update({s: "X's webhook secrets" for s in self.x_webhook_secrets})
+        return owned
+
+
+def new_service() -> dict[str, Any]:
+    """A valid service for X's own location, closed: it changes no referral's matching."""
+    return {
+        "location_id": str(X_LOCATION),
+        "name": "Autorisationsprøven",
+        "description": "Made by the authorization matrix; closed, never offered.",
+        "status": "inactive",
+        "interests": ["authorization-matrix"],
+        "languages": ["da"],
+        "time_of_day": "morning",
+        "capacity": 1,
+    }
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def documented_operations(world: World, service: str) -> set[Operation]:
+    document = world.ok(Caller.NONE, service, "GET", "/openapi.json")
+    return {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    }
+
+
+@dataclass
+class Report:
+    cells: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        per_service = ", ".join(f"{s} {self.cells[s]}" for s in SERVICES)
+        lines = [
+            f"authorization matrix: {sum(self.cells.values())} cells ({per_service}), "
+            f"{len(self.failures)} failures, {self.seconds:.1f} s",
+            *(f"  FAIL {failure}" for failure in self.failures),
+        ]
+        return "\n".join(lines)
+
+
+def run_matrix(system: System, table: Table) -> Report:
+    """Every cell of `table` against the running system, and every documented operation
+    the table lacks (or lists but no document has) as a failure naming it."""
+    started = time.monotonic()
+    report = Report()
+    receiver = WebhookReceiver()
+    world = World(system, receiver)
+    seen_by_outsiders: list[tuple[str, str]] = []
+    try:
+        for service in SERVICES:
+            documented = documented_operations(world, service)
+            entries = table.get(service, {})
+            for method, path in sorted(documented - entries.keys()):
+                report.failures.append(f"{service} {method} {path}: no entry in the matrix")
+            for method, path in sorted(entries.keys() - documented):
+                report.failures.append(f"{service} {method} {path}: not in the document")
+            for (method, path), cases in entries.items():
+                if (method, path) not in documented:
+                    continue
+                for case in cases:
+                    where = f"{service} {method} {path} [{case.resource}]"
+                    answers = _run_case(world, service, method, path, case, where, report)
+                    seen_by_outsiders += answers
+                    report.failures += world.release()
+        owned = world.owned()
+        for where, text in seen_by_outsiders:
+            shown = Counter(what for value, what in owned.items() if value in text)
+            if shown:
+                found = ", ".join(f"{what} ({count})" for what, count in shown.items())
+                report.failures.append(f"{where}: shows {found}")
+    finally:
+        report.failures += world.close()
+        receiver.close()
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def _run_case(
+    world: World, service: str, method: str, path: str, case: Case, where: str, report: Report
+) -> list[tuple[str, str]]:
+    """Each caller's cell of `case`; the 2xx answers outsiders got, to look for leaks."""
+    shared: Call | None = None
+    broken: str | None = None
+    seen: list[tuple[str, str]] = []
+    for caller, expected in case.expected.items():
+        report.cells[service] += 1
+        cell = f"{where} {caller}"
+        if broken is not None:
+            report.failures.append(f"{cell}: no resource to ask about ({broken})")
+            continue
+        try:
+            if case.fresh and expected == OK:
+                call = case.call(world)
+            else:
+                shared = case.call(world) if shared is None else shared
+                call = shared
+        except (SetupFailed, KeyError) as error:
+            broken = f"{type(error).__name__}: {error}"
+            report.failures.append(f"{cell}: no resource to ask about ({broken})")
+            continue
+        response = world.send(caller, service, method, path, call)
+        got = answer_class(response.status_code)
+        if got != str(expected):
+            report.failures.append(f"{cell}: expected {expected}, got {got}: {_gist(response)}")
+        elif got != OK and response.headers.get("content-type") != "application/problem+json":
+            report.failures.append(f"{cell}: {got} is not application/problem+json")
+        if call.then is not None:
+            call.then(caller, response)
+        if response.is_success and caller in OUTSIDERS:
+            seen.append((cell, response.text))
+    return seen
+
+
+def _gist(response: httpx.Response) -> str:
+    """What an unexpected answer was about: a problem's detail, or only the names of the
+    fields a success showed (they may hold the test citizen's identity)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{len(response.content)} bytes"
+    if not response.is_success and isinstance(body, dict):
+        return str(body.get("detail", ""))[:200]
+    if isinstance(body, dict):
+        return "fields " + ", ".join(sorted(body))
+    return type(body).__name__

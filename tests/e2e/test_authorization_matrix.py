@@ -1,0 +1,400 @@
+"""Object-level authorization, proven: every operation of the four services' OpenAPI
+documents, asked by every kind of caller about resources of their own and of others, on the
+running system. The answer class each cell must get is written out below, by hand, not
+derived from the code under test; an operation a document has and this table lacks fails.
+
+A is the care system that submitted the referrals; X is the organisation they are offered
+to (the demo Nørrebro walking group's), Y another demo organisation; Z takes over what X
+declines, so that X must be refused about referrals it no longer holds. Requests are valid,
+so each answer is about who asks, not what. Besides the class of each answer, no success
+answered to a caller who owns nothing (no token, B, Y, the reviewer) may name a referral of
+A's, a message of X's or X's webhook secret."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.matrix import (
+    OK,
+    WALKING_SERVICE,
+    X_LOCATION,
+    Call,
+    Case,
+    Table,
+    World,
+    X,
+    copenhagen_today,
+    new_service,
+    row,
+    run_matrix,
+)
+from tests.e2e.system import System
+
+pytestmark = pytest.mark.infra
+
+OFFERED = "A's referral, offered to X"
+ACCEPTED = "A's referral, accepted by X"
+IN_PROGRESS = "A's referral, in progress at X"
+ON_HOLD = "A's referral, on hold at X"
+ESCALATED = "A's referral, escalated: nothing fits"
+OFFERED_TO_Z = "A's referral, declined by X, offered to Z"
+HELD_BY_Z = "A's referral, declined by X, accepted by Z"
+
+
+def step(
+    state: Callable[[World], str], body: Callable[[], dict[str, Any]] | None = None
+) -> Callable[[World], Call]:
+    """A call about a referral in `state`, with `body` (made when the call is)."""
+    return lambda world: Call(path={"referral_id": state(world)}, json=body() if body else None)
+
+
+def decline() -> dict[str, Any]:
+    return {"reason": "no_capacity"}
+
+
+def contact_made() -> dict[str, Any]:
+    return {"contacted_on": copenhagen_today()}
+
+
+def first_meeting() -> dict[str, Any]:
+    return {"met_on": copenhagen_today(), "accompanied_by": "volunteer"}
+
+
+def hold() -> dict[str, Any]:
+    return {"reason": "citizen_ill"}
+
+
+def complete() -> dict[str, Any]:
+    return {"outcome_note": "Går med hver tirsdag."}
+
+
+def fail() -> dict[str, Any]:
+    return {"reason": "citizen_not_interested"}
+
+
+def listing(make: Callable[[World], object]) -> Callable[[World], Call]:
+    """A list read, once `make` has put something of A's or X's in it."""
+
+    def call(world: World) -> Call:
+        make(world)
+        return Call(params={"limit": 200})
+
+    return call
+
+
+def message(find: Callable[[World], str]) -> Callable[[World], Call]:
+    return lambda world: Call(path={"message_id": find(world)})
+
+
+def pool(world: World) -> Call:
+    pool_id, _ = world.pool()
+    return Call(path={"pool_id": pool_id})
+
+
+NEW_ORGANIZATION = {
+    "name": "Autorisationsforeningen",
+    "description": "Made by the authorization matrix.",
+    "coordinator_email": "koordinator@matrix.example",
+}
+NEW_LOCATION = {
+    "name": "Autorisationslokalet",
+    "address_1": "Nørrebrogade 1",
+    "postal_code": "2200",
+    "city": "København N",
+    "district": "Nørrebro",
+}
+
+
+def same_for_everyone(resource: str) -> list[Case]:
+    """The health, readiness and AsyncAPI documents every service serves to anyone."""
+    #                         none A   B   X   Y   op  reviewer
+    return [Case(resource, row(OK, OK, OK, OK, OK, OK, OK))]
+
+
+# Columns: no token, care system A, care system B, partner of X, partner of Y, operator,
+# reviewer.
+MATRIX: Table = {
+    "referrals": {
+        ("GET", "/health"): same_for_everyone("liveness"),
+        ("GET", "/ready"): same_for_everyone("readiness"),
+        ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
+        ("POST", "/referrals"): [
+            Case(
+                "a new referral of the caller's",
+                row(401, OK, OK, 403, 403, 403, 403),
+                lambda world: world.submission(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/referrals/{referral_id}"): [
+            Case(OFFERED, row(401, OK, 404, 403, 403, OK, 403), step(World.offered))
+        ],
+        ("POST", "/referrals/{referral_id}/cancel"): [
+            Case(
+                OFFERED,
+                row(401, OK, 404, 403, 403, OK, 403),
+                step(World.offered, lambda: {"reason": "entered_in_error"}),
+                fresh=True,
+            ),
+            Case(
+                ACCEPTED,
+                row(401, OK, 404, 403, 403, OK, 403),
+                step(World.accepted, lambda: {"reason": "citizen_moved"}),
+                fresh=True,
+            ),
+        ],
+        ("GET", "/partner/referrals"): [
+            Case(
+                "the referrals offered to the caller's organisation",
+                row(401, 403, 403, OK, OK, 403, 403),
+                listing(World.offered),
+            )
+        ],
+        ("GET", "/partner/referrals/{referral_id}"): [
+            Case(OFFERED, row(401, 403, 403, OK, 404, 403, 403), step(World.offered)),
+            Case(HELD_BY_Z, row(401, 403, 403, OK, 404, 403, 403), step(World.held_by_z)),
+        ],
+        ("GET", "/partner/referrals/{referral_id}/contact"): [
+            Case(ACCEPTED, row(401, 403, 403, OK, 404, 403, 403), step(World.accepted)),
+            Case(OFFERED, row(401, 403, 403, 403, 404, 403, 403), step(World.offered)),
+            Case(HELD_BY_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.held_by_z)),
+        ],
+        ("GET", "/partner/referrals/{referral_id}/note"): [
+            Case(ACCEPTED, row(401, 403, 403, OK, 404, 403, 403), step(World.accepted)),
+            Case(OFFERED, row(401, 403, 403, 403, 404, 403, 403), step(World.offered)),
+            Case(HELD_BY_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.held_by_z)),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/accept"): [
+            Case(OFFERED, row(401, 403, 403, OK, 404, 403, 403), step(World.offered), fresh=True),
+            Case(OFFERED_TO_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.offered_to_z)),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/decline"): [
+            Case(
+                OFFERED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.offered, decline),
+                fresh=True,
+            ),
+            Case(
+                OFFERED_TO_Z,
+                row(401, 403, 403, 403, 404, 403, 403),
+                step(World.offered_to_z, decline),
+            ),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/contact-made"): [
+            Case(
+                ACCEPTED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.accepted, contact_made),
+                fresh=True,
+            ),
+            Case(
+                HELD_BY_Z,
+                row(401, 403, 403, 403, 404, 403, 403),
+                step(World.held_by_z, contact_made),
+            ),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/first-meeting"): [
+            Case(
+                ACCEPTED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.accepted, first_meeting),
+                fresh=True,
+            ),
+            Case(
+                HELD_BY_Z,
+                row(401, 403, 403, 403, 404, 403, 403),
+                step(World.held_by_z, first_meeting),
+            ),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/hold"): [
+            Case(
+                IN_PROGRESS,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.in_progress, hold),
+                fresh=True,
+            )
+        ],
+        ("POST", "/partner/referrals/{referral_id}/resume"): [
+            Case(ON_HOLD, row(401, 403, 403, OK, 404, 403, 403), step(World.on_hold), fresh=True)
+        ],
+        ("POST", "/partner/referrals/{referral_id}/complete"): [
+            Case(
+                IN_PROGRESS,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.in_progress, complete),
+                fresh=True,
+            ),
+            Case(
+                HELD_BY_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.held_by_z, complete)
+            ),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/fail"): [
+            Case(
+                ACCEPTED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.accepted, fail),
+                fresh=True,
+            ),
+            Case(HELD_BY_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.held_by_z, fail)),
+        ],
+        ("GET", "/escalations"): [
+            Case(
+                "the escalated referrals",
+                row(401, 403, 403, 403, 403, OK, 403),
+                listing(World.escalated),
+            )
+        ],
+        ("POST", "/referrals/{referral_id}/assign"): [
+            Case(
+                ESCALATED,
+                row(401, 403, 403, 403, 403, OK, 403),
+                step(
+                    World.escalated,
+                    lambda: {"service_id": str(WALKING_SERVICE), "reason": "De går tæt på."},
+                ),
+                fresh=True,
+            )
+        ],
+    },
+    "directory": {
+        ("GET", "/health"): same_for_everyone("liveness"),
+        ("GET", "/ready"): same_for_everyone("readiness"),
+        ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
+        ("GET", "/organizations"): [
+            Case("every organisation", row(OK, OK, OK, OK, OK, OK, OK)),
+        ],
+        ("POST", "/organizations"): [
+            Case(
+                "a new organisation",
+                row(401, 403, 403, 403, 403, OK, 403),
+                lambda _: Call(json=NEW_ORGANIZATION),
+            )
+        ],
+        ("GET", "/organizations/{organization_id}"): [
+            Case(
+                "X's organisation",
+                row(OK, OK, OK, OK, OK, OK, OK),
+                lambda _: Call(path={"organization_id": X}),
+            )
+        ],
+        ("POST", "/organizations/{organization_id}/locations"): [
+            Case(
+                "X's organisation",
+                row(401, 403, 403, OK, 403, OK, 403),
+                lambda _: Call(path={"organization_id": X}, json=NEW_LOCATION),
+            )
+        ],
+        ("POST", "/organizations/{organization_id}/services"): [
+            Case(
+                "X's organisation",
+                row(401, 403, 403, OK, 403, OK, 403),
+                lambda _: Call(path={"organization_id": X}, json=new_service()),
+            )
+        ],
+        ("GET", "/services"): [
+            Case("every service", row(OK, OK, OK, OK, OK, OK, OK)),
+        ],
+        ("GET", "/services/{service_id}"): [
+            Case(
+                "X's service",
+                row(OK, OK, OK, OK, OK, OK, OK),
+                lambda world: Call(path={"service_id": world.x_service()}),
+            )
+        ],
+        ("PATCH", "/services/{service_id}"): [
+            Case(
+                "X's service",
+                row(401, 403, 403, OK, 403, OK, 403),
+                lambda world: Call(
+                    path={"service_id": world.x_service()},
+                    json={"location_id": str(X_LOCATION), "schedule_description": "Aldrig."},
+                ),
+            )
+        ],
+    },
+    "grants": {
+        ("GET", "/health"): same_for_everyone("liveness"),
+        ("GET", "/ready"): same_for_everyone("readiness"),
+        ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
+        ("POST", "/pools"): [
+            Case(
+                "a new grant pool",
+                row(401, 403, 403, 403, 403, OK, 403),
+                lambda world: world.pool_opening(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/pools"): [
+            Case("every grant pool", row(401, OK, OK, OK, OK, OK, OK)),
+        ],
+        ("GET", "/pools/{pool_id}"): [
+            Case("an open grant pool", row(401, OK, OK, OK, OK, OK, OK), pool),
+        ],
+        ("POST", "/pools/{pool_id}/close"): [
+            Case("an open grant pool", row(401, 403, 403, 403, 403, OK, 403), pool, fresh=True),
+        ],
+    },
+    "notifications": {
+        ("GET", "/health"): same_for_everyone("liveness"),
+        ("GET", "/ready"): same_for_everyone("readiness"),
+        ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
+        ("GET", "/inbox"): [
+            Case(
+                "the caller's inbox",
+                row(401, 403, 403, OK, OK, OK, 403),
+                listing(World.x_message),
+            )
+        ],
+        ("POST", "/inbox/{message_id}/read"): [
+            Case(
+                "a message to X: an offer",
+                row(401, 403, 403, OK, 404, 404, 403),
+                message(World.x_message),
+            ),
+            Case(
+                "a message to the operators: an escalation",
+                row(401, 403, 403, 404, 404, OK, 403),
+                message(World.operators_message),
+            ),
+            Case(
+                "a message to every partner: a grant pool opened",
+                row(401, 403, 403, OK, OK, 404, 403),
+                message(World.broadcast_message),
+            ),
+        ],
+        ("PUT", "/webhook"): [
+            Case(
+                "the caller's organisation's webhook",
+                row(401, 403, 403, OK, OK, 403, 403),
+                lambda world: world.webhook_registration(),
+            )
+        ],
+        ("DELETE", "/webhook"): [
+            Case(
+                "X has a webhook, Y has none",
+                row(401, 403, 403, OK, 404, 403, 403),
+                lambda world: world.x_webhook_only(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/deliveries"): [
+            Case(
+                "every delivery, X's among them",
+                row(401, 403, 403, 403, 403, OK, 403),
+                listing(World.x_message),
+            )
+        ],
+    },
+}
+
+
+def test_every_caller_gets_the_answer_of_the_matrix_from_every_documented_operation(
+    system: System,
+) -> None:
+    report = run_matrix(system, MATRIX)
+    print(report.summary())
+    assert not report.failures, report.summary()
