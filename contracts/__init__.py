@@ -11,6 +11,7 @@ from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChange
 from contracts.grants import PoolOpened
 from contracts.notifications import DeliveryRecorded
 from contracts.referrals import (
+    ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
     OfferDeclined,
@@ -20,6 +21,7 @@ from contracts.referrals import (
     ReferralAssigned,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralEscalated,
     ReferralFailed,
     ReferralOffered,
@@ -44,6 +46,8 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ReferralCompleted,
     ReferralFailed,
     ReferralCancelled,
+    ConsentWithdrawn,
+    ReferralErased,
     MatchesFound,
     NoMatchFound,
     ServiceChanged,
@@ -53,6 +57,7 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
 
 __all__ = [
     "ALL_EVENTS",
+    "ConsentWithdrawn",
     "ContactMade",
     "DeliveryRecorded",
     "FirstMeetingHeld",
@@ -68,6 +73,7 @@ __all__ = [
     "ReferralAssigned",
     "ReferralCancelled",
     "ReferralCompleted",
+    "ReferralErased",
     "ReferralEscalated",
     "ReferralFailed",
     "ReferralOffered",

@@ -6,6 +6,7 @@ from contracts import (
     ReferralAccepted,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralFailed,
     ReferralSubmitted,
 )
@@ -24,10 +25,14 @@ def handlers(max_matches: int, clock: services.Clock = utcnow) -> dict[type, Han
     def on_referral_ended(event: services.ReferralEnded, uow: services.UnitOfWork) -> None:
         services.give_place_back(event, uow, clock)
 
+    def on_referral_erased(event: ReferralErased, uow: services.UnitOfWork) -> None:
+        services.forget_referral(event, uow, clock)
+
     return {
         ReferralSubmitted: on_referral_submitted,
         ReferralAccepted: on_referral_accepted,
         ReferralCompleted: on_referral_ended,
         ReferralFailed: on_referral_ended,
         ReferralCancelled: on_referral_ended,
+        ReferralErased: on_referral_erased,
     }

@@ -12,6 +12,7 @@ from contracts import (
     ReferralAccepted,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralFailed,
     ReferralSubmitted,
     ServiceChanged,
@@ -26,6 +27,7 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ReferralCompleted,
     ReferralFailed,
     ReferralCancelled,
+    ReferralErased,
 )
 
 

@@ -17,6 +17,7 @@ from contracts import (
     ReferralAccepted,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralFailed,
     ReferralSubmitted,
 )
@@ -307,14 +308,30 @@ def take_place(event: ReferralAccepted, uow: UnitOfWork, clock: Clock = utcnow) 
 def give_place_back(event: ReferralEnded, uow: UnitOfWork, clock: Clock = utcnow) -> None:
     """A referral that ended frees the place it held, if it held one (it may have ended
     before it was accepted). Never more free places than the capacity."""
-    service_id = uow.place_holds.release(event.referral_id)
-    if service_id is None:
+    if not _release_place(event.referral_id, uow, clock):
         log.info("place.none_held")
-    elif uow.services.give_place_back(service_id):
+    uow.commit()
+
+
+def forget_referral(event: ReferralErased, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """An erased referral leaves nothing here: its place hold goes. It should hold none
+    (referrals cancels a referral before erasing it, and the cancellation gave the place
+    back), but if it still does, the place is given back first."""
+    if _release_place(event.referral_id, uow, clock):
+        log.warning("place.held_at_erasure")
+    uow.commit()
+
+
+def _release_place(referral_id: UUID, uow: UnitOfWork, clock: Clock) -> bool:
+    """Drop the referral's place hold and free its place; False if it held none."""
+    service_id = uow.place_holds.release(referral_id)
+    if service_id is None:
+        return False
+    if uow.services.give_place_back(service_id):
         _publish_changed(uow, service_id, clock)
     else:
         log.info("place.all_free_already")
-    uow.commit()
+    return True
 
 
 def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:

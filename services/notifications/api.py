@@ -51,10 +51,14 @@ class MessagePublic(BaseModel):
     kind: Template = Field(
         description="What it is about, for programs: `referral_offered`, `offer_withdrawn`, "
         "`offer_expired` (to the organisation holding the offer), `referral_escalated` (to "
-        "the operators), `pool_opened` (to every partner)."
+        "the operators), `pool_opened` (to every partner), `deletion_requested` (to every "
+        "organisation the referral was offered to, when the citizen withdrew consent or their "
+        "data was erased: delete what you hold about the referral; the text says which)."
     )
     referral_id: UUID | None = Field(
-        description="The referral it is about; None for messages about no referral."
+        description="The referral it is about; None for messages about no referral. When "
+        "the citizen's data is erased, every message about the referral is deleted, and "
+        "a `deletion_requested` message takes their place."
     )
     language: Language
     text: str
@@ -114,7 +118,10 @@ class DeliveryPublic(BaseModel):
     )
     channel: Channel
     status: DeliveryStatus
-    message_id: UUID | None
+    message_id: UUID | None = Field(
+        description="The inbox message it delivered, None for a webhook. The message is gone "
+        "if its referral was erased since."
+    )
     source_event_id: UUID
     source_event_type: str
     attempts: int
@@ -255,5 +262,8 @@ def list_deliveries(
         DeliveryStatus | None, Query(alias="status", description="Only deliveries in this state.")
     ] = None,
 ) -> DeliveriesPublic:
+    """When a citizen's data is erased, the deliveries of their referrals still pending are
+    deleted; the finished ones keep their record here (to whom, how, the outcome, when,
+    which event), but what they sent is forgotten."""
     deliveries = services.recent_deliveries(start_uow, status=delivery_status, limit=limit)
     return DeliveriesPublic(data=[DeliveryPublic.of(d) for d in deliveries], count=len(deliveries))

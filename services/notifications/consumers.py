@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from contracts import OfferExpired, OfferWithdrawn, PoolOpened, ReferralEscalated, ReferralOffered
+from contracts import (
+    ConsentWithdrawn,
+    OfferExpired,
+    OfferWithdrawn,
+    PoolOpened,
+    ReferralErased,
+    ReferralEscalated,
+    ReferralOffered,
+)
 from notifications import services
 from notifications.domain import Language
 from runtime.consumer import Handler
@@ -22,6 +30,12 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
     def on_referral_escalated(event: ReferralEscalated, uow: services.UnitOfWork) -> None:
         services.notify_operators_of_escalation(event, uow, language, clock)
 
+    def on_consent_withdrawn(event: ConsentWithdrawn, uow: services.UnitOfWork) -> None:
+        services.request_deletion_after_withdrawal(event, uow, language, clock)
+
+    def on_referral_erased(event: ReferralErased, uow: services.UnitOfWork) -> None:
+        services.erase_referral(event, uow, language, clock)
+
     def on_pool_opened(event: PoolOpened, uow: services.UnitOfWork) -> None:
         services.announce_pool(event, uow, language, clock)
 
@@ -30,5 +44,7 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
         OfferWithdrawn: on_offer_withdrawn,
         OfferExpired: on_offer_expired,
         ReferralEscalated: on_referral_escalated,
+        ConsentWithdrawn: on_consent_withdrawn,
+        ReferralErased: on_referral_erased,
         PoolOpened: on_pool_opened,
     }

@@ -86,6 +86,9 @@ class WebhookDispatcher:
                 self._policy,
                 self._clock,
             )
+            if delivery is None:
+                log.info("webhook.erased_while_sent", delivery_id=str(attempt.delivery_id))
+                continue
             log.log(
                 logging.WARNING if error else logging.INFO,
                 "webhook.attempted",

@@ -31,6 +31,7 @@ class Template(StrEnum):
     OFFER_EXPIRED = "offer_expired"
     REFERRAL_ESCALATED = "referral_escalated"
     POOL_OPENED = "pool_opened"
+    DELETION_REQUESTED = "deletion_requested"
 
 
 TEMPLATES: dict[tuple[Template, Language], str] = {
@@ -93,6 +94,16 @@ TEMPLATES: dict[tuple[Template, Language], str] = {
         "New grant pool open for applications: {name}, DKK {budget_dkk}. "
         "Apply from {opens_on} to {closes_on} inclusive. Criteria: {criteria}"
     ),
+    (Template.DELETION_REQUESTED, Language.DA): (
+        "Henvisning {referral_id}: {reason}. Slet alt, hvad I har om henvisningen og borgeren."
+    ),
+    (Template.DELETION_REQUESTED, Language.SV): (
+        "Remiss {referral_id}: {reason}. Radera allt ni har om remissen och personen."
+    ),
+    (Template.DELETION_REQUESTED, Language.EN): (
+        "Referral {referral_id}: {reason}. Please delete everything you hold about the "
+        "referral and the citizen."
+    ),
 }
 
 
@@ -139,6 +150,30 @@ ESCALATION_REASONS: dict[Language, dict[str, str]] = {
         "declined_or_expired": "the communities it was offered to declined or did not "
         "answer in time",
         "none_available": "the remaining communities have closed or have no free places",
+    },
+}
+
+
+class DeletionCause(StrEnum):
+    """Why the organisations a referral was offered to must delete what they hold of it."""
+
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    ERASED = "erased"
+
+
+# Why a partner must delete what it holds about a referral, as the partner reads it.
+DELETION_REASONS: dict[Language, dict[DeletionCause, str]] = {
+    Language.DA: {
+        DeletionCause.CONSENT_WITHDRAWN: "borgeren har trukket sit samtykke tilbage",
+        DeletionCause.ERASED: "borgerens oplysninger er slettet",
+    },
+    Language.SV: {
+        DeletionCause.CONSENT_WITHDRAWN: "personen har återkallat sitt samtycke",
+        DeletionCause.ERASED: "personens uppgifter har raderats",
+    },
+    Language.EN: {
+        DeletionCause.CONSENT_WITHDRAWN: "the citizen withdrew consent",
+        DeletionCause.ERASED: "the citizen's data was erased",
     },
 }
 
@@ -319,6 +354,8 @@ class Delivery:
     source: SourceEvent
     created_at: datetime
     status: DeliveryStatus = DeliveryStatus.PENDING
+    referral_id: UUID | None = None
+    """The referral its message or event is about, if any: an erasure finds it by this."""
     message_id: UUID | None = None
     body: str | None = None
     """The webhook's JSON body, kept byte for byte so that every retry sends the same."""
@@ -338,13 +375,19 @@ class Delivery:
             source=message.source,
             created_at=message.created_at,
             status=DeliveryStatus.DELIVERED,
+            referral_id=message.referral_id,
             message_id=message.id,
             recorded_at=message.created_at,
         )
 
     @classmethod
     def to_webhook(
-        cls, organization_id: UUID, source: SourceEvent, body: str, now: datetime
+        cls,
+        organization_id: UUID,
+        source: SourceEvent,
+        body: str,
+        now: datetime,
+        referral_id: UUID | None = None,
     ) -> Delivery:
         return cls(
             id=uuid4(),
@@ -352,6 +395,7 @@ class Delivery:
             channel=Channel.WEBHOOK,
             source=source,
             created_at=now,
+            referral_id=referral_id,
             body=body,
             next_attempt_at=now,
         )

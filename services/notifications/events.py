@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from contracts import (
+    ConsentWithdrawn,
     DeliveryRecorded,
     IntegrationEvent,
     OfferExpired,
     OfferWithdrawn,
     PoolOpened,
+    ReferralErased,
     ReferralEscalated,
     ReferralOffered,
 )
@@ -19,6 +21,8 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     OfferWithdrawn,
     OfferExpired,
     ReferralEscalated,
+    ConsentWithdrawn,
+    ReferralErased,
     PoolOpened,
 )
 

@@ -13,19 +13,23 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 
 from contracts import (
+    ConsentWithdrawn,
     IntegrationEvent,
     OfferExpired,
     OfferWithdrawn,
     PoolOpened,
+    ReferralErased,
     ReferralEscalated,
     ReferralOffered,
 )
-from contracts.referrals import OfferEvent
+from contracts.referrals import ReferralEvent
 from notifications import events
 from notifications.domain import (
+    DELETION_REASONS,
     ESCALATION_REASONS,
     WITHDRAWAL_REASONS,
     Audience,
+    DeletionCause,
     Delivery,
     DeliveryStatus,
     Language,
@@ -44,7 +48,10 @@ from notifications.domain import (
     webhook_body,
 )
 from notifications.store import DeliveryRepository, MessageRepository, WebhookRepository
+from runtime.logs import get_logger
 from runtime.storage import ConsumedEvent, utcnow
+
+log = get_logger(component="notifications")
 
 
 class UnitOfWork(Protocol):
@@ -81,10 +88,6 @@ class WebhookNotFound(Exception):
     pass
 
 
-class DeliveryNotFound(Exception):
-    pass
-
-
 def notify_referral_offered(
     event: ReferralOffered, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
@@ -100,7 +103,10 @@ def notify_referral_offered(
         interests=interest_names(event.interests, language),
         expires=format_time(event.expires_at, language),
     )
-    _tell_offered_organization(event, Template.REFERRAL_OFFERED, text, uow, language, clock)
+    _tell_organization(
+        uow, event.organization_id, event, Template.REFERRAL_OFFERED, language, text, clock()
+    )
+    uow.commit()
 
 
 def notify_offer_withdrawn(
@@ -114,7 +120,10 @@ def notify_offer_withdrawn(
         referral_id=str(event.referral_id),
         reason=WITHDRAWAL_REASONS[language][event.reason],
     )
-    _tell_offered_organization(event, Template.OFFER_WITHDRAWN, text, uow, language, clock)
+    _tell_organization(
+        uow, event.organization_id, event, Template.OFFER_WITHDRAWN, language, text, clock()
+    )
+    uow.commit()
 
 
 def notify_offer_expired(
@@ -127,25 +136,81 @@ def notify_offer_expired(
         referral_id=str(event.referral_id),
         expired=format_time(event.expired_at, language),
     )
-    _tell_offered_organization(event, Template.OFFER_EXPIRED, text, uow, language, clock)
+    _tell_organization(
+        uow, event.organization_id, event, Template.OFFER_EXPIRED, language, text, clock()
+    )
+    uow.commit()
 
 
-def _tell_offered_organization(
-    event: OfferEvent,
-    template: Template,
-    text: str,
+def request_deletion_after_withdrawal(
+    event: ConsentWithdrawn, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """The citizen withdrew consent: every organisation the referral was offered to is
+    told to delete what it holds about it. The messages about the referral stay: they say
+    nothing about who the citizen is."""
+    _request_deletion(event, DeletionCause.CONSENT_WITHDRAWN, uow, language, clock)
+    uow.commit()
+
+
+def erase_referral(
+    event: ReferralErased, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """The citizen's data was erased: forget the referral here, then tell every
+    organisation it was offered to to delete what it holds about it.
+
+    Forgotten: every message about the referral, whoever it was to, with its read marks,
+    and every delivery of the referral not yet made. A finished delivery keeps its record
+    (to whom, how, the outcome, when, the id and type of the event it came of), which the
+    delivery history and the published `delivery.recorded` refer to, but loses its body,
+    the event as it was sent.
+    """
+    messages = uow.messages.remove_about_referral(event.referral_id)
+    unsent = uow.deliveries.remove_unfinished_of_referral(event.referral_id)
+    bodies = uow.deliveries.drop_bodies_of_referral(event.referral_id)
+    log.info("referral.erased", messages=messages, unsent_deliveries=unsent, bodies=bodies)
+    _request_deletion(event, DeletionCause.ERASED, uow, language, clock)
+    uow.commit()
+
+
+def _request_deletion(
+    event: ConsentWithdrawn | ReferralErased,
+    cause: DeletionCause,
     uow: UnitOfWork,
     language: Language,
     clock: Clock,
 ) -> None:
-    """The organisation the offer went to gets `text` in its inbox (the delivery
+    text = render(
+        Template.DELETION_REQUESTED,
+        language,
+        referral_id=str(event.referral_id),
+        reason=DELETION_REASONS[language][cause],
+    )
+    now = clock()
+    for organization_id in dict.fromkeys(event.organization_ids):
+        # Each is sent the event naming only itself: which other organisations were
+        # offered the citizen's referral is none of its business.
+        own = event.model_copy(update={"organization_ids": [organization_id]})
+        _tell_organization(
+            uow, organization_id, own, Template.DELETION_REQUESTED, language, text, now
+        )
+
+
+def _tell_organization(
+    uow: UnitOfWork,
+    organization_id: UUID,
+    event: ReferralEvent,
+    template: Template,
+    language: Language,
+    text: str,
+    now: datetime,
+) -> None:
+    """The organisation gets `text` about the event's referral in its inbox (the delivery
     published), and the event by webhook if it registered one."""
     source = _consumed(uow)
-    now = clock()
     message = Message(
         uuid4(),
         Audience.ORGANIZATION,
-        event.organization_id,
+        organization_id,
         template,
         language,
         text,
@@ -155,10 +220,9 @@ def _tell_offered_organization(
     )
     delivery = _put_in_inbox(uow, message)
     uow.publish(events.delivery_recorded(delivery))
-    webhook = uow.webhooks.get(event.organization_id)
+    webhook = uow.webhooks.get(organization_id)
     if webhook is not None:
-        _queue_webhook(uow, webhook, source, event, now)
-    uow.commit()
+        _queue_webhook(uow, webhook, source, event, now, event.referral_id)
 
 
 def notify_operators_of_escalation(
@@ -237,9 +301,10 @@ def _queue_webhook(
     source: SourceEvent,
     event: IntegrationEvent,
     now: datetime,
+    referral_id: UUID | None = None,
 ) -> None:
     body = webhook_body(source.type, now, event.model_dump(mode="json"))
-    uow.deliveries.add(Delivery.to_webhook(webhook.organization_id, source, body, now))
+    uow.deliveries.add(Delivery.to_webhook(webhook.organization_id, source, body, now, referral_id))
 
 
 def inbox(
@@ -374,13 +439,16 @@ def record_webhook_outcome(
     start_uow: UnitOfWorkFactory,
     policy: RetryPolicy,
     clock: Clock = utcnow,
-) -> Delivery:
-    """Record one attempt; once the outcome is final, publish it in the same transaction."""
+) -> Delivery | None:
+    """Record one attempt; once the outcome is final, publish it in the same transaction.
+
+    None when the delivery is gone: its referral was erased while it was being sent.
+    """
     now = clock()
     with start_uow() as uow:
         delivery = uow.deliveries.get(command.delivery_id)
         if delivery is None:
-            raise DeliveryNotFound(f"no delivery {command.delivery_id}")
+            return None
         if delivery.status is not DeliveryStatus.PENDING:
             return delivery  # an earlier attempt, whose lease ran out mid-send, settled it
         if command.error is None:

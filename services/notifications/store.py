@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import Column, Text, update
+from sqlalchemy import Column, Text, delete, update
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
@@ -39,7 +39,7 @@ class MessageRow(Base, table=True):
     id: UUID = Field(primary_key=True)
     audience: str = Field(max_length=12, index=True)
     organization_id: UUID | None = Field(default=None, index=True)
-    referral_id: UUID | None = None
+    referral_id: UUID | None = Field(default=None, index=True)
     template: str = Field(max_length=40)
     language: str = Field(max_length=2)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -75,6 +75,7 @@ class DeliveryRow(Base, table=True):
     organization_id: UUID | None = Field(default=None, index=True)
     channel: str = Field(max_length=10)
     status: str = Field(index=True, max_length=10)
+    referral_id: UUID | None = Field(default=None, index=True)
     # No foreign key: without an ORM relationship the two rows flush in no fixed order.
     message_id: UUID | None = None
     body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -103,6 +104,11 @@ class MessageRepository(Protocol):
         ...
 
     def mark_read(self, message_id: UUID, reader: Reader, read_at: datetime) -> None: ...
+
+    def remove_about_referral(self, referral_id: UUID) -> int:
+        """Delete every message about the referral, whoever it is to, with its read marks;
+        how many messages."""
+        ...
 
 
 class SqlMessageRepository:
@@ -142,6 +148,16 @@ class SqlMessageRepository:
             self.session.add(
                 MessageReadRow(message_id=message_id, reader_id=reader.reader_id, read_at=read_at)
             )
+
+    def remove_about_referral(self, referral_id: UUID) -> int:
+        about = col(MessageRow.referral_id) == referral_id
+        self.session.connection().execute(
+            delete(MessageReadRow).where(
+                col(MessageReadRow.message_id).in_(select(MessageRow.id).where(about))
+            )
+        )
+        removed = self.session.connection().execute(delete(MessageRow).where(about))
+        return removed.rowcount
 
     def _visible_to(self, reader: Reader) -> Select[MessageRow, datetime]:
         return (
@@ -257,6 +273,16 @@ class DeliveryRepository(Protocol):
 
     def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]: ...
 
+    def remove_unfinished_of_referral(self, referral_id: UUID) -> int:
+        """Delete the referral's deliveries not yet delivered or failed (a webhook waiting
+        for its first attempt or a retry); how many."""
+        ...
+
+    def drop_bodies_of_referral(self, referral_id: UUID) -> int:
+        """Forget what the referral's finished deliveries sent, keeping the record of each
+        (to whom, how, the outcome, when); how many had a body."""
+        ...
+
 
 class SqlDeliveryRepository:
     def __init__(self, session: Session) -> None:
@@ -269,6 +295,7 @@ class SqlDeliveryRepository:
                 organization_id=delivery.organization_id,
                 channel=delivery.channel.value,
                 status=delivery.status.value,
+                referral_id=delivery.referral_id,
                 message_id=delivery.message_id,
                 body=delivery.body,
                 source_event_id=delivery.source.id,
@@ -332,6 +359,29 @@ class SqlDeliveryRepository:
         )
         return [_delivery(row) for row in rows]
 
+    # Each one conditional statement: a delivery the dispatcher settles meanwhile is,
+    # once settled, no longer removed but only stripped of its body.
+    def remove_unfinished_of_referral(self, referral_id: UUID) -> int:
+        removed = self.session.connection().execute(
+            delete(DeliveryRow).where(
+                col(DeliveryRow.referral_id) == referral_id,
+                col(DeliveryRow.status) == DeliveryStatus.PENDING.value,
+            )
+        )
+        return removed.rowcount
+
+    def drop_bodies_of_referral(self, referral_id: UUID) -> int:
+        dropped = self.session.connection().execute(
+            update(DeliveryRow)
+            .where(
+                col(DeliveryRow.referral_id) == referral_id,
+                col(DeliveryRow.status) != DeliveryStatus.PENDING.value,
+                col(DeliveryRow.body).is_not(None),
+            )
+            .values(body=None)
+        )
+        return dropped.rowcount
+
 
 def _delivery(row: DeliveryRow) -> Delivery:
     return Delivery(
@@ -341,6 +391,7 @@ def _delivery(row: DeliveryRow) -> Delivery:
         source=SourceEvent(row.source_event_id, row.source_event_type),
         created_at=row.created_at,
         status=DeliveryStatus(row.status),
+        referral_id=row.referral_id,
         message_id=row.message_id,
         body=row.body,
         attempts=row.attempts,

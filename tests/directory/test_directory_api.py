@@ -593,6 +593,7 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
         "ReferralCompleted",
         "ReferralFailed",
         "ReferralCancelled",
+        "ReferralErased",
     }
     assert set(asyncapi["operations"]) == {
         "send_directory_match_v1",

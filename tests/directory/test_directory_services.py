@@ -10,13 +10,13 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from contracts import MatchesFound, NoMatchFound, ServiceChanged
+from contracts import MatchesFound, NoMatchFound, ReferralErased, ServiceChanged
 from directory import consumers, demo, services
 from directory.config import Settings
 from directory.domain import InvalidService, ServiceStatus, TimeOfDay
 from runtime.consumer import EventConsumer
 from runtime.logs import configure_logging
-from tests.conftest import TEST_SECRETS, log_events
+from tests.conftest import TEST_JWKS_FILE, log_events
 from tests.directory.fakes import FakeUnitOfWork
 from tests.events import (
     referral_accepted,
@@ -47,6 +47,12 @@ def free_places(uow: FakeUnitOfWork, service_id: UUID = WALKING) -> int:
 
 
 ENDINGS = [referral_completed, referral_failed, referral_cancelled]
+
+
+def referral_erased(referral_id: UUID) -> ReferralErased:
+    return ReferralErased(
+        referral_id=referral_id, organization_ids=[uuid4()], erased_at=NOW + timedelta(days=60)
+    )
 
 
 def consumer_on(uow: FakeUnitOfWork, max_matches: int = 5) -> EventConsumer:
@@ -337,7 +343,7 @@ async def test_a_referral_lists_as_many_candidates_as_configured(max_matches: in
 def test_the_number_of_candidates_must_be_a_whole_number_of_at_least_one(
     monkeypatch: pytest.MonkeyPatch, max_matches: str
 ) -> None:
-    monkeypatch.setenv("BROBYGGER_JWT_SECRET", TEST_SECRETS["BROBYGGER_JWT_SECRET"])
+    monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
     monkeypatch.setenv("DIRECTORY_MAX_MATCHES", max_matches)
     with pytest.raises(ValidationError, match="max_matches"):
         Settings()
@@ -346,7 +352,7 @@ def test_the_number_of_candidates_must_be_a_whole_number_of_at_least_one(
 def test_the_number_of_candidates_is_five_unless_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BROBYGGER_JWT_SECRET", TEST_SECRETS["BROBYGGER_JWT_SECRET"])
+    monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
     assert Settings().max_matches == 5
     monkeypatch.setenv("DIRECTORY_MAX_MATCHES", "8")
     assert Settings().max_matches == 8
@@ -473,4 +479,56 @@ async def test_a_redelivered_ending_gives_back_one_place(ending: Any) -> None:
     assert uow.place_holds.rows == {second.referral_id: WALKING}
     assert [event.free_places for event in changes(uow)] == [5, 4, 5]
     assert ("/brobygger/referrals", record.headers["ce_id"]) in uow.inbox
+    assert len(uow.inbox) == 3
+
+
+def test_an_erased_referral_that_still_held_a_place_gives_it_back_and_the_hold_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure_logging("directory-test")
+    caplog.set_level("INFO")
+    uow = seeded()
+    acceptance = referral_accepted(service_id=WALKING)
+    services.take_place(acceptance, uow)
+    services.forget_referral(
+        referral_erased(acceptance.referral_id), uow, clock=lambda: NOW + timedelta(days=60)
+    )
+    assert free_places(uow) == 6
+    assert uow.place_holds.rows == {}
+    taken, given_back = changes(uow)
+    assert (taken.free_places, given_back.free_places) == (5, 6)
+    assert given_back.changed_at == NOW + timedelta(days=60)
+    [logged] = [line for line in log_events(caplog) if line["event"] == "place.held_at_erasure"]
+    assert logged["level"] == "warning"
+    assert str(acceptance.referral_id) not in json.dumps(log_events(caplog))
+
+
+def test_an_erased_referral_that_held_no_place_changes_nothing_and_publishes_nothing() -> None:
+    uow = seeded()
+    other = referral_accepted(service_id=WALKING)
+    services.take_place(other, uow)
+    cancelled = referral_accepted(service_id=WALKING)
+    services.take_place(cancelled, uow)
+    services.give_place_back(referral_cancelled(cancelled), uow)
+    uow.committed_events.clear()
+    commits = uow.commits
+    services.forget_referral(referral_erased(cancelled.referral_id), uow)
+    assert free_places(uow) == 5
+    assert uow.place_holds.rows == {other.referral_id: WALKING}
+    assert uow.committed_events == []
+    assert uow.commits == commits + 1, "the inbox row commits, so the event is not seen again"
+
+
+async def test_a_redelivered_erasure_gives_back_one_place_and_keeps_the_others_hold() -> None:
+    uow = seeded()
+    consumer = consumer_on(uow)
+    erased, other = referral_accepted(service_id=WALKING), referral_accepted(service_id=WALKING)
+    for offset, acceptance in enumerate((erased, other)):
+        await consumer.handle(record_of(acceptance, offset, "/brobygger/referrals"))
+    record = record_of(referral_erased(erased.referral_id), 2, "/brobygger/referrals")
+    await consumer.handle(record)
+    await consumer.handle(record)
+    assert free_places(uow) == 5
+    assert uow.place_holds.rows == {other.referral_id: WALKING}
+    assert [event.free_places for event in changes(uow)] == [5, 4, 5]
     assert len(uow.inbox) == 3

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, Row, func, select, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import IntegrationEvent, ReferralAccepted, ServiceChanged
+from contracts import IntegrationEvent, ReferralAccepted, ReferralErased, ServiceChanged
 from directory import consumers, demo, services
 from directory.app import MIGRATIONS
 from directory.domain import InvalidService, ServiceAtLocation, ServiceStatus, TimeOfDay
@@ -407,6 +407,26 @@ async def test_a_redelivered_ending_gives_back_one_place_in_the_database(
     assert (stored(seeded).free_places, holds(seeded)) == (5, {second.referral_id: WALKING})
     assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 5]
     assert count(seeded, inbox) == 3
+
+
+async def test_an_erasure_drops_the_place_hold_and_gives_a_place_still_held_back_once(
+    seeded: StartUow,
+) -> None:
+    consumer = consumer_on(seeded)
+    held, cancelled, other = (referral_accepted(service_id=WALKING) for _ in range(3))
+    for offset, event in enumerate((held, cancelled, other, referral_cancelled(cancelled))):
+        await consumer.handle(record_of(event, offset, REFERRALS))
+    assert stored(seeded).free_places == 4
+    for offset, erased in enumerate((held, cancelled), start=4):
+        event = ReferralErased(
+            referral_id=erased.referral_id, organization_ids=[uuid4()], erased_at=NOW
+        )
+        record = record_of(event, offset, REFERRALS)
+        await consumer.handle(record)
+        await consumer.handle(record)
+    assert (stored(seeded).free_places, holds(seeded)) == (5, {other.referral_id: WALKING})
+    assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 3, 4, 5]
+    assert count(seeded, inbox) == 6
 
 
 def assert_place_and_rename_both_kept(answered: ServiceAtLocation, seeded: StartUow) -> None:

@@ -34,6 +34,12 @@ class FakeMessageRepository:
     def mark_read(self, message_id: UUID, reader: Reader, read_at: datetime) -> None:
         self.reads.setdefault((message_id, reader.reader_id), read_at)
 
+    def remove_about_referral(self, referral_id: UUID) -> int:
+        gone = {m.id for m in self.rows.values() if m.referral_id == referral_id}
+        self.rows = {id: m for id, m in self.rows.items() if id not in gone}
+        self.reads = {key: at for key, at in self.reads.items() if key[0] not in gone}
+        return len(gone)
+
     def _as_read_by(self, message: Message, reader: Reader) -> Message:
         copied = copy.deepcopy(message)
         copied.read_at = self.reads.get((message.id, reader.reader_id))
@@ -84,6 +90,27 @@ class FakeDeliveryRepository:
     def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]:
         found = [d for d in self.rows.values() if status is None or d.status is status]
         return copy.deepcopy(sorted(found, key=lambda d: d.created_at, reverse=True)[:limit])
+
+    def remove_unfinished_of_referral(self, referral_id: UUID) -> int:
+        gone = {
+            d.id
+            for d in self.rows.values()
+            if d.referral_id == referral_id and d.status is DeliveryStatus.PENDING
+        }
+        self.rows = {id: d for id, d in self.rows.items() if id not in gone}
+        return len(gone)
+
+    def drop_bodies_of_referral(self, referral_id: UUID) -> int:
+        finished = [
+            d
+            for d in self.rows.values()
+            if d.referral_id == referral_id
+            and d.status is not DeliveryStatus.PENDING
+            and d.body is not None
+        ]
+        for delivery in finished:
+            delivery.body = None
+        return len(finished)
 
     def of_channel(self, channel: Channel) -> list[Delivery]:
         return [d for d in self.rows.values() if d.channel is channel]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+from contracts import ConsentWithdrawn, ReferralErased
 from notifications import consumers
 from notifications.domain import Language, OperatorReader, PartnerReader
 from notifications.services import Clock
@@ -22,6 +23,21 @@ OPERATOR = OperatorReader("operator-anna")
 OTHER_OPERATOR = OperatorReader("operator-bo")
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
+
+
+def consent_withdrawn(referral_id: UUID, *organization_ids: UUID) -> ConsentWithdrawn:
+    """The citizen withdrew consent to the referral, offered to `organization_ids`."""
+    return ConsentWithdrawn(
+        referral_id=referral_id, organization_ids=list(organization_ids), withdrawn_at=NOW
+    )
+
+
+def referral_erased(referral_id: UUID, *organization_ids: UUID) -> ReferralErased:
+    """The citizen's data was erased; the referral was offered to `organization_ids`."""
+    return ReferralErased(
+        referral_id=referral_id, organization_ids=list(organization_ids), erased_at=NOW
+    )
+
 
 StartUow = Callable[[], NotificationsUnitOfWork]
 

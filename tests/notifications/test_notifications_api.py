@@ -27,7 +27,13 @@ from tests.events import (
 )
 from tests.kit import auth_header, record_of, wait_for
 from tests.notifications.receiver import webhook_receiver
-from tests.notifications.support import ORG, OTHER_ORG, consume
+from tests.notifications.support import (
+    ORG,
+    OTHER_ORG,
+    consent_withdrawn,
+    consume,
+    referral_erased,
+)
 
 PARTNER = auth_header(Role.PARTNER, organization_id=ORG)
 OTHER_PARTNER = auth_header(Role.PARTNER, organization_id=OTHER_ORG)
@@ -155,6 +161,28 @@ def test_a_partner_is_told_when_its_offer_is_withdrawn_or_expires_and_of_which_r
     assert inbox(client, OTHER_PARTNER) == []
 
 
+def test_a_partner_is_told_to_delete_a_referral_and_after_an_erasure_finds_only_that(
+    client: TestClient,
+) -> None:
+    offer, other = referral_offered(organization_id=ORG), referral_offered(organization_id=ORG)
+    deliver(client, other, offer, consent_withdrawn(offer.referral_id, ORG))
+    assert [(m["kind"], m["referral_id"]) for m in inbox(client, PARTNER)] == [
+        ("deletion_requested", str(offer.referral_id)),
+        ("referral_offered", str(offer.referral_id)),
+        ("referral_offered", str(other.referral_id)),
+    ]
+    deliver(client, referral_erased(offer.referral_id, ORG))
+    notice, left = inbox(client, PARTNER)
+    assert (notice["kind"], notice["referral_id"], notice["text"]) == (
+        "deletion_requested",
+        str(offer.referral_id),
+        f"Henvisning {offer.referral_id}: borgerens oplysninger er slettet. "
+        "Slet alt, hvad I har om henvisningen og borgeren.",
+    )
+    assert left["referral_id"] == str(other.referral_id)
+    assert inbox(client, OTHER_PARTNER) == []
+
+
 def test_an_operator_reads_the_escalations_and_no_partner_does(client: TestClient) -> None:
     event = referral_escalated(reason="declined_or_expired")
     deliver(client, referral_offered(organization_id=ORG), pool_opened(), event)
@@ -217,7 +245,9 @@ def test_the_document_says_who_reads_the_inbox_and_what_a_message_carries(
         "offer_expired",
         "referral_escalated",
         "pool_opened",
+        "deletion_requested",
     }
+    assert "`deletion_requested`" in message["properties"]["kind"]["description"]
 
 
 def test_registering_a_webhook_shows_its_secret_and_registering_again_replaces_it(
@@ -360,6 +390,25 @@ def test_the_running_service_sends_a_withdrawal_to_the_partners_webhook(
         str(offer.referral_id),
         "reassigned",
     )
+
+
+def test_the_running_service_sends_an_erasure_notice_to_each_partners_webhook_about_itself(
+    start: Callable[..., TestClient],
+) -> None:
+    client = start(allow_private_webhook_targets=True, dispatcher_poll_seconds=0.05)
+    erasure = referral_erased(uuid4(), ORG, OTHER_ORG)
+    with webhook_receiver() as receiver:
+        registered = client.put("/webhook", headers=PARTNER, json={"url": receiver.url})
+        receiver.secret = registered.json()["secret"]
+        deliver(client, erasure)
+        [received] = wait_for(lambda: receiver.received, "the erasure's webhook", 15)
+    assert (received.answered, received.signature_valid) == (204, True)
+    assert received.body["type"] == "dk.brobygger.referrals.referral.erased.v1"
+    # The event, but naming the recipient only: not who else was offered the referral.
+    assert received.body["data"] == {
+        **erasure.model_dump(mode="json"),
+        "organization_ids": [str(ORG)],
+    }
 
 
 def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(

@@ -4,7 +4,9 @@ Its clock is the test's: back-off and timestamps follow the clock the test moves
 time the test takes.
 """
 
+import asyncio
 import socket
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import UUID
@@ -22,7 +24,7 @@ from tests.events import referral_offered
 from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import ORG, StartUow, consume
+from tests.notifications.support import ORG, StartUow, consume, referral_erased
 
 BACK_OFF = timedelta(minutes=5)
 JUST_BEFORE = timedelta(milliseconds=1)
@@ -232,3 +234,38 @@ async def test_a_name_that_does_not_resolve_is_a_failed_attempt(
     assert waiting.last_error is not None
     assert waiting.last_error.startswith("gaierror: ")
     assert waiting.last_error.endswith("Name or service not known")
+
+
+async def test_a_webhook_erased_while_it_is_sent_is_let_go_and_the_round_goes_on(
+    start_uow: StartUow, client: httpx.AsyncClient
+) -> None:
+    with webhook_receiver() as receiver:
+        erased_id = await offer_to(start_uow, receiver)
+        erased = delivery(start_uow, erased_id)
+        assert await consume(start_uow, record_of(referral_offered(organization_id=ORG), 1)) == []
+        [other_id] = [
+            d.id
+            for d in services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
+            if d.id != erased_id
+        ]
+        erasure = record_of(referral_erased(erased.referral_id), 2)
+        erasures: list[list[str]] = []
+        once = threading.Lock()
+
+        def erase_while_sending(host: str, port: int) -> list[str]:
+            """The referral of one webhook is erased between its claim and its outcome."""
+            with once:
+                if not erasures:
+                    erasures.append(asyncio.run(consume(start_uow, erasure)))
+            return ["93.184.215.14"]
+
+        clock = clock_when_due(start_uow, other_id)
+        sender = dispatcher(start_uow, clock, resolve=erase_while_sending)
+        assert await sender.dispatch_due(client) == 2
+    assert erasures == [[]]
+    assert len(receiver.received) == 2
+    with start_uow() as uow:
+        assert uow.deliveries.get(erased_id) is None
+    assert delivery(start_uow, other_id).status is DeliveryStatus.DELIVERED
+    webhooks = [e for e in published(start_uow) if e.channel == "webhook"]
+    assert [(e.delivery_id, e.status) for e in webhooks] == [(other_id, "delivered")]

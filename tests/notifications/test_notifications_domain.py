@@ -2,6 +2,7 @@
 
 import base64
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 from uuid import UUID, uuid4
@@ -10,10 +11,12 @@ import pytest
 
 from contracts.referrals import EscalationReason, WithdrawalReason
 from notifications.domain import (
+    DELETION_REASONS,
     ESCALATION_REASONS,
     TEMPLATES,
     WITHDRAWAL_REASONS,
     Audience,
+    DeletionCause,
     Delivery,
     DeliveryStatus,
     InvalidTransition,
@@ -146,11 +149,13 @@ def test_the_danish_offer_text_reads_as_intended() -> None:
     )
 
 
-def test_every_withdrawal_and_escalation_reason_has_words_in_every_language() -> None:
-    for reasons, codes in (
+def test_every_withdrawal_escalation_and_deletion_reason_has_words_in_every_language() -> None:
+    reason_sets: list[tuple[Mapping[Language, Mapping[str, str]], tuple[str, ...]]] = [
         (WITHDRAWAL_REASONS, get_args(WithdrawalReason)),
         (ESCALATION_REASONS, get_args(EscalationReason)),
-    ):
+        (DELETION_REASONS, tuple(DeletionCause)),
+    ]
+    for reasons, codes in reason_sets:
         assert set(reasons) == set(Language)
         for language in Language:
             assert set(reasons[language]) == set(codes), language

@@ -1,12 +1,13 @@
-"""Revision 0003 gives messages their audience and referral, and read marks their reader:
-what was stored before keeps its meaning, both ways."""
+"""Revision 0003 gives messages their audience and referral, and read marks their reader;
+revision 0004 gives deliveries their referral: what was stored before keeps its meaning,
+both ways."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
 from alembic import command
-from sqlalchemy import Engine, String, Uuid, column, insert, select, table
+from sqlalchemy import Engine, Integer, String, Uuid, column, insert, select, table
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -20,6 +21,7 @@ from notifications.domain import (
     PartnerReader,
     SourceEvent,
     Template,
+    webhook_body,
 )
 from notifications.store import NotificationsUnitOfWork
 from runtime.migrations import alembic_config
@@ -112,3 +114,83 @@ def test_messages_and_read_marks_from_before_keep_their_meaning_through_revision
         marks = connection.execute(select(MESSAGE_READ_0002)).mappings().all()
     assert set(messages) == {own["id"], broadcast["id"]}
     assert [dict(m) for m in marks] == [mark]
+
+
+DELIVERY_0003 = table(
+    "delivery",
+    column("id", Uuid()),
+    column("organization_id", Uuid()),
+    column("channel", String()),
+    column("status", String()),
+    column("message_id", Uuid()),
+    column("body", String()),
+    column("source_event_id", Uuid()),
+    column("source_event_type", String()),
+    column("attempts", Integer()),
+    column("created_at", UTCDateTime()),
+)
+MESSAGE_0003 = table(
+    "message",
+    *(column(c.name, c.type) for c in MESSAGE_0002.columns),
+    column("audience", String()),
+    column("referral_id", Uuid()),
+)
+
+
+def old_delivery(
+    channel: str, message_id: object = None, body: str | None = None
+) -> dict[str, object]:
+    return {
+        "id": uuid4(),
+        "organization_id": ORG,
+        "channel": channel,
+        "status": "delivered" if channel == "inbox" else "pending",
+        "message_id": message_id,
+        "body": body,
+        "source_event_id": uuid4(),
+        "source_event_type": "dk.brobygger.test.v1",
+        "attempts": 0,
+        "created_at": READ_AT,
+    }
+
+
+def test_deliveries_from_before_revision_0004_are_found_by_the_referral_they_are_about(
+    engine_for: Callable[[str], Engine],
+) -> None:
+    engine = engine_for("notifications")
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, "0003")
+    referral_id = uuid4()
+    about = {**old_message(ORG, "referral_offered", 1), "audience": "organization"}
+    about["referral_id"] = referral_id
+    pool = {**old_message(None, "pool_opened", 2), "audience": "partners", "referral_id": None}
+    webhook_data = {"referral_id": str(referral_id), "organization_id": str(ORG)}
+    deliveries = {
+        "inbox about": old_delivery("inbox", about["id"]),
+        "inbox pool": old_delivery("inbox", pool["id"]),
+        "webhook about": old_delivery(
+            "webhook", body=webhook_body("dk.brobygger.test.v1", READ_AT, webhook_data)
+        ),
+        "webhook pool": old_delivery(
+            "webhook", body=webhook_body("dk.brobygger.test.v1", READ_AT, {"pool_id": "p"})
+        ),
+    }
+    with engine.begin() as connection:
+        connection.execute(insert(MESSAGE_0003), [about, pool])
+        connection.execute(insert(DELIVERY_0003), list(deliveries.values()))
+
+    command.upgrade(config, "head")
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    with NotificationsUnitOfWork(factory, "/brobygger/notifications") as uow:
+        found = {name: uow.deliveries.get(d["id"]) for name, d in deliveries.items()}
+    assert {name: d.referral_id for name, d in found.items() if d is not None} == {
+        "inbox about": referral_id,
+        "inbox pool": None,
+        "webhook about": referral_id,
+        "webhook pool": None,
+    }
+
+    command.downgrade(config, "0003")
+    with engine.connect() as connection:
+        kept = connection.execute(select(DELIVERY_0003.c.id)).scalars().all()
+    assert set(kept) == {d["id"] for d in deliveries.values()}

@@ -1,13 +1,21 @@
 """Use cases on fakes: what is stored, queued and published for each event and request."""
 
+import copy
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
-from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
+from contracts import (
+    ConsentWithdrawn,
+    DeliveryRecorded,
+    IntegrationEvent,
+    PoolOpened,
+    ReferralErased,
+    ReferralOffered,
+)
 from contracts.referrals import OfferEvent, WithdrawalReason
 from notifications import consumers, services
 from notifications.domain import (
@@ -16,7 +24,9 @@ from notifications.domain import (
     DeliveryStatus,
     InvalidWebhookUrl,
     Language,
+    Message,
     PartnerReader,
+    Reader,
     RetryPolicy,
     Template,
     Webhook,
@@ -39,6 +49,8 @@ from tests.notifications.support import (
     OTHER_ORG,
     OTHER_PARTNER,
     PARTNER,
+    consent_withdrawn,
+    referral_erased,
 )
 
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
@@ -461,3 +473,240 @@ def test_a_delivery_to_a_removed_webhook_fails_without_being_sent() -> None:
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
     assert event.status == "failed"
+
+
+# What the organisations a referral was offered to are told to do when it goes.
+DeletionNotice = Callable[..., ConsentWithdrawn | ReferralErased]
+DELETION_NOTICES: dict[str, DeletionNotice] = {
+    "consent_withdrawn": consent_withdrawn,
+    "erased": referral_erased,
+}
+
+
+def test_a_consent_withdrawal_tells_each_organisation_offered_the_referral_to_delete_it() -> None:
+    offer = referral_offered(organization_id=ORG)
+    uow = handle(offer)
+    handle(consent_withdrawn(offer.referral_id, ORG, OTHER_ORG), uow=uow)
+    for reader, organization_id in ((PARTNER, ORG), (OTHER_PARTNER, OTHER_ORG)):
+        [notice] = [
+            m
+            for m in uow.messages.for_reader(reader, unread_only=False, limit=10)
+            if m.template is Template.DELETION_REQUESTED
+        ]
+        assert notice.text == (
+            f"Henvisning {offer.referral_id}: borgeren har trukket sit samtykke tilbage. "
+            "Slet alt, hvad I har om henvisningen og borgeren."
+        )
+        assert (
+            notice.template,
+            notice.organization_id,
+            notice.referral_id,
+            notice.created_at,
+        ) == (Template.DELETION_REQUESTED, organization_id, offer.referral_id, NOW)
+    recorded = uow.committed_events[1:]  # after the offer's own
+    assert [(e.organization_id, e.channel, e.source_event_type) for e in recorded] == [
+        (ORG, "inbox", ConsentWithdrawn.event_type),
+        (OTHER_ORG, "inbox", ConsentWithdrawn.event_type),
+    ]
+    assert uow.commits == 2
+
+
+def test_after_a_consent_withdrawal_the_messages_about_the_referral_stay() -> None:
+    offer = referral_offered(organization_id=ORG)
+    uow = handle(offer)
+    handle(offer_withdrawn(offer), uow=uow)
+    handle(consent_withdrawn(offer.referral_id, ORG), uow=uow)
+    messages = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
+    assert sorted(m.template for m in messages) == sorted(
+        [Template.REFERRAL_OFFERED, Template.OFFER_WITHDRAWN, Template.DELETION_REQUESTED]
+    )
+    assert {m.referral_id for m in messages} == {offer.referral_id}
+
+
+@pytest.mark.parametrize(
+    ("notice", "language", "text"),
+    [
+        (
+            consent_withdrawn,
+            Language.SV,
+            "Remiss {}: personen har återkallat sitt samtycke. "
+            "Radera allt ni har om remissen och personen.",
+        ),
+        (
+            referral_erased,
+            Language.SV,
+            "Remiss {}: personens uppgifter har raderats. "
+            "Radera allt ni har om remissen och personen.",
+        ),
+        (
+            consent_withdrawn,
+            Language.EN,
+            "Referral {}: the citizen withdrew consent. "
+            "Please delete everything you hold about the referral and the citizen.",
+        ),
+        (
+            referral_erased,
+            Language.EN,
+            "Referral {}: the citizen's data was erased. "
+            "Please delete everything you hold about the referral and the citizen.",
+        ),
+        (
+            referral_erased,
+            Language.DA,
+            "Henvisning {}: borgerens oplysninger er slettet. "
+            "Slet alt, hvad I har om henvisningen og borgeren.",
+        ),
+    ],
+    ids=["withdrawn-sv", "erased-sv", "withdrawn-en", "erased-en", "erased-da"],
+)
+def test_a_deletion_notice_says_why_in_the_services_language(
+    notice: DeletionNotice, language: Language, text: str
+) -> None:
+    event = notice(uuid4(), ORG)
+    [message] = handle(event, language).messages.rows.values()
+    assert message.text == text.format(event.referral_id)
+    assert (message.template, message.language) == (Template.DELETION_REQUESTED, language)
+
+
+@pytest.mark.parametrize("notice", DELETION_NOTICES.values(), ids=DELETION_NOTICES.keys())
+def test_a_deletion_notice_goes_by_webhook_as_the_event_naming_only_its_recipient(
+    notice: DeletionNotice,
+) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    with_webhook(uow, OTHER_ORG)
+    without_webhook = uuid4()
+    event = notice(uuid4(), ORG, OTHER_ORG, without_webhook)
+    handle(event, uow=uow)
+    webhooks = uow.deliveries.of_channel(Channel.WEBHOOK)
+    assert sorted(str(d.organization_id) for d in webhooks) == sorted([str(ORG), str(OTHER_ORG)])
+    for delivery in webhooks:
+        assert (delivery.status, delivery.next_attempt_at, delivery.referral_id) == (
+            DeliveryStatus.PENDING,
+            NOW,
+            event.referral_id,
+        )
+        assert delivery.body is not None
+        body = json.loads(delivery.body)
+        assert body["type"] == event.event_type
+        assert body["data"] == {
+            **event.model_dump(mode="json"),
+            "organization_ids": [str(delivery.organization_id)],
+        }
+    assert (
+        len(uow.messages.for_reader(PartnerReader(without_webhook), unread_only=False, limit=9))
+        == 1
+    )
+    assert uow.commits == 1
+
+
+@pytest.mark.parametrize("notice", DELETION_NOTICES.values(), ids=DELETION_NOTICES.keys())
+def test_an_organisation_named_twice_is_told_once(notice: DeletionNotice) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    handle(notice(uuid4(), ORG, ORG), uow=uow)
+    assert len(uow.messages.rows) == 1
+    assert len(uow.deliveries.of_channel(Channel.WEBHOOK)) == 1
+    assert len(uow.committed_events) == 1
+
+
+def reader_of(message: Message) -> Reader:
+    return OPERATOR if message.audience is Audience.OPERATORS else PARTNER
+
+
+def test_an_erasure_deletes_every_message_about_the_referral_with_every_readers_marks() -> None:
+    offer = referral_offered(organization_id=ORG)
+    uow = handle(offer)
+    handle(offer_withdrawn(offer, reason="reassigned"), uow=uow)
+    handle(referral_escalated(referral_id=offer.referral_id), uow=uow)
+    handle(consent_withdrawn(offer.referral_id, ORG), uow=uow)
+    other = referral_offered(organization_id=ORG)
+    handle(other, uow=uow)
+    handle(pool_opened(), uow=uow)
+    for message in list(uow.messages.rows.values()):
+        services.mark_read(message.id, reader_of(message), uow, FakeClock(NOW))
+    kept = {m.id for m in uow.messages.rows.values() if m.referral_id != offer.referral_id}
+    assert len(uow.messages.reads) == 6
+
+    handle(referral_erased(offer.referral_id, ORG), uow=uow)
+
+    [notice] = [m for m in uow.messages.rows.values() if m.id not in kept]
+    assert (notice.template, notice.referral_id) == (Template.DELETION_REQUESTED, offer.referral_id)
+    assert "borgerens oplysninger er slettet" in notice.text
+    assert services.inbox(OPERATOR, uow, unread_only=False, limit=10) == []
+    assert {message_id for message_id, _ in uow.messages.reads} == kept
+    assert [m.id for m in services.inbox(PARTNER, uow, unread_only=True, limit=10)] == [notice.id]
+
+
+def test_an_erasure_deletes_the_referrals_unsent_webhooks_and_what_the_sent_ones_carried() -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    with_webhook(uow, OTHER_ORG)
+    clock = FakeClock(NOW)
+    offer = referral_offered(organization_id=ORG)
+
+    def webhook_of(event: IntegrationEvent) -> UUID:
+        handle(event, uow=uow)
+        [delivery] = [
+            d
+            for d in uow.deliveries.of_channel(Channel.WEBHOOK)
+            if d.body and json.loads(d.body)["data"] == event.model_dump(mode="json")
+        ]
+        return delivery.id
+
+    def outcome(delivery_id: UUID, error: str | None) -> None:
+        command = services.RecordWebhookOutcome(delivery_id, error)
+        services.record_webhook_outcome(command, uow, POLICY, clock)
+
+    delivered = webhook_of(offer)
+    outcome(delivered, None)
+    failed = webhook_of(offer_withdrawn(offer, reason="reassigned"))
+    for _ in range(POLICY.max_attempts):
+        outcome(failed, "HTTP 500")
+    retrying = webhook_of(offer_expired(offer))
+    outcome(retrying, "HTTP 503")
+    not_yet_tried = webhook_of(
+        referral_offered(referral_id=offer.referral_id, organization_id=OTHER_ORG)
+    )
+    others = webhook_of(referral_offered(organization_id=ORG))
+    before = copy.deepcopy(uow.deliveries.rows)
+    assert (before[failed].status, before[retrying].status, before[retrying].attempts) == (
+        DeliveryStatus.FAILED,
+        DeliveryStatus.PENDING,
+        1,
+    )
+
+    handle(referral_erased(offer.referral_id, ORG, OTHER_ORG), uow=uow)
+
+    after = uow.deliveries.rows
+    assert retrying not in after and not_yet_tried not in after
+    for finished in (delivered, failed):
+        kept = after[finished]
+        assert kept.body is None
+        assert (kept.status, kept.attempts, kept.recorded_at, kept.source) == (
+            before[finished].status,
+            before[finished].attempts,
+            before[finished].recorded_at,
+            before[finished].source,
+        )
+    assert after[others] == before[others]
+    notices = [d for d in after.values() if d.id not in before and d.channel is Channel.WEBHOOK]
+    assert sorted((str(d.organization_id), d.status, d.source.type) for d in notices) == sorted(
+        (str(org), DeliveryStatus.PENDING, ReferralErased.event_type) for org in (ORG, OTHER_ORG)
+    )
+    inbox_records = [d for d in before.values() if d.channel is Channel.INBOX]
+    assert all(after[d.id] == d for d in inbox_records), "the inbox's delivery records stay"
+
+
+def test_a_webhook_erased_while_it_was_being_sent_is_let_go_and_nothing_published() -> None:
+    uow = FakeUnitOfWork()
+    delivery_id = queued_webhook(uow)
+    referral_id = uow.deliveries.rows[delivery_id].referral_id
+    assert referral_id is not None
+    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW))
+    handle(referral_erased(referral_id), uow=uow)
+    uow.committed_events.clear()
+    command = services.RecordWebhookOutcome(attempt.delivery_id, None)
+    assert services.record_webhook_outcome(command, uow, POLICY, FakeClock(NOW)) is None
+    assert delivery_id not in uow.deliveries.rows
+    assert uow.committed_events == []

@@ -13,7 +13,13 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import Table, func, select
 
-from contracts import DeliveryRecorded, IntegrationEvent, PoolOpened, ReferralOffered
+from contracts import (
+    DeliveryRecorded,
+    IntegrationEvent,
+    PoolOpened,
+    ReferralErased,
+    ReferralOffered,
+)
 from notifications import services
 from notifications.domain import (
     Audience,
@@ -51,7 +57,9 @@ from tests.notifications.support import (
     OTHER_PARTNER,
     PARTNER,
     StartUow,
+    consent_withdrawn,
     consume,
+    referral_erased,
 )
 
 
@@ -99,6 +107,8 @@ CONSUMED: dict[str, Callable[[], IntegrationEvent]] = {
     "referral.offer_expired": lambda: offer_expired(referral_offered(organization_id=ORG)),
     "referral.escalated": referral_escalated,
     "pool.opened": pool_opened,
+    "referral.consent_withdrawn": lambda: consent_withdrawn(uuid4(), ORG),
+    "referral.erased": lambda: referral_erased(uuid4(), ORG),
 }
 
 
@@ -362,3 +372,94 @@ async def test_a_caller_overtaken_between_its_read_and_its_write_gets_the_time_t
     assert late.read_at == first
     [stored] = services.inbox(PARTNER, start_uow, unread_only=False, limit=10)
     assert stored.read_at == first
+
+
+def about(start_uow: StartUow, referral_id: UUID) -> tuple[list[MessageRow], list[DeliveryRow]]:
+    """The rows of the messages and deliveries about the referral, as stored (copies, to
+    read after the transaction)."""
+    with start_uow() as uow:
+        messages = uow.session.scalars(
+            select(MessageRow).where(MessageRow.referral_id == referral_id)
+        )
+        deliveries = uow.session.scalars(
+            select(DeliveryRow).where(DeliveryRow.referral_id == referral_id)
+        )
+        return [m.model_copy() for m in messages], [d.model_copy() for d in deliveries]
+
+
+async def test_an_erasure_leaves_of_the_referral_only_its_notices_and_what_was_sent_when(
+    start_uow: StartUow,
+) -> None:
+    register(start_uow, ORG)
+    register(start_uow, OTHER_ORG)
+    offer = referral_offered(organization_id=ORG)
+    story = [
+        offer,
+        offer_withdrawn(offer, reason="reassigned"),
+        referral_offered(referral_id=offer.referral_id, organization_id=OTHER_ORG),
+        referral_escalated(referral_id=offer.referral_id),
+        consent_withdrawn(offer.referral_id, ORG, OTHER_ORG),
+        referral_offered(organization_id=ORG),
+        pool_opened(),
+    ]
+    clock = FakeClock(NOW)
+    for offset, event in enumerate(story):
+        clock.advance(timedelta(seconds=1))  # so that the webhooks fall due in this order
+        assert await consume(start_uow, record_of(event, offset), clock=clock) == []
+    # The offer's webhook is delivered, the withdrawal's waits for a retry, the rest for
+    # their first attempt.
+    sent, retrying = services.claim_due_webhooks(start_uow, lease=LEASE, limit=2, clock=clock)
+    policy = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
+    for attempt, error in ((sent, None), (retrying, "HTTP 503")):
+        outcome = services.RecordWebhookOutcome(attempt.delivery_id, error)
+        services.record_webhook_outcome(outcome, start_uow, policy, clock)
+    for reader in (PARTNER, OTHER_PARTNER, OPERATOR):
+        for message in services.inbox(reader, start_uow, unread_only=False, limit=20):
+            services.mark_read(message.id, reader, start_uow, clock)
+    assert count(start_uow, MessageReadRow) == 9
+    messages, deliveries = about(start_uow, offer.referral_id)
+    assert len(messages) == 6
+    finished = {d.id: d for d in deliveries if d.status != DeliveryStatus.PENDING.value}
+    assert sent.delivery_id in finished
+    assert finished[sent.delivery_id].body is not None
+    with start_uow() as uow:
+        unrelated = {r.id: r.model_dump() for r in uow.session.scalars(select(DeliveryRow))}
+    for delivery in deliveries:
+        del unrelated[delivery.id]
+
+    erasure = record_of(referral_erased(offer.referral_id, ORG, OTHER_ORG), len(story))
+    assert await consume(start_uow, erasure, clock=clock) == []
+    once = rows(start_uow) | {"read": count(start_uow, MessageReadRow)}
+    assert await consume(start_uow, erasure, clock=clock) == []
+    assert rows(start_uow) | {"read": count(start_uow, MessageReadRow)} == once
+
+    messages, deliveries = about(start_uow, offer.referral_id)
+    assert sorted((m.template, str(m.organization_id)) for m in messages) == sorted(
+        (Template.DELETION_REQUESTED.value, str(org)) for org in (ORG, OTHER_ORG)
+    )
+    assert all("borgerens oplysninger er slettet" in m.text for m in messages)
+    assert services.inbox(OPERATOR, start_uow, unread_only=False, limit=20) == []
+    with start_uow() as uow:
+        marked = set(uow.session.scalars(select(MessageReadRow.message_id)))
+        kept = set(uow.session.scalars(select(MessageRow.id)))
+    assert len(marked) == 2 and marked <= kept, "only the other referral's and the pool's"
+    new = {d.id: d for d in deliveries if d.source_event_type == ReferralErased.event_type}
+    assert sorted((d.channel, d.status, str(d.organization_id)) for d in new.values()) == sorted(
+        (channel, status, str(org))
+        for org in (ORG, OTHER_ORG)
+        for channel, status in (("inbox", "delivered"), ("webhook", "pending"))
+    )
+    assert {d.id for d in deliveries} - new.keys() == finished.keys()
+    for delivery in deliveries:
+        if delivery.id in finished:
+            before = finished[delivery.id]
+            assert delivery.body is None
+            assert (delivery.status, delivery.attempts, delivery.recorded_at) == (
+                before.status,
+                before.attempts,
+                before.recorded_at,
+            )
+    with start_uow() as uow:
+        for delivery_id, before in unrelated.items():
+            row = uow.session.get(DeliveryRow, delivery_id)
+            assert row is not None and row.model_dump() == before
