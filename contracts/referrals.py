@@ -61,7 +61,10 @@ class ReferralSubmitted(ReferralEvent):
     event_type = _type("submitted")
 
     citizen_ref: str = Field(
-        description="Pseudonymous reference to the citizen; never the personal identity number."
+        description="The referral's pseudonymous reference (`ref_` and 26 random characters; "
+        "`cit_…` for referrals from before): random and one per referral, so that nothing "
+        "links two referrals of one citizen or leads back to the citizen. Never the personal "
+        "identity number."
     )
     age_band: AgeBand = Field(description="Five-year age band of the citizen.")
     district: str = Field(description="City district the citizen lives in, e.g. 'Nørrebro'.")
@@ -90,7 +93,10 @@ class ReferralOffered(OfferEvent):
 
     event_type = _type("offered")
 
-    citizen_ref: str = Field(description="Pseudonymous reference to the citizen.")
+    citizen_ref: str = Field(
+        description="The referral's pseudonymous reference, as in `referral.submitted`: random "
+        "and one per referral."
+    )
     age_band: AgeBand = Field(description="Five-year age band of the citizen.")
     district: str = Field(description="City district the citizen lives in.")
     interests: list[str] = Field(description="The citizen's interests.")
@@ -238,3 +244,31 @@ class ReferralCancelled(ReferralEvent):
         default=None, description="The service of that organisation, if any."
     )
     cancelled_at: datetime = Field(description="When it was cancelled.")
+
+
+class ConsentWithdrawn(ReferralEvent):
+    """The citizen withdrew consent: the referral is cancelled (a `referral.cancelled` event
+    comes first), and every organisation it was offered to should delete what it holds about
+    it."""
+
+    event_type = _type("consent_withdrawn")
+
+    organization_ids: list[UUID] = Field(
+        description="Every organisation the referral was offered to: each should delete what "
+        "it holds about the referral."
+    )
+    withdrawn_at: datetime = Field(description="When consent was withdrawn.")
+
+
+class ReferralErased(ReferralEvent):
+    """The citizen's data was erased (GDPR art. 17): the referral no longer exists anywhere.
+    Every service deletes what it holds about it, and every organisation it was offered to is
+    told to do the same."""
+
+    event_type = _type("erased")
+
+    organization_ids: list[UUID] = Field(
+        description="Every organisation the referral was offered to: each must delete what it "
+        "holds about the referral."
+    )
+    erased_at: datetime = Field(description="When it was erased.")
