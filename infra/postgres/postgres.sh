@@ -7,8 +7,10 @@
 #
 # Usage: infra/postgres/postgres.sh <command>
 #   start          install PostgreSQL if missing, create/configure/start the
-#                  cluster, ensure one role + one database per service, print URLs
-#   urls           print  <SVC>_DATABASE_URL=...  lines (eval/source-able);
+#                  cluster, ensure one role + one database per service (and one for
+#                  referrals' key store), print URLs
+#   urls           print  <SVC>_DATABASE_URL=...  lines and REFERRALS_KEYSTORE_URL=...
+#                  (eval/source-able);
 #                  to export them:  set -a; eval "$(infra/postgres/postgres.sh urls)"; set +a
 #   stop           stop the cluster
 #   status         show cluster state (exit 0 if accepting connections, 3 if not)
@@ -34,6 +36,9 @@ set -euo pipefail
 
 readonly CLUSTER=brobygger
 readonly SERVICES=(referrals directory grants notifications)
+# Referrals' key store (citizens' data keys) lives apart from the referrals data, with its own
+# role: a backup or a role of the referrals database alone decrypts nothing.
+readonly DATABASES=("${SERVICES[@]}" referrals_keys)
 readonly DEFAULT_PORT=55432
 readonly PW_PREFIX="${PG_PASSWORD_PREFIX-dev-}"
 readonly DB_SUFFIX="${PG_DB_SUFFIX-}"
@@ -142,7 +147,7 @@ elapsed() {
 
 valid_service() {
   local s
-  for s in "${SERVICES[@]}"; do [[ "$s" == "$1" ]] && return 0; done
+  for s in "${DATABASES[@]}"; do [[ "$s" == "$1" ]] && return 0; done
   return 1
 }
 
@@ -152,6 +157,9 @@ print_urls() {
     printf '%s_DATABASE_URL=postgresql+psycopg://brobygger_%s:%s@127.0.0.1:%s/brobygger_%s%s\n' \
       "${svc^^}" "$svc" "$(urlencode "${PW_PREFIX}${svc}")" "$port" "$svc" "$DB_SUFFIX"
   done
+  svc=referrals_keys
+  printf 'REFERRALS_KEYSTORE_URL=postgresql+psycopg://brobygger_%s:%s@127.0.0.1:%s/brobygger_%s%s\n' \
+    "$svc" "$(urlencode "${PW_PREFIX}${svc}")" "$port" "$svc" "$DB_SUFFIX"
 }
 
 # ---------------------------------------------------------- configuration ---
@@ -297,7 +305,7 @@ ensure_all_dbs() {
   local port="$1" svc
   # Service roles have no business in the maintenance databases either.
   psql_super "$port" -c 'REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC;'
-  for svc in "${SERVICES[@]}"; do
+  for svc in "${DATABASES[@]}"; do
     ensure_db "$port" "$svc" ""
     [[ -n "$DB_SUFFIX" ]] && ensure_db "$port" "$svc" "$DB_SUFFIX"
   done
@@ -364,8 +372,8 @@ cmd_status() {
 
 cmd_reset_db() {
   local svc="${1:-}"
-  [[ -n "$svc" ]] || die "usage: $0 reset-db <$(IFS='|'; echo "${SERVICES[*]}")>"
-  valid_service "$svc" || die "unknown service '$svc' (known: ${SERVICES[*]})"
+  [[ -n "$svc" ]] || die "usage: $0 reset-db <$(IFS='|'; echo "${DATABASES[*]}")>"
+  valid_service "$svc" || die "unknown service '$svc' (known: ${DATABASES[*]})"
   require_root reset-db "$svc"
   is_running || die "cluster '$CLUSTER' is not running (run: $0 start)"
   local port db="brobygger_${svc}${DB_SUFFIX}"

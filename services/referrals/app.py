@@ -9,14 +9,19 @@ from fastapi import FastAPI
 
 from referrals import api, consumers, events, services
 from referrals.config import Settings
-from referrals.privacy import IdentityVault
+from referrals.keystore import SqlDataKeyStore
+from referrals.privacy import MasterKeys, Vault
 from referrals.store import ReferralsUnitOfWork
 from runtime.clock import Clock, utcnow
+from runtime.logs import get_logger
 from runtime.scheduler import run_timers
 from runtime.service import ServiceRuntime
+from runtime.storage import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TIMER_BATCH = 100
+
+log = get_logger(component="vault")
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
@@ -25,6 +30,39 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     start_uow = service.uow_factory(ReferralsUnitOfWork)
     lifecycle = services.Lifecycle(start_uow, timedelta(hours=settings.offer_ttl_hours), clock)
     service.consume(consumers.handlers(lifecycle.offer_ttl, clock), start_uow)
+    keys = SqlDataKeyStore(make_engine(settings.effective_keystore_url()))
+    service.on_startup(keys.create_table)
+    vault = Vault(
+        MasterKeys.parse(settings.master_keys.get_secret_value()),
+        keys,
+        blind_index_key=settings.blind_index_key.get_secret_value().encode(),
+        fingerprint_key=settings.fingerprint_key.get_secret_value().encode(),
+    )
+    if not settings.keystore_url and service.engine.dialect.name != "sqlite":
+        log.warning(
+            "keystore.local_file",
+            detail="REFERRALS_KEYSTORE_URL is not set: citizens' data keys are kept in a "
+            "local SQLite file; give them a database of their own in any deployment",
+            keystore=settings.effective_keystore_url(),
+        )
+
+    def convert_legacy() -> None:
+        legacy_key = settings.legacy_identity_key
+        if legacy_key is not None:
+            done = services.convert_legacy_identities(
+                start_uow, vault, legacy_key.get_secret_value(), clock
+            )
+            log.info("legacy.converted", converted=done.converted, unreadable=done.unreadable)
+        waiting = services.legacy_referrals(start_uow)
+        if waiting:
+            log.warning(
+                "legacy.waiting",
+                referrals=waiting,
+                detail="referrals stored under the legacy identity key cannot be read: set "
+                "REFERRALS_LEGACY_IDENTITY_KEY to that key and restart to convert them",
+            )
+
+    service.on_startup(convert_legacy)
 
     async def fire_timers() -> None:
         await run_timers(
@@ -42,7 +80,5 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     )
     app.state.start_uow = start_uow
     app.state.lifecycle = lifecycle
-    app.state.vault = IdentityVault(
-        settings.identity_key.get_secret_value(), settings.pseudonym_key.get_secret_value()
-    )
+    app.state.vault = vault
     return app

@@ -9,12 +9,15 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from sqlalchemy.exc import IntegrityError
+
 from contracts import MatchesFound, NoMatchFound, ServiceChanged
 from referrals.domain import (
     Accompaniment,
     Actor,
     CancelReason,
     Candidate,
+    Consent,
     DeclineReason,
     FailReason,
     HoldReason,
@@ -24,8 +27,25 @@ from referrals.domain import (
     age_band,
     parse_cpr,
 )
-from referrals.privacy import CitizenIdentity, IdentityVault
-from referrals.store import ConcurrentUpdate, ReferralRepository, ServiceBook, TimerRepository
+from referrals.privacy import (
+    CitizenIdentity,
+    DataKey,
+    DataKeyStore,
+    KeyUnavailable,
+    MasterKeys,
+    Vault,
+    new_reference,
+    open_legacy_identity,
+)
+from referrals.store import (
+    CitizenRepository,
+    ConcurrentUpdate,
+    ReferralRepository,
+    Sealed,
+    ServiceBook,
+    StoredCitizen,
+    TimerRepository,
+)
 from runtime.clock import Clock, utcnow
 from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
@@ -33,6 +53,9 @@ from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 class UnitOfWork(KeyStore, Protocol):
     @property
     def referrals(self) -> ReferralRepository: ...
+
+    @property
+    def citizens(self) -> CitizenRepository: ...
 
     @property
     def services(self) -> ServiceBook: ...
@@ -73,10 +96,12 @@ class SubmitReferral:
     district: str
     interests: list[str]
     languages: list[str]
+    consent: Consent
     needs: list[str] = field(default_factory=list)
     address: str | None = None
     phone: str | None = None
-    share_contact_details: bool = False
+    note: str | None = None
+    """The care worker's words to the partner; sealed, never on Kafka."""
     needs_accompaniment: bool = False
     idempotency_key: str | None = None
 
@@ -84,44 +109,76 @@ class SubmitReferral:
 def submit_referral(
     command: SubmitReferral,
     start_uow: UnitOfWorkFactory,
-    vault: IdentityVault,
+    vault: Vault,
     clock: Clock = utcnow,
 ) -> tuple[Referral, bool]:
     """Create the referral, recording `ReferralSubmitted`; a retry returns the first one.
+    A citizen referred before is found by the blind index and keeps their data key; the
+    identity becomes what was sent now.
 
     Returns the referral and whether it was created now.
     """
     personal_number, born = parse_cpr(command.personal_number)
     now = clock()
+    identity = CitizenIdentity(personal_number, command.name, command.address, command.phone)
 
     def create(uow: UnitOfWork) -> tuple[Referral, str]:
         referral = Referral.submit(
             Referral(
                 id=uuid4(),
                 submitted_by=command.submitted_by,
-                citizen_ref=vault.pseudonym(personal_number),
+                citizen_ref=new_reference(),
                 age_band=age_band(born, now.date()),
                 district=command.district,
                 interests=sorted({i.strip().lower() for i in command.interests}),
                 languages=sorted({lang.lower() for lang in command.languages}),
                 needs=sorted(set(command.needs)),
-                share_contact_details=command.share_contact_details,
+                consent=command.consent,
                 needs_accompaniment=command.needs_accompaniment,
                 submitted_at=now,
             )
         )
-        identity = CitizenIdentity(personal_number, command.name, command.address, command.phone)
-        uow.referrals.add(referral, identity_ciphertext=vault.seal(identity))
+        key = _keep_citizen(uow, vault, identity, now)
+        note = key.seal_note(referral.id, command.note) if command.note else None
+        uow.referrals.add(referral, citizen_id=key.citizen_id, note=note)
         return referral, str(referral.id)
 
-    return create_once(
-        start_uow,
-        IdempotentRequest.of(
-            command.submitted_by, command.idempotency_key, command, secret=vault.mac_key
-        ),
-        create=create,
-        load=lambda uow, referral_id: _get(uow, UUID(referral_id)),
+    request = IdempotentRequest.of(
+        command.submitted_by, command.idempotency_key, command, secret=vault.fingerprint_key
     )
+    attempt = 1
+    while True:
+        try:
+            return create_once(
+                start_uow,
+                request,
+                create=create,
+                load=lambda uow, referral_id: _get(uow, UUID(referral_id)),
+            )
+        except IntegrityError:
+            # Most likely the same new citizen referred at the same moment by another
+            # request, which added them first: the next attempt finds them.
+            if attempt >= MAX_TRIES:
+                raise
+            attempt += 1
+
+
+def _keep_citizen(
+    uow: UnitOfWork, vault: Vault, identity: CitizenIdentity, now: datetime
+) -> DataKey:
+    """Store the identity as the citizen's current one; returns the citizen's data key."""
+    blind_index = vault.blind_index(identity.personal_number)
+    citizen = uow.citizens.find(blind_index)
+    if citizen is None:
+        # The key is stored (and committed in the key store) before anything sealed with it:
+        # a crash in between leaves an unused key, never a citizen without one.
+        key = vault.new_data_key(uuid4())
+        stored = StoredCitizen(key.citizen_id, blind_index, key.seal_identity(identity))
+        uow.citizens.add(stored, now=now)
+        return key
+    key = vault.data_key(citizen.id)
+    uow.citizens.update_identity(citizen.id, key.seal_identity(identity), now=now)
+    return key
 
 
 # --- directory's events -------------------------------------------------------------------
@@ -341,8 +398,16 @@ class ContactNotShared(Exception):
     """The organisation may not read how to reach the citizen."""
 
 
+class NoteNotShared(Exception):
+    """The organisation may not read the care worker's note."""
+
+
+class IdentityNotConverted(Exception):
+    """The referral's identity is still under the legacy key: nothing can be read of it."""
+
+
 def contact_details(
-    referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: IdentityVault
+    referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: Vault
 ) -> CitizenIdentity:
     """The citizen's name, phone and address, for the organisation that accepted the
     referral and holds it, and only if the citizen consented."""
@@ -353,7 +418,115 @@ def contact_details(
                 "contact details are shared only with the organisation that accepted the "
                 "referral, while it holds it, and only if the citizen consented"
             )
-        return vault.open(uow.referrals.identity_ciphertext(referral_id))
+        citizen_id = _citizen_of(uow.referrals.sealed(referral_id))
+        citizen = uow.citizens.get(citizen_id)
+        if citizen is None:
+            raise KeyUnavailable(f"no citizen {citizen_id}")
+        return vault.data_key(citizen_id).open_identity(citizen.identity)
+
+
+def note(referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: Vault) -> str | None:
+    """The care worker's note to the partner (None if there is none), for the organisation
+    that accepted the referral, while it holds it."""
+    with start_uow() as uow:
+        referral = _visible(_get(uow, referral_id), actor)
+        if actor.organization_id is None or not referral.held_by(actor.organization_id):
+            raise NoteNotShared(
+                "the note is shared only with the organisation that accepted the referral, "
+                "while it holds it"
+            )
+        sealed = uow.referrals.sealed(referral_id)
+        if sealed.note is None:
+            return None
+        return vault.data_key(_citizen_of(sealed)).open_note(referral_id, sealed.note)
+
+
+def _citizen_of(sealed: Sealed) -> UUID:
+    citizen_id = sealed.citizen_id
+    if citizen_id is None:
+        raise IdentityNotConverted(
+            "this referral was stored under the legacy identity key and is not converted "
+            "yet: set REFERRALS_LEGACY_IDENTITY_KEY and restart the service"
+        )
+    return citizen_id
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `rotate_keys` did, in counts: never a key or an identity."""
+
+    master_key: str
+    """The id of the master key every data key is now wrapped under."""
+    rewrapped: int
+    already_current: int
+    unreadable: int
+    """Under a master key no longer configured: still under it, unreadable until it is."""
+
+
+def rotate_keys(master: MasterKeys, keys: DataKeyStore, batch: int = 500) -> Rotation:
+    """Rewrap every data key under the newest master key, so that the older ones can be
+    removed from the configuration. Safe to run again, and alongside the service: a key
+    changed meanwhile is left for the next run."""
+    rewrapped = unreadable = 0
+    after: UUID | None = None
+    while found := keys.not_under(master.current, after=after, limit=batch):
+        for citizen_id, wrapped in found:
+            try:
+                fresh = master.rewrap(wrapped, citizen_id)
+            except KeyUnavailable:
+                unreadable += 1
+                continue
+            rewrapped += keys.replace(citizen_id, wrapped, fresh)
+        after = found[-1][0]
+    already = keys.count() - rewrapped - unreadable
+    return Rotation(master.current, rewrapped, already, unreadable)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    converted: int
+    unreadable: int
+    """The legacy key did not open them; they stay as they are."""
+
+
+def convert_legacy_identities(
+    start_uow: UnitOfWorkFactory,
+    vault: Vault,
+    legacy_key: str,
+    clock: Clock = utcnow,
+    batch: int = 100,
+) -> Conversion:
+    """Move identities stored under the one Fernet key of before into per-citizen keys:
+    each referral gets its citizen (found again by the blind index, or new). Its reference
+    stays what it was, as the events already published say."""
+    converted = unreadable = 0
+    after: UUID | None = None
+    while True:
+        with start_uow() as uow:
+            found = uow.referrals.legacy(after=after, limit=batch)
+        if not found:
+            return Conversion(converted, unreadable)
+        for referral_id, ciphertext in found:
+            try:
+                identity = open_legacy_identity(legacy_key, ciphertext)
+            except KeyUnavailable:
+                unreadable += 1
+                continue
+            with start_uow() as uow:
+                key = _keep_citizen(uow, vault, identity, clock())
+                uow.referrals.attach_citizen(referral_id, key.citizen_id)
+                uow.commit()
+            converted += 1
+        after = found[-1][0]
+
+
+def legacy_referrals(start_uow: UnitOfWorkFactory) -> int:
+    """How many referrals still wait for conversion from the legacy key."""
+    with start_uow() as uow:
+        return uow.referrals.count_legacy()
 
 
 # --- helpers ------------------------------------------------------------------------------

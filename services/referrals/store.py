@@ -15,6 +15,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from referrals.domain import (
     Accompaniment,
     Candidate,
+    Consent,
+    ConsentMethod,
     Deadline,
     DeclineReason,
     EscalationReason,
@@ -33,6 +35,19 @@ class Base(SQLModel, registry=registry()):
     """This service's tables only; the outbox and inbox come from `runtime.storage`."""
 
 
+class CitizenRow(Base, table=True):
+    """A citizen referred at least once: found again by the blind index of the personal
+    number; the identity sealed with the citizen's own data key (in the key store)."""
+
+    __tablename__ = "citizen"
+
+    id: UUID = Field(primary_key=True)
+    blind_index: str = Field(max_length=64, unique=True)
+    identity_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class ReferralRow(Base, table=True):
     __tablename__ = "referral"
     __table_args__ = (Index("ix_referral_escalated", "status", "escalated_at"),)
@@ -40,7 +55,15 @@ class ReferralRow(Base, table=True):
     id: UUID = Field(primary_key=True)
     submitted_by: str = Field(index=True, max_length=200)
     citizen_ref: str = Field(index=True, max_length=64)
-    identity_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # No foreign key: SQLite adds one only by rebuilding the table, which its offers forbid.
+    citizen_id: UUID | None = Field(default=None, index=True)
+    legacy_identity: bytes = Field(
+        default=b"", sa_column=Column("identity_ciphertext", LargeBinary, nullable=False)
+    )
+    """Before per-citizen keys: the identity under the one Fernet key of those days; empty
+    once converted (and for every referral since)."""
+    note_ciphertext: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    """The care worker's note to the partner, sealed with the citizen's data key."""
     age_band: str = Field(max_length=8)
     district: str = Field(max_length=100)
     # Filters ignore case; SQLite's lower() knows only ASCII, so 'Østerbro' is folded here.
@@ -49,6 +72,11 @@ class ReferralRow(Base, table=True):
     languages: list[str] = Field(sa_column=Column(JSON, nullable=False))
     needs: list[str] = Field(sa_column=Column(JSON, nullable=False))
     share_contact_details: bool
+    consent_given_on: date | None = Field(default=None, sa_column=Column(Date()))
+    consent_recorded_by: str | None = Field(default=None, max_length=100)
+    consent_how: str | None = Field(default=None, max_length=10)
+    consent_follow_up_questions: bool = False
+    consent_share_outcome_with_care_system: bool = False
     needs_accompaniment: bool = False
     status: str = Field(index=True, max_length=20)
     submitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -148,6 +176,23 @@ class ConcurrentUpdate(Exception):
 
 
 @dataclass(frozen=True)
+class StoredCitizen:
+    id: UUID
+    blind_index: str
+    identity: bytes
+    """Sealed with the citizen's data key."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What of a referral only the citizen's data key opens."""
+
+    citizen_id: UUID | None
+    """None while the referral waits for conversion from the legacy key."""
+    note: bytes | None
+
+
+@dataclass(frozen=True)
 class DueTimer:
     referral_id: UUID
     kind: str
@@ -155,7 +200,7 @@ class DueTimer:
 
 
 class ReferralRepository(Protocol):
-    def add(self, referral: Referral, *, identity_ciphertext: bytes) -> None: ...
+    def add(self, referral: Referral, *, citizen_id: UUID, note: bytes | None) -> None: ...
 
     def get(self, referral_id: UUID, *, for_update: bool = False) -> Referral | None:
         """`for_update`: lock it until the commit (on PostgreSQL; SQLite has one writer)."""
@@ -165,7 +210,18 @@ class ReferralRepository(Protocol):
         """Raises `ConcurrentUpdate` if it changed since it was read."""
         ...
 
-    def identity_ciphertext(self, referral_id: UUID) -> bytes: ...
+    def sealed(self, referral_id: UUID) -> Sealed: ...
+
+    def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        """Referrals whose identity is still under the legacy key, by id, after `after`:
+        (id, Fernet ciphertext)."""
+        ...
+
+    def attach_citizen(self, referral_id: UUID, citizen_id: UUID) -> None:
+        """Point the referral to its citizen and drop its legacy ciphertext."""
+        ...
+
+    def count_legacy(self) -> int: ...
 
     def offered_to(
         self, organization_id: UUID, status: str | None, offset: int, limit: int
@@ -178,6 +234,16 @@ class ReferralRepository(Protocol):
     def seen(self) -> Iterable[Referral]:
         """The referrals added or loaded in this unit of work."""
         ...
+
+
+class CitizenRepository(Protocol):
+    def find(self, blind_index: str) -> StoredCitizen | None: ...
+
+    def get(self, citizen_id: UUID) -> StoredCitizen | None: ...
+
+    def add(self, citizen: StoredCitizen, *, now: datetime) -> None: ...
+
+    def update_identity(self, citizen_id: UUID, identity: bytes, *, now: datetime) -> None: ...
 
 
 class ServiceBook(Protocol):
@@ -208,13 +274,15 @@ class SqlReferralRepository:
     def seen(self) -> Iterable[Referral]:
         return self._seen.values()
 
-    def add(self, referral: Referral, *, identity_ciphertext: bytes) -> None:
+    def add(self, referral: Referral, *, citizen_id: UUID, note: bytes | None) -> None:
+        consent = referral.consent
         self.session.add(
             ReferralRow(
                 id=referral.id,
                 submitted_by=referral.submitted_by,
                 citizen_ref=referral.citizen_ref,
-                identity_ciphertext=identity_ciphertext,
+                citizen_id=citizen_id,
+                note_ciphertext=note,
                 submitted_at=referral.submitted_at,
                 age_band=referral.age_band,
                 district=referral.district,
@@ -222,7 +290,12 @@ class SqlReferralRepository:
                 interests=referral.interests,
                 languages=referral.languages,
                 needs=referral.needs,
-                share_contact_details=referral.share_contact_details,
+                share_contact_details=consent.share_contact_details,
+                consent_given_on=consent.given_on,
+                consent_recorded_by=consent.recorded_by,
+                consent_how=consent.how.value if consent.how else None,
+                consent_follow_up_questions=consent.follow_up_questions,
+                consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
                 needs_accompaniment=referral.needs_accompaniment,
                 status=referral.status.value,
                 version=referral.version,
@@ -264,11 +337,40 @@ class SqlReferralRepository:
         referral.version += 1
         self._save_parts(referral)
 
-    def identity_ciphertext(self, referral_id: UUID) -> bytes:
-        row = self.session.get(ReferralRow, referral_id)
+    def sealed(self, referral_id: UUID) -> Sealed:
+        row = self.session.exec(
+            select(ReferralRow.citizen_id, ReferralRow.note_ciphertext).where(
+                ReferralRow.id == referral_id
+            )
+        ).first()
         if row is None:
             raise LookupError(f"no referral {referral_id}")
-        return row.identity_ciphertext
+        return Sealed(citizen_id=row[0], note=row[1])
+
+    def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        query = select(ReferralRow.id, ReferralRow.legacy_identity).where(
+            col(ReferralRow.citizen_id).is_(None)
+        )
+        if after is not None:
+            query = query.where(col(ReferralRow.id) > after)
+        rows = self.session.exec(query.order_by(col(ReferralRow.id)).limit(limit)).all()
+        return [(referral_id, ciphertext) for referral_id, ciphertext in rows]
+
+    def count_legacy(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(ReferralRow)
+            .where(col(ReferralRow.citizen_id).is_(None))
+        )
+        return int(self.session.exec(query).one())
+
+    def attach_citizen(self, referral_id: UUID, citizen_id: UUID) -> None:
+        self.session.execute(
+            update(ReferralRow)
+            .where(col(ReferralRow.id) == referral_id)
+            .values(citizen_id=citizen_id, legacy_identity=b"")
+            .execution_options(synchronize_session=False)
+        )
 
     def offered_to(
         self, organization_id: UUID, status: str | None, offset: int, limit: int
@@ -445,7 +547,14 @@ def _referral(
         interests=list(row.interests),
         languages=list(row.languages),
         needs=list(row.needs),
-        share_contact_details=row.share_contact_details,
+        consent=Consent(
+            given_on=row.consent_given_on,
+            recorded_by=row.consent_recorded_by,
+            how=ConsentMethod(row.consent_how) if row.consent_how else None,
+            share_contact_details=row.share_contact_details,
+            follow_up_questions=row.consent_follow_up_questions,
+            share_outcome_with_care_system=row.consent_share_outcome_with_care_system,
+        ),
         needs_accompaniment=row.needs_accompaniment,
         submitted_at=row.submitted_at,
         status=ReferralStatus(row.status),
@@ -486,6 +595,45 @@ def _referral(
             for t in history
         ],
     )
+
+
+class SqlCitizenRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, blind_index: str) -> StoredCitizen | None:
+        row = self.session.exec(
+            select(CitizenRow).where(CitizenRow.blind_index == blind_index)
+        ).first()
+        return _citizen(row) if row else None
+
+    def get(self, citizen_id: UUID) -> StoredCitizen | None:
+        row = self.session.get(CitizenRow, citizen_id)
+        return _citizen(row) if row else None
+
+    def add(self, citizen: StoredCitizen, *, now: datetime) -> None:
+        self.session.add(
+            CitizenRow(
+                id=citizen.id,
+                blind_index=citizen.blind_index,
+                identity_ciphertext=citizen.identity,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        self.session.flush()  # a second citizen of the same blind index fails here
+
+    def update_identity(self, citizen_id: UUID, identity: bytes, *, now: datetime) -> None:
+        self.session.execute(
+            update(CitizenRow)
+            .where(col(CitizenRow.id) == citizen_id)
+            .values(identity_ciphertext=identity, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _citizen(row: CitizenRow) -> StoredCitizen:
+    return StoredCitizen(row.id, row.blind_index, row.identity_ciphertext)
 
 
 class SqlServiceBook:
@@ -552,12 +700,17 @@ class SqlTimerRepository:
 class ReferralsUnitOfWork(UnitOfWork):
     def _open(self) -> None:
         self._referrals = SqlReferralRepository(self.session)
+        self._citizens = SqlCitizenRepository(self.session)
         self._services = SqlServiceBook(self.session)
         self._timers = SqlTimerRepository(self.session)
 
     @property
     def referrals(self) -> ReferralRepository:
         return self._referrals
+
+    @property
+    def citizens(self) -> CitizenRepository:
+        return self._citizens
 
     @property
     def services(self) -> ServiceBook:

@@ -10,8 +10,11 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
+from sqlalchemy.exc import IntegrityError
+
 from referrals.domain import KnownService, Referral, ReferralStatus
-from referrals.store import ConcurrentUpdate, DueTimer
+from referrals.privacy import WrappedKey
+from referrals.store import ConcurrentUpdate, DueTimer, Sealed, StoredCitizen
 from tests import fakes
 
 TimerKey = tuple[UUID, str, UUID]
@@ -22,7 +25,10 @@ TimerKey = tuple[UUID, str, UUID]
 class Tables:
     """What the database holds; copied whole for a rollback."""
 
-    referrals: dict[UUID, tuple[Referral, bytes]] = field(default_factory=dict)
+    referrals: dict[UUID, tuple[Referral, Sealed]] = field(default_factory=dict)
+    citizens: dict[UUID, StoredCitizen] = field(default_factory=dict)
+    legacy: dict[UUID, bytes] = field(default_factory=dict)
+    """Referrals' identities under the legacy key, until converted."""
     services: dict[UUID, tuple[KnownService, datetime]] = field(default_factory=dict)
     timers: dict[TimerKey, datetime] = field(default_factory=dict)
 
@@ -47,14 +53,14 @@ class FakeReferralRepository:
         self._seen: dict[UUID, Referral] = {}
 
     @property
-    def _rows(self) -> dict[UUID, tuple[Referral, bytes]]:
+    def _rows(self) -> dict[UUID, tuple[Referral, Sealed]]:
         return self._uow.tables.referrals
 
     def seen(self) -> Iterable[Referral]:
         return self._seen.values()
 
-    def add(self, referral: Referral, *, identity_ciphertext: bytes) -> None:
-        self._rows[referral.id] = (_stored(referral), identity_ciphertext)
+    def add(self, referral: Referral, *, citizen_id: UUID, note: bytes | None) -> None:
+        self._rows[referral.id] = (_stored(referral), Sealed(citizen_id, note))
         self._uow.set_timers(referral)
         self._seen[referral.id] = referral
 
@@ -69,15 +75,27 @@ class FakeReferralRepository:
         return referral
 
     def save(self, referral: Referral) -> None:
-        stored, ciphertext = self._rows[referral.id]
+        stored, sealed = self._rows[referral.id]
         if stored.version != referral.version:
             raise ConcurrentUpdate(f"referral {referral.id} changed meanwhile")
         referral.version += 1
-        self._rows[referral.id] = (_stored(referral), ciphertext)
+        self._rows[referral.id] = (_stored(referral), sealed)
         self._uow.set_timers(referral)
 
-    def identity_ciphertext(self, referral_id: UUID) -> bytes:
+    def sealed(self, referral_id: UUID) -> Sealed:
         return self._rows[referral_id][1]
+
+    def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
+        found = sorted(i for i in self._uow.tables.legacy if after is None or i > after)
+        return [(i, self._uow.tables.legacy[i]) for i in found[:limit]]
+
+    def attach_citizen(self, referral_id: UUID, citizen_id: UUID) -> None:
+        del self._uow.tables.legacy[referral_id]
+        referral, _ = self._rows[referral_id]
+        self._rows[referral_id] = (referral, Sealed(citizen_id, None))
+
+    def count_legacy(self) -> int:
+        return len(self._uow.tables.legacy)
 
     def offered_to(
         self, organization_id: UUID, status: str | None, offset: int, limit: int
@@ -104,6 +122,64 @@ class FakeReferralRepository:
             key=lambda r: (r.escalated_at, r.id),
         )
         return [copy.deepcopy(r) for r in found[offset : offset + limit]], len(found)
+
+
+class FakeCitizenRepository:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    def find(self, blind_index: str) -> StoredCitizen | None:
+        found = [c for c in self._uow.tables.citizens.values() if c.blind_index == blind_index]
+        if self._uow.citizen_arrives:
+            self._uow.citizen_arrives.pop(0)()
+        return found[0] if found else None
+
+    def get(self, citizen_id: UUID) -> StoredCitizen | None:
+        return self._uow.tables.citizens.get(citizen_id)
+
+    def add(self, citizen: StoredCitizen, *, now: datetime) -> None:
+        citizens = self._uow.tables.citizens
+        if any(c.blind_index == citizen.blind_index for c in citizens.values()):
+            raise IntegrityError("INSERT INTO citizen", None, Exception("unique blind_index"))
+        citizens[citizen.id] = citizen
+
+    def update_identity(self, citizen_id: UUID, identity: bytes, *, now: datetime) -> None:
+        citizen = self._uow.tables.citizens[citizen_id]
+        self._uow.tables.citizens[citizen_id] = StoredCitizen(
+            citizen.id, citizen.blind_index, identity
+        )
+
+
+class FakeDataKeyStore:
+    """The key store: a database of its own, so it commits on every call, whatever the
+    referrals unit of work does."""
+
+    def __init__(self) -> None:
+        self.keys: dict[UUID, WrappedKey] = {}
+
+    def add(self, citizen_id: UUID, wrapped: WrappedKey) -> None:
+        assert citizen_id not in self.keys
+        self.keys[citizen_id] = wrapped
+
+    def get(self, citizen_id: UUID) -> WrappedKey | None:
+        return self.keys.get(citizen_id)
+
+    def not_under(
+        self, kid: str, *, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, WrappedKey]]:
+        found = sorted(
+            (i, k) for i, k in self.keys.items() if k.kid != kid and (after is None or i > after)
+        )
+        return found[:limit]
+
+    def replace(self, citizen_id: UUID, old: WrappedKey, new: WrappedKey) -> bool:
+        if self.keys.get(citizen_id) != old:
+            return False
+        self.keys[citizen_id] = new
+        return True
+
+    def count(self) -> int:
+        return len(self.keys)
 
 
 class FakeServiceBook:
@@ -146,6 +222,9 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.other_writers: list[Callable[[UUID], None]] = []
         """Each runs once, right after a referral is read for update: another transaction
         that changes it and commits before this one saves."""
+        self.citizen_arrives: list[Callable[[], None]] = []
+        """Each runs once, right after a citizen is looked up by blind index: another
+        transaction that commits just then."""
         self._referrals = FakeReferralRepository(self)
 
     def _tables(self) -> list[object]:
@@ -154,6 +233,10 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
     @property
     def referrals(self) -> FakeReferralRepository:
         return self._referrals
+
+    @property
+    def citizens(self) -> FakeCitizenRepository:
+        return FakeCitizenRepository(self)
 
     @property
     def services(self) -> FakeServiceBook:
@@ -184,14 +267,14 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
 
     def commit_elsewhere(self, referral_id: UUID, change: Callable[[Referral], object]) -> None:
         """Another transaction changes the stored referral and commits, now."""
-        referral, ciphertext = self.tables.referrals[referral_id]
+        referral, sealed = self.tables.referrals[referral_id]
         changed = copy.deepcopy(referral)
         change(changed)
         self.committed_events += changed.events
         changed.version += 1
 
         def write() -> None:
-            self.tables.referrals[referral_id] = (_stored(changed), ciphertext)
+            self.tables.referrals[referral_id] = (_stored(changed), sealed)
             self.set_timers(changed)
 
         self.committed_elsewhere(write)

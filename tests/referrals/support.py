@@ -3,11 +3,10 @@ through the domain's own methods."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
-
-from cryptography.fernet import Fernet
 
 from referrals import services
 from referrals.domain import (
@@ -15,6 +14,8 @@ from referrals.domain import (
     Actor,
     CancelReason,
     Candidate,
+    Consent,
+    ConsentMethod,
     FailReason,
     HoldReason,
     KnownService,
@@ -22,20 +23,53 @@ from referrals.domain import (
     Referral,
     ReferralStatus,
 )
-from referrals.privacy import IdentityVault
+from referrals.privacy import MasterKeys, Vault
 from referrals.services import UnitOfWorkFactory
 from runtime.clock import Clock
 from tests.events import matches_found
+from tests.referrals.fakes import FakeDataKeyStore
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TTL = timedelta(hours=72)
 CITY = ZoneInfo("Europe/Copenhagen")
-VAULT = IdentityVault(Fernet.generate_key().decode(), "k" * 32)
+MASTER_KEY = "test-1:" + base64.b64encode(bytes(range(32))).decode()
+"""A master key id and 32 bytes, base64, as REFERRALS_MASTER_KEYS holds them."""
+VAULT = Vault(
+    MasterKeys.parse(MASTER_KEY),
+    FakeDataKeyStore(),
+    blind_index_key=b"blind-index-key-of-the-tests-0123456789",
+    fingerprint_key=b"fingerprint-key-of-the-tests-0123456789",
+)
 CARE = Actor(Party.CARE_SYSTEM, "care-1")
 OPERATOR = Actor(Party.OPERATOR, "operator-anna")
 
-PERSONAL_DATA = ("0101401234", "010140-1234", "Inger", "Jensen", "Jagtvej", "12 34 56 78")
-"""The citizen's identity as the tests submit it: none of it may leave referrals."""
+NOTE = "Hard of hearing, loves singing"
+PERSONAL_DATA = (
+    "0101401234",
+    "010140-1234",
+    "Inger",
+    "Jensen",
+    "Jagtvej",
+    "12 34 56 78",
+    "Hard of hearing",
+    "loves singing",
+)
+"""The citizen's identity and the note as the tests submit them: none of it may leave
+referrals."""
+REFERENCE = r"^ref_[a-z2-7]{26}$"
+"""A referral's random reference: `ref_` and 26 base32 characters."""
+
+
+def consent(**changes: object) -> Consent:
+    """The consent of a care worker's record, with `changes`."""
+    fields: dict[str, object] = {
+        "given_on": NOW.date(),
+        "recorded_by": "cw-4711",
+        "how": ConsentMethod.VERBAL,
+        "share_contact_details": True,
+    }
+    fields.update(changes)
+    return Consent(**fields)  # type: ignore[arg-type]
 
 
 def partner(organization_id: UUID) -> Actor:
@@ -55,13 +89,13 @@ def new_referral(*, share_contact_details: bool = True) -> Referral:
         Referral(
             id=uuid4(),
             submitted_by=CARE.subject,
-            citizen_ref="cit_0123456789abcdef0123456789abcdef",
+            citizen_ref="ref_abcdefghijklmnopqrstuvwxyz",
             age_band="80-84",
             district="Nørrebro",
             interests=["walking"],
             languages=["da"],
             needs=["wheelchair_access"],
-            share_contact_details=share_contact_details,
+            consent=consent(share_contact_details=share_contact_details),
             submitted_at=NOW,
         )
     )
@@ -119,7 +153,8 @@ def submit_command(**changes: object) -> services.SubmitReferral:
         "district": "Nørrebro",
         "interests": ["Walking ", "chess"],
         "languages": ["da"],
-        "share_contact_details": True,
+        "consent": consent(),
+        "note": NOTE,
         "idempotency_key": f"key-{uuid4()}",
     }
     fields.update(changes)

@@ -129,6 +129,21 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_same_referral(
             body(consent={"referral": True, "given_on": "2026-11-20T00:00:00"}),
             "body.consent.given_on",
         ),
+        (
+            body(consent={"referral": True, "given_on": "2026-11-20", "how": "email"}),
+            "body.consent.how",
+        ),
+        (
+            body(consent={"referral": True, "given_on": "2026-11-20", "recorded_by": ""}),
+            "body.consent.recorded_by",
+        ),
+        (
+            body(consent={"referral": True, "given_on": "2026-11-20", "follow_up_questions": 1}),
+            "body.consent.follow_up_questions",
+        ),
+        (body(note="x" * 1001), "body.note"),
+        (body(note=" hard of hearing"), "body.note"),
+        (body(note=""), "body.note"),
     ],
 )
 def test_bad_input_gets_a_problem_and_writes_nothing(

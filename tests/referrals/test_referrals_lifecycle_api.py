@@ -3,6 +3,8 @@ step in. SQLite, an unreachable broker, and a clock the tests set."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +23,7 @@ from runtime.auth import Role
 from tests.events import matches_found, no_match_found, service_changed
 from tests.fakes import FakeClock
 from tests.kit import auth_header
-from tests.referrals.support import NOW, TTL, city_day
+from tests.referrals.support import NOTE, NOW, REFERENCE, TTL, city_day
 
 CITIZEN = {
     "personal_number": "010140-1234",
@@ -157,13 +159,13 @@ def test_a_partner_sees_what_it_needs_to_decide_and_never_the_identity(
     )
     assert seen["contact_details_shared"] is True
     assert seen["offer"]["expires_at"].startswith((NOW + TTL).date().isoformat())
-    assert seen["citizen_ref"].startswith("cit_")
+    assert re.match(REFERENCE, seen["citizen_ref"])
     for value in CITIZEN.values():
         assert value not in response.text
     assert "personal_number" not in response.text
 
 
-PARTNER_PATHS = [("GET", ""), ("GET", "/contact")] + [
+PARTNER_PATHS = [("GET", ""), ("GET", "/contact"), ("GET", "/note")] + [
     ("POST", f"/{name}") for name in sorted(STEP_BODIES)
 ]
 
@@ -210,6 +212,86 @@ def test_contact_details_go_only_to_the_accepting_organisation_with_the_citizens
     unconsented = offered(client, org, share_contact_details=False)
     assert step(client, unconsented, org, "accept").status_code == 200
     problem(client.get(f"/partner/referrals/{unconsented}/contact", headers=partner(org)), 403)
+
+
+def test_the_note_goes_only_to_the_organisation_that_accepted_while_it_holds_the_referral(
+    client: TestClient,
+) -> None:
+    declining, accepting = uuid4(), uuid4()
+    referral_id = offered(client, declining, accepting, note=NOTE)
+    note = f"/partner/referrals/{referral_id}/note"
+    problem(client.get(note, headers=partner(declining)), 403)  # offered, not accepted
+    assert step(client, referral_id, declining, "decline", {"reason": "not_suitable"}).is_success
+    problem(client.get(note, headers=partner(accepting)), 403)  # offered, not accepted
+    assert step(client, referral_id, accepting, "accept").status_code == 200
+
+    denied = problem(client.get(note, headers=partner(declining)), 403)
+    assert "singing" not in denied["detail"]
+    for name in ("first-meeting", "hold", "resume"):  # accepted, on hold, in progress
+        read = client.get(note, headers=partner(accepting))
+        assert (read.status_code, read.json()) == (200, {"note": NOTE}), read.text
+        assert step(client, referral_id, accepting, name, STEP_BODIES[name]).status_code == 200
+    assert step(client, referral_id, accepting, "complete", STEP_BODIES["complete"]).is_success
+    problem(client.get(note, headers=partner(accepting)), 403)  # it holds it no more
+
+    # Nowhere else: not in what the care system, operators or partners read of the referral.
+    for path, headers in (
+        (f"/referrals/{referral_id}", CARE),
+        (f"/referrals/{referral_id}", OPERATOR),
+        (f"/partner/referrals/{referral_id}", partner(accepting)),
+        ("/partner/referrals", partner(accepting)),
+    ):
+        assert "singing" not in client.get(path, headers=headers).text
+
+
+def test_without_a_note_the_accepting_organisation_reads_null(client: TestClient) -> None:
+    org = uuid4()
+    referral_id = offered(client, org)
+    assert step(client, referral_id, org, "accept").status_code == 200
+    read = client.get(f"/partner/referrals/{referral_id}/note", headers=partner(org))
+    assert (read.status_code, read.json()) == (200, {"note": None})
+
+
+FULL_CONSENT = {
+    "referral": True,
+    "share_contact_details": False,
+    "follow_up_questions": True,
+    "share_outcome_with_care_system": True,
+    "given_on": "2026-11-20",
+    "recorded_by": "cw-4711",
+    "how": "written",
+}
+
+
+def test_the_consent_record_is_kept_and_shown_to_the_care_system_and_operators(
+    client: TestClient,
+) -> None:
+    org = uuid4()
+    referral_id = offered(client, org, consent=FULL_CONSENT)
+    for headers in (CARE, OPERATOR):
+        shown = client.get(f"/referrals/{referral_id}", headers=headers).json()
+        assert shown["consent"] == FULL_CONSENT
+    seen = client.get(f"/partner/referrals/{referral_id}", headers=partner(org)).json()
+    assert "consent" not in seen and "cw-4711" not in json.dumps(seen)
+    assert seen["contact_details_shared"] is False
+
+    # Honoured: no contact details without that consent, whoever holds the referral.
+    assert step(client, referral_id, org, "accept").status_code == 200
+    contact = f"/partner/referrals/{referral_id}/contact"
+    assert "consented" in problem(client.get(contact, headers=partner(org)), 403)["detail"]
+
+    # A care system that sends only what it sent before gets the purposes it did not name
+    # refused, and who recorded it and how left unknown.
+    plain = submit(client)
+    shown = client.get(f"/referrals/{plain}", headers=CARE).json()["consent"]
+    assert shown == {
+        **FULL_CONSENT,
+        "share_contact_details": True,
+        "follow_up_questions": False,
+        "share_outcome_with_care_system": False,
+        "recorded_by": None,
+        "how": None,
+    }
 
 
 # --- a referral's whole life --------------------------------------------------------------

@@ -1,32 +1,54 @@
 """Revision 0003 brings referrals stored before the lifecycle into it: `unmatched` becomes
 `escalated` for want of a match, and an open offer gets its expiry timer and its
-organisation's view."""
+organisation's view. Revision 0004 and the start-up after it bring identities stored under
+the one Fernet key of before into per-citizen keys."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
 
+import pytest
 from alembic import command
-from sqlalchemy import JSON, Boolean, Engine, LargeBinary, String, Uuid, column, insert, table
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Engine,
+    LargeBinary,
+    String,
+    Uuid,
+    column,
+    insert,
+    table,
+    text,
+)
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from referrals import services
-from referrals.app import MIGRATIONS
+from referrals.app import MIGRATIONS, create_app
 from referrals.domain import (
     OFFER_EXPIRY,
     EscalationReason,
     OfferStatus,
     ReferralStatus,
 )
-from referrals.privacy import CitizenIdentity
 from referrals.store import ReferralsUnitOfWork, TimerRow
+from runtime.auth import Role
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
+from tests.conftest import log_events
 from tests.fakes import FakeClock
-from tests.referrals.support import NOW, TTL, VAULT, partner
+from tests.kit import auth_header
+from tests.referrals.support import NOW, TTL, partner
+
+LEGACY_KEY = Fernet.generate_key().decode()
+LEGACY = Fernet(LEGACY_KEY)
+"""The one Fernet key identities were encrypted with before per-citizen keys."""
 
 REFERRAL_0002 = table(
     "referral",
@@ -60,7 +82,9 @@ def old_referral(status: str, district: str, minutes: int) -> dict[str, object]:
         "id": uuid4(),
         "submitted_by": "care-1",
         "citizen_ref": "cit_0123456789abcdef0123456789abcdef",
-        "identity_ciphertext": VAULT.seal(CitizenIdentity("0101401234", "Inger Jensen")),
+        "identity_ciphertext": LEGACY.encrypt(
+            json.dumps({"personal_number": "0101401234", "name": "Inger Jensen"}).encode()
+        ),
         "age_band": "80-84",
         "district": district,
         "interests": ["walking"],
@@ -126,3 +150,81 @@ def test_referrals_from_before_join_the_lifecycle_through_revision_0003(
     expired = services.get_referral(waiting_id, partner(organization), start_uow)
     assert [o.status for o in expired.offers] == [OfferStatus.EXPIRED]
     assert expired.status is ReferralStatus.ESCALATED
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_identities_from_before_are_converted_at_start_up_only_with_the_legacy_key(
+    engine_for: Callable[[str], Engine],
+    offline_service_env: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine, keys = engine_for("referrals"), engine_for("referrals_keys")
+    command.upgrade(alembic_config(MIGRATIONS, engine), "0003")
+    held = old_referral("accepted", "Nørrebro", 0)
+    organization = uuid4()
+    with engine.begin() as connection:
+        connection.execute(insert(REFERRAL_0002), [held])
+        connection.execute(
+            insert(OFFER_0002),
+            [
+                {
+                    "id": uuid4(),
+                    "referral_id": held["id"],
+                    "organization_id": organization,
+                    "service_id": uuid4(),
+                    "status": "accepted",
+                    "offered_at": NOW,
+                    "expires_at": NOW + TTL,
+                }
+            ],
+        )
+    offline_service_env.setenv("REFERRALS_DATABASE_URL", url_of(engine))
+    offline_service_env.setenv("REFERRALS_KEYSTORE_URL", url_of(keys))
+    contact = f"/partner/referrals/{held['id']}/contact"
+    coordinator = auth_header(Role.PARTNER, organization_id=organization)
+    caplog.set_level("INFO")
+
+    with TestClient(create_app()) as client:  # migrates to 0004; no legacy key
+        refused = client.get(contact, headers=coordinator)
+    assert refused.status_code == 409
+    assert "REFERRALS_LEGACY_IDENTITY_KEY" in refused.json()["detail"]
+    assert "Inger" not in refused.text
+    [waiting] = [e for e in log_events(caplog) if e["event"] == "legacy.waiting"]
+    assert waiting["referrals"] == 1
+    assert "REFERRALS_LEGACY_IDENTITY_KEY" in waiting["detail"]
+
+    caplog.clear()
+    offline_service_env.setenv("REFERRALS_LEGACY_IDENTITY_KEY", LEGACY_KEY)
+    with TestClient(create_app()) as client:
+        shared = client.get(contact, headers=coordinator)
+        shown = client.get(f"/referrals/{held['id']}", headers=auth_header(Role.OPERATOR))
+        again = client.post(
+            "/referrals",
+            json={
+                "citizen": {"personal_number": "010140-1234", "name": "Inger Jensen"},
+                "district": "Nørrebro",
+                "interests": ["walking"],
+                "languages": ["da"],
+                "consent": {"referral": True, "given_on": "2026-11-20"},
+            },
+            headers={**auth_header(Role.CARE_SYSTEM), "Idempotency-Key": "visit-2"},
+        )
+    assert (shared.status_code, shared.json()["name"]) == (200, "Inger Jensen")
+    assert shown.json()["citizen_ref"] == held["citizen_ref"], "what Kafka said stays true"
+    assert shown.json()["consent"]["given_on"] is None, "it was not recorded then"
+    assert again.status_code == 201, again.text
+    events = log_events(caplog)
+    assert [
+        (e["converted"], e["unreadable"]) for e in events if e["event"] == "legacy.converted"
+    ] == [(1, 0)]
+    assert not [e for e in events if e["event"] == "legacy.waiting"]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT citizen_id, identity_ciphertext FROM referral ORDER BY submitted_at")
+        ).all()
+        citizens = connection.execute(text("SELECT count(*) FROM citizen")).scalar_one()
+    assert [bytes(ciphertext) for _, ciphertext in rows] == [b"", b""], "the old ciphertext is gone"
+    assert rows[0][0] == rows[1][0] and citizens == 1, "found again by the blind index"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -35,19 +36,23 @@ from referrals.domain import (
     Party,
     ReferralStatus,
 )
-from referrals.store import ConcurrentUpdate
+from referrals.privacy import CitizenIdentity
+from referrals.store import ConcurrentUpdate, StoredCitizen
 from runtime.idempotency import IdempotencyConflict
 from tests.events import matches_found, no_match_found, service_changed
 from tests.fakes import FakeClock
 from tests.referrals.fakes import FakeUnitOfWork
 from tests.referrals.support import (
     CARE,
+    NOTE,
     NOW,
     OPERATOR,
     PERSONAL_DATA,
+    REFERENCE,
     TTL,
     VAULT,
     city_day,
+    consent,
     offered,
     partner,
     submit_command,
@@ -95,20 +100,58 @@ def test_submitting_a_referral_stores_it_and_records_one_submitted_event(
     assert event.needs_accompaniment
 
 
-def test_the_submitted_event_carries_a_pseudonym_and_never_the_identity(
+def test_the_submitted_event_carries_a_random_reference_and_never_the_identity(
     uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     submitted(uow, clock)
     [event] = uow.committed_events
     assert not [part for part in PERSONAL_DATA if part in event.model_dump_json()]
-    assert event.citizen_ref == VAULT.pseudonym("0101401234")  # type: ignore[attr-defined]
+    assert re.match(REFERENCE, event.citizen_ref)  # type: ignore[attr-defined]
 
 
-def test_the_identity_is_stored_encrypted(uow: FakeUnitOfWork, clock: FakeClock) -> None:
+def test_two_referrals_of_one_citizen_have_different_references_and_one_citizen(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    first = submitted(uow, clock)
+    second = submitted(uow, clock, personal_number="0101401234", phone="+45 87 65 43 21")
+    assert first.citizen_ref != second.citizen_ref
+    [citizen] = uow.tables.citizens.values()
+    assert {uow.referrals.sealed(r.id).citizen_id for r in (first, second)} == {citizen.id}
+    identity = VAULT.data_key(citizen.id).open_identity(citizen.identity)
+    assert identity.phone == "+45 87 65 43 21", "the identity is what was sent last"
+
+
+def test_the_identity_and_the_note_are_stored_sealed_with_the_citizens_key(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
     referral = submitted(uow, clock)
-    ciphertext = uow.referrals.identity_ciphertext(referral.id)
-    assert b"Inger" not in ciphertext
-    assert VAULT.open(ciphertext).name == "Inger Jensen"
+    [citizen] = uow.tables.citizens.values()
+    note = uow.referrals.sealed(referral.id).note
+    assert note is not None
+    for sealed in (citizen.identity, note):
+        assert not [part for part in PERSONAL_DATA if part.encode() in sealed]
+    key = VAULT.data_key(citizen.id)
+    assert key.open_identity(citizen.identity).name == "Inger Jensen"
+    assert key.open_note(referral.id, note) == NOTE
+
+
+def test_a_new_citizen_added_by_another_request_meanwhile_is_found_on_the_next_try(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    key = VAULT.new_data_key(uuid4())
+    theirs = StoredCitizen(
+        key.citizen_id,
+        VAULT.blind_index("0101401234"),
+        key.seal_identity(CitizenIdentity("0101401234", "Inger Jensen")),
+    )
+    # Another request adds the same citizen between this one's lookup and its insert.
+    uow.citizen_arrives.append(
+        lambda: uow.committed_elsewhere(lambda: uow.tables.citizens.update({theirs.id: theirs}))
+    )
+    referral = submitted(uow, clock)
+    assert list(uow.tables.citizens) == [theirs.id]
+    assert uow.referrals.sealed(referral.id).citizen_id == theirs.id
+    assert [type(e) for e in uow.committed_events] == [ReferralSubmitted]
 
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_first_referral(
@@ -536,7 +579,7 @@ def test_no_contact_is_shared_without_the_citizens_consent(
     uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     organisation = uuid4()
-    referral = submitted(uow, clock, share_contact_details=False)
+    referral = submitted(uow, clock, consent=consent(share_contact_details=False))
     with uow() as unit:
         services.offer_to_candidates(matches_found(referral.id, organisation), unit, TTL, clock)
     services.accept_offer(referral.id, partner(organisation), lifecycle)

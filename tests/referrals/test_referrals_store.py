@@ -194,7 +194,7 @@ def test_offers_read_back_in_the_order_they_were_made_even_when_made_at_one_mome
     for offer, offer_id in zip(referral.offers, descending, strict=True):
         offer.id = offer_id
     with start_uow() as uow:
-        uow.referrals.add(referral, identity_ciphertext=b"sealed")
+        uow.referrals.add(referral, citizen_id=uuid4(), note=None)
         uow.commit()
     stored = load(start_uow, referral.id)
     assert stored.offers == referral.offers

@@ -18,7 +18,13 @@ from referrals.api.models import (
     refusals,
     responses,
 )
-from referrals.domain import CancelReason, InvalidPersonalNumber, NotEligible
+from referrals.domain import (
+    CancelReason,
+    Consent,
+    ConsentMethod,
+    InvalidPersonalNumber,
+    NotEligible,
+)
 from runtime.auth import Principal, Role, require
 from runtime.http import (
     JSON_BOOLEAN,
@@ -27,6 +33,7 @@ from runtime.http import (
     InputModel,
     Keyword,
     LanguageCode,
+    LongText,
     Name,
     ShortText,
     answer_created,
@@ -67,13 +74,42 @@ class CitizenCreate(InputModel):
 
 
 class ConsentCreate(InputModel):
+    """What the citizen agreed to, as the care worker recorded it."""
+
     referral: Annotated[Literal[True], JSON_BOOLEAN] = Field(
-        description="The citizen agreed to be referred: must be true."
+        description="The citizen agreed to be referred to a civil-society partner: must be true."
     )
     share_contact_details: StrictBool = Field(
         default=False, description="The citizen lets the accepting partner see how to reach them."
     )
+    follow_up_questions: StrictBool = Field(
+        default=False, description="The citizen may be asked afterwards how they are."
+    )
+    share_outcome_with_care_system: StrictBool = Field(
+        default=False, description="The care system may learn how the referral went."
+    )
     given_on: Day = Field(description="The day the citizen gave this consent.")
+    recorded_by: ShortText | None = Field(
+        default=None,
+        description="Who recorded the consent: the care worker's id in the care system.",
+        examples=["cw-4711"],
+    )
+    how: ConsentMethod | None = Field(
+        default=None, description="How the citizen gave it: `verbal` or `written`."
+    )
+
+    def consent(self) -> Consent:
+        return Consent(
+            given_on=self.given_on,
+            recorded_by=self.recorded_by,
+            how=self.how,
+            share_contact_details=self.share_contact_details,
+            follow_up_questions=self.follow_up_questions,
+            share_outcome_with_care_system=self.share_outcome_with_care_system,
+        )
+
+
+Note = Annotated[LongText, StringConstraints(max_length=1000)]
 
 
 class ReferralCreate(InputModel):
@@ -101,6 +137,12 @@ class ReferralCreate(InputModel):
         default=False,
         description="The citizen needs someone (staff, a volunteer, a relative) to come along "
         "the first time; the partner sees this.",
+    )
+    note: Note | None = Field(
+        default=None,
+        description="The care worker's words to the partner, e.g. \"hard of hearing, loves "
+        'singing". Encrypted; only the organisation that accepts reads it '
+        "(`GET /partner/referrals/{id}/note`), and it never leaves referrals otherwise.",
     )
     consent: ConsentCreate
 
@@ -148,7 +190,8 @@ def submit_referral(
         interests=body.interests,
         languages=body.languages,
         needs=body.needs,
-        share_contact_details=body.consent.share_contact_details,
+        consent=body.consent.consent(),
+        note=body.note,
         needs_accompaniment=body.needs_accompaniment,
         idempotency_key=idempotency_key,
     )

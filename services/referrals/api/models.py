@@ -18,6 +18,8 @@ from referrals import services
 from referrals.domain import (
     Accompaniment,
     Actor,
+    Consent,
+    ConsentMethod,
     EscalationReason,
     Forbidden,
     InvalidAnswer,
@@ -62,8 +64,10 @@ def refusals(referral_id: UUID) -> Iterator[None]:
     except services.ReferralNotFound as error:
         # Not 403: a referral the token may not see must not even be confirmed to exist.
         raise Problem(404, NOT_FOUND.format(id=referral_id)) from error
-    except (Forbidden, services.ContactNotShared) as error:
+    except (Forbidden, services.ContactNotShared, services.NoteNotShared) as error:
         raise Problem(403, f"Not allowed: {error}.") from error
+    except services.IdentityNotConverted as error:
+        raise Problem(409, f"Not readable yet: {error}.") from error
     except InvalidTransition as error:
         raise Problem(409, f"Not now: {error}. Read the referral to see its status.") from error
     except ConcurrentUpdate as error:
@@ -131,18 +135,54 @@ class Escalation(BaseModel):
     escalated_at: datetime
 
 
+class ConsentPublic(BaseModel):
+    """The consent recorded at intake. `given_on`, `recorded_by` and `how` are null for
+    referrals submitted before they were recorded (and the last two if not given)."""
+
+    referral: bool = Field(description="To be referred to a civil-society partner: always true.")
+    share_contact_details: bool = Field(
+        description="The accepting partner may read how to reach the citizen."
+    )
+    follow_up_questions: bool = Field(description="The citizen may be asked how they are.")
+    share_outcome_with_care_system: bool = Field(
+        description="The care system may learn how the referral went."
+    )
+    given_on: date | None
+    recorded_by: str | None = Field(description="The care worker's id in the care system.")
+    how: ConsentMethod | None
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentPublic:
+        return cls(
+            referral=True,
+            share_contact_details=consent.share_contact_details,
+            follow_up_questions=consent.follow_up_questions,
+            share_outcome_with_care_system=consent.share_outcome_with_care_system,
+            given_on=consent.given_on,
+            recorded_by=consent.recorded_by,
+            how=consent.how,
+        )
+
+
+CITIZEN_REF = (
+    "The referral's pseudonymous reference: random, one per referral, so that nothing links "
+    "two referrals of one citizen or leads back to the citizen."
+)
+
+
 class ReferralPublic(BaseModel):
     """A referral as its care system and operators see it; the identity stays inside."""
 
     id: UUID
     status: ReferralStatus
-    citizen_ref: str
+    citizen_ref: str = Field(description=CITIZEN_REF)
     age_band: AgeBand
     district: str
     interests: list[str]
     languages: list[str]
     needs: list[str]
     needs_accompaniment: bool
+    consent: ConsentPublic
     submitted_at: datetime
     offered_organization_id: UUID | None = Field(
         description="The organisation the referral is offered to or accepted by now, if any."
@@ -167,6 +207,7 @@ class ReferralPublic(BaseModel):
             languages=referral.languages,
             needs=referral.needs,
             needs_accompaniment=referral.needs_accompaniment,
+            consent=ConsentPublic.of(referral.consent),
             submitted_at=referral.submitted_at,
             offered_organization_id=current.organization_id if current else None,
             escalation=Escalation(
@@ -218,7 +259,7 @@ class PartnerReferralPublic(BaseModel):
         "referral; otherwise what became of its offer: `declined`, `expired` or "
         "`withdrawn` (the referral was cancelled or assigned elsewhere)."
     )
-    citizen_ref: str = Field(description="Pseudonymous reference to the citizen.")
+    citizen_ref: str = Field(description=CITIZEN_REF)
     age_band: AgeBand
     district: str
     interests: list[str]
@@ -255,7 +296,7 @@ class PartnerReferralPublic(BaseModel):
             languages=referral.languages,
             needs=referral.needs,
             needs_accompaniment=referral.needs_accompaniment,
-            contact_details_shared=referral.share_contact_details,
+            contact_details_shared=referral.consent.share_contact_details,
             offer=OfferPublic.model_validate(offer, from_attributes=True),
             contact_made_on=referral.contact_made_on if holds else None,
             first_meeting_on=referral.first_meeting_on if holds else None,

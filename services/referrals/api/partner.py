@@ -65,6 +65,13 @@ class FailCreate(ReasonedInput):
     reason: FailReason
 
 
+class NotePublic(BaseModel):
+    """The care worker's words to the partner: personal data, shown only to the
+    organisation that accepted, while it holds the referral."""
+
+    note: str | None = Field(description="Null when the care worker wrote none.")
+
+
 class ContactPublic(BaseModel):
     """How to reach the citizen: personal data, shown only to the organisation that
     accepted, and only with the citizen's consent."""
@@ -72,6 +79,15 @@ class ContactPublic(BaseModel):
     name: str
     phone: str | None
     address: str | None
+
+
+PERSONAL_DATA_READ = {
+    **responses(403, 404),
+    409: {
+        "description": "The referral was stored before per-citizen keys and is not converted "
+        "yet: nothing of its citizen can be read until it is."
+    },
+}
 
 
 def _organization(principal: Principal) -> UUID:
@@ -118,19 +134,36 @@ def get_referral(
 @router.get(
     "/{referral_id}/contact",
     summary="Read how to reach the citizen",
-    responses=responses(403, 404),
+    responses=PERSONAL_DATA_READ,
 )
 def get_contact(
     referral_id: UUID, request: Request, principal: Partner, start_uow: StartUow
 ) -> ContactPublic:
     """Only for the organisation that accepted the referral, while it holds it (accepted,
     in progress or on hold), and only if the citizen consented to share contact details:
-    403 otherwise."""
+    403 otherwise. 409 for a referral stored before per-citizen keys and not converted
+    yet."""
     with refusals(referral_id):
         identity = services.contact_details(
             referral_id, actor_of(principal), start_uow, request.app.state.vault
         )
     return ContactPublic(name=identity.name, phone=identity.phone, address=identity.address)
+
+
+@router.get(
+    "/{referral_id}/note",
+    summary="Read the care worker's note",
+    responses=PERSONAL_DATA_READ,
+)
+def get_note(
+    referral_id: UUID, request: Request, principal: Partner, start_uow: StartUow
+) -> NotePublic:
+    """Only for the organisation that accepted the referral, while it holds it (accepted,
+    in progress or on hold): 403 otherwise. 409 for a referral stored before per-citizen
+    keys and not converted yet."""
+    with refusals(referral_id):
+        text = services.note(referral_id, actor_of(principal), start_uow, request.app.state.vault)
+    return NotePublic(note=text)
 
 
 def _step(

@@ -2,6 +2,8 @@
 
 from referrals.domain.citizen import (
     MINIMUM_AGE,
+    Consent,
+    ConsentMethod,
     InvalidPersonalNumber,
     NotEligible,
     age_band,
@@ -50,6 +52,8 @@ __all__ = [
     "Actor",
     "CancelReason",
     "Candidate",
+    "Consent",
+    "ConsentMethod",
     "Deadline",
     "DeclineReason",
     "EscalationReason",

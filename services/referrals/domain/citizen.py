@@ -1,9 +1,12 @@
-"""Who a referral is for: the personal number and the age band events carry instead."""
+"""Who a referral is for: the personal number, the age band events carry instead, and what
+the citizen consented to."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 
 class InvalidPersonalNumber(ValueError):
@@ -56,3 +59,25 @@ def age_band(born: date, today: date) -> str:
         if age >= lower:
             return band
     raise NotEligible(f"Brobygger is for citizens aged {MINIMUM_AGE} and over")
+
+
+class ConsentMethod(StrEnum):
+    VERBAL = "verbal"
+    WRITTEN = "written"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the citizen agreed to when the care worker referred them; to be referred to a
+    civil-society partner always. Who recorded it, when and how are unknown (None) for
+    referrals submitted before consent was recorded."""
+
+    given_on: date | None
+    recorded_by: str | None = None
+    how: ConsentMethod | None = None
+    share_contact_details: bool = False
+    """The organisation that accepts may read how to reach the citizen."""
+    follow_up_questions: bool = False
+    """The citizen may be asked afterwards how they are."""
+    share_outcome_with_care_system: bool = False
+    """The care system may learn how the referral went."""

@@ -28,6 +28,7 @@ from contracts import (
     ReferralResumed,
     ReferralSubmitted,
 )
+from referrals.domain.citizen import Consent
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -76,7 +77,7 @@ class Referral:
     interests: list[str]
     languages: list[str]
     needs: list[str]
-    share_contact_details: bool
+    consent: Consent
     submitted_at: datetime
     needs_accompaniment: bool = False
     status: ReferralStatus = ReferralStatus.SUBMITTED
@@ -155,16 +156,20 @@ class Referral:
             if offer.status is OfferStatus.PENDING
         ]
 
-    def contact_shared_with(self, organization_id: UUID) -> bool:
-        """Whether this organisation may read how to reach the citizen: it accepted, holds
-        the referral now, and the citizen consented to share contact details."""
+    def held_by(self, organization_id: UUID) -> bool:
+        """Whether this organisation accepted the referral and holds it now (accepted, in
+        progress or on hold): it may read the care worker's note."""
         accepted = self.accepted_offer
         return (
-            self.share_contact_details
-            and self.status in HELD
+            self.status in HELD
             and accepted is not None
             and accepted.organization_id == organization_id
         )
+
+    def contact_shared_with(self, organization_id: UUID) -> bool:
+        """Whether this organisation may read how to reach the citizen: it holds the
+        referral, and the citizen consented to share contact details."""
+        return self.consent.share_contact_details and self.held_by(organization_id)
 
     # --- directory's answer -------------------------------------------------------------
 
