@@ -186,9 +186,15 @@ def test_each_party_may_take_exactly_the_steps_the_table_gives_it_in_each_state(
         assert not act(action, referral, actor_for(party, referral))
         assert (state_of(referral), referral.events) == (before, [])
     else:
-        # The party is checked first (403), then the state (409).
-        with pytest.raises(InvalidTransition if party in rule.parties else Forbidden):
-            act(action, referral, actor_for(party, referral))
+        # The party is checked first (403), then whether a partner's organisation holds the
+        # referral now (403: a former offeree learns nothing), then the state (409).
+        actor = actor_for(party, referral)
+        holds = referral.current_offer is not None and (
+            referral.current_offer.organization_id == actor.organization_id
+        )
+        state_decides = party in rule.parties and (party is not P.PARTNER or holds)
+        with pytest.raises(InvalidTransition if state_decides else Forbidden):
+            act(action, referral, actor)
         assert (state_of(referral), referral.events) == (before, [])
 
 
@@ -222,6 +228,34 @@ def test_a_partner_whose_offer_passed_to_another_organisation_may_no_longer_answ
     for action in (Action.ACCEPT, Action.DECLINE):
         with pytest.raises(Forbidden):
             act(action, referral, first)
+    assert (state_of(referral), referral.events) == (before, [])
+
+
+@pytest.mark.parametrize(
+    "later", [S.ACCEPTED, S.IN_PROGRESS, S.COMPLETED, S.CANCELLED], ids=lambda s: s.value
+)
+def test_a_former_offeree_learns_nothing_of_what_became_of_the_referral(
+    later: ReferralStatus,
+) -> None:
+    referral = referral_in(S.OFFERED)
+    first = the_partner(referral)
+    act(Action.DECLINE, referral, first)
+    nxt = the_partner(referral)
+    steps = {
+        S.ACCEPTED: [Action.ACCEPT],
+        S.IN_PROGRESS: [Action.ACCEPT, Action.RECORD_FIRST_MEETING],
+        S.COMPLETED: [Action.ACCEPT, Action.COMPLETE],
+        S.CANCELLED: [Action.ACCEPT, Action.CANCEL],
+    }[later]
+    for step in steps:
+        act(step, referral, CARE if step is Action.CANCEL else nxt)
+    assert referral.status is later
+    referral.events.clear()
+    before = state_of(referral)
+    for action in Action:
+        if P.PARTNER in TABLE[action].parties:
+            with pytest.raises(Forbidden):
+                act(action, referral, first)
     assert (state_of(referral), referral.events) == (before, [])
 
 

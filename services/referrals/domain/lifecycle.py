@@ -340,16 +340,18 @@ class Referral:
     def _check(self, action: Action, actor: Actor) -> Offer | None:
         """Raise unless `actor` may take `action` now; return the current offer, if any."""
         rule = check_party(action, actor)
-        if self.status not in rule.from_states:
-            raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
         if actor.party is Party.CARE_SYSTEM and actor.subject != self.submitted_by:
             raise Forbidden("only the care system that submitted a referral may change it")
         offer = self.current_offer
+        # The organisation before the state: an organisation that no longer holds the
+        # referral must not learn from a 409 what became of it.
         if rule.holder is not Holder.NONE and (
             offer is None or offer.organization_id != actor.organization_id
         ):
             whose = "offered to" if rule.holder is Holder.OFFERED else "accepted by"
             raise Forbidden(f"the referral is not {whose} this organisation")
+        if self.status not in rule.from_states:
+            raise InvalidTransition(f"a referral that is {self.status} cannot {action.value}")
         return offer
 
     def _check_holder(self, action: Action, actor: Actor) -> Offer:

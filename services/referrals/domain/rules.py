@@ -109,7 +109,8 @@ RULES: Mapping[Action, Rule] = {
     Action.ASSIGN: Rule(frozenset({Party.OPERATOR}), frozenset({S.ESCALATED, S.OFFERED})),
 }
 """The transition table: who may take each action, and from which states. Checked in this
-order: the party (403), the state (409), then the organisation or care system (403)."""
+order: the party (403), the organisation holding the referral or the care system that
+submitted it (403), then the state (409)."""
 
 
 class Forbidden(Exception):
