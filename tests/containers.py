@@ -73,7 +73,8 @@ class PostgresContainerDatabases:
     def databases(self, suffix: str) -> dict[str, str]:
         urls = {}
         with self._admin.connect() as connection:
-            for service in SERVICES:
+            # The referrals key store has a database and role of its own, as postgres.sh makes.
+            for service in (*SERVICES, "referrals_keys"):
                 role, database = f"brobygger_{service}", f"brobygger_{service}{suffix}"
                 password = f"dev-{service}"
                 if not connection.execute(

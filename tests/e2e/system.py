@@ -58,6 +58,8 @@ class System:
             "BROBYGGER_JWKS_FILE": str(TEST_JWKS_FILE),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             f"{upper}_DATABASE_URL": self.database_urls[service],
+            # The key store in a database of its own, as in a deployment.
+            "REFERRALS_KEYSTORE_URL": self.database_urls["referrals_keys"],
             f"{upper}_HTTP_PORT": str(PORTS[service]),
             "DIRECTORY_SEED_DEMO": "true",
             "NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
