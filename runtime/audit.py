@@ -29,7 +29,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from alembic import op
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -368,6 +368,21 @@ class AuditPage(BaseModel):
 
 SINCE_BEFORE_UNTIL = "`until`, when given with `since`, is after it."
 
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Only what `format: date-time` means: pydantic alone would also take a number of
+    seconds since 1970, or a time without its seconds."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("Input should be a date-time as 2026-11-22T09:30:00+01:00")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
 
 def audit_router() -> APIRouter:
     """`GET /audit` for operators, reading the service's own audit log."""
@@ -384,11 +399,11 @@ def audit_router() -> APIRouter:
             Name | None, Query(description="Only entries of this actor (a token's subject).")
         ] = None,
         since: Annotated[
-            AwareDatetime | None,
+            Moment | None,
             Query(description="Only entries at or after this time (with its UTC offset)."),
         ] = None,
         until: Annotated[
-            AwareDatetime | None,
+            Moment | None,
             Query(description="Only entries before this time (with its UTC offset)."),
         ] = None,
         offset: Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")] = 0,

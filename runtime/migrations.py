@@ -24,9 +24,10 @@ def upgrade(migrations_dir: Path, engine: Engine) -> None:
     command.upgrade(alembic_config(migrations_dir, engine), "head")
 
 
-def run_env(service_metadata: MetaData) -> None:
-    """The body of every service's `migrations/env.py`: its tables plus outbox and inbox."""
-    targets: Sequence[MetaData] = [service_metadata, plumbing_metadata]
+def run_env(service_metadata: MetaData, *more: MetaData) -> None:
+    """The body of every service's `migrations/env.py`: its tables plus outbox and inbox,
+    and `more` it installs from the runtime (e.g. `runtime.audit.audit_metadata`)."""
+    targets: Sequence[MetaData] = [service_metadata, plumbing_metadata, *more]
     engine: Engine = context.config.attributes["engine"]
     with engine.connect() as connection:
         context.configure(

@@ -4,6 +4,7 @@ it causes (`referrals.domain.lifecycle`); the unit of work writes them to the ou
 from __future__ import annotations
 
 from contracts import (
+    ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
     IntegrationEvent,
@@ -16,6 +17,7 @@ from contracts import (
     ReferralAssigned,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralEscalated,
     ReferralFailed,
     ReferralOffered,
@@ -41,5 +43,7 @@ PUBLISHES: tuple[type[IntegrationEvent], ...] = (
     ReferralCompleted,
     ReferralFailed,
     ReferralCancelled,
+    ConsentWithdrawn,
+    ReferralErased,
 )
 CONSUMES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound, ServiceChanged)

@@ -4,6 +4,7 @@ nothing, and destroying a citizen's key here makes every copy of their data unre
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -14,6 +15,8 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    delete,
+    event,
     func,
     insert,
     select,
@@ -40,6 +43,9 @@ data_keys = Table(
 class SqlDataKeyStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        if engine.dialect.name == "sqlite":
+            # A deleted key is overwritten in the file, not left in a free page.
+            event.listen(engine, "connect", _secure_delete)
 
     def create_table(self) -> None:
         """Create the one table if it is missing; replicas starting together take turns."""
@@ -93,6 +99,23 @@ class SqlDataKeyStore:
             )
         return bool(changed.rowcount == 1)
 
+    def remove(self, citizen_id: UUID) -> bool:
+        with self.engine.begin() as connection:
+            removed = connection.execute(
+                delete(data_keys).where(data_keys.c.citizen_id == citizen_id)
+            )
+        if self.engine.dialect.name == "sqlite":
+            # Until a checkpoint the write-ahead log still holds the page with the key in it.
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return bool(removed.rowcount == 1)
+
     def count(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(data_keys)).scalar_one())
+
+
+def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()

@@ -178,6 +178,11 @@ class DataKeyStore(Protocol):
 
     def count(self) -> int: ...
 
+    def remove(self, citizen_id: UUID) -> bool:
+        """Destroy the citizen's data key, leaving no copy in the store's files; False if
+        it held none (destroyed before)."""
+        ...
+
 
 class Vault:
     """Everything the referrals service does with keys: data keys per citizen, the blind
@@ -209,6 +214,12 @@ class Vault:
         secret = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         self.data_keys.add(citizen_id, self.master_keys.wrap(secret, citizen_id))
         return DataKey(citizen_id, secret)
+
+    def destroy_data_key(self, citizen_id: UUID) -> None:
+        """Crypto-shredding: without its data key nothing sealed for the citizen opens again,
+        in the referrals database or in any copy of it. Committed in the key store at once;
+        a key destroyed before is no error (an erasure retried after a crash)."""
+        self.data_keys.remove(citizen_id)
 
     def data_key(self, citizen_id: UUID) -> DataKey:
         wrapped = self.data_keys.get(citizen_id)

@@ -18,9 +18,13 @@ from referrals.domain import (
     CancelReason,
     Candidate,
     Consent,
+    ConsentMethod,
     DeclineReason,
+    ErasureBasis,
     FailReason,
+    Forbidden,
     HoldReason,
+    IdentityPurpose,
     KnownService,
     Party,
     Referral,
@@ -46,6 +50,7 @@ from referrals.store import (
     StoredCitizen,
     TimerRepository,
 )
+from runtime.audit import AuditEntry
 from runtime.clock import Clock, utcnow
 from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
@@ -63,6 +68,10 @@ class UnitOfWork(KeyStore, Protocol):
     @property
     def timers(self) -> TimerRepository: ...
 
+    def audit(self, entry: AuditEntry) -> None:
+        """Append to the audit log, in this transaction; last before `commit`."""
+        ...
+
     def commit(self) -> None: ...
 
 
@@ -74,6 +83,10 @@ MAX_TRIES = 3
 
 class ReferralNotFound(Exception):
     """No such referral, or not one this actor may see."""
+
+
+class ReferralErased(Exception):
+    """The referral was erased with its citizen's data; this actor knew of it."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +201,9 @@ def offer_to_candidates(
     event: MatchesFound, uow: UnitOfWork, offer_ttl: timedelta, clock: Clock = utcnow
 ) -> None:
     """Directory ranked candidates: keep them and offer the first one available."""
-    referral = _get(uow, event.referral_id, for_update=True)
+    referral = _unless_erased(uow, event.referral_id)
+    if referral is None:
+        return
     candidates = [
         Candidate(m.service_id, m.organization_id, m.score, list(m.reasons)) for m in event.matches
     ]
@@ -200,10 +215,24 @@ def offer_to_candidates(
 
 def escalate_unmatched(event: NoMatchFound, uow: UnitOfWork, clock: Clock = utcnow) -> None:
     """Nothing fits: the referral waits for an operator."""
-    referral = _get(uow, event.referral_id, for_update=True)
+    referral = _unless_erased(uow, event.referral_id)
+    if referral is None:
+        return
     referral.no_match(clock())
     uow.referrals.save(referral)
     uow.commit()
+
+
+def _unless_erased(uow: UnitOfWork, referral_id: UUID) -> Referral | None:
+    """The referral, locked; None (the event taken as handled) if it was erased before
+    directory's answer arrived."""
+    referral = uow.referrals.get(referral_id, for_update=True)
+    if referral is not None:
+        return referral
+    if uow.referrals.erased(referral_id) is None:
+        raise ReferralNotFound(f"no referral {referral_id}")
+    uow.commit()
+    return None
 
 
 def learn_service(event: ServiceChanged, uow: UnitOfWork) -> None:
@@ -373,7 +402,7 @@ def fire_due_timers(lifecycle: Lifecycle, limit: int = 100) -> int:
 
 def get_referral(referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory) -> Referral:
     with start_uow() as uow:
-        return _visible(_get(uow, referral_id), actor)
+        return _find(uow, referral_id, actor)
 
 
 def partner_referrals(
@@ -402,43 +431,93 @@ class NoteNotShared(Exception):
     """The organisation may not read the care worker's note."""
 
 
+class ConsentWasWithdrawn(Exception):
+    """The citizen withdrew consent: nothing of them is shared any more."""
+
+
 class IdentityNotConverted(Exception):
     """The referral's identity is still under the legacy key: nothing can be read of it."""
 
 
+# What the audit log says of each read of personal data: the action, the purpose (a code)
+# and the names of the fields read.
+CONTACT_READ = ("contact_details.read", "contact_citizen", ("name", "phone", "address"))
+NOTE_READ = ("note.read", "carry_out_referral", ("note",))
+IDENTITY_READ = "citizen_identity.read"
+IDENTITY_FIELDS = ("personal_number", "name", "address", "phone")
+CONSENT_WITHDRAWN = ("consent.withdrawn", "citizen_withdrew_consent", ("consent.withdrawal",))
+CITIZEN_ERASED = "citizen.erased"
+ERASED_FIELDS = (*IDENTITY_FIELDS, "note", "history.text")
+
+
 def contact_details(
-    referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: Vault
+    referral_id: UUID, actor: Actor, lifecycle: Lifecycle, vault: Vault
 ) -> CitizenIdentity:
     """The citizen's name, phone and address, for the organisation that accepted the
-    referral and holds it, and only if the citizen consented."""
-    with start_uow() as uow:
-        referral = _visible(_get(uow, referral_id), actor)
+    referral and holds it, and only if the citizen consented; the read is audited."""
+    with lifecycle.start_uow() as uow:
+        referral = _find(uow, referral_id, actor)
+        _still_consented(referral)
         if actor.organization_id is None or not referral.contact_shared_with(actor.organization_id):
             raise ContactNotShared(
                 "contact details are shared only with the organisation that accepted the "
                 "referral, while it holds it, and only if the citizen consented"
             )
-        citizen_id = _citizen_of(uow.referrals.sealed(referral_id))
-        citizen = uow.citizens.get(citizen_id)
-        if citizen is None:
-            raise KeyUnavailable(f"no citizen {citizen_id}")
-        return vault.data_key(citizen_id).open_identity(citizen.identity)
+        identity = _identity(uow, referral_id, vault)
+        _audit(uow, actor, lifecycle.clock(), referral_id, *CONTACT_READ)
+        uow.commit()
+        return identity
 
 
-def note(referral_id: UUID, actor: Actor, start_uow: UnitOfWorkFactory, vault: Vault) -> str | None:
+def note(referral_id: UUID, actor: Actor, lifecycle: Lifecycle, vault: Vault) -> str | None:
     """The care worker's note to the partner (None if there is none), for the organisation
-    that accepted the referral, while it holds it."""
-    with start_uow() as uow:
-        referral = _visible(_get(uow, referral_id), actor)
+    that accepted the referral, while it holds it; the read is audited."""
+    with lifecycle.start_uow() as uow:
+        referral = _find(uow, referral_id, actor)
+        _still_consented(referral)
         if actor.organization_id is None or not referral.held_by(actor.organization_id):
             raise NoteNotShared(
                 "the note is shared only with the organisation that accepted the referral, "
                 "while it holds it"
             )
         sealed = uow.referrals.sealed(referral_id)
-        if sealed.note is None:
-            return None
-        return vault.data_key(_citizen_of(sealed)).open_note(referral_id, sealed.note)
+        text = None
+        if sealed.note is not None:
+            text = vault.data_key(_citizen_of(sealed)).open_note(referral_id, sealed.note)
+        _audit(uow, actor, lifecycle.clock(), referral_id, *NOTE_READ)
+        uow.commit()
+        return text
+
+
+def citizen_identity(
+    referral_id: UUID, purpose: IdentityPurpose, actor: Actor, lifecycle: Lifecycle, vault: Vault
+) -> CitizenIdentity:
+    """Who the referral is for, in full, for an operator, who says why; the read is
+    audited with that purpose."""
+    if actor.party is not Party.OPERATOR:
+        raise Forbidden("only an operator may see a citizen's identity")
+    with lifecycle.start_uow() as uow:
+        _find(uow, referral_id, actor)
+        identity = _identity(uow, referral_id, vault)
+        read = (IDENTITY_READ, purpose.value, IDENTITY_FIELDS)
+        _audit(uow, actor, lifecycle.clock(), referral_id, *read)
+        uow.commit()
+        return identity
+
+
+def _still_consented(referral: Referral) -> None:
+    if referral.consent.withdrawal is not None:
+        raise ConsentWasWithdrawn(
+            "the citizen withdrew consent to this referral: nothing of them is shared any more"
+        )
+
+
+def _identity(uow: UnitOfWork, referral_id: UUID, vault: Vault) -> CitizenIdentity:
+    citizen_id = _citizen_of(uow.referrals.sealed(referral_id))
+    citizen = uow.citizens.get(citizen_id)
+    if citizen is None:
+        raise KeyUnavailable(f"no citizen {citizen_id}")
+    return vault.data_key(citizen_id).open_identity(citizen.identity)
 
 
 def _citizen_of(sealed: Sealed) -> UUID:
@@ -449,6 +528,116 @@ def _citizen_of(sealed: Sealed) -> UUID:
             "yet: set REFERRALS_LEGACY_IDENTITY_KEY and restart the service"
         )
     return citizen_id
+
+
+# --- consent and erasure ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WithdrawConsent:
+    """Who recorded the withdrawal (the care worker's id) and how the citizen said so."""
+
+    recorded_by: str | None = None
+    how: ConsentMethod | None = None
+
+
+def withdraw_consent(
+    referral_id: UUID, command: WithdrawConsent, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    """The citizen withdrew consent: the referral is cancelled if it is not final, and every
+    organisation it was offered to is told to delete what it holds; audited."""
+    return _change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.withdraw_consent(actor, command.recorded_by, command.how, now),
+        audit=CONSENT_WITHDRAWN,
+    )
+
+
+class CitizenNotFound(Exception):
+    """No citizen with this personal number is known: never referred, or erased."""
+
+
+@dataclass(frozen=True)
+class EraseCitizen:
+    personal_number: str
+    legal_basis: ErasureBasis
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did: the referrals it erased, and when."""
+
+    referral_ids: list[UUID]
+    erased_at: datetime
+
+
+def erase_citizen(
+    command: EraseCitizen, actor: Actor, lifecycle: Lifecycle, vault: Vault
+) -> Erasure:
+    """Erase everything of the citizen: each referral is cancelled if it is not final, then
+    deleted but for its tombstone, every service and organisation told to forget it; the
+    citizen's data key is destroyed and the citizen (blind index, sealed identity) deleted.
+    The audit log keeps who erased which referrals and on what legal basis, nothing more.
+
+    Raises `CitizenNotFound` for a personal number no citizen has, `InvalidPersonalNumber`
+    for one that is no personal number."""
+    personal_number, _ = parse_cpr(command.personal_number)
+    blind_index = vault.blind_index(personal_number)
+    attempt = 1
+    while True:
+        with lifecycle.start_uow() as uow:
+            now = lifecycle.clock()
+            citizen = uow.citizens.find(blind_index)
+            if citizen is None:
+                raise CitizenNotFound("no citizen with this personal number is known")
+            referrals = uow.referrals.of_citizen(citizen.id)
+            tombstones = [referral.erase(actor, command.legal_basis, now) for referral in referrals]
+            # The key first, in the key store's own commit: from here on nothing sealed for
+            # the citizen opens, here or in any copy, even if what follows fails. The blind
+            # index goes only with the commit below, so a retry finds the citizen again.
+            vault.destroy_data_key(citizen.id)
+            try:
+                for referral, tombstone in zip(referrals, tombstones, strict=True):
+                    uow.referrals.erase(referral, tombstone)
+            except ConcurrentUpdate:
+                if attempt >= MAX_TRIES:
+                    raise
+                attempt += 1
+                continue
+            uow.citizens.remove(citizen.id)
+            erased = [referral.id for referral in referrals]
+            entry = (CITIZEN_ERASED, command.legal_basis.value, ERASED_FIELDS)
+            audited: list[UUID | None] = [*erased] or [None]  # none left: still audited
+            for referral_id in audited:
+                _audit(uow, actor, now, referral_id, *entry)
+            uow.commit()
+            return Erasure(erased, now)
+
+
+def _audit(
+    uow: UnitOfWork,
+    actor: Actor,
+    at: datetime,
+    referral_id: UUID | None,
+    action: str,
+    purpose: str,
+    fields: tuple[str, ...],
+) -> None:
+    """The audit entry of what `actor` did, in the transaction it is part of."""
+    uow.audit(
+        AuditEntry(
+            at=at,
+            subject=actor.subject,
+            role=actor.party.value,
+            organization_id=actor.organization_id,
+            action=action,
+            referral_id=referral_id,
+            fields=fields,
+            purpose=purpose,
+        )
+    )
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -537,16 +726,22 @@ def _change(
     actor: Actor,
     lifecycle: Lifecycle,
     change: Callable[[Referral, UnitOfWork, datetime], None],
+    *,
+    audit: tuple[str, str, tuple[str, ...]] | None = None,
 ) -> Referral:
-    """Load the referral the actor may see, apply `change`, store it and commit; redone
-    from the start when another writer changed the referral meanwhile."""
+    """Load the referral the actor may see, apply `change`, store it (with the audit entry
+    (action, purpose, fields) of the change, if it is audited) and commit; redone from the
+    start when another writer changed the referral meanwhile."""
     attempt = 1
     while True:
         with lifecycle.start_uow() as uow:
-            referral = _visible(_get(uow, referral_id, for_update=True), actor)
-            change(referral, uow, lifecycle.clock())
+            referral = _find(uow, referral_id, actor, for_update=True)
+            now = lifecycle.clock()
+            change(referral, uow, now)
             try:
                 uow.referrals.save(referral)
+                if audit is not None:
+                    _audit(uow, actor, now, referral.id, *audit)
                 uow.commit()
             except ConcurrentUpdate:
                 if attempt >= MAX_TRIES:
@@ -556,16 +751,20 @@ def _change(
             return referral
 
 
-def _visible(referral: Referral, actor: Actor) -> Referral:
-    """The referral if `actor` may know it exists: partners see what was offered to their
-    organisation, care systems what they submitted, operators and the clock everything."""
-    if actor.party is Party.PARTNER and not (
-        actor.organization_id and referral.was_offered_to(actor.organization_id)
-    ):
-        raise ReferralNotFound(f"no referral {referral.id}")
-    if actor.party is Party.CARE_SYSTEM and referral.submitted_by != actor.subject:
-        raise ReferralNotFound(f"no referral {referral.id}")
-    return referral
+def _find(
+    uow: UnitOfWork, referral_id: UUID, actor: Actor, *, for_update: bool = False
+) -> Referral:
+    """The referral if `actor` may know it exists (partners what was offered to their
+    organisation, care systems what they submitted, operators everything); `ReferralErased`
+    if it was erased and the actor knew of it, `ReferralNotFound` otherwise."""
+    referral = uow.referrals.get(referral_id, for_update=for_update)
+    if referral is not None and referral.visible_to(actor):
+        return referral
+    if referral is None:
+        erased = uow.referrals.erased(referral_id)
+        if erased is not None and erased.visible_to(actor):
+            raise ReferralErased(f"referral {referral_id} was erased")
+    raise ReferralNotFound(f"no referral {referral_id}")
 
 
 def _get(uow: UnitOfWork, referral_id: UUID, *, for_update: bool = False) -> Referral:

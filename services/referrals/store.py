@@ -17,8 +17,10 @@ from referrals.domain import (
     Candidate,
     Consent,
     ConsentMethod,
+    ConsentWithdrawal,
     Deadline,
     DeclineReason,
+    ErasedReferral,
     EscalationReason,
     KnownService,
     Offer,
@@ -28,7 +30,8 @@ from referrals.domain import (
     ReferralStatus,
     Transition,
 )
-from runtime.storage import UnitOfWork, UTCDateTime
+from runtime.audit import AuditEntry, append
+from runtime.storage import UnitOfWork, UTCDateTime, idempotency_keys
 
 
 class Base(SQLModel, registry=registry()):
@@ -77,6 +80,12 @@ class ReferralRow(Base, table=True):
     consent_how: str | None = Field(default=None, max_length=10)
     consent_follow_up_questions: bool = False
     consent_share_outcome_with_care_system: bool = False
+    consent_withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    consent_withdrawn_party: str | None = Field(default=None, max_length=20)
+    consent_withdrawn_by: str | None = Field(default=None, max_length=200)
+    """The subject of the token that entered the withdrawal."""
+    consent_withdrawal_recorded_by: str | None = Field(default=None, max_length=100)
+    consent_withdrawal_how: str | None = Field(default=None, max_length=10)
     needs_accompaniment: bool = False
     status: str = Field(index=True, max_length=20)
     submitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -171,6 +180,19 @@ class KnownServiceRow(Base, table=True):
     changed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class ErasedReferralRow(Base, table=True):
+    """The tombstone of an erased referral: its id, who submitted it and the organisations
+    it was offered to (they are told it is gone, others that it never was); nothing about
+    the citizen."""
+
+    __tablename__ = "erased_referral"
+
+    id: UUID = Field(primary_key=True)
+    submitted_by: str = Field(max_length=200)
+    organization_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    erased_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class ConcurrentUpdate(Exception):
     """Another transaction changed the referral since it was read."""
 
@@ -212,6 +234,20 @@ class ReferralRepository(Protocol):
 
     def sealed(self, referral_id: UUID) -> Sealed: ...
 
+    def of_citizen(self, citizen_id: UUID) -> list[Referral]:
+        """The citizen's referrals, oldest first, locked until the commit (on PostgreSQL)."""
+        ...
+
+    def erase(self, referral: Referral, tombstone: ErasedReferral) -> None:
+        """Delete the referral with everything stored of it (its history and its texts, its
+        sealed note, its timers, the request that created it) and keep `tombstone`.
+        Raises `ConcurrentUpdate` if it changed since it was read."""
+        ...
+
+    def erased(self, referral_id: UUID) -> ErasedReferral | None:
+        """The tombstone of an erased referral."""
+        ...
+
     def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
         """Referrals whose identity is still under the legacy key, by id, after `after`:
         (id, Fernet ciphertext)."""
@@ -237,13 +273,20 @@ class ReferralRepository(Protocol):
 
 
 class CitizenRepository(Protocol):
-    def find(self, blind_index: str) -> StoredCitizen | None: ...
+    def find(self, blind_index: str) -> StoredCitizen | None:
+        """The citizen, locked until the commit (on PostgreSQL): a submission for them and
+        their erasure take turns, so that no referral is added to a citizen being erased."""
+        ...
 
     def get(self, citizen_id: UUID) -> StoredCitizen | None: ...
 
     def add(self, citizen: StoredCitizen, *, now: datetime) -> None: ...
 
     def update_identity(self, citizen_id: UUID, identity: bytes, *, now: datetime) -> None: ...
+
+    def remove(self, citizen_id: UUID) -> None:
+        """Delete the citizen: the blind index and the sealed identity."""
+        ...
 
 
 class ServiceBook(Protocol):
@@ -296,6 +339,7 @@ class SqlReferralRepository:
                 consent_how=consent.how.value if consent.how else None,
                 consent_follow_up_questions=consent.follow_up_questions,
                 consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
+                **_withdrawal_columns(consent.withdrawal),
                 needs_accompaniment=referral.needs_accompaniment,
                 status=referral.status.value,
                 version=referral.version,
@@ -328,6 +372,7 @@ class SqlReferralRepository:
                 contact_made_on=referral.contact_made_on,
                 first_meeting_on=referral.first_meeting_on,
                 accompanied_by=referral.accompanied_by,
+                **_withdrawal_columns(referral.consent.withdrawal),
                 version=referral.version + 1,
             )
             .execution_options(synchronize_session=False)
@@ -346,6 +391,52 @@ class SqlReferralRepository:
         if row is None:
             raise LookupError(f"no referral {referral_id}")
         return Sealed(citizen_id=row[0], note=row[1])
+
+    def of_citizen(self, citizen_id: UUID) -> list[Referral]:
+        rows = self.session.exec(
+            select(ReferralRow)
+            .where(ReferralRow.citizen_id == citizen_id)
+            .order_by(col(ReferralRow.submitted_at), col(ReferralRow.id))
+            .with_for_update()
+        ).all()
+        referrals = self._load(rows)
+        self._seen.update((referral.id, referral) for referral in referrals)
+        return referrals
+
+    def erase(self, referral: Referral, tombstone: ErasedReferral) -> None:
+        for part in (TimerRow, PartnerViewRow, TransitionRow, CandidateRow, OfferRow):
+            self.session.execute(
+                delete(part)
+                .where(col(part.referral_id) == referral.id)
+                .execution_options(synchronize_session=False)
+            )
+        deleted = self.session.execute(
+            delete(ReferralRow)
+            .where(col(ReferralRow.id) == referral.id, col(ReferralRow.version) == referral.version)
+            .execution_options(synchronize_session=False)
+        )
+        if deleted.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(f"referral {referral.id} changed meanwhile")
+        # Its key's fingerprint is a MAC of the request, which held the identity.
+        self.session.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.resource_id == str(referral.id))
+        )
+        self.session.add(
+            ErasedReferralRow(
+                id=tombstone.id,
+                submitted_by=tombstone.submitted_by,
+                organization_ids=[str(o) for o in tombstone.organization_ids],
+                erased_at=tombstone.erased_at,
+            )
+        )
+        self.session.flush()
+
+    def erased(self, referral_id: UUID) -> ErasedReferral | None:
+        row = self.session.get(ErasedReferralRow, referral_id)
+        if row is None:
+            return None
+        organizations = tuple(UUID(o) for o in row.organization_ids)
+        return ErasedReferral(row.id, row.submitted_by, organizations, row.erased_at)
 
     def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
         query = select(ReferralRow.id, ReferralRow.legacy_identity).where(
@@ -510,6 +601,33 @@ class SqlReferralRepository:
         return referrals
 
 
+def _withdrawal_columns(withdrawal: ConsentWithdrawal | None) -> dict[str, Any]:
+    return {
+        "consent_withdrawn_at": withdrawal.at if withdrawal else None,
+        "consent_withdrawn_party": withdrawal.party.value if withdrawal else None,
+        "consent_withdrawn_by": withdrawal.subject if withdrawal else None,
+        "consent_withdrawal_recorded_by": withdrawal.recorded_by if withdrawal else None,
+        "consent_withdrawal_how": withdrawal.how.value if withdrawal and withdrawal.how else None,
+    }
+
+
+def _withdrawal(row: ReferralRow) -> ConsentWithdrawal | None:
+    at, party, subject = (
+        row.consent_withdrawn_at,
+        row.consent_withdrawn_party,
+        row.consent_withdrawn_by,
+    )
+    if at is None or party is None or subject is None:  # written together, or not at all
+        return None
+    return ConsentWithdrawal(
+        at=at,
+        party=Party(party),
+        subject=subject,
+        recorded_by=row.consent_withdrawal_recorded_by,
+        how=ConsentMethod(row.consent_withdrawal_how) if row.consent_withdrawal_how else None,
+    )
+
+
 def _grouped(rows: Iterable[Any]) -> dict[UUID, list[Any]]:
     grouped: dict[UUID, list[Any]] = {}
     for row in rows:
@@ -554,6 +672,7 @@ def _referral(
             share_contact_details=row.share_contact_details,
             follow_up_questions=row.consent_follow_up_questions,
             share_outcome_with_care_system=row.consent_share_outcome_with_care_system,
+            withdrawal=_withdrawal(row),
         ),
         needs_accompaniment=row.needs_accompaniment,
         submitted_at=row.submitted_at,
@@ -603,7 +722,7 @@ class SqlCitizenRepository:
 
     def find(self, blind_index: str) -> StoredCitizen | None:
         row = self.session.exec(
-            select(CitizenRow).where(CitizenRow.blind_index == blind_index)
+            select(CitizenRow).where(CitizenRow.blind_index == blind_index).with_for_update()
         ).first()
         return _citizen(row) if row else None
 
@@ -628,6 +747,13 @@ class SqlCitizenRepository:
             update(CitizenRow)
             .where(col(CitizenRow.id) == citizen_id)
             .values(identity_ciphertext=identity, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def remove(self, citizen_id: UUID) -> None:
+        self.session.execute(
+            delete(CitizenRow)
+            .where(col(CitizenRow.id) == citizen_id)
             .execution_options(synchronize_session=False)
         )
 
@@ -719,6 +845,11 @@ class ReferralsUnitOfWork(UnitOfWork):
     @property
     def timers(self) -> TimerRepository:
         return self._timers
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append `entry` to the audit log in this transaction: call it last before `commit`
+        (on PostgreSQL it holds the log's lock until then)."""
+        append(self.session, entry)
 
     def commit(self) -> None:
         """Collect the events the referrals recorded into the outbox, then commit."""

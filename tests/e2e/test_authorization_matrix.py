@@ -12,16 +12,20 @@ A's, a message of X's or X's webhook secret."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from tests.e2e.matrix import (
+    NO_COMMUNITY,
     OK,
     WALKING_SERVICE,
     X_LOCATION,
     Call,
+    Caller,
     Case,
     Table,
     World,
@@ -31,6 +35,7 @@ from tests.e2e.matrix import (
     row,
     run_matrix,
 )
+from tests.e2e.referrals import PERSONAL_NUMBER, referral
 from tests.e2e.system import System
 
 pytestmark = pytest.mark.infra
@@ -106,6 +111,37 @@ NEW_LOCATION = {
     "city": "København N",
     "district": "Nørrebro",
 }
+
+
+def identity_read(world: World) -> Call:
+    return Call(path={"referral_id": world.offered()}, params={"purpose": "escalation"})
+
+
+def contact_read(world: World) -> str:
+    """A referral of A's accepted by X, whose contact details X has read: an audited read."""
+    referral_id = world.accepted()
+    world.ok(Caller.PARTNER_X, "referrals", "GET", f"/partner/referrals/{referral_id}/contact")
+    return referral_id
+
+
+def erasure_of_a_citizen_of_its_own(world: World) -> Call:
+    """The erasure of a citizen of the cell's own, never the shared test citizen: referred by A
+    just now (to nothing that fits, so no offer and no place), and not among the referrals the
+    matrix cancels afterwards (erased, they answer 410)."""
+    personal_number = PERSONAL_NUMBER
+    while personal_number == PERSONAL_NUMBER:
+        born = f"{random.randint(1, 28):02d}{random.randint(1, 12):02d}{random.randint(30, 55)}"
+        personal_number = f"{born}-{random.randint(0, 3999):04d}"  # 7th digit 0-3: the 1900s
+    citizen = {"personal_number": personal_number, "name": "Matrix Borger"}
+    world.ok(
+        Caller.CARE_A,
+        "referrals",
+        "POST",
+        "/referrals",
+        json=referral(citizen=citizen, interests=[NO_COMMUNITY]),
+        headers={"Idempotency-Key": str(uuid4())},
+    )
+    return Call(json={"personal_number": personal_number, "legal_basis": "gdpr_art17_request"})
 
 
 def same_for_everyone(resource: str) -> list[Case]:
@@ -257,6 +293,27 @@ MATRIX: Table = {
                     lambda: {"service_id": str(WALKING_SERVICE), "reason": "De går tæt på."},
                 ),
                 fresh=True,
+            )
+        ],
+        ("POST", "/referrals/{referral_id}/consent/withdraw"): [
+            Case(OFFERED, row(401, OK, 404, 403, 403, OK, 403), step(World.offered), fresh=True)
+        ],
+        ("GET", "/referrals/{referral_id}/citizen"): [
+            Case(OFFERED, row(401, 403, 403, 403, 403, OK, 403), identity_read),
+        ],
+        ("POST", "/citizens/erasure"): [
+            Case(
+                "a citizen of the cell's own, referred by A",
+                row(401, 403, 403, 403, 403, OK, 403),
+                erasure_of_a_citizen_of_its_own,
+                fresh=True,
+            )
+        ],
+        ("GET", "/audit"): [
+            Case(
+                "the audit log, X's read of a contact among it",
+                row(401, 403, 403, 403, 403, OK, 403),
+                listing(contact_read),
             )
         ],
     },

@@ -12,9 +12,10 @@ from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
-from referrals.domain import KnownService, Referral, ReferralStatus
+from referrals.domain import ErasedReferral, KnownService, Referral, ReferralStatus
 from referrals.privacy import WrappedKey
 from referrals.store import ConcurrentUpdate, DueTimer, Sealed, StoredCitizen
+from runtime.audit import AuditEntry
 from tests import fakes
 
 TimerKey = tuple[UUID, str, UUID]
@@ -31,6 +32,8 @@ class Tables:
     """Referrals' identities under the legacy key, until converted."""
     services: dict[UUID, tuple[KnownService, datetime]] = field(default_factory=dict)
     timers: dict[TimerKey, datetime] = field(default_factory=dict)
+    erased: dict[UUID, ErasedReferral] = field(default_factory=dict)
+    audit_log: list[AuditEntry] = field(default_factory=list)
 
 
 def _stored(referral: Referral) -> Referral:
@@ -84,6 +87,27 @@ class FakeReferralRepository:
 
     def sealed(self, referral_id: UUID) -> Sealed:
         return self._rows[referral_id][1]
+
+    def of_citizen(self, citizen_id: UUID) -> list[Referral]:
+        mine = [r for r, sealed in self._rows.values() if sealed.citizen_id == citizen_id]
+        referrals = [copy.deepcopy(r) for r in sorted(mine, key=lambda r: (r.submitted_at, r.id))]
+        self._seen.update((referral.id, referral) for referral in referrals)
+        for referral in referrals:
+            if self._uow.other_writers:
+                self._uow.other_writers.pop(0)(referral.id)
+        return referrals
+
+    def erase(self, referral: Referral, tombstone: ErasedReferral) -> None:
+        if self._rows[referral.id][0].version != referral.version:
+            raise ConcurrentUpdate(f"referral {referral.id} changed meanwhile")
+        del self._rows[referral.id]
+        tables = self._uow.tables
+        tables.timers = {key: at for key, at in tables.timers.items() if key[0] != referral.id}
+        self._uow.keys = {k: v for k, v in self._uow.keys.items() if v[1] != str(referral.id)}
+        tables.erased[referral.id] = tombstone
+
+    def erased(self, referral_id: UUID) -> ErasedReferral | None:
+        return self._uow.tables.erased.get(referral_id)
 
     def legacy(self, *, after: UUID | None, limit: int) -> list[tuple[UUID, bytes]]:
         found = sorted(i for i in self._uow.tables.legacy if after is None or i > after)
@@ -149,6 +173,9 @@ class FakeCitizenRepository:
             citizen.id, citizen.blind_index, identity
         )
 
+    def remove(self, citizen_id: UUID) -> None:
+        del self._uow.tables.citizens[citizen_id]
+
 
 class FakeDataKeyStore:
     """The key store: a database of its own, so it commits on every call, whatever the
@@ -180,6 +207,9 @@ class FakeDataKeyStore:
 
     def count(self) -> int:
         return len(self.keys)
+
+    def remove(self, citizen_id: UUID) -> bool:
+        return self.keys.pop(citizen_id, None) is not None
 
 
 class FakeServiceBook:
@@ -225,6 +255,8 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.citizen_arrives: list[Callable[[], None]] = []
         """Each runs once, right after a citizen is looked up by blind index: another
         transaction that commits just then."""
+        self.crashes: list[BaseException] = []
+        """Each is raised once, by a commit, instead of committing: the process died there."""
         self._referrals = FakeReferralRepository(self)
 
     def _tables(self) -> list[object]:
@@ -250,7 +282,12 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self._referrals = FakeReferralRepository(self)
         return super().__enter__()
 
+    def audit(self, entry: AuditEntry) -> None:
+        self.tables.audit_log.append(entry)
+
     def commit(self) -> None:
+        if self.crashes:
+            raise self.crashes.pop(0)
         for referral in self._referrals.seen():
             for event in referral.events:
                 self.publish(event)

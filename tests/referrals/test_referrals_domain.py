@@ -1,5 +1,5 @@
-"""The referral's offers one after another, escalation, withdrawal and what each party may
-see: the domain alone, no I/O."""
+"""The referral's offers one after another, escalation, withdrawal, the citizen's consent
+withdrawn, erasure and what each party may see: the domain alone, no I/O."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from uuid import uuid4
 import pytest
 
 from contracts import (
+    ConsentWithdrawn,
     OfferDeclined,
     OfferExpired,
     OfferWithdrawn,
     ReferralAssigned,
     ReferralCancelled,
+    ReferralErased,
     ReferralEscalated,
     ReferralOffered,
     ReferralSubmitted,
@@ -21,16 +23,23 @@ from contracts import (
 from referrals.domain import (
     OFFER_EXPIRY,
     Accompaniment,
+    Actor,
     CancelReason,
+    ConsentMethod,
+    ConsentWithdrawal,
     Deadline,
     DeclineReason,
+    ErasedReferral,
+    ErasureBasis,
     EscalationReason,
     FailReason,
+    Forbidden,
     HoldReason,
     InvalidAnswer,
     InvalidTransition,
     KnownService,
     OfferStatus,
+    Party,
     Referral,
     ReferralStatus,
     WithdrawalReason,
@@ -459,3 +468,109 @@ def test_the_events_carry_no_personal_data_no_free_text_and_no_sensitive_reason(
     for secret in [*texts, "citizen_in_hospital", "citizen_died", "consent_withdrawn"]:
         assert secret not in sent
     assert [t.text for t in referral.history if t.text] == texts
+
+
+# --- the citizen's consent withdrawn, the citizen's data erased ---------------------------
+
+
+def test_withdrawing_consent_from_a_held_referral_ends_every_sharing_and_every_timer() -> None:
+    referral = referral_in(ReferralStatus.ACCEPTED)
+    holder = referral.offers[-1].organization_id
+    assert referral.contact_shared_with(holder)
+
+    referral.withdraw_consent(CARE, "cw-0815", ConsentMethod.WRITTEN, LATER)
+
+    assert referral.consent.withdrawal == ConsentWithdrawal(
+        LATER, Party.CARE_SYSTEM, CARE.subject, "cw-0815", ConsentMethod.WRITTEN
+    )
+    assert referral.consent.share_contact_details, "what was consented to stays on record"
+    assert referral.status is ReferralStatus.CANCELLED
+    assert referral.history[-1].reason == CancelReason.CONSENT_WITHDRAWN.value
+    assert not referral.contact_shared_with(holder)
+    assert not referral.held_by(holder)
+    assert referral.deadlines() == []
+    cancelled, withdrawn = referral.events
+    assert isinstance(cancelled, ReferralCancelled) and cancelled.organization_id == holder
+    assert withdrawn == ConsentWithdrawn(
+        referral_id=referral.id, organization_ids=[holder], withdrawn_at=LATER
+    )
+
+
+def test_a_withdrawal_with_an_offer_pending_has_no_deadline_left() -> None:
+    referral = referral_in(ReferralStatus.OFFERED)
+    assert referral.deadlines() != []
+    referral.withdraw_consent(OPERATOR, None, None, LATER)
+    assert referral.offers[-1].status is OfferStatus.WITHDRAWN
+    assert referral.deadlines() == []
+    assert referral.consent.withdrawal == ConsentWithdrawal(LATER, Party.OPERATOR, OPERATOR.subject)
+
+
+def test_consent_is_withdrawn_once_only() -> None:
+    referral = referral_in(ReferralStatus.OFFERED)
+    referral.withdraw_consent(CARE, None, None, NOW)
+    referral.events.clear()
+    before = (referral.consent, list(referral.history), referral.status)
+    with pytest.raises(InvalidTransition, match="withdrawn already"):
+        referral.withdraw_consent(OPERATOR, None, None, LATER)
+    assert (referral.consent, referral.history, referral.status) == before
+    assert referral.events == []
+
+
+def test_only_the_care_system_that_submitted_a_referral_may_withdraw_its_consent() -> None:
+    referral = referral_in(ReferralStatus.OFFERED)
+    with pytest.raises(Forbidden):
+        referral.withdraw_consent(Actor(Party.CARE_SYSTEM, "care-2"), None, None, LATER)
+    assert referral.consent.withdrawal is None and referral.events == []
+
+
+def test_erasing_tells_every_organisation_ever_offered_the_referral_once_each() -> None:
+    first, second = candidate(), candidate()
+    referral = new_referral()
+    referral.receive_candidates([first, second], {}, NOW, TTL)
+    referral.decline(partner(first.organization_id), DeclineReason.NO_CAPACITY, None, {}, NOW, TTL)
+    referral.assign(
+        OPERATOR, KnownService(first.service_id, first.organization_id, True, 1), None, NOW, TTL
+    )
+    referral.events.clear()
+
+    tombstone = referral.erase(OPERATOR, ErasureBasis.NO_LONGER_NECESSARY, LATER)
+
+    organisations = [first.organization_id, second.organization_id]
+    assert [type(e) for e in referral.events] == [
+        OfferWithdrawn,
+        ReferralCancelled,
+        ReferralErased,
+    ]
+    assert referral.events[-1] == ReferralErased(
+        referral_id=referral.id, organization_ids=organisations, erased_at=LATER
+    )
+    assert tombstone == ErasedReferral(referral.id, CARE.subject, tuple(organisations), LATER)
+
+
+def test_an_erased_referral_is_known_to_be_gone_only_by_those_who_knew_of_it() -> None:
+    referral = referral_in(ReferralStatus.OFFERED)
+    offered_to = referral.offers[0].organization_id
+    tombstone = referral.erase(OPERATOR, ErasureBasis.GDPR_ART17_REQUEST, LATER)
+    assert tombstone.visible_to(CARE)
+    assert tombstone.visible_to(OPERATOR)
+    assert tombstone.visible_to(partner(offered_to))
+    assert not tombstone.visible_to(partner(uuid4()))
+    assert not tombstone.visible_to(Actor(Party.CARE_SYSTEM, "care-2"))
+
+
+def test_only_an_operator_erases() -> None:
+    referral = referral_in(ReferralStatus.OFFERED)
+    for actor in (CARE, the_partner(referral)):
+        with pytest.raises(Forbidden):
+            referral.erase(actor, ErasureBasis.GDPR_ART17_REQUEST, LATER)
+    assert referral.status is ReferralStatus.OFFERED and referral.events == []
+
+
+def test_neither_withdrawal_nor_erasure_sends_the_legal_basis_or_who_recorded_it() -> None:
+    withdrawn = referral_in(ReferralStatus.OFFERED)
+    withdrawn.withdraw_consent(CARE, "cw-0815", ConsentMethod.VERBAL, LATER)
+    erased = referral_in(ReferralStatus.ACCEPTED)
+    erased.erase(OPERATOR, ErasureBasis.UNLAWFUL_PROCESSING, LATER)
+    sent = "".join(e.model_dump_json() for r in (withdrawn, erased) for e in r.events)
+    for secret in ("cw-0815", "verbal", "unlawful_processing", "consent_withdrawn"):
+        assert secret not in sent

@@ -1,5 +1,6 @@
 """The identity vault on the real databases (SQLite and PostgreSQL): the key store apart from
-the referrals data, the blind index, what reaches the outbox, and `brobygger keys rotate`."""
+the referrals data, the blind index, what reaches the outbox, `brobygger keys rotate`, and
+erasure by destroying the citizen's key."""
 
 from __future__ import annotations
 
@@ -20,20 +21,32 @@ import pytest
 from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from referrals import services
 from referrals.app import MIGRATIONS
+from referrals.domain import ErasureBasis
 from referrals.keystore import SqlDataKeyStore
 from referrals.privacy import CitizenIdentity, KeyUnavailable, MasterKeys, Vault
-from referrals.store import CitizenRow, ReferralsUnitOfWork, StoredCitizen
+from referrals.store import (
+    CandidateRow,
+    CitizenRow,
+    OfferRow,
+    PartnerViewRow,
+    ReferralsUnitOfWork,
+    StoredCitizen,
+    TimerRow,
+    TransitionRow,
+)
+from runtime.audit import AuditQuery, read_entries, verify
 from runtime.migrations import upgrade
-from runtime.storage import make_engine, outbox
+from runtime.storage import idempotency_keys, make_engine, outbox
 from tests.conftest import ROOT
 from tests.events import matches_found
 from tests.fakes import FakeClock
 from tests.referrals.support import (
     NOTE,
+    OPERATOR,
     PERSONAL_DATA,
     REFERENCE,
     TTL,
@@ -213,13 +226,10 @@ def test_no_personal_data_reaches_the_outbox_after_submit_offer_and_accept(
     services.accept_offer(referral_id, partner(organisation), lifecycle)
     # The partner reads what it may: that leaves the service by HTTP, never by the outbox.
     contact = services.contact_details(
-        referral_id, partner(organisation), databases.start_uow, databases.vault
+        referral_id, partner(organisation), lifecycle, databases.vault
     )
     assert (contact.name, contact.phone) == ("Inger Jensen", "+45 12 34 56 78")
-    assert (
-        services.note(referral_id, partner(organisation), databases.start_uow, databases.vault)
-        == NOTE
-    )
+    assert services.note(referral_id, partner(organisation), lifecycle, databases.vault) == NOTE
 
     with databases.start_uow() as uow:
         rows = uow.session.execute(select(outbox.c.headers, outbox.c.value)).all()
@@ -294,3 +304,161 @@ def test_brobygger_keys_rotate_leaves_keys_it_cannot_unwrap_and_fails_saying_so(
     assert databases.vault.data_key(citizen.id).open_identity(citizen.identity) == CitizenIdentity(
         "0101401234", "Inger Jensen", "Jagtvej 1, 2200 København N", "+45 12 34 56 78"
     )
+
+
+# --- erasure: crypto-shredding --------------------------------------------------------------
+
+
+def erase(databases: Databases, clock: FakeClock) -> services.Erasure:
+    """Erase the citizen `submit_command` refers, as an operator, on the GDPR art. 17 request."""
+    lifecycle = services.Lifecycle(databases.start_uow, TTL, clock)
+    command = services.EraseCitizen("010140-1234", ErasureBasis.GDPR_ART17_REQUEST)
+    return services.erase_citizen(command, OPERATOR, lifecycle, databases.vault)
+
+
+def citizen_of(databases: Databases, referral_id: UUID) -> UUID:
+    with databases.start_uow() as uow:
+        citizen_id = uow.referrals.sealed(referral_id).citizen_id
+    assert citizen_id is not None
+    return citizen_id
+
+
+def sealed_rows(engine: Engine) -> tuple[dict[UUID, bytes], list[tuple[UUID, UUID, bytes]]]:
+    """What a dump holds sealed: each citizen's identity, and each referral's note (with its
+    referral and citizen)."""
+    with engine.connect() as connection:
+        citizens = connection.execute(text("SELECT id, identity_ciphertext FROM citizen")).all()
+        notes = connection.execute(
+            text(
+                "SELECT id, citizen_id, note_ciphertext FROM referral "
+                "WHERE note_ciphertext IS NOT NULL"
+            )
+        ).all()
+    identities = {UUID(str(citizen)): bytes(sealed) for citizen, sealed in citizens}
+    return identities, [(UUID(str(r)), UUID(str(c)), bytes(sealed)) for r, c, sealed in notes]
+
+
+def test_after_erasure_a_copy_taken_before_cannot_be_opened_with_the_keys_that_remain(
+    databases: Databases, clock: FakeClock, tmp_path: Path
+) -> None:
+    inger = citizen_of(databases, databases.submit(clock))
+    databases.submit(clock, name="Inger M. Jensen")
+    karl = citizen_of(databases, databases.submit(clock, personal_number="0101421234"))
+    wrapped = SqlDataKeyStore(databases.keys).get(inger)
+    assert wrapped is not None
+    if databases.referrals.dialect.name == "sqlite":
+        # A backup of the file, as an operator would take one.
+        copy_file = tmp_path / "backup" / "referrals.db"
+        copy_file.parent.mkdir()
+        source = sqlite3.connect(str(databases.referrals.url.database))
+        with sqlite3.connect(copy_file) as target:
+            source.backup(target)
+        source.close()
+        copy = make_engine(f"sqlite:///{copy_file}")
+        identities, notes = sealed_rows(copy)
+        copy.dispose()
+    else:
+        identities, notes = sealed_rows(databases.referrals)  # as a dump taken now holds them
+    ingers_notes = [(referral, note) for referral, citizen, note in notes if citizen == inger]
+    assert len(ingers_notes) == 2 and set(identities) == {inger, karl}
+    key = databases.vault.data_key(inger)  # before: the copy opens with the keys of now
+    assert key.open_identity(identities[inger]).name == "Inger M. Jensen"
+    assert [key.open_note(referral, note) for referral, note in ingers_notes] == [NOTE, NOTE]
+
+    assert len(erase(databases, clock).referral_ids) == 2
+
+    remaining = vault_on(databases.keys)  # the same master keys, the key store as it is now
+    with pytest.raises(KeyUnavailable):
+        remaining.data_key(inger)
+    assert remaining.data_key(karl).open_identity(identities[karl]).personal_number == (
+        "0101421234"
+    ), "someone else's data still opens"
+    if databases.keys.dialect.name == "sqlite":
+        # Not even the key store's files hold the wrapped key any more.
+        store = Path(str(databases.keys.url.database))
+        files = [store, store.with_name(store.name + "-wal")]
+        assert wrapped.sealed not in b"".join(f.read_bytes() for f in files if f.exists())
+    # The referrals database itself no longer holds even the ciphertexts.
+    values = b"\n".join(as_bytes(value) for value in every_value(databases.referrals))
+    assert identities[inger] not in values
+    assert not [note for _, note in ingers_notes if note in values]
+    assert [c.id for c in databases.citizens()] == [karl]
+
+
+def test_erasure_leaves_a_tombstone_the_audit_entries_and_nothing_else_of_the_referrals(
+    databases: Databases, clock: FakeClock
+) -> None:
+    organisation = uuid4()
+    lifecycle = services.Lifecycle(databases.start_uow, TTL, clock)
+    referral_id = databases.submit(clock, idempotency_key="visit-1")
+    with databases.start_uow() as uow:
+        services.offer_to_candidates(matches_found(referral_id, organisation), uow, TTL, clock)
+    services.accept_offer(referral_id, partner(organisation), lifecycle)
+    services.contact_details(referral_id, partner(organisation), lifecycle, databases.vault)
+    other = databases.submit(clock, personal_number="0101421234")
+
+    erase(databases, clock)
+
+    with databases.start_uow() as uow:
+        assert uow.referrals.get(referral_id) is None
+        tombstone = uow.referrals.erased(referral_id)
+        left = {
+            part.__tablename__: len(
+                uow.session.execute(select(part).where(col(part.referral_id) == referral_id)).all()
+            )
+            for part in (OfferRow, CandidateRow, TransitionRow, PartnerViewRow, TimerRow)
+        }
+        keys = uow.session.execute(select(idempotency_keys.c.resource_id)).scalars().all()
+        entries, _ = read_entries(
+            uow.session, AuditQuery(referral_id=referral_id), offset=0, limit=9
+        )
+        chain = verify(uow.session)
+        types = [
+            h["ce_type"].split(".")[-2]
+            for h in uow.session.execute(select(outbox.c.headers).order_by(outbox.c.seq)).scalars()
+        ]
+    assert tombstone is not None and tombstone.organization_ids == (organisation,)
+    assert set(left.values()) == {0}, left
+    assert keys == [str(other)], "the request that held the identity is forgotten"
+    assert [(e.action, e.purpose) for e in reversed(entries)] == [
+        ("contact_details.read", "contact_citizen"),
+        ("citizen.erased", "gdpr_art17_request"),
+    ]
+    assert chain.ok and chain.entries == 2
+    assert types[-2:] == ["cancelled", "erased"]
+    assert services.get_referral(other, OPERATOR, databases.start_uow).id == other
+
+
+def test_an_erasure_that_died_after_destroying_the_key_is_completed_by_a_retry(
+    databases: Databases, clock: FakeClock
+) -> None:
+    referral_id = databases.submit(clock)
+    inger = citizen_of(databases, referral_id)
+    crashes = [RuntimeError("the process died")]
+
+    class DiesAtTheNextCommit(ReferralsUnitOfWork):
+        def commit(self) -> None:
+            if crashes:
+                raise crashes.pop()
+            super().commit()
+
+    factory = sessionmaker(databases.referrals, class_=Session, expire_on_commit=False)
+    dying = services.Lifecycle(
+        lambda: DiesAtTheNextCommit(factory, "/brobygger/referrals"), TTL, clock
+    )
+    command = services.EraseCitizen("0101401234", ErasureBasis.UNLAWFUL_PROCESSING)
+
+    with pytest.raises(RuntimeError):
+        services.erase_citizen(command, OPERATOR, dying, databases.vault)
+
+    assert SqlDataKeyStore(databases.keys).get(inger) is None, "the key went first"
+    [left] = databases.citizens()  # the rest was rolled back: the blind index finds it again
+    with pytest.raises(KeyUnavailable):
+        databases.vault.data_key(left.id).open_identity(left.identity)
+
+    done = services.erase_citizen(command, OPERATOR, dying, databases.vault)
+
+    assert done.referral_ids == [referral_id]
+    assert databases.citizens() == []
+    with pytest.raises(services.ReferralErased):
+        services.get_referral(referral_id, OPERATOR, databases.start_uow)

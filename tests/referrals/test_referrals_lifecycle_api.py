@@ -270,7 +270,7 @@ def test_the_consent_record_is_kept_and_shown_to_the_care_system_and_operators(
     referral_id = offered(client, org, consent=FULL_CONSENT)
     for headers in (CARE, OPERATOR):
         shown = client.get(f"/referrals/{referral_id}", headers=headers).json()
-        assert shown["consent"] == FULL_CONSENT
+        assert shown["consent"] == {**FULL_CONSENT, "withdrawal": None}
     seen = client.get(f"/partner/referrals/{referral_id}", headers=partner(org)).json()
     assert "consent" not in seen and "cw-4711" not in json.dumps(seen)
     assert seen["contact_details_shared"] is False
@@ -291,6 +291,7 @@ def test_the_consent_record_is_kept_and_shown_to_the_care_system_and_operators(
         "share_outcome_with_care_system": False,
         "recorded_by": None,
         "how": None,
+        "withdrawal": None,
     }
 
 

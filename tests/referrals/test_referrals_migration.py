@@ -1,7 +1,8 @@
 """Revision 0003 brings referrals stored before the lifecycle into it: `unmatched` becomes
 `escalated` for want of a match, and an open offer gets its expiry timer and its
 organisation's view. Revision 0004 and the start-up after it bring identities stored under
-the one Fernet key of before into per-citizen keys."""
+the one Fernet key of before into per-citizen keys. Revision 0005 adds the consent's
+withdrawal, erasure tombstones and the audit log."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from sqlalchemy import (
     Uuid,
     column,
     insert,
+    inspect,
     table,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -38,6 +41,7 @@ from referrals.domain import (
     ReferralStatus,
 )
 from referrals.store import ReferralsUnitOfWork, TimerRow
+from runtime.audit import AuditEntry, append
 from runtime.auth import Role
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
@@ -228,3 +232,32 @@ def test_identities_from_before_are_converted_at_start_up_only_with_the_legacy_k
         citizens = connection.execute(text("SELECT count(*) FROM citizen")).scalar_one()
     assert [bytes(ciphertext) for _, ciphertext in rows] == [b"", b""], "the old ciphertext is gone"
     assert rows[0][0] == rows[1][0] and citizens == 1, "found again by the blind index"
+
+
+def test_after_revision_0005_the_database_is_exactly_the_models_and_the_audit_log_append_only(
+    engine_for: Callable[[str], Engine],
+) -> None:
+    engine = engine_for("referrals")
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, "0003")
+    referral = old_referral("offered", "Nørrebro", 0)
+    with engine.begin() as connection:
+        connection.execute(insert(REFERRAL_0002), [referral])
+
+    command.upgrade(config, "head")
+
+    # The models, the plumbing and the audit log, as `makemigrations` compares them (env.py),
+    # column types included: nothing to add, nothing to drop.
+    command.check(config)
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    with ReferralsUnitOfWork(factory, "/brobygger/referrals") as uow:
+        kept = uow.referrals.get(referral["id"])  # type: ignore[arg-type]
+    assert kept is not None and kept.consent.withdrawal is None
+    with Session(engine) as session:
+        append(session, AuditEntry(NOW, "operator-anna", "operator", "citizen.erased", "x"))
+        session.commit()
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_log"))
+
+    command.downgrade(config, "0004")
+    assert not {"audit_log", "erased_referral"} & set(inspect(engine).get_table_names())

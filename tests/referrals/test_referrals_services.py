@@ -501,7 +501,8 @@ STRANGER = partner(uuid4())
 
 USE_CASES: dict[str, Callable[[UUID, Actor, services.Lifecycle], object]] = {
     "get": lambda rid, actor, lc: services.get_referral(rid, actor, lc.start_uow),
-    "contact": lambda rid, actor, lc: services.contact_details(rid, actor, lc.start_uow, VAULT),
+    "contact": lambda rid, actor, lc: services.contact_details(rid, actor, lc, VAULT),
+    "note": lambda rid, actor, lc: services.note(rid, actor, lc, VAULT),
     "accept": lambda rid, actor, lc: services.accept_offer(rid, actor, lc),
     "decline": lambda rid, actor, lc: services.decline_offer(
         rid, services.DeclineOffer(DeclineReason.NO_CAPACITY), actor, lc
@@ -566,8 +567,8 @@ def test_a_partner_that_declined_still_sees_the_referral_but_not_the_contact(
     seen = services.get_referral(referral.id, partner(first), uow)
     assert seen.status_for(first) == "declined"
     with pytest.raises(services.ContactNotShared):
-        services.contact_details(referral.id, partner(first), uow, VAULT)
-    identity = services.contact_details(referral.id, partner(second), uow, VAULT)
+        services.contact_details(referral.id, partner(first), lifecycle, VAULT)
+    identity = services.contact_details(referral.id, partner(second), lifecycle, VAULT)
     assert (identity.name, identity.phone, identity.address) == (
         "Inger Jensen",
         "+45 12 34 56 78",
@@ -584,7 +585,7 @@ def test_no_contact_is_shared_without_the_citizens_consent(
         services.offer_to_candidates(matches_found(referral.id, organisation), unit, TTL, clock)
     services.accept_offer(referral.id, partner(organisation), lifecycle)
     with pytest.raises(services.ContactNotShared):
-        services.contact_details(referral.id, partner(organisation), uow, VAULT)
+        services.contact_details(referral.id, partner(organisation), lifecycle, VAULT)
 
 
 # --- racing another writer ----------------------------------------------------------------

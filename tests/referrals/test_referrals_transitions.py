@@ -1,5 +1,6 @@
 """The transition table, every (state, action, party) triple: who may take which step from
-which state, what it leads to and records, and that a refusal changes nothing."""
+which state, what it leads to and records, and that a refusal changes nothing. Withdrawing
+consent and erasing, taken in any state, too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from uuid import uuid4
 import pytest
 
 from contracts import (
+    ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
     IntegrationEvent,
@@ -21,6 +23,7 @@ from contracts import (
     ReferralAssigned,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralFailed,
     ReferralOffered,
     ReferralPutOnHold,
@@ -32,7 +35,9 @@ from referrals.domain import (
     Action,
     Actor,
     CancelReason,
+    ConsentMethod,
     DeclineReason,
+    ErasureBasis,
     FailReason,
     Forbidden,
     HoldReason,
@@ -78,7 +83,8 @@ def row(
 
 
 HELD = {S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}
-NOT_FINAL = set(S) - {S.COMPLETED, S.FAILED, S.CANCELLED}
+FINAL = {S.COMPLETED, S.FAILED, S.CANCELLED}
+NOT_FINAL = set(S) - FINAL
 P = Party
 
 TABLE: dict[Action, Row] = {
@@ -98,6 +104,13 @@ TABLE: dict[Action, Row] = {
     ),
 }
 """The issue's table, written out here rather than read from `RULES`."""
+
+ENDINGS: dict[Action, tuple[frozenset[Party], type[IntegrationEvent]]] = {
+    Action.WITHDRAW_CONSENT: (frozenset({P.CARE_SYSTEM, P.OPERATOR}), ConsentWithdrawn),
+    Action.ERASE: (frozenset({P.OPERATOR}), ReferralErased),
+}
+"""Steps taken in any state, by these parties, recording this event: a referral not yet
+final is cancelled first."""
 
 PARTIES = (P.CARE_SYSTEM, P.PARTNER, P.OPERATOR, P.CLOCK)
 TAKES_BACK = (Action.CANCEL, Action.ASSIGN)
@@ -142,6 +155,10 @@ def act(action: Action, referral: Referral, actor: Actor) -> bool:
             referral.cancel(actor, CancelReason.NEED_MET_OTHERWISE, None, AT)
         case Action.ASSIGN:
             referral.assign(actor, ASSIGNED_TO, "knows the area", AT, TTL)
+        case Action.WITHDRAW_CONSENT:
+            referral.withdraw_consent(actor, "cw-4711", ConsentMethod.WRITTEN, AT)
+        case Action.ERASE:
+            referral.erase(actor, ErasureBasis.GDPR_ART17_REQUEST, AT)
     return True
 
 
@@ -160,7 +177,7 @@ def state_of(referral: Referral) -> object:
     )
 
 
-TRIPLES = [(state, action, party) for state in S for action in Action for party in PARTIES]
+TRIPLES = [(state, action, party) for state in S for action in TABLE for party in PARTIES]
 
 
 @pytest.mark.parametrize(
@@ -196,6 +213,50 @@ def test_each_party_may_take_exactly_the_steps_the_table_gives_it_in_each_state(
         with pytest.raises(InvalidTransition if state_decides else Forbidden):
             act(action, referral, actor)
         assert (state_of(referral), referral.events) == (before, [])
+
+
+def test_the_table_covers_every_action() -> None:
+    assert set(TABLE) | set(ENDINGS) == set(Action)
+
+
+ENDING_TRIPLES = [(state, action, party) for state in S for action in ENDINGS for party in PARTIES]
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "party"),
+    ENDING_TRIPLES,
+    ids=[f"{s}-{a}-{p}" for s, a, p in ENDING_TRIPLES],
+)
+def test_withdrawal_and_erasure_are_taken_in_any_state_and_cancel_a_referral_not_yet_final(
+    state: ReferralStatus, action: Action, party: Party
+) -> None:
+    referral = referral_in(state)
+    before, steps_before = state_of(referral), len(referral.history)
+    parties, record = ENDINGS[action]
+    actor = actor_for(party, referral)
+    if party not in parties:
+        with pytest.raises(Forbidden):
+            act(action, referral, actor)
+        assert (state_of(referral), referral.events) == (before, [])
+        return
+
+    act(action, referral, actor)
+
+    if state in FINAL:
+        assert (referral.status, [type(e) for e in referral.events]) == (state, [record])
+        assert state_of(referral) == before, "a final referral keeps its history"
+    else:
+        withdrawn = [OfferWithdrawn] if state is S.OFFERED else []
+        assert referral.status is S.CANCELLED
+        assert [type(e) for e in referral.events] == [*withdrawn, ReferralCancelled, record]
+        assert [(t.action, t.party, t.from_status) for t in referral.history[steps_before:]] == [
+            ("cancel", party, state)
+        ]
+    offered_to = [offer.organization_id for offer in referral.offers]
+    told = referral.events[-1]
+    assert isinstance(told, ConsentWithdrawn | ReferralErased)
+    assert told.organization_ids == list(dict.fromkeys(offered_to))
+    assert referral.deadlines() == []
 
 
 PARTNER_STEPS = [
@@ -252,8 +313,8 @@ def test_a_former_offeree_learns_nothing_of_what_became_of_the_referral(
     assert referral.status is later
     referral.events.clear()
     before = state_of(referral)
-    for action in Action:
-        if P.PARTNER in TABLE[action].parties:
+    for action, rule in TABLE.items():
+        if P.PARTNER in rule.parties:
             with pytest.raises(Forbidden):
                 act(action, referral, first)
     assert (state_of(referral), referral.events) == (before, [])

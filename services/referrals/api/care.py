@@ -1,4 +1,5 @@
-"""Care systems submit referrals, follow them and may cancel them; operators read any."""
+"""Care systems submit referrals, follow them, may cancel them and withdraw the citizen's
+consent; operators read and do any of it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import Field, StrictBool, StringConstraints
 
 from referrals import services
 from referrals.api.models import (
+    CPR,
     Lifecycle,
     ReasonedInput,
     ReferralPublic,
@@ -50,11 +52,6 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{4,18}[0-9]$")
 """Digits, spaces between them, an optional leading `+`; refused, not trimmed, when padded."""
 
 
-CPR = (
-    r"^(?:(?:0[1-9]|1[0-9]|2[0-8])(?:0[1-9]|1[0-2])|(?:29|30)(?:0[13-9]|1[0-2])"
-    r"|31(?:0[13578]|1[02])|2902)[0-9]{2}-?[0-9]{4}$"
-)
-"""DDMMYY-SSSS or ten digits, with a day the month has; only the leap year is left to a rule."""
 BIRTH_DATE_RULE = (
     "The personal number's birth date (DDMMYY, the century read from the seventh digit) "
     "is a 29 February only in a leap year, and is not in the future."
@@ -151,6 +148,19 @@ class CancelCreate(ReasonedInput):
     reason: CancelReason
 
 
+class WithdrawalCreate(InputModel):
+    """Who recorded the withdrawal and how the citizen said so, as at intake; both optional."""
+
+    recorded_by: ShortText | None = Field(
+        default=None,
+        description="Who recorded the withdrawal: the care worker's id in the care system.",
+        examples=["cw-4711"],
+    )
+    how: ConsentMethod | None = Field(
+        default=None, description="How the citizen withdrew it: `verbal` or `written`."
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -209,7 +219,7 @@ def submit_referral(
     return ReferralPublic.of(referral)
 
 
-@router.get("/{referral_id}", summary="Read a referral's status", responses=responses(404))
+@router.get("/{referral_id}", summary="Read a referral's status", responses=responses(404, 410))
 def get_referral(
     referral_id: UUID, start_uow: StartUow, principal: CareOrOperator
 ) -> ReferralPublic:
@@ -222,7 +232,7 @@ def get_referral(
 @router.post(
     "/{referral_id}/cancel",
     summary="Cancel a referral",
-    responses=responses(404, 409),
+    responses=responses(404, 409, 410),
 )
 def cancel_referral(
     referral_id: UUID, body: CancelCreate, principal: CareOrOperator, lifecycle: Lifecycle
@@ -234,4 +244,36 @@ def cancel_referral(
     with refusals(referral_id):
         return ReferralPublic.of(
             services.cancel(referral_id, command, actor_of(principal), lifecycle)
+        )
+
+
+@router.post(
+    "/{referral_id}/consent/withdraw",
+    summary="Withdraw the citizen's consent",
+    responses={
+        **responses(404, 410),
+        409: {
+            "description": "Consent to this referral was withdrawn already (or the referral "
+            "changed at the same moment); nothing changed."
+        },
+    },
+)
+def withdraw_consent(
+    referral_id: UUID,
+    principal: CareOrOperator,
+    lifecycle: Lifecycle,
+    body: WithdrawalCreate | None = None,
+) -> ReferralPublic:
+    """The citizen no longer consents: a referral not yet completed, failed or cancelled is
+    cancelled (reason `consent_withdrawn`; an open offer is withdrawn, a place taken given
+    back); every organisation it was offered to is told to delete what it holds about it;
+    its contact details and note are no longer shared; nothing more happens to it on its
+    own. The consent record shows the withdrawal. Once only: 409 the second time. The care
+    system that submitted the referral, or an operator; audited."""
+    command = (
+        services.WithdrawConsent(body.recorded_by, body.how) if body else services.WithdrawConsent()
+    )
+    with refusals(referral_id):
+        return ReferralPublic.of(
+            services.withdraw_consent(referral_id, command, actor_of(principal), lifecycle)
         )

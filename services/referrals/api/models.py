@@ -20,6 +20,7 @@ from referrals.domain import (
     Actor,
     Consent,
     ConsentMethod,
+    ConsentWithdrawal,
     EscalationReason,
     Forbidden,
     InvalidAnswer,
@@ -54,6 +55,16 @@ def actor_of(principal: Principal) -> Actor:
 
 
 NOT_FOUND = "There is no referral {id}."
+ERASED = (
+    "The referral {id} was erased with its citizen's data (GDPR art. 17): nothing of it is "
+    "kept but that it existed."
+)
+
+CPR = (
+    r"^(?:(?:0[1-9]|1[0-9]|2[0-8])(?:0[1-9]|1[0-2])|(?:29|30)(?:0[13-9]|1[0-2])"
+    r"|31(?:0[13578]|1[02])|2902)[0-9]{2}-?[0-9]{4}$"
+)
+"""DDMMYY-SSSS or ten digits, with a day the month has; only the leap year is left to a rule."""
 
 
 @contextmanager
@@ -64,7 +75,14 @@ def refusals(referral_id: UUID) -> Iterator[None]:
     except services.ReferralNotFound as error:
         # Not 403: a referral the token may not see must not even be confirmed to exist.
         raise Problem(404, NOT_FOUND.format(id=referral_id)) from error
-    except (Forbidden, services.ContactNotShared, services.NoteNotShared) as error:
+    except services.ReferralErased as error:
+        raise Problem(410, ERASED.format(id=referral_id)) from error
+    except (
+        Forbidden,
+        services.ContactNotShared,
+        services.NoteNotShared,
+        services.ConsentWasWithdrawn,
+    ) as error:
         raise Problem(403, f"Not allowed: {error}.") from error
     except services.IdentityNotConverted as error:
         raise Problem(409, f"Not readable yet: {error}.") from error
@@ -86,8 +104,18 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "There is no referral with this id that the token may see.",
         409: "The referral is not in a state where this can happen (or changed at the same "
         "moment); nothing changed.",
+        410: "The referral was erased with its citizen's data; only that it existed is kept.",
     }
     return {status: {"description": known[status]} for status in statuses}
+
+
+NOT_CONVERTED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "The referral was stored before per-citizen keys and is not converted "
+        "yet: nothing of its citizen can be read until it is."
+    }
+}
+"""The 409 of every read of a citizen's personal data."""
 
 
 T = TypeVar("T")
@@ -135,6 +163,26 @@ class Escalation(BaseModel):
     escalated_at: datetime
 
 
+class WithdrawalPublic(BaseModel):
+    """When and by whom the citizen's consent was withdrawn."""
+
+    withdrawn_at: datetime
+    by: Party = Field(description="Who entered it: `care_system` or `operator`.")
+    subject: str = Field(description="The subject of the token that entered it.")
+    recorded_by: str | None = Field(description="The care worker's id, if given.")
+    how: ConsentMethod | None = Field(description="How the citizen said so, if given.")
+
+    @classmethod
+    def of(cls, withdrawal: ConsentWithdrawal) -> WithdrawalPublic:
+        return cls(
+            withdrawn_at=withdrawal.at,
+            by=withdrawal.party,
+            subject=withdrawal.subject,
+            recorded_by=withdrawal.recorded_by,
+            how=withdrawal.how,
+        )
+
+
 class ConsentPublic(BaseModel):
     """The consent recorded at intake. `given_on`, `recorded_by` and `how` are null for
     referrals submitted before they were recorded (and the last two if not given)."""
@@ -150,6 +198,9 @@ class ConsentPublic(BaseModel):
     given_on: date | None
     recorded_by: str | None = Field(description="The care worker's id in the care system.")
     how: ConsentMethod | None
+    withdrawal: WithdrawalPublic | None = Field(
+        description="Set once the citizen withdrew consent: nothing of them is shared since."
+    )
 
     @classmethod
     def of(cls, consent: Consent) -> ConsentPublic:
@@ -161,6 +212,7 @@ class ConsentPublic(BaseModel):
             given_on=consent.given_on,
             recorded_by=consent.recorded_by,
             how=consent.how,
+            withdrawal=WithdrawalPublic.of(consent.withdrawal) if consent.withdrawal else None,
         )
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from referrals import services
 from referrals.api.models import (
+    NOT_CONVERTED,
     Lifecycle,
     Limit,
     Offset,
@@ -81,13 +82,7 @@ class ContactPublic(BaseModel):
     address: str | None
 
 
-PERSONAL_DATA_READ = {
-    **responses(403, 404),
-    409: {
-        "description": "The referral was stored before per-citizen keys and is not converted "
-        "yet: nothing of its citizen can be read until it is."
-    },
-}
+PERSONAL_DATA_READ = {**responses(403, 404, 410), **NOT_CONVERTED}
 
 
 def _organization(principal: Principal) -> UUID:
@@ -120,7 +115,7 @@ def list_referrals(
 @router.get(
     "/{referral_id}",
     summary="Read a referral offered to the organisation",
-    responses=responses(404),
+    responses=responses(404, 410),
 )
 def get_referral(
     referral_id: UUID, principal: Partner, start_uow: StartUow
@@ -137,15 +132,15 @@ def get_referral(
     responses=PERSONAL_DATA_READ,
 )
 def get_contact(
-    referral_id: UUID, request: Request, principal: Partner, start_uow: StartUow
+    referral_id: UUID, request: Request, principal: Partner, lifecycle: Lifecycle
 ) -> ContactPublic:
     """Only for the organisation that accepted the referral, while it holds it (accepted,
-    in progress or on hold), and only if the citizen consented to share contact details:
-    403 otherwise. 409 for a referral stored before per-citizen keys and not converted
-    yet."""
+    in progress or on hold), and only if the citizen consented to share contact details
+    and has not withdrawn that consent: 403 otherwise. 409 for a referral stored before
+    per-citizen keys and not converted yet. Every read is written to the audit log."""
     with refusals(referral_id):
         identity = services.contact_details(
-            referral_id, actor_of(principal), start_uow, request.app.state.vault
+            referral_id, actor_of(principal), lifecycle, request.app.state.vault
         )
     return ContactPublic(name=identity.name, phone=identity.phone, address=identity.address)
 
@@ -156,13 +151,14 @@ def get_contact(
     responses=PERSONAL_DATA_READ,
 )
 def get_note(
-    referral_id: UUID, request: Request, principal: Partner, start_uow: StartUow
+    referral_id: UUID, request: Request, principal: Partner, lifecycle: Lifecycle
 ) -> NotePublic:
     """Only for the organisation that accepted the referral, while it holds it (accepted,
-    in progress or on hold): 403 otherwise. 409 for a referral stored before per-citizen
-    keys and not converted yet."""
+    in progress or on hold), and while the citizen has not withdrawn consent: 403
+    otherwise. 409 for a referral stored before per-citizen keys and not converted yet.
+    Every read is written to the audit log."""
     with refusals(referral_id):
-        text = services.note(referral_id, actor_of(principal), start_uow, request.app.state.vault)
+        text = services.note(referral_id, actor_of(principal), lifecycle, request.app.state.vault)
     return NotePublic(note=text)
 
 
@@ -176,7 +172,7 @@ def _step(
     return PartnerReferralPublic.of(referral, _organization(principal))
 
 
-STEP = responses(403, 404, 409)
+STEP = responses(403, 404, 409, 410)
 
 
 @router.post("/{referral_id}/accept", summary="Accept the offer", responses=STEP)

@@ -4,12 +4,15 @@ from referrals.domain.citizen import (
     MINIMUM_AGE,
     Consent,
     ConsentMethod,
+    ConsentWithdrawal,
+    ErasureBasis,
+    IdentityPurpose,
     InvalidPersonalNumber,
     NotEligible,
     age_band,
     parse_cpr,
 )
-from referrals.domain.lifecycle import Referral
+from referrals.domain.lifecycle import ErasedReferral, Referral
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -54,12 +57,16 @@ __all__ = [
     "Candidate",
     "Consent",
     "ConsentMethod",
+    "ConsentWithdrawal",
     "Deadline",
     "DeclineReason",
+    "ErasedReferral",
+    "ErasureBasis",
     "EscalationReason",
     "FailReason",
     "Forbidden",
     "HoldReason",
+    "IdentityPurpose",
     "InvalidAnswer",
     "InvalidPersonalNumber",
     "InvalidTransition",

@@ -1,12 +1,15 @@
-"""Who a referral is for: the personal number, the age band events carry instead, and what
-the citizen consented to."""
+"""Who a referral is for: the personal number, the age band events carry instead, what
+the citizen consented to (and its withdrawal), and the codes that say why a citizen's data
+is read or erased."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+
+from referrals.domain.rules import Party
 
 
 class InvalidPersonalNumber(ValueError):
@@ -67,6 +70,19 @@ class ConsentMethod(StrEnum):
 
 
 @dataclass(frozen=True)
+class ConsentWithdrawal:
+    """When the citizen's consent was withdrawn, who entered it (the care system or an
+    operator, and the token's subject), and, if told, the care worker who recorded it and how
+    the citizen said so."""
+
+    at: datetime
+    party: Party
+    subject: str
+    recorded_by: str | None = None
+    how: ConsentMethod | None = None
+
+
+@dataclass(frozen=True)
 class Consent:
     """What the citizen agreed to when the care worker referred them; to be referred to a
     civil-society partner always. Who recorded it, when and how are unknown (None) for
@@ -81,3 +97,35 @@ class Consent:
     """The citizen may be asked afterwards how they are."""
     share_outcome_with_care_system: bool = False
     """The care system may learn how the referral went."""
+    withdrawal: ConsentWithdrawal | None = None
+    """Set once the citizen withdrew consent: nothing of them is shared from then on."""
+
+
+class ErasureBasis(StrEnum):
+    """Why a citizen's data is erased: the grounds of GDPR article 17(1) that apply here."""
+
+    GDPR_ART17_REQUEST = "gdpr_art17_request"
+    """The citizen asked for erasure."""
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    """The citizen withdrew the consent the processing rested on (17(1)(b))."""
+    NO_LONGER_NECESSARY = "no_longer_necessary"
+    """The data is no longer needed for what it was collected for (17(1)(a))."""
+    UNLAWFUL_PROCESSING = "unlawful_processing"
+    """The data should not have been processed (17(1)(d))."""
+    LEGAL_OBLIGATION = "legal_obligation"
+    """A law requires the erasure (17(1)(e))."""
+
+
+class IdentityPurpose(StrEnum):
+    """Why an operator looks at a citizen's identity; the audit log keeps the code."""
+
+    ESCALATION = "escalation"
+    """To find a community by hand for a referral nothing fitted."""
+    CARE_SYSTEM_QUERY = "care_system_query"
+    """The care system asks about the referral."""
+    CITIZEN_REQUEST = "citizen_request"
+    """The citizen asks what is held about them, or for a correction (GDPR art. 15, 16)."""
+    ERASURE_CHECK = "erasure_check"
+    """To make sure of whom before an erasure."""
+    INCIDENT = "incident"
+    """A complaint or a data-protection incident is looked into."""

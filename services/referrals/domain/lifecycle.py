@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from contracts import (
+    ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
     IntegrationEvent,
@@ -21,6 +22,7 @@ from contracts import (
     ReferralAssigned,
     ReferralCancelled,
     ReferralCompleted,
+    ReferralErased,
     ReferralEscalated,
     ReferralFailed,
     ReferralOffered,
@@ -28,7 +30,7 @@ from contracts import (
     ReferralResumed,
     ReferralSubmitted,
 )
-from referrals.domain.citizen import Consent
+from referrals.domain.citizen import Consent, ConsentMethod, ConsentWithdrawal, ErasureBasis
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -46,6 +48,7 @@ from referrals.domain.offers import (
 )
 from referrals.domain.rules import (
     CLOCK,
+    FINAL,
     HELD,
     SYSTEM,
     Action,
@@ -58,6 +61,7 @@ from referrals.domain.rules import (
     ReferralStatus,
     Transition,
     check_party,
+    may_know,
     require_text,
 )
 
@@ -65,6 +69,22 @@ S = ReferralStatus
 
 CITY_TIME = ZoneInfo("Europe/Copenhagen")
 """Dates a partner reports (contact made, first meeting) are days on the city's calendar."""
+
+
+@dataclass(frozen=True)
+class ErasedReferral:
+    """What is kept of an erased referral: that it existed, and who knew of it, so that
+    they are told it is gone (410) and everyone else that it never was (404). Nothing
+    about the citizen."""
+
+    id: UUID
+    submitted_by: str
+    organization_ids: tuple[UUID, ...]
+    """Every organisation it was offered to."""
+    erased_at: datetime
+
+    def visible_to(self, actor: Actor) -> bool:
+        return may_know(actor, self.submitted_by, self.organization_ids)
 
 
 @dataclass
@@ -130,8 +150,14 @@ class Referral:
         last = self.offers[-1] if self.offers else None
         return last if last and last.status is OfferStatus.ACCEPTED else None
 
-    def was_offered_to(self, organization_id: UUID) -> bool:
-        return any(offer.organization_id == organization_id for offer in self.offers)
+    @property
+    def offered_organizations(self) -> list[UUID]:
+        """Every organisation it was offered to, each once, in the order of their offers."""
+        return list(dict.fromkeys(offer.organization_id for offer in self.offers))
+
+    def visible_to(self, actor: Actor) -> bool:
+        """Whether `actor` may know the referral exists (see `rules.may_know`)."""
+        return may_know(actor, self.submitted_by, self.offered_organizations)
 
     def latest_offer_to(self, organization_id: UUID) -> Offer | None:
         offers = [o for o in self.offers if o.organization_id == organization_id]
@@ -149,7 +175,10 @@ class Referral:
         return offer.status.value
 
     def deadlines(self) -> list[Deadline]:
-        """The durable timers this state needs: the expiry of a pending offer."""
+        """The durable timers this state needs: the expiry of a pending offer. None once
+        consent is withdrawn: nothing may happen to the referral on its own any more."""
+        if self.consent.withdrawal is not None:
+            return []
         return [
             Deadline(OFFER_EXPIRY, offer.id, offer.expires_at)
             for offer in self.offers
@@ -168,8 +197,12 @@ class Referral:
 
     def contact_shared_with(self, organization_id: UUID) -> bool:
         """Whether this organisation may read how to reach the citizen: it holds the
-        referral, and the citizen consented to share contact details."""
-        return self.consent.share_contact_details and self.held_by(organization_id)
+        referral, and the citizen consented to share contact details (and did not withdraw)."""
+        return (
+            self.consent.share_contact_details
+            and self.consent.withdrawal is None
+            and self.held_by(organization_id)
+        )
 
     # --- directory's answer -------------------------------------------------------------
 
@@ -296,6 +329,47 @@ class Referral:
     def cancel(self, actor: Actor, reason: CancelReason, text: str | None, now: datetime) -> None:
         self._check(Action.CANCEL, actor)
         require_text(reason, text)
+        self._cancel(actor, reason, text, now)
+
+    def withdraw_consent(
+        self,
+        actor: Actor,
+        recorded_by: str | None,
+        how: ConsentMethod | None,
+        now: datetime,
+    ) -> None:
+        """The citizen withdrew consent: a referral not yet final is cancelled (reason
+        `consent_withdrawn`, an open offer withdrawn), and every organisation it was offered
+        to is to delete what it holds about it (`ConsentWithdrawn`). Once only."""
+        self._check(Action.WITHDRAW_CONSENT, actor)
+        if self.consent.withdrawal is not None:
+            raise InvalidTransition("consent to this referral was withdrawn already")
+        if self.status not in FINAL:
+            self._cancel(actor, CancelReason.CONSENT_WITHDRAWN, None, now)
+        withdrawal = ConsentWithdrawal(now, actor.party, actor.subject, recorded_by, how)
+        self.consent = replace(self.consent, withdrawal=withdrawal)
+        self.events.append(
+            ConsentWithdrawn(
+                referral_id=self.id,
+                organization_ids=self.offered_organizations,
+                withdrawn_at=now,
+            )
+        )
+
+    def erase(self, actor: Actor, basis: ErasureBasis, now: datetime) -> ErasedReferral:
+        """The citizen's data is erased: a referral not yet final is cancelled first (an
+        open offer withdrawn, a place given back), then every service and organisation is
+        to forget it (`ReferralErased`). Returns what may be kept of it: its tombstone."""
+        self._check(Action.ERASE, actor)
+        if self.status not in FINAL:
+            self._cancel(actor, basis, None, now)
+        organizations = self.offered_organizations
+        self.events.append(
+            ReferralErased(referral_id=self.id, organization_ids=organizations, erased_at=now)
+        )
+        return ErasedReferral(self.id, self.submitted_by, tuple(organizations), now)
+
+    def _cancel(self, actor: Actor, reason: StrEnum, text: str | None, now: datetime) -> None:
         previous = self.status
         self._withdraw_open_offer(WithdrawalReason.CANCELLED, now)
         held = self.accepted_offer if previous in HELD else None

@@ -3,7 +3,7 @@ referral Task (SDOHCC TaskForReferralManagement). Rules only, no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -67,6 +67,8 @@ class Action(StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     ASSIGN = "assign"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    ERASE = "erase"
 
 
 class Holder(StrEnum):
@@ -107,6 +109,11 @@ RULES: Mapping[Action, Rule] = {
         frozenset({Party.CARE_SYSTEM, Party.OPERATOR}), frozenset(ReferralStatus) - FINAL
     ),
     Action.ASSIGN: Rule(frozenset({Party.OPERATOR}), frozenset({S.ESCALATED, S.OFFERED})),
+    # In any state: a referral that ended still has organisations holding something of it.
+    Action.WITHDRAW_CONSENT: Rule(
+        frozenset({Party.CARE_SYSTEM, Party.OPERATOR}), frozenset(ReferralStatus)
+    ),
+    Action.ERASE: Rule(frozenset({Party.OPERATOR}), frozenset(ReferralStatus)),
 }
 """The transition table: who may take each action, and from which states. Checked in this
 order: the party (403), the organisation holding the referral or the care system that
@@ -137,6 +144,16 @@ class Transition:
     reason: str | None = None
     text: str | None = None
     """Free text given with the step; stays in referrals, never on Kafka."""
+
+
+def may_know(actor: Actor, submitted_by: str, offered_to: Iterable[UUID]) -> bool:
+    """Whether `actor` may know that a referral exists: a partner if it was offered to its
+    organisation, a care system if it submitted it, operators and Brobygger itself always."""
+    if actor.party is Party.PARTNER:
+        return actor.organization_id is not None and actor.organization_id in set(offered_to)
+    if actor.party is Party.CARE_SYSTEM:
+        return submitted_by == actor.subject
+    return True
 
 
 def check_party(action: Action, actor: Actor) -> Rule:
