@@ -27,7 +27,7 @@ from referrals.privacy import MasterKeys, Vault
 from referrals.services import UnitOfWorkFactory
 from runtime.clock import Clock
 from tests.events import matches_found
-from tests.referrals.fakes import FakeDataKeyStore
+from tests.referrals.fakes import FakeDataKeyStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TTL = timedelta(hours=72)
@@ -182,3 +182,8 @@ def offered(
 def city_day(at: datetime) -> date:
     """The day `at` falls on in Copenhagen, as partners report dates."""
     return at.astimezone(CITY).date()
+
+
+def events_since(uow: FakeUnitOfWork, count: int) -> list[type]:
+    """The types of the events committed after the first `count`."""
+    return [type(e) for e in uow.committed_events[count:]]

@@ -53,26 +53,12 @@ from tests.referrals.support import (
     VAULT,
     city_day,
     consent,
+    events_since,
     offered,
     partner,
     submit_command,
     submitted,
 )
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def lifecycle(uow: FakeUnitOfWork, clock: FakeClock) -> services.Lifecycle:
-    return services.Lifecycle(uow, TTL, clock)
-
-
-def events_since(uow: FakeUnitOfWork, count: int) -> list[type]:
-    return [type(e) for e in uow.committed_events[count:]]
-
 
 # --- intake -------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from tests.referrals.support import (
     PERSONAL_DATA,
     TTL,
     VAULT,
+    events_since,
     offered,
     partner,
     submitted,
@@ -48,20 +49,6 @@ from tests.referrals.support import (
 PERSONAL_NUMBER = "010140-1234"
 """The citizen `submit_command` refers, unless told otherwise."""
 SOMEONE_ELSE = {"personal_number": "020341-1234", "name": "Karl Hansen"}
-
-
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
-
-
-@pytest.fixture
-def lifecycle(uow: FakeUnitOfWork, clock: FakeClock) -> services.Lifecycle:
-    return services.Lifecycle(uow, TTL, clock)
-
-
-def events_since(uow: FakeUnitOfWork, count: int) -> list[type]:
-    return [type(e) for e in uow.committed_events[count:]]
 
 
 def accepted(uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle) -> UUID:
