@@ -10,14 +10,12 @@ from uuid import uuid4
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import Engine, String, column, insert, select, table
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from runtime.migrations import alembic_config
-from runtime.storage import UnitOfWork, UTCDateTime, inbox, plumbing_metadata
+from runtime.storage import UnitOfWork, UTCDateTime, inbox
 from tools import SERVICES
 
 OLD_INBOX = table(
@@ -58,12 +56,8 @@ def test_ids_processed_before_the_revision_are_still_recognised_after_it(
     command.upgrade(config, "head")
     assert processed(engine, "/brobygger/directory", before)
     assert not processed(engine, "/brobygger/grants", before), "an id is unique per source"
-    with engine.connect() as connection:
-        differences = compare_metadata(
-            MigrationContext.configure(connection),
-            [module(service, "store").Base.metadata, plumbing_metadata],
-        )
-    assert differences == [], "the models and the revisions agree"
+    # What autogenerate would write, against every table the service's migrations hold.
+    command.check(config)  # raises when the models and the revisions disagree
 
     command.downgrade(config, "0001")
     with engine.connect() as connection:
