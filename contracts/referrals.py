@@ -27,6 +27,7 @@ WithdrawalReason = Literal["cancelled", "reassigned"]
 EscalationReason = Literal[
     "no_match", "all_declined", "all_expired", "declined_or_expired", "none_available"
 ]
+TimeOfDay = Literal["morning", "afternoon", "evening"]
 Accompaniment = Literal["nobody", "home_care_staff", "volunteer", "relative"]
 CancelledBy = Literal["care_system", "operator"]
 ReferralState = Literal[
@@ -77,6 +78,10 @@ class ReferralSubmitted(ReferralEvent):
     submitted_at: datetime = Field(description="When the care system submitted it.")
     needs_accompaniment: bool = Field(
         default=False, description="The citizen needs someone to come along the first time."
+    )
+    preferred_times: list[TimeOfDay] = Field(
+        default_factory=list,
+        description="When in the day the citizen would go; empty (and absent) means any time.",
     )
 
 

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(DirectoryUnitOfWork)
-    service.consume(consumers.handlers(settings.max_matches), start_uow)
+    service.consume(consumers.handlers(settings.max_matches, settings.weights()), start_uow)
     if settings.seed_demo:
 
         def seed_demo() -> None:

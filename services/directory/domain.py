@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
+from directory.geography import district_for_postcode, district_named, haversine_km
+
 WHEELCHAIR_NEED = "wheelchair_access"
 
 
@@ -102,10 +104,39 @@ class Referral:
     interests: frozenset[str]
     languages: frozenset[str]
     needs: frozenset[str]
+    preferred_times: frozenset[TimeOfDay] = frozenset()
+    """When in the day the citizen would go; empty: any time."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each criterion counts in a match's score (directory settings
+    `DIRECTORY_WEIGHT_...`)."""
+
+    interest: float = 3.0
+    """Per shared interest."""
+    language: float = 2.0
+    """For a shared language, which is required."""
+    distance: float = 2.0
+    """At the citizen's district centroid, falling evenly to nothing at `DISTANCE_HORIZON_KM`."""
+    accessibility: float = 1.0
+    """For wheelchair access when the citizen needs it (then required)."""
+    time_of_day: float = 1.0
+    """When it runs at a time the citizen prefers, or the citizen has no preference."""
+    free_places: float = 1.0
+    """Times the share of its places that are free."""
+    target_group: float = 1.0
+    """Per target group of the service that is one of the citizen's needs."""
+
+
+DEFAULT_WEIGHTS = Weights()
+
+DISTANCE_HORIZON_KM = 10.0
+"""About the width of the city: a service this far away or more scores nothing for distance."""
 
 
 class Exclusion(StrEnum):
-    """Why a service does not fit a referral."""
+    """Why a service does not fit a referral: the criteria that rule services out."""
 
     INACTIVE = "inactive"
     NOT_ACCESSIBLE = "not wheelchair accessible"
@@ -116,8 +147,10 @@ class Exclusion(StrEnum):
 @dataclass(frozen=True)
 class Match:
     service_at_location: ServiceAtLocation
-    score: int
+    score: float
     reasons: list[str]
+    """One per criterion, in words a person reads: interest, language, distance,
+    accessibility, time of day, free places, target group."""
 
 
 @dataclass(frozen=True)
@@ -125,21 +158,28 @@ class Ranking:
     matches: list[Match]
     """The best fits, best first, at most as many as asked for."""
     excluded: dict[Exclusion, int]
-    """How many services were left out, by reason."""
+    """How many services were left out, by the first criterion each failed."""
 
     def no_match_reason(self) -> str:
-        if not self.excluded:
+        total = sum(self.excluded.values())
+        if not total:
             return "The directory has no services yet."
-        counts = "; ".join(f"{count} {reason}" for reason, count in self.excluded.items())
-        return f"None of the {sum(self.excluded.values())} services fits: {counts}."
+        counts = "; ".join(f"{self.excluded.get(reason, 0)} {reason}" for reason in Exclusion)
+        return (
+            f"None of the {total} services fits: {counts} (each counted at the first of "
+            "these it fails; distance, time of day and free places only rank, never rule out)."
+        )
 
 
-def assess(referral: Referral, service_at_location: ServiceAtLocation) -> Match | Exclusion:
+def assess(
+    referral: Referral, service_at_location: ServiceAtLocation, weights: Weights = DEFAULT_WEIGHTS
+) -> Match | Exclusion:
     """Score one service for a referral, or say why it is out.
 
-    3 per shared interest, 2 for a shared language (required), 2 for the same district,
-    1 when the service is meant for one of the citizen's needs. A service without free
-    places still fits (a place may come free before the offer reaches it): its reasons say
+    Being active, wheelchair access when the citizen needs it, a shared interest or a
+    target group that covers a need, and a shared language are required; every criterion
+    then adds its weight (see `Weights`) and one reason. A service without free places
+    still fits (a place may come free before the offer reaches it): its reasons say
     `full`, and `rank` puts it after every service with room.
     """
     service, location = service_at_location.service, service_at_location.location
@@ -156,29 +196,68 @@ def assess(referral: Referral, service_at_location: ServiceAtLocation) -> Match 
     if not languages:
         return Exclusion.NO_SHARED_LANGUAGE
 
-    score = 3 * len(interests) + 2
-    reasons = [f"interest:{i}" for i in interests] + [f"language:{lang}" for lang in languages]
-    if location.district.casefold() == referral.district.casefold():
-        score += 2
-        reasons.append(f"district:{location.district}")
-    if needs_wheelchair:
-        reasons.append("accessible")
-    if groups:
-        score += 1
-        reasons += [f"target_group:{group}" for group in groups]
-    reasons.append("full" if service.full else f"free_places:{service.free_places}")
-    return Match(service_at_location, score, reasons)
+    km = distance_km(referral.district, location)
+    closeness = 0.0 if km is None else max(0.0, 1 - km / DISTANCE_HORIZON_KM)
+    timely = not referral.preferred_times or service.time_of_day in referral.preferred_times
+    score = (
+        weights.interest * len(interests)
+        + weights.language
+        + weights.distance * closeness
+        + (weights.accessibility if needs_wheelchair else 0.0)
+        + (weights.time_of_day if timely else 0.0)
+        + weights.free_places * service.free_places / service.capacity
+        + weights.target_group * len(groups)
+    )
+    reasons = [
+        f"interest: {', '.join(interests)}" if interests else "interest: none shared",
+        f"language: {', '.join(languages)}",
+        "distance unknown" if km is None else f"{km:.1f} km",
+        "wheelchair accessible" if needs_wheelchair else "no accessibility need",
+        _time_reason(service.time_of_day, referral.preferred_times),
+        "full" if service.full else f"{service.free_places} of {service.capacity} places free",
+        f"target group: {', '.join(groups)}" if groups else "target group: none shared",
+    ]
+    return Match(service_at_location, round(score, 2), reasons)
+
+
+def distance_km(citizen_district: str, location: Location) -> float | None:
+    """From the centroid of the citizen's district to the location: its own coordinates,
+    else the centroid of its district or postcode; None when either end is unknown."""
+    home = district_named(citizen_district)
+    if home is None:
+        return None
+    if location.latitude is not None and location.longitude is not None:
+        there = (location.latitude, location.longitude)
+    else:
+        district = district_named(location.district) or district_for_postcode(location.postal_code)
+        if district is None:
+            return None
+        there = (district.latitude, district.longitude)
+    return haversine_km(home.latitude, home.longitude, *there)
+
+
+def _time_reason(runs: TimeOfDay, preferred: frozenset[TimeOfDay]) -> str:
+    if not preferred:
+        return f"{runs}, any time suits"
+    # In the day's order, so that the words are the same for the same preferences.
+    wanted = " or ".join(t.value for t in TimeOfDay if t in preferred)
+    return f"{runs} fits {wanted}" if runs in preferred else f"{runs}, wanted {wanted}"
 
 
 def rank(
-    referral: Referral, services_at_locations: list[ServiceAtLocation], *, max_matches: int
+    referral: Referral,
+    services_at_locations: list[ServiceAtLocation],
+    *,
+    max_matches: int,
+    weights: Weights = DEFAULT_WEIGHTS,
 ) -> Ranking:
     """The `max_matches` services that fit best, best first: those with free places before
-    those without, then by score; ties go to more free places, then by name."""
+    those without, then by score; ties go to more free places, then by name. One pass over
+    the services."""
     matches: list[Match] = []
     excluded: Counter[Exclusion] = Counter()
     for service_at_location in services_at_locations:
-        result = assess(referral, service_at_location)
+        result = assess(referral, service_at_location, weights)
         if isinstance(result, Exclusion):
             excluded[result] += 1
         else:
@@ -189,7 +268,7 @@ def rank(
     return Ranking(matches[:max_matches], by_reason)
 
 
-def _best_first(match: Match) -> tuple[bool, int, int, str, str]:
+def _best_first(match: Match) -> tuple[bool, float, int, str, str]:
     service = match.service_at_location.service
     # The id last: two services of the same name still rank the same way.
     return (service.full, -match.score, -service.free_places, service.name, str(service.id))

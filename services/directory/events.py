@@ -13,11 +13,13 @@ from contracts import (
     ReferralCancelled,
     ReferralCompleted,
     ReferralErased,
+    ReferralEscalated,
     ReferralFailed,
     ReferralSubmitted,
     ServiceChanged,
 )
 from contracts import Match as MatchPayload
+from directory import reports
 from directory.domain import Match, Referral, Service
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound, ServiceChanged)
@@ -28,6 +30,7 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ReferralFailed,
     ReferralCancelled,
     ReferralErased,
+    ReferralEscalated,
 )
 
 
@@ -38,6 +41,19 @@ def referral_from(event: ReferralSubmitted) -> Referral:
         interests=frozenset(i.strip().lower() for i in event.interests),
         languages=frozenset(lang.strip().lower() for lang in event.languages),
         needs=frozenset(need.strip().lower() for need in event.needs),
+    )
+
+
+def unmet_referral(event: ReferralSubmitted | ReferralEscalated) -> reports.UnmetReferral:
+    """A submitted referral nothing fits went unmet when it was submitted; an escalated one
+    when it was escalated, for the escalation's reason."""
+    reason: str
+    if isinstance(event, ReferralEscalated):
+        reason, unmet_at = event.reason, event.escalated_at
+    else:
+        reason, unmet_at = reports.NO_MATCH, event.submitted_at
+    return reports.unmet_referral(
+        event.referral_id, event.district, event.interests, event.needs, reason, unmet_at
     )
 
 

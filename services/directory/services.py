@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal, Protocol
@@ -18,25 +18,30 @@ from contracts import (
     ReferralCancelled,
     ReferralCompleted,
     ReferralErased,
+    ReferralEscalated,
     ReferralFailed,
     ReferralSubmitted,
 )
 from directory import demo, events
 from directory.domain import (
+    DEFAULT_WEIGHTS,
     Location,
     Organization,
     Service,
     ServiceAtLocation,
     ServiceStatus,
     TimeOfDay,
+    Weights,
     rank,
 )
+from directory.reports import Period, UnmetNeed
 from directory.store import (
     LocationRepository,
     OrganizationRepository,
     PlaceHoldRepository,
     ServiceFilter,
     ServiceRepository,
+    UnmetReferralRepository,
 )
 from runtime.logs import get_logger
 from runtime.storage import utcnow
@@ -49,6 +54,7 @@ class UnitOfWork(Protocol):
     locations: LocationRepository
     services: ServiceRepository
     place_holds: PlaceHoldRepository
+    unmet_referrals: UnmetReferralRepository
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
@@ -272,20 +278,27 @@ def search_services(
         return uow.services.search(filters, offset, limit)
 
 
-def match_referral(event: ReferralSubmitted, uow: UnitOfWork, max_matches: int) -> None:
-    """Rank the services that fit a submitted referral and tell referrals the best
-    `max_matches`, or why nothing fits.
+def match_referral(
+    event: ReferralSubmitted, uow: UnitOfWork, max_matches: int, weights: Weights = DEFAULT_WEIGHTS
+) -> None:
+    """Rank the services that fit a submitted referral, each criterion weighed by
+    `weights`, and tell referrals the best `max_matches`, or why nothing fits.
 
     One commit per event: the consumer's inbox row commits with the published event, so a
     redelivered referral publishes nothing again.
     """
-    # Every service, not a pre-filtered few: the domain decides what fits and counts what
-    # does not, for the no-match reason. A city's directory is hundreds of rows.
-    ranking = rank(events.referral_from(event), uow.services.all(), max_matches=max_matches)
+    referral = replace(
+        events.referral_from(event),
+        preferred_times=frozenset(TimeOfDay(t) for t in event.preferred_times),
+    )
+    # Every service, in one query, not a pre-filtered few: the domain decides what fits and
+    # counts what does not, for the no-match reason. A city's directory is hundreds of rows.
+    ranking = rank(referral, uow.services.all(), max_matches=max_matches, weights=weights)
     if ranking.matches:
         uow.publish(events.matches_found(event.referral_id, ranking.matches))
     else:
         uow.publish(events.no_match_found(event.referral_id, ranking.no_match_reason()))
+        uow.unmet_referrals.add(events.unmet_referral(event))
     uow.commit()
 
 
@@ -319,7 +332,24 @@ def forget_referral(event: ReferralErased, uow: UnitOfWork, clock: Clock = utcno
     back), but if it still does, the place is given back first."""
     if _release_place(event.referral_id, uow, clock):
         log.warning("place.held_at_erasure")
+    uow.unmet_referrals.forget(event.referral_id)
     uow.commit()
+
+
+def count_escalation(event: ReferralEscalated, uow: UnitOfWork) -> None:
+    """An escalated referral counts as unmet need, once: one that found no match is
+    escalated for it, and stays counted as it first went unmet."""
+    uow.unmet_referrals.add(events.unmet_referral(event))
+    uow.commit()
+
+
+def unmet_need(
+    period: Period, offset: int, limit: int, start_uow: UnitOfWorkFactory
+) -> tuple[list[UnmetNeed], int]:
+    """The referrals that went unmet in the period by district, target group and interest,
+    most first: one page, and how many groups in all."""
+    with start_uow() as uow:
+        return uow.unmet_referrals.report(period, offset, limit)
 
 
 def _release_place(referral_id: UUID, uow: UnitOfWork, clock: Clock) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
@@ -15,13 +16,15 @@ from sqlalchemy import (
     CursorResult,
     Index,
     Text,
+    and_,
+    case,
     delete,
     exists,
     func,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import aliased, registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from directory.domain import (
@@ -33,7 +36,8 @@ from directory.domain import (
     ServiceStatus,
     TimeOfDay,
 )
-from runtime.storage import UnitOfWork
+from directory.reports import REASONS, Period, UnmetNeed, UnmetReferral
+from runtime.storage import UnitOfWork, UTCDateTime
 
 
 class Base(SQLModel, registry=registry()):
@@ -459,14 +463,135 @@ class SqlPlaceHoldRepository:
         return released
 
 
+class UnmetReferralRow(Base, table=True):
+    """A referral for which no community was found, for the unmet-need report: coded
+    categories only, and gone when the referral is erased."""
+
+    __tablename__ = "unmet_referral"
+
+    referral_id: UUID = Field(primary_key=True)
+    unmet_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The day in the city's calendar, so that a period is a plain range on an index.
+    unmet_on: date = Field(index=True)
+    reason: str = Field(max_length=40)
+    district: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class UnmetReferralTermRow(Base, table=True):
+    """An unmet referral's interests and target groups, one row each, for grouping in SQL."""
+
+    __tablename__ = "unmet_referral_term"
+
+    referral_id: UUID = Field(foreign_key="unmet_referral.referral_id", primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    term: str = Field(sa_column=Column(Text, primary_key=True))
+
+
+class UnmetReferralRepository(Protocol):
+    def add(self, unmet: UnmetReferral) -> bool:
+        """Keep a referral that went unmet, unless it is kept already; whether it was new."""
+        ...
+
+    def forget(self, referral_id: UUID) -> None:
+        """Drop everything kept of the referral."""
+        ...
+
+    def report(self, period: Period, offset: int, limit: int) -> tuple[list[UnmetNeed], int]:
+        """One page of the unmet referrals of the period counted by district, target group
+        and interest, most first, then by those keys; and how many such groups in all."""
+        ...
+
+
+class SqlUnmetReferralRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, unmet: UnmetReferral) -> bool:
+        if self.session.get(UnmetReferralRow, unmet.referral_id) is not None:
+            return False
+        self.session.add(
+            UnmetReferralRow(
+                referral_id=unmet.referral_id,
+                unmet_at=unmet.unmet_at,
+                unmet_on=unmet.unmet_on,
+                reason=unmet.reason,
+                district=unmet.district,
+            )
+        )
+        self.session.flush()  # before its terms, as for organisations
+        self.session.add_all(
+            UnmetReferralTermRow(referral_id=unmet.referral_id, kind=kind, term=term)
+            for kind, terms in ((INTEREST, unmet.interests), (TARGET_GROUP, unmet.target_groups))
+            for term in terms
+        )
+        self.session.flush()
+        return True
+
+    def forget(self, referral_id: UUID) -> None:
+        for table in (UnmetReferralTermRow, UnmetReferralRow):
+            self.session.execute(
+                delete(table)
+                .where(col(table.referral_id) == referral_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    def report(self, period: Period, offset: int, limit: int) -> tuple[list[UnmetNeed], int]:
+        unmet = UnmetReferralRow
+        group = aliased(UnmetReferralTermRow, name="target_group")
+        interest = aliased(UnmetReferralTermRow, name="interest")
+        keys = (col(unmet.district), col(group.term), col(interest.term))
+        # Each referral has one row per target group and interest: a group's row count is
+        # its number of referrals.
+        referrals = func.count()
+        grouped = (
+            select(
+                *keys,
+                referrals,
+                *(func.sum(case((col(unmet.reason) == reason, 1), else_=0)) for reason in REASONS),
+            )
+            .join(
+                group,
+                and_(
+                    col(group.referral_id) == col(unmet.referral_id),
+                    col(group.kind) == TARGET_GROUP,
+                ),
+            )
+            .join(
+                interest,
+                and_(
+                    col(interest.referral_id) == col(unmet.referral_id),
+                    col(interest.kind) == INTEREST,
+                ),
+            )
+            .where(col(unmet.unmet_on).between(period.first, period.last))
+            .group_by(*keys)
+        )
+        total = self.session.execute(select(func.count()).select_from(grouped.subquery()))
+        page = self.session.execute(
+            grouped.order_by(referrals.desc(), *keys).offset(offset).limit(limit)
+        ).all()
+        return [
+            UnmetNeed(
+                district=district,
+                target_group=target_group,
+                interest=interest_term,
+                referrals=count,
+                reasons=dict(zip(REASONS, map(int, by_reason), strict=True)),
+            )
+            for district, target_group, interest_term, count, *by_reason in page
+        ], total.scalar_one()
+
+
 class DirectoryUnitOfWork(UnitOfWork):
     organizations: OrganizationRepository
     locations: LocationRepository
     services: ServiceRepository
     place_holds: PlaceHoldRepository
+    unmet_referrals: UnmetReferralRepository
 
     def _open(self) -> None:
         self.organizations = SqlOrganizationRepository(self.session)
         self.locations = SqlLocationRepository(self.session)
         self.services = SqlServiceRepository(self.session)
         self.place_holds = SqlPlaceHoldRepository(self.session)
+        self.unmet_referrals = SqlUnmetReferralRepository(self.session)

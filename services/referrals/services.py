@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 
 from contracts import MatchesFound, NoMatchFound, ServiceChanged
+from contracts.referrals import TimeOfDay
 from referrals.domain import (
     Accompaniment,
     Actor,
@@ -29,6 +30,7 @@ from referrals.domain import (
     Party,
     Referral,
     age_band,
+    in_day_order,
     parse_cpr,
 )
 from referrals.privacy import (
@@ -116,6 +118,7 @@ class SubmitReferral:
     note: str | None = None
     """The care worker's words to the partner; sealed, never on Kafka."""
     needs_accompaniment: bool = False
+    preferred_times: list[TimeOfDay] = field(default_factory=list)
     idempotency_key: str | None = None
 
 
@@ -148,6 +151,7 @@ def submit_referral(
                 needs=sorted(set(command.needs)),
                 consent=command.consent,
                 needs_accompaniment=command.needs_accompaniment,
+                preferred_times=in_day_order(command.preferred_times),
                 submitted_at=now,
             )
         )

@@ -29,6 +29,7 @@ from referrals.domain import (
     Referral,
     ReferralStatus,
     Transition,
+    in_day_order,
 )
 from runtime.audit import AuditEntry, append
 from runtime.storage import UnitOfWork, UTCDateTime, idempotency_keys
@@ -87,6 +88,9 @@ class ReferralRow(Base, table=True):
     consent_withdrawal_recorded_by: str | None = Field(default=None, max_length=100)
     consent_withdrawal_how: str | None = Field(default=None, max_length=10)
     needs_accompaniment: bool = False
+    preferred_times: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     status: str = Field(index=True, max_length=20)
     submitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     escalation_reason: str | None = Field(default=None, max_length=30)
@@ -341,6 +345,7 @@ class SqlReferralRepository:
                 consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
                 **_withdrawal_columns(consent.withdrawal),
                 needs_accompaniment=referral.needs_accompaniment,
+                preferred_times=list(referral.preferred_times),
                 status=referral.status.value,
                 version=referral.version,
             )
@@ -675,6 +680,7 @@ def _referral(
             withdrawal=_withdrawal(row),
         ),
         needs_accompaniment=row.needs_accompaniment,
+        preferred_times=in_day_order(row.preferred_times),
         submitted_at=row.submitted_at,
         status=ReferralStatus(row.status),
         escalation_reason=EscalationReason(row.escalation_reason)

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from directory.domain import Location, Organization, Service, ServiceAtLocation
+from directory.reports import Period, UnmetNeed, UnmetReferral
 from directory.store import ServiceFilter
 from tests import fakes
 
@@ -108,6 +109,25 @@ class FakePlaceHoldRepository:
         return self.rows.pop(referral_id, None)
 
 
+class FakeUnmetReferralRepository:
+    """Keeps the unmet referrals; the report itself is tested on the real databases."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, UnmetReferral] = {}
+
+    def add(self, unmet: UnmetReferral) -> bool:
+        if unmet.referral_id in self.rows:
+            return False
+        self.rows[unmet.referral_id] = unmet
+        return True
+
+    def forget(self, referral_id: UUID) -> None:
+        self.rows.pop(referral_id, None)
+
+    def report(self, period: Period, offset: int, limit: int) -> tuple[list[UnmetNeed], int]:
+        raise NotImplementedError("the report groups in SQL: test it on the store")
+
+
 class FakeUnitOfWork(fakes.FakeUnitOfWork):
     """The directory's tables in memory, with the shared unit of work's transactions."""
 
@@ -117,6 +137,13 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.locations = FakeLocationRepository()
         self.services = FakeServiceRepository(self.locations)
         self.place_holds = FakePlaceHoldRepository()
+        self.unmet_referrals = FakeUnmetReferralRepository()
 
     def _tables(self) -> list[object]:
-        return [self.organizations, self.locations, self.services, self.place_holds]
+        return [
+            self.organizations,
+            self.locations,
+            self.services,
+            self.place_holds,
+            self.unmet_referrals,
+        ]

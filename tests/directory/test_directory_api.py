@@ -594,6 +594,7 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
         "ReferralFailed",
         "ReferralCancelled",
         "ReferralErased",
+        "ReferralEscalated",
     }
     assert set(asyncapi["operations"]) == {
         "send_directory_match_v1",

@@ -124,6 +124,13 @@ def contact_read(world: World) -> str:
     return referral_id
 
 
+def unmet_need_today(world: World) -> Call:
+    """Today's unmet need, an escalated referral of A's (nothing fits it) counted in it."""
+    world.escalated()
+    today = copenhagen_today()
+    return Call(params={"from": today, "to": today})
+
+
 def erasure_of_a_citizen_of_its_own(world: World) -> Call:
     """The erasure of a citizen of the cell's own, never the shared test citizen: referred by A
     just now (to nothing that fits, so no offer and no place), and not among the referrals the
@@ -370,6 +377,13 @@ MATRIX: Table = {
                     path={"service_id": world.x_service()},
                     json={"location_id": str(X_LOCATION), "schedule_description": "Aldrig."},
                 ),
+            )
+        ],
+        ("GET", "/reports/unmet-need"): [
+            Case(
+                "today's unmet need, an escalated referral of A's among it",
+                row(401, 403, 403, 403, 403, OK, 403),
+                unmet_need_today,
             )
         ],
     },

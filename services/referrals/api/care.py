@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import Field, StrictBool, StringConstraints
 
+from contracts.referrals import TimeOfDay
 from referrals import services
 from referrals.api.models import (
     CPR,
@@ -135,6 +136,13 @@ class ReferralCreate(InputModel):
         description="The citizen needs someone (staff, a volunteer, a relative) to come along "
         "the first time; the partner sees this.",
     )
+    preferred_times: list[TimeOfDay] = Field(
+        default_factory=list,
+        max_length=3,
+        description="When in the day the citizen would go: `morning`, `afternoon`, `evening`; "
+        "each stored once. Empty: any time.",
+        examples=[["morning"]],
+    )
     note: Note | None = Field(
         default=None,
         description="The care worker's words to the partner, e.g. \"hard of hearing, loves "
@@ -203,6 +211,7 @@ def submit_referral(
         consent=body.consent.consent(),
         note=body.note,
         needs_accompaniment=body.needs_accompaniment,
+        preferred_times=body.preferred_times,
         idempotency_key=idempotency_key,
     )
     try:

@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
-from contracts.referrals import AgeBand
+from contracts.referrals import AgeBand, TimeOfDay
 from referrals import services
 from referrals.domain import (
     Accompaniment,
@@ -234,6 +234,9 @@ class ReferralPublic(BaseModel):
     languages: list[str]
     needs: list[str]
     needs_accompaniment: bool
+    preferred_times: list[TimeOfDay] = Field(
+        description="When in the day the citizen would go; empty: any time."
+    )
     consent: ConsentPublic
     submitted_at: datetime
     offered_organization_id: UUID | None = Field(
@@ -259,6 +262,7 @@ class ReferralPublic(BaseModel):
             languages=referral.languages,
             needs=referral.needs,
             needs_accompaniment=referral.needs_accompaniment,
+            preferred_times=referral.preferred_times,
             consent=ConsentPublic.of(referral.consent),
             submitted_at=referral.submitted_at,
             offered_organization_id=current.organization_id if current else None,

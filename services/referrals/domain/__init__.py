@@ -12,7 +12,7 @@ from referrals.domain.citizen import (
     age_band,
     parse_cpr,
 )
-from referrals.domain.lifecycle import ErasedReferral, Referral
+from referrals.domain.lifecycle import ErasedReferral, Referral, in_day_order
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -80,5 +80,6 @@ __all__ = [
     "Transition",
     "WithdrawalReason",
     "age_band",
+    "in_day_order",
     "parse_cpr",
 ]

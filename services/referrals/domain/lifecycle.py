@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import get_args
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ from contracts import (
     ReferralResumed,
     ReferralSubmitted,
 )
+from contracts.referrals import TimeOfDay
 from referrals.domain.citizen import Consent, ConsentMethod, ConsentWithdrawal, ErasureBasis
 from referrals.domain.offers import (
     OFFER_EXPIRY,
@@ -70,6 +72,14 @@ S = ReferralStatus
 CITY_TIME = ZoneInfo("Europe/Copenhagen")
 """Dates a partner reports (contact made, first meeting) are days on the city's calendar."""
 
+_DAY: tuple[TimeOfDay, ...] = get_args(TimeOfDay)
+
+
+def in_day_order(times: Iterable[str]) -> list[TimeOfDay]:
+    """Times of day each once, morning first, so that equal preferences read the same."""
+    wanted = set(times)
+    return [time for time in _DAY if time in wanted]
+
 
 @dataclass(frozen=True)
 class ErasedReferral:
@@ -100,6 +110,8 @@ class Referral:
     consent: Consent
     submitted_at: datetime
     needs_accompaniment: bool = False
+    preferred_times: list[TimeOfDay] = field(default_factory=list)
+    """When in the day the citizen would go, in the day's order; empty: any time."""
     status: ReferralStatus = ReferralStatus.SUBMITTED
     candidates: list[Candidate] = field(default_factory=list)
     offers: list[Offer] = field(default_factory=list)
@@ -131,6 +143,7 @@ class Referral:
                 needs=referral.needs,
                 submitted_at=referral.submitted_at,
                 needs_accompaniment=referral.needs_accompaniment,
+                preferred_times=referral.preferred_times,
             )
         )
         return referral
