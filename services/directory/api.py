@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 from math import ceil
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from directory import reports, services
+from directory import reports, search, services
 from directory.domain import (
     InvalidService,
     Location,
@@ -330,6 +330,36 @@ def _not_found(kind: str, id_: UUID) -> Problem:
     return Problem(404, f"There is no {kind} {id_}.")
 
 
+HSDS_PROFILE = "urn:brobygger:hsds-profile"
+"""Names Brobygger's HSDS profile (HSDS 3.0 plus HSDS 3.1's `capacities` on a service): a
+URN until the profile is published with the directory's HSDS model."""
+
+
+class ApiRoot(BaseModel):
+    """What this API is, as the HSDS 3.0 API reference's `GET /` says it."""
+
+    version: Literal["3.0"] = Field(description="HSDS version of this API.")
+    profile: str = Field(
+        json_schema_extra={"format": "uri"},
+        description="URL of the information on the HSDS profile of this API.",
+    )
+    openapi_url: str = Field(
+        json_schema_extra={"format": "uri"},
+        description="URL of the openapi JSON file which defines this API.",
+    )
+
+
+@router.get(
+    "/",
+    tags=["hsds"],
+    summary="Retrieve information about this API and its relationship with HSDS.",
+    operation_id="getAPIMetaInformation",
+)
+def api_root(request: Request) -> ApiRoot:
+    """The HSDS API root (public)."""
+    return ApiRoot(version="3.0", profile=HSDS_PROFILE, openapi_url=str(request.url_for("openapi")))
+
+
 @router.get("/organizations", tags=["organizations"], summary="List organisations (public)")
 def list_organizations(
     start_uow: StartUow, paging: Annotated[Paging, Query()]
@@ -455,9 +485,28 @@ def search_services(
     language: Annotated[
         LanguageCode | None, Query(description="Only services held in it (ISO 639-1).")
     ] = None,
+    search_text: Annotated[
+        str | None,
+        Query(
+            alias="search",
+            max_length=200,
+            pattern=NO_NUL,
+            description="Words a citizen looks for, e.g. `gåtur nørrebro`: services whose "
+            "name, description, location's name or district, or interests have a word "
+            "starting with any of them, ignoring case and accents (`norrebro` finds "
+            "`Nørrebro`; `gaatur` and `gatur` find `gåtur`). The first "
+            f"{search.MAX_QUERY_WORDS} words count; text with no letter or digit narrows "
+            "nothing.",
+            examples=["gåtur nørrebro"],
+        ),
+    ] = None,
 ) -> Page[ServicePublic]:
-    """By name; every filter given must hold."""
-    filters = ServiceFilter(district=district, interest=interest, language=language)
+    """By name; every filter given must hold. With `search`: the services whose name
+    matches more of the words first, then those matching more of the words anywhere, then
+    by name."""
+    filters = ServiceFilter(
+        district=district, interest=interest, language=language, search=search_text
+    )
     found, total = services.search_services(filters, paging.offset, paging.per_page, start_uow)
     return Page.of([ServicePublic.of(s) for s in found], total, paging)
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    or_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +38,7 @@ from directory.domain import (
     TimeOfDay,
 )
 from directory.reports import REASONS, Period, UnmetNeed, UnmetReferral
+from directory.search import Part, query_words, service_words
 from runtime.storage import UnitOfWork, UTCDateTime
 
 
@@ -112,6 +114,21 @@ class ServiceTermRow(Base, table=True):
     term: str = Field(sa_column=Column(Text, primary_key=True))
 
 
+class ServiceSearchWordRow(Base, table=True):
+    """A folded word a service is found by (see `directory.search`), one row each, so that
+    a search is a prefix LIKE on an index, the same on SQLite and PostgreSQL."""
+
+    __tablename__ = "service_search_word"
+    __table_args__ = (
+        # text_pattern_ops: PostgreSQL uses the index for LIKE 'prefix%' in any collation.
+        Index("ix_service_search_word_word", "word", postgresql_ops={"word": "text_pattern_ops"}),
+    )
+
+    service_id: UUID = Field(foreign_key="service.id", primary_key=True)
+    part: str = Field(primary_key=True, max_length=10)
+    word: str = Field(sa_column=Column(Text, primary_key=True))
+
+
 class PlaceHoldRow(Base, table=True):
     """A place of a service taken by an accepted referral, until the referral ends."""
 
@@ -132,6 +149,8 @@ class ServiceFilter:
     district: str | None = None
     interest: str | None = None
     language: str | None = None
+    search: str | None = None
+    """A citizen's words: services that match any, the best matches first."""
 
 
 class OrganizationRepository(Protocol):
@@ -174,7 +193,8 @@ class ServiceRepository(Protocol):
     def search(
         self, filters: ServiceFilter, offset: int, limit: int
     ) -> tuple[list[ServiceAtLocation], int]:
-        """One page by name, and how many match in all."""
+        """One page by name, or with `search` by relevance (see `directory.search.hits`),
+        and how many match in all."""
         ...
 
     def all(self) -> list[ServiceAtLocation]: ...
@@ -289,6 +309,9 @@ class SqlServiceRepository:
         self.session.add(ServiceRow(id=service.id, **_service_columns(service)))
         self.session.flush()  # before its terms, as for organisations
         self._add_terms(service)
+        location = self.session.get(LocationRow, service.location_id)
+        assert location is not None, "the service layer checks the location first"
+        self._index(ServiceAtLocation(service, _location(location)))
 
     def get(self, service_id: UUID) -> ServiceAtLocation | None:
         found = self.session.exec(_with_location().where(ServiceRow.id == service_id)).first()
@@ -316,6 +339,10 @@ class SqlServiceRepository:
                     )
                 )
                 self._add_terms_of(service_id, taxonomy, changes[name])
+        if SEARCHED_FIELDS.intersection(changes):
+            found = self.get(service_id)
+            assert found is not None, "the service layer read it first"
+            self._index(found)
 
     def take_place(self, service_id: UUID) -> bool:
         # Relative and conditional in one statement: the row's current value counts, not
@@ -360,11 +387,29 @@ class SqlServiceRepository:
                         col(ServiceTermRow.term) == term,
                     )
                 )
+        words = query_words(filters.search or "")
+        order: list[Any] = [ServiceRow.name, ServiceRow.id]
+        if words:
+            found, in_name, in_all = _matches(words)
+            query = query.join(found, found.c.service_id == ServiceRow.id)
+            order = [in_name.desc(), in_all.desc(), *order]
         total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
-        page = self.session.exec(
-            query.order_by(ServiceRow.name, ServiceRow.id).offset(offset).limit(limit)
-        ).all()
+        page = self.session.exec(query.order_by(*order).offset(offset).limit(limit)).all()
         return self._to_domain(page), total
+
+    def _index(self, found: ServiceAtLocation) -> None:
+        """Write anew the words the service is found by."""
+        service_id = found.service.id
+        self.session.execute(
+            delete(ServiceSearchWordRow)
+            .where(col(ServiceSearchWordRow.service_id) == service_id)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.add_all(
+            ServiceSearchWordRow(service_id=service_id, part=part.value, word=word)
+            for part, word in service_words(found)
+        )
+        self.session.flush()
 
     def all(self) -> list[ServiceAtLocation]:
         return self._to_domain(self.session.exec(_with_location()).all())
@@ -394,6 +439,40 @@ class SqlServiceRepository:
             ServiceAtLocation(_service(row, terms[row.id]), _location(location))
             for row, location in rows
         ]
+
+
+SEARCHED_FIELDS = frozenset({"name", "description", "interests", "location_id"})
+"""A service's fields whose change changes the words it is found by."""
+
+
+def _matches(words: list[str]) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
+    """The services any of the words starts a word of (a subquery with `service_id`), and
+    for each how many of the words its name matches and how many it matches in all."""
+    row = ServiceSearchWordRow
+    # Folded words hold letters and digits only: no LIKE wildcard to escape.
+    starts = [col(row.word).like(f"{word}%") for word in words]
+    in_name = [
+        func.max(case((and_(like, col(row.part) == Part.NAME.value), 1), else_=0)).label(
+            f"name_{i}"
+        )
+        for i, like in enumerate(starts)
+    ]
+    in_all = [func.max(case((like, 1), else_=0)).label(f"any_{i}") for i, like in enumerate(starts)]
+    found = (
+        select(col(row.service_id), *in_name, *in_all)
+        .where(or_(*starts))
+        .group_by(col(row.service_id))
+        .subquery()
+    )
+
+    def total(labels: list[Any]) -> ColumnElement[int]:
+        columns = [found.c[label.name] for label in labels]
+        result: ColumnElement[int] = columns[0]
+        for column in columns[1:]:
+            result = result + column
+        return result
+
+    return found, total(in_name), total(in_all)
 
 
 def _with_location() -> Any:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from directory.domain import Location, Organization, Service, ServiceAtLocation
 from directory.reports import Period, UnmetNeed, UnmetReferral
+from directory.search import hits, query_words, service_words
 from directory.store import ServiceFilter
 from tests import fakes
 
@@ -83,6 +84,12 @@ class FakeServiceRepository:
             and (not filters.interest or filters.interest in service_at_location.service.interests)
             and (not filters.language or filters.language in service_at_location.service.languages)
         ]
+        words = query_words(filters.search or "")
+        if words:
+            ranked = [(hits(words, service_words(each)), each) for each in found]
+            # Stable: equally good matches stay in the order by name.
+            ranked.sort(key=lambda pair: (-pair[0][0], -pair[0][1]))
+            found = [each for (_, in_all), each in ranked if in_all]
         return found[offset : offset + limit], len(found)
 
     def all(self) -> list[ServiceAtLocation]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import pytest
@@ -601,3 +602,68 @@ def test_health_and_api_documents_need_no_token(client: TestClient) -> None:
         "send_directory_service_v1",
         "receive_referrals_referral_v1",
     }
+
+
+def test_a_citizen_finds_services_whatever_the_spelling_best_matches_first(
+    client: TestClient,
+) -> None:
+    def search(**params: Any) -> list[str]:
+        response = client.get("/services", params=params)
+        assert response.status_code == 200, response.text
+        return [service["name"] for service in response.json()["contents"]]
+
+    walking_group = demo.NORREBRO_WALKING_GROUP.name
+    for spelling in ["gågruppe", "gaagruppe", "gagruppe", "GÅGRUPPE", "gågr"]:
+        assert search(search=spelling) == [walking_group], spelling
+    # Named for Nørrebro first (both its services, by name), then the one only located there.
+    assert search(search="norrebro") == [
+        walking_group,
+        demo.NORREBRO_CARD_CLUB.name,
+    ]
+    visiting = demo.VISITING_FRIEND.name
+    assert search(search="gaatur") == [visiting, walking_group]  # "gåtur", "gåture"
+    assert search(search="gåtur", language="pl") == [visiting]
+    assert search(search="gåtur", district="Bispebjerg") == [visiting]
+    assert search(search="skak seniorer") == [
+        demo.OSTERBRO_CHESS.name,  # one word in its name, the other in its description
+        demo.DIGITAL_HELP.name,  # one word in its name, then by name
+        demo.VESTERBRO_DINING.name,
+    ]
+    page = client.get("/services", params={"search": "kaffe", "per_page": 1}).json()
+    assert (page["total_items"], page["total_pages"], page["size"]) == (2, 2, 1)
+
+
+@pytest.mark.parametrize("query", [{"search": "x" * 201}, {"search": "gå\x00tur"}])
+def test_a_bad_search_text_gets_a_problem(client: TestClient, query: dict[str, Any]) -> None:
+    response = client.get("/services", params=query)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+HSDS_OPENAPI = Path(__file__).parents[2] / "contracts/standards/hsds-3.0/openapi.json"
+
+
+def test_the_api_root_says_what_hsds_asks_and_where_the_document_is(client: TestClient) -> None:
+    hsds = json.loads(HSDS_OPENAPI.read_text())["paths"]["/"]["get"]
+    schema = hsds["responses"]["200"]["content"]["application/json"]["schema"]
+    response = client.get("/")
+    assert response.status_code == 200
+    root = response.json()
+    assert set(root) == set(schema["properties"]) == {"version", "profile", "openapi_url"}
+    assert root["version"] == "3.0"
+    assert root["profile"] == "urn:brobygger:hsds-profile"
+    assert root["openapi_url"] == "http://testserver/openapi.json"
+    for uri in (root["profile"], root["openapi_url"]):
+        assert urlsplit(uri).scheme, "format uri: an absolute URI"
+    assert client.get(urlsplit(root["openapi_url"]).path).json()["info"]["title"] == (
+        "Brobygger directory"
+    )
+    ours = client.get("/openapi.json").json()["paths"]["/"]["get"]
+    assert ours["operationId"] == hsds["operationId"]
+    documented = ours["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    properties = client.get("/openapi.json").json()["components"]["schemas"][
+        documented.rsplit("/", 1)[1]
+    ]["properties"]
+    for name, hsds_property in schema["properties"].items():
+        assert properties[name]["type"] == hsds_property["type"]
+        assert properties[name].get("format") == hsds_property.get("format")

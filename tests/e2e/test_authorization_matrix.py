@@ -152,7 +152,8 @@ def erasure_of_a_citizen_of_its_own(world: World) -> Call:
 
 
 def same_for_everyone(resource: str) -> list[Case]:
-    """The health, readiness and AsyncAPI documents every service serves to anyone."""
+    """What anyone may read: every service's health, readiness and AsyncAPI documents, and
+    directory's HSDS API root."""
     #                         none A   B   X   Y   op  reviewer
     return [Case(resource, row(OK, OK, OK, OK, OK, OK, OK))]
 
@@ -325,6 +326,7 @@ MATRIX: Table = {
         ],
     },
     "directory": {
+        ("GET", "/"): same_for_everyone("the HSDS API root"),
         ("GET", "/health"): same_for_everyone("liveness"),
         ("GET", "/ready"): same_for_everyone("readiness"),
         ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
