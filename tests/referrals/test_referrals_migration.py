@@ -38,6 +38,7 @@ from referrals.domain import (
     OFFER_EXPIRY,
     EscalationReason,
     OfferStatus,
+    Referral,
     ReferralStatus,
 )
 from referrals.store import ReferralsUnitOfWork, TimerRow
@@ -98,6 +99,21 @@ def old_referral(status: str, district: str, minutes: int) -> dict[str, object]:
         "status": status,
         "submitted_at": NOW + timedelta(minutes=minutes),
     }
+
+
+def kept_through_upgrade(engine: Engine, revision: str, row: dict[str, object]) -> Referral | None:
+    """Store `row` as a referral of revision `revision`, upgrade to the newest revision
+    (checking that the models and the revisions then agree, as autogenerate compares them,
+    column types included), and read the referral back."""
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, revision)
+    with engine.begin() as connection:
+        connection.execute(insert(REFERRAL_0002), [row])
+    command.upgrade(config, "head")
+    command.check(config)
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    with ReferralsUnitOfWork(factory, "/brobygger/referrals") as uow:
+        return uow.referrals.get(UUID(str(row["id"])))
 
 
 def test_referrals_from_before_join_the_lifecycle_through_revision_0003(
@@ -238,20 +254,7 @@ def test_after_revision_0005_the_database_is_exactly_the_models_and_the_audit_lo
     engine_for: Callable[[str], Engine],
 ) -> None:
     engine = engine_for("referrals")
-    config = alembic_config(MIGRATIONS, engine)
-    command.upgrade(config, "0003")
-    referral = old_referral("offered", "Nørrebro", 0)
-    with engine.begin() as connection:
-        connection.execute(insert(REFERRAL_0002), [referral])
-
-    command.upgrade(config, "head")
-
-    # The models, the plumbing and the audit log, as `makemigrations` compares them (env.py),
-    # column types included: nothing to add, nothing to drop.
-    command.check(config)
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    with ReferralsUnitOfWork(factory, "/brobygger/referrals") as uow:
-        kept = uow.referrals.get(referral["id"])  # type: ignore[arg-type]
+    kept = kept_through_upgrade(engine, "0003", old_referral("offered", "Nørrebro", 0))
     assert kept is not None and kept.consent.withdrawal is None
     with Session(engine) as session:
         append(session, AuditEntry(NOW, "operator-anna", "operator", "citizen.erased", "x"))
@@ -259,5 +262,5 @@ def test_after_revision_0005_the_database_is_exactly_the_models_and_the_audit_lo
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_log"))
 
-    command.downgrade(config, "0004")
+    command.downgrade(alembic_config(MIGRATIONS, engine), "0004")
     assert not {"audit_log", "erased_referral"} & set(inspect(engine).get_table_names())

@@ -7,22 +7,18 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, insert, inspect, select
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine, inspect, select
 
 from contracts import ReferralSubmitted
 from referrals.app import MIGRATIONS, create_app
-from referrals.store import ReferralsUnitOfWork
 from runtime.migrations import alembic_config
 from runtime.storage import outbox
 from tests.referrals.test_referrals_api import auth, body
-from tests.referrals.test_referrals_migration import REFERRAL_0002, old_referral
+from tests.referrals.test_referrals_migration import kept_through_upgrade, old_referral
 
 
 @pytest.fixture
@@ -100,19 +96,9 @@ def test_referrals_from_before_revision_0006_have_no_preferred_times(
     engine_for: Callable[[str], Engine],
 ) -> None:
     engine = engine_for("referrals")
-    config = alembic_config(MIGRATIONS, engine)
-    command.upgrade(config, "0005")
-    referral = old_referral("submitted", "Valby", 0)
-    with engine.begin() as connection:
-        connection.execute(insert(REFERRAL_0002), [referral])
-
-    command.upgrade(config, "head")
-    command.check(config)
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    with ReferralsUnitOfWork(factory, "/brobygger/referrals") as uow:
-        kept = uow.referrals.get(UUID(str(referral["id"])))
+    kept = kept_through_upgrade(engine, "0005", old_referral("submitted", "Valby", 0))
     assert kept is not None and kept.preferred_times == []
 
-    command.downgrade(config, "0005")
+    command.downgrade(alembic_config(MIGRATIONS, engine), "0005")
     columns = {c["name"] for c in inspect(engine).get_columns("referral")}
     assert "preferred_times" not in columns
