@@ -8,6 +8,9 @@
     brobygger outbox retry referrals          # let the relay try them again
     brobygger keys rotate                     # rewrap referrals' data keys, newest master key
     brobygger audit verify referrals          # check the audit log's hash chain
+    brobygger directory import PATH           # HSDS 3.0 JSON or CSV into the directory
+    brobygger directory export --format csv DIR
+    brobygger directory generate --services 100000
 
 Tokens are signed with the Ed25519 private key in BROBYGGER_TOKEN_SIGNING_KEY_FILE, which
 `./run` makes and names in .cache/local.env; no service holds it. Kafka is
@@ -246,6 +249,12 @@ def _keys(action: str) -> None:
     sys.exit(tool.main(action, local_setting))
 
 
+def _directory(argv: list[str]) -> None:
+    # Loaded by name, as `_keys`: the runtime knows no service.
+    tool = importlib.import_module("directory.tool")
+    sys.exit(tool.main(argv, local_setting))
+
+
 def _dead_letters(action: str, service: str) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     if action == "list":
@@ -283,8 +292,17 @@ def main(argv: list[str] | None = None) -> None:
     audit = commands.add_parser("audit", help="check that the audit log is unchanged")
     audit.add_argument("action", choices=["verify"])
     audit.add_argument("service", help="the service whose audit log, e.g. referrals")
+    directory = commands.add_parser(
+        "directory",
+        help="import, export or generate the directory's HSDS data (see `directory -h`)",
+        add_help=False,
+    )
+    directory.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
+    if args.command == "directory":
+        _directory(args.arguments)
+        return
     if args.command == "dead-letters":
         _dead_letters(args.action, args.service)
         return

@@ -9,9 +9,13 @@ the reserved `.example` domain: these are not the organisations' real contacts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, time
 from uuid import UUID, uuid5
 
-from directory.domain import Location, Organization, Service, ServiceStatus, TimeOfDay
+from directory.domain import Location, Organization, Service, ServiceStatus, WeeklySchedule
+from directory.hsds import brobygger, vocabulary
+from directory.hsds.records import Record
 
 NAMESPACE = UUID("ff8629ff-2be1-44d3-8c4c-0254ddd33205")
 
@@ -64,27 +68,58 @@ def _service(
     interests: list[str],
     languages: list[str],
     target_groups: list[str],
-    time_of_day: TimeOfDay,
+    schedules: list[WeeklySchedule],
     schedule: str,
     capacity: int,
     free_places: int,
     status: ServiceStatus = ServiceStatus.ACTIVE,
-) -> Service:
-    return Service(
+) -> DemoService:
+    facts = Service(
         id=stable_id("service", name),
         organization_id=location.organization_id,
         location_id=location.id,
         name=name,
-        description=description,
         status=status,
         interests=sorted(interests),
         languages=sorted(languages),
         target_groups=sorted(target_groups),
-        time_of_day=time_of_day,
-        schedule_description=schedule,
+        schedules=schedules,
         capacity=capacity,
         free_places=free_places,
     )
+    return DemoService(facts, location, description, schedule)
+
+
+def _weekly(days: str, opens_at: str, closes_at: str) -> WeeklySchedule:
+    return WeeklySchedule(
+        tuple(days.split(",")), time.fromisoformat(opens_at), time.fromisoformat(closes_at)
+    )
+
+
+@dataclass(frozen=True)
+class DemoService:
+    """A demo service: what matching reads, and the words a person reads."""
+
+    facts: Service
+    location: Location
+    description: str
+    schedule: str
+    """When and where to meet, in the organisation's words."""
+
+    @property
+    def id(self) -> UUID:
+        return self.facts.id
+
+    def records(self, now: datetime) -> list[Record]:
+        """Its HSDS records, with its description and the schedule in words."""
+        records = []
+        for record in brobygger.service_records(self.facts, self.location, updated_at=now):
+            if record.entity == "service":
+                record = Record("service", record.fields | {"description": self.description})
+            elif record.entity == "schedule":
+                record = Record("schedule", record.fields | {"description": self.schedule})
+            records.append(record)
+        return records
 
 
 AELDRE_SAGEN_NORREBRO = _organization(
@@ -259,7 +294,7 @@ NORREBRO_WALKING_GROUP = _service(
     interests=["walking", "exercise", "talk"],
     languages=["da", "en"],
     target_groups=["older_people"],
-    time_of_day=TimeOfDay.MORNING,
+    schedules=[_weekly("TU,TH", "10:00", "11:30")],
     schedule="Tirsdag og torsdag kl. 10–11.30, fra Assistens Kirkegårds indgang ved Kapelvej.",
     capacity=20,
     free_places=6,
@@ -271,7 +306,7 @@ NORREBRO_CARD_CLUB = _service(
     interests=["cards", "talk"],
     languages=["da"],
     target_groups=["older_people"],
-    time_of_day=TimeOfDay.AFTERNOON,
+    schedules=[_weekly("WE", "13:00", "16:00")],
     schedule="Onsdag kl. 13–16.",
     capacity=16,
     free_places=0,
@@ -283,8 +318,8 @@ VISITING_FRIEND = _service(
     interests=["talk", "walking", "culture"],
     languages=["da", "en", "pl"],
     target_groups=["older_people", "hard_to_leave_home"],
-    time_of_day=TimeOfDay.AFTERNOON,
-    schedule="Omkring en gang om ugen, hjemme hos dig, efter aftale.",
+    schedules=[_weekly("MO,TU,WE,TH,FR", "13:00", "17:00")],
+    schedule="Omkring en gang om ugen om eftermiddagen, hjemme hos dig, efter aftale.",
     capacity=30,
     free_places=4,
 )
@@ -295,8 +330,8 @@ REFUGEE_MENTOR = _service(
     interests=["talk", "digital", "culture"],
     languages=["da", "ar", "tr", "ur", "en"],
     target_groups=["minority_background", "older_people"],
-    time_of_day=TimeOfDay.EVENING,
-    schedule="Mentor og deltager mødes hver anden uge.",
+    schedules=[_weekly("MO,WE", "17:00", "19:00")],
+    schedule="Mentor og deltager mødes hver anden uge, mandag eller onsdag aften.",
     capacity=15,
     free_places=5,
 )
@@ -307,7 +342,7 @@ VALBY_CAFE_SERVICE = _service(
     interests=["talk", "cards", "cooking"],
     languages=["da", "tr"],
     target_groups=["older_people", "hard_to_leave_home"],
-    time_of_day=TimeOfDay.MORNING,
+    schedules=[_weekly("MO,TU,WE,TH,FR", "09:30", "12:00")],
     schedule="Mandag til fredag kl. 9.30–12.",
     capacity=40,
     free_places=12,
@@ -319,8 +354,8 @@ VALBY_SENIOR_GARDEN = _service(
     interests=["gardening", "exercise"],
     languages=["da", "ur", "ar"],
     target_groups=["older_people", "minority_background"],
-    time_of_day=TimeOfDay.MORNING,
-    schedule="April til oktober, onsdag og lørdag formiddag.",
+    schedules=[_weekly("WE,SA", "09:00", "12:00")],
+    schedule="April til oktober, onsdag og lørdag kl. 9–12.",
     capacity=12,
     free_places=3,
     status=ServiceStatus.INACTIVE,  # closed for the winter
@@ -332,7 +367,7 @@ OSTERBRO_CHESS = _service(
     interests=["chess"],
     languages=["da", "en"],
     target_groups=["older_people"],
-    time_of_day=TimeOfDay.AFTERNOON,
+    schedules=[_weekly("FR", "13:00", "16:00")],
     schedule="Fredag kl. 13–16; brætter og ure haves.",
     capacity=24,
     free_places=8,
@@ -344,7 +379,7 @@ AMAGER_SINGING = _service(
     interests=["singing", "culture"],
     languages=["da"],
     target_groups=["older_people"],
-    time_of_day=TimeOfDay.AFTERNOON,
+    schedules=[_weekly("TH", "14:00", "15:30")],
     schedule="Hver anden torsdag kl. 14–15.30.",
     capacity=60,
     free_places=25,
@@ -356,7 +391,7 @@ DIGITAL_HELP = _service(
     interests=["digital"],
     languages=["da", "en", "ar", "pl"],
     target_groups=["older_people", "minority_background"],
-    time_of_day=TimeOfDay.MORNING,
+    schedules=[_weekly("TU", "10:00", "12:00")],
     schedule="Tirsdag kl. 10–12.",
     capacity=10,
     free_places=2,
@@ -368,7 +403,7 @@ VESTERBRO_DINING = _service(
     interests=["cooking", "talk"],
     languages=["da", "pl", "ur"],
     target_groups=["older_people", "hard_to_leave_home"],
-    time_of_day=TimeOfDay.EVENING,
+    schedules=[_weekly("TH", "17:30", "20:00")],
     schedule="Torsdag kl. 17.30, spisning kl. 18.30.",
     capacity=30,
     free_places=9,
@@ -397,3 +432,19 @@ SERVICES = (
     DIGITAL_HELP,
     VESTERBRO_DINING,
 )
+
+
+def records(now: datetime) -> list[Record]:
+    """The whole demo directory as HSDS records: the vocabularies, the organisations, their
+    locations and services."""
+    return [
+        *vocabulary.taxonomy_records(),
+        *vocabulary.taxonomy_term_records(),
+        *(
+            r
+            for organization in ORGANIZATIONS
+            for r in brobygger.organization_records(organization)
+        ),
+        *(r for location in LOCATIONS for r in brobygger.location_records(location)),
+        *(r for service in SERVICES for r in service.records(now)),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import time
 from enum import StrEnum
 from uuid import UUID
 
@@ -24,8 +25,61 @@ class TimeOfDay(StrEnum):
     EVENING = "evening"
 
 
+PARTS_OF_DAY = {
+    TimeOfDay.MORNING: (time(5), time(12)),
+    TimeOfDay.AFTERNOON: (time(12), time(17)),
+    TimeOfDay.EVENING: (time(17), time.max),
+}
+"""When each part of the day a citizen may prefer begins and ends."""
+
+WEEKDAYS = {
+    "MO": "Mon",
+    "TU": "Tue",
+    "WE": "Wed",
+    "TH": "Thu",
+    "FR": "Fri",
+    "SA": "Sat",
+    "SU": "Sun",
+}
+"""iCalendar's day codes (HSDS `schedule.byday`), in the week's order, and how they read."""
+
+
 class InvalidService(ValueError):
     """A service's fields contradict each other."""
+
+
+@dataclass(frozen=True)
+class WeeklySchedule:
+    """When a service meets each week (an HSDS `schedule` with `freq` WEEKLY)."""
+
+    days: tuple[str, ...]
+    """iCalendar day codes, `MO`…`SU`."""
+    opens_at: time
+    closes_at: time
+
+    def __post_init__(self) -> None:
+        if not self.days or not set(self.days) <= WEEKDAYS.keys():
+            raise InvalidService("a schedule's days are iCalendar day codes, MO to SU")
+        if self.closes_at <= self.opens_at:
+            raise InvalidService("a schedule closes after it opens")
+
+    @property
+    def parts_of_day(self) -> frozenset[TimeOfDay]:
+        """The parts of the day it overlaps."""
+        return frozenset(
+            part
+            for part, (begins, ends) in PARTS_OF_DAY.items()
+            if self.opens_at < ends and self.closes_at > begins
+        )
+
+    def describe(self) -> str:
+        """E.g. `Tue/Thu 10–12`, minutes only where there are some."""
+        days = "/".join(name for code, name in WEEKDAYS.items() if code in self.days)
+        return f"{days} {_clock(self.opens_at)}–{_clock(self.closes_at)}"  # noqa: RUF001
+
+
+def _clock(moment: time) -> str:
+    return f"{moment.hour}" if not moment.minute else f"{moment.hour}.{moment.minute:02d}"
 
 
 @dataclass(frozen=True)
@@ -61,8 +115,6 @@ class Service:
     organization_id: UUID
     location_id: UUID
     name: str
-    description: str
-    time_of_day: TimeOfDay
     capacity: int
     free_places: int
     status: ServiceStatus = ServiceStatus.ACTIVE
@@ -71,7 +123,7 @@ class Service:
     """ISO 639-1 codes."""
     target_groups: list[str] = field(default_factory=list)
     """Whom it is meant for, in the vocabulary of a referral's needs, e.g. 'hard_to_leave_home'."""
-    schedule_description: str | None = None
+    schedules: list[WeeklySchedule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Checked on every construction, so also on each service read back after an update.
@@ -85,6 +137,11 @@ class Service:
     @property
     def full(self) -> bool:
         return self.free_places == 0
+
+    @property
+    def parts_of_day(self) -> frozenset[TimeOfDay]:
+        """When in the day it meets; empty when it has no schedule."""
+        return frozenset().union(*(schedule.parts_of_day for schedule in self.schedules))
 
 
 @dataclass(frozen=True)
@@ -198,7 +255,7 @@ def assess(
 
     km = distance_km(referral.district, location)
     closeness = 0.0 if km is None else max(0.0, 1 - km / DISTANCE_HORIZON_KM)
-    timely = not referral.preferred_times or service.time_of_day in referral.preferred_times
+    timely = not referral.preferred_times or bool(service.parts_of_day & referral.preferred_times)
     score = (
         weights.interest * len(interests)
         + weights.language
@@ -213,7 +270,7 @@ def assess(
         f"language: {', '.join(languages)}",
         "distance unknown" if km is None else f"{km:.1f} km",
         "wheelchair accessible" if needs_wheelchair else "no accessibility need",
-        _time_reason(service.time_of_day, referral.preferred_times),
+        _time_reason(service.schedules, referral.preferred_times),
         "full" if service.full else f"{service.free_places} of {service.capacity} places free",
         f"target group: {', '.join(groups)}" if groups else "target group: none shared",
     ]
@@ -236,12 +293,14 @@ def distance_km(citizen_district: str, location: Location) -> float | None:
     return haversine_km(home.latitude, home.longitude, *there)
 
 
-def _time_reason(runs: TimeOfDay, preferred: frozenset[TimeOfDay]) -> str:
+def _time_reason(schedules: list[WeeklySchedule], preferred: frozenset[TimeOfDay]) -> str:
+    runs = ", ".join(schedule.describe() for schedule in schedules) or "no schedule given"
     if not preferred:
         return f"{runs}, any time suits"
     # In the day's order, so that the words are the same for the same preferences.
     wanted = " or ".join(t.value for t in TimeOfDay if t in preferred)
-    return f"{runs} fits {wanted}" if runs in preferred else f"{runs}, wanted {wanted}"
+    fits = any(schedule.parts_of_day & preferred for schedule in schedules)
+    return f"{runs} fits {wanted}" if fits else f"{runs}, wanted {wanted}"
 
 
 def rank(

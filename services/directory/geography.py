@@ -111,3 +111,38 @@ def haversine_km(lat_1: float, lon_1: float, lat_2: float, lon_2: float) -> floa
     d_lat, d_lon = radians(lat_2 - lat_1), radians(lon_2 - lon_1)
     a = sin(d_lat / 2) ** 2 + cos(radians(lat_1)) * cos(radians(lat_2)) * sin(d_lon / 2) ** 2
     return 2 * EARTH_RADIUS_KM * asin(sqrt(a))
+
+
+# The centres of the city's postcodes (and Frederiksberg's, inside it), roughly where most
+# of their addresses are: where a search "within 2 km of 2200" measures from.
+_POSTCODE_CENTRES = {
+    "1050": (55.6795, 12.5860),  # København K, Kongens Nytorv
+    "1100": (55.6790, 12.5790),
+    "1200": (55.6770, 12.5830),
+    "1300": (55.6840, 12.5840),
+    "1400": (55.6730, 12.5930),  # Christianshavn
+    "1500": (55.6720, 12.5620),  # København V
+    "1600": (55.6750, 12.5610),
+    "1700": (55.6700, 12.5530),
+    "2000": (55.6800, 12.5300),  # Frederiksberg
+    "2100": (55.7060, 12.5780),  # København Ø
+    "2150": (55.7190, 12.5950),  # Nordhavn
+    "2200": (55.6960, 12.5490),  # København N
+    "2300": (55.6550, 12.6000),  # København S
+    "2400": (55.7100, 12.5300),  # København NV
+    "2450": (55.6500, 12.5400),  # København SV
+    "2500": (55.6620, 12.5050),  # Valby
+    "2700": (55.7060, 12.4920),  # Brønshøj
+    "2720": (55.6880, 12.4880),  # Vanløse
+}
+
+
+def postcode_centre(postcode: str) -> tuple[float, float] | None:
+    """Latitude and longitude of a Copenhagen postcode's centre: its own, else the centre
+    of the range it belongs to (1000-1499 as 1050-1400 by hundreds), else None."""
+    code = postcode.strip()
+    if code in _POSTCODE_CENTRES:
+        return _POSTCODE_CENTRES[code]
+    if len(code) == 4 and code.isdigit() and 1000 <= int(code) < 1800:
+        return _POSTCODE_CENTRES.get(f"{code[:2]}00") or _POSTCODE_CENTRES["1050"]
+    return None

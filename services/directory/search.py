@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-
-from directory.domain import ServiceAtLocation
+from typing import Any
 
 MAX_QUERY_WORDS = 10
 """The first words of a query that count: each is a condition of the query."""
@@ -70,13 +69,24 @@ def index_words(name: str, texts: Iterable[str]) -> set[tuple[Part, str]]:
     }
 
 
-def service_words(found: ServiceAtLocation) -> set[tuple[Part, str]]:
-    """What a service is found by: its name; its description, location's name and
-    district, and interests."""
-    service, location = found.service, found.location
-    return index_words(
-        service.name, [service.description, location.name, location.district, *service.interests]
-    )
+def document_words(
+    service: Mapping[str, Any], term_names: Callable[[str], list[str]]
+) -> set[tuple[Part, str]]:
+    """What an HSDS service (nested, as the API serves it) is found by: its name; its other
+    name and description, the districts it serves, its locations' names and towns, and its
+    taxonomy terms in every language `term_names` knows them in ("gåtur" finds a service
+    tagged `walking`)."""
+    texts: list[str] = [service.get("alternate_name", ""), service.get("description", "")]
+    texts += [area.get("name", "") for area in service.get("service_areas", [])]
+    for at in service.get("service_at_locations", []):
+        location = at.get("location") or {}
+        texts.append(location.get("name", ""))
+        for address in location.get("addresses", []):
+            texts += [address.get("city", ""), address.get("region", "")]
+    for attribute in service.get("attributes", []):
+        term = attribute.get("taxonomy_term") or {}
+        texts += [term.get("name", ""), *term_names(attribute.get("taxonomy_term_id", ""))]
+    return index_words(service.get("name", ""), [text for text in texts if isinstance(text, str)])
 
 
 def hits(query: list[str], indexed: set[tuple[Part, str]]) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import time
 from typing import Any
 from uuid import uuid4, uuid5
 
@@ -22,6 +23,7 @@ from directory.domain import (
     ServiceStatus,
     TimeOfDay,
     Weights,
+    WeeklySchedule,
     assess,
     rank,
 )
@@ -66,8 +68,7 @@ def service_at_location(
         "organization_id": org,
         "location_id": location.id,
         "name": name,
-        "description": "En fast gruppe.",
-        "time_of_day": TimeOfDay.MORNING,
+        "schedules": [AT[TimeOfDay.MORNING]],
         "capacity": 10,
         "free_places": 3,
         "interests": ["walking"],
@@ -76,6 +77,14 @@ def service_at_location(
     }
     fields.update(changes)
     return ServiceAtLocation(Service(**fields), location)
+
+
+AT = {
+    TimeOfDay.MORNING: WeeklySchedule(("TU", "TH"), time(10), time(12)),
+    TimeOfDay.AFTERNOON: WeeklySchedule(("WE",), time(13), time(16)),
+    TimeOfDay.EVENING: WeeklySchedule(("TH",), time(18), time(20)),
+}
+"""A weekly schedule in each part of the day."""
 
 
 def matched(result: Match | Exclusion) -> Match:
@@ -101,7 +110,7 @@ def test_every_criterion_adds_its_weight_and_gives_one_reason() -> None:
         "language: da",
         "0.4 km",
         "wheelchair accessible",
-        "morning, any time suits",
+        "Tue/Thu 10–12, any time suits",
         "3 of 10 places free",
         "target group: older_people",
     ]
@@ -116,7 +125,7 @@ def test_a_service_that_fits_on_target_group_alone_says_what_it_lacks() -> None:
     service = service_at_location(
         interests=["talk"],
         target_groups=["hard_to_leave_home", "older_people"],
-        time_of_day=TimeOfDay.AFTERNOON,
+        schedules=[AT[TimeOfDay.AFTERNOON]],
         district="Roskilde",
         postal_code="4000",
     )
@@ -127,7 +136,7 @@ def test_a_service_that_fits_on_target_group_alone_says_what_it_lacks() -> None:
         "language: da",
         "distance unknown",
         "no accessibility need",
-        "afternoon, wanted morning or evening",
+        "Wed 13–16, wanted morning or evening",
         "3 of 10 places free",
         "target group: hard_to_leave_home",
     ]
@@ -135,16 +144,16 @@ def test_a_service_that_fits_on_target_group_alone_says_what_it_lacks() -> None:
 
 def test_a_service_at_a_preferred_time_of_day_says_so_and_scores_higher() -> None:
     morning_person = referral(preferred_times=frozenset({TimeOfDay.MORNING}))
-    early = matched(assess(morning_person, service_at_location(time_of_day=TimeOfDay.MORNING)))
-    late = matched(assess(morning_person, service_at_location(time_of_day=TimeOfDay.EVENING)))
-    assert early.reasons[4] == "morning fits morning"
-    assert late.reasons[4] == "evening, wanted morning"
+    early = matched(assess(morning_person, service_at_location(schedules=[AT[TimeOfDay.MORNING]])))
+    late = matched(assess(morning_person, service_at_location(schedules=[AT[TimeOfDay.EVENING]])))
+    assert early.reasons[4] == "Tue/Thu 10–12 fits morning"
+    assert late.reasons[4] == "Thu 18–20, wanted morning"
     assert early.score - late.score == pytest.approx(DEFAULT_WEIGHTS.time_of_day)
 
 
 def test_without_a_preferred_time_every_time_of_day_scores_the_same() -> None:
     scores = {
-        matched(assess(referral(), service_at_location(time_of_day=time))).score
+        matched(assess(referral(), service_at_location(schedules=[AT[time]]))).score
         for time in TimeOfDay
     }
     assert len(scores) == 1
@@ -247,7 +256,9 @@ def test_the_weights_decide_whether_nearness_or_interests_count_more() -> None:
 
 
 def test_the_time_of_day_weight_can_put_a_preferred_time_first() -> None:
-    evening = service_at_location("Aften", interests=["walking", "talk"], time_of_day="evening")
+    evening = service_at_location(
+        "Aften", interests=["walking", "talk"], schedules=[AT[TimeOfDay.EVENING]]
+    )
     morning = service_at_location("Morgen", interests=["walking"])
     citizen = referral(preferred_times=frozenset({TimeOfDay.MORNING}))
 
@@ -338,7 +349,7 @@ def test_demo_ids_are_uuid5_of_a_pinned_namespace_and_the_name() -> None:
     expected = uuid5(demo.NAMESPACE, "organization:Ældre Sagen Nørrebro")
     assert expected == demo.NORREBRO_WALKING_GROUP_ORG_ID
     walking = demo.NORREBRO_WALKING_GROUP
-    assert demo.stable_id("service", walking.name) == demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+    assert demo.stable_id("service", walking.facts.name) == demo.NORREBRO_WALKING_GROUP_SERVICE_ID
 
 
 def test_every_demo_service_is_at_a_location_of_its_own_organisation() -> None:
@@ -346,16 +357,16 @@ def test_every_demo_service_is_at_a_location_of_its_own_organisation() -> None:
     locations = {location.id: location for location in demo.LOCATIONS}
     assert len(organizations) == 8 and len(demo.SERVICES) == 10
     assert {location.organization_id for location in demo.LOCATIONS} == organizations
-    for service in demo.SERVICES:
+    for service in (s.facts for s in demo.SERVICES):
         assert locations[service.location_id].organization_id == service.organization_id
-    languages = {lang for service in demo.SERVICES for lang in service.languages}
+    languages = {lang for service in demo.SERVICES for lang in service.facts.languages}
     assert {"da", "en", "ar", "tr", "ur", "pl"} <= languages
 
 
 def test_a_walker_on_norrebro_is_matched_to_the_demo_walking_group_first() -> None:
     locations = {location.id: location for location in demo.LOCATIONS}
     services_at_locations = [
-        ServiceAtLocation(service, locations[service.location_id]) for service in demo.SERVICES
+        ServiceAtLocation(s.facts, locations[s.facts.location_id]) for s in demo.SERVICES
     ]
     ranking = rank(referral(interests=frozenset({"walking"})), services_at_locations, max_matches=5)
     assert (
@@ -366,7 +377,7 @@ def test_a_walker_on_norrebro_is_matched_to_the_demo_walking_group_first() -> No
         "language: da",
         "0.4 km",
         "no accessibility need",
-        "morning, any time suits",
+        "Tue/Thu 10–11.30, any time suits",
         "6 of 20 places free",
         "target group: none shared",
     ]

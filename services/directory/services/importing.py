@@ -1,0 +1,117 @@
+"""Filling the directory from HSDS files, and with the demo: one organisation at a time, each
+whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+
+from directory import demo
+from directory.hsds.records import Record, Rejection
+from directory.services.common import (
+    Clock,
+    Editor,
+    Forbidden,
+    Rejected,
+    UnitOfWorkFactory,
+)
+from directory.services.writing import SHARED, organization_of, save
+from runtime.storage import utcnow
+
+DEMO = Editor("brobygger demo")
+
+
+@dataclass
+class Imported:
+    """What an import did: counts, and each record it could not take, with why."""
+
+    organizations: int = 0
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    refused_organizations: int = 0
+    """Organisations left as they were, because one of their records was rejected."""
+
+
+def import_records(
+    records: Sequence[Record],
+    editor: Editor,
+    start_uow: UnitOfWorkFactory,
+    clock: Clock = utcnow,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Imported:
+    """Upsert `records` by id: the directory's vocabularies first, then each organisation
+    with everything of it, in a transaction of its own; an organisation one of whose records
+    is rejected is left as it was, and the others are imported."""
+    result = Imported()
+    groups = _by_organization(records, start_uow, result)
+    for done, (organization_id, group) in enumerate(sorted(groups.items(), key=_shared_first)):
+        with start_uow() as uow:
+            try:
+                saved = save(group, editor, uow, clock())
+            except Rejected as rejected:
+                result.rejected += rejected.rejections
+                result.refused_organizations += organization_id is not None
+            except Forbidden as forbidden:
+                result.rejected.append(
+                    Rejection(f"organization {organization_id}", None, str(forbidden))
+                )
+                result.refused_organizations += organization_id is not None
+            else:
+                uow.commit()
+                result.organizations += organization_id is not None
+                result.created += saved.created
+                result.changed += saved.changed
+                result.unchanged += saved.unchanged
+        progress(done + 1, len(groups))
+    return result
+
+
+def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:
+    """Fill an empty directory with the demo communities, and tell who follows the
+    directory's services of each; True if it did.
+
+    A directory that has any organisation is left alone, so restarts change nothing.
+    """
+    with start_uow() as uow:
+        if uow.records.count("organization"):
+            return False
+        try:
+            now = clock()
+            save(demo.records(now), DEMO, uow, now)
+            uow.commit()
+        except IntegrityError:
+            # Another replica seeded the same stable ids between the count and now.
+            return False
+    return True
+
+
+def _by_organization(
+    records: Sequence[Record], start_uow: UnitOfWorkFactory, result: Imported
+) -> dict[UUID | None, list[Record]]:
+    batch = {(record.entity, record.id): record for record in records}
+    groups: dict[UUID | None, list[Record]] = {}
+    with start_uow() as uow:
+        for record in batch.values():
+            owner = organization_of(record, batch, uow)
+            if owner is None and record.entity not in SHARED:
+                result.rejected.append(_orphan(record))
+                continue
+            groups.setdefault(owner, []).append(record)
+    return groups
+
+
+def _orphan(record: Record) -> Rejection:
+    return Rejection(
+        f"{record.entity} {record.id}",
+        None,
+        "belongs to no organisation: no foreign key of it leads to one here or in the directory",
+    )
+
+
+def _shared_first(item: tuple[UUID | None, list[Record]]) -> tuple[bool, str]:
+    return item[0] is not None, str(item[0])
