@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from directory import api, consumers, events, services
 from directory.config import Settings
+from directory.hsds import openapi as hsds_openapi
 from directory.store import DirectoryUnitOfWork
 from runtime.logs import get_logger
 from runtime.service import ServiceRuntime
@@ -35,4 +37,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and the matching of referrals to them.",
     )
     app.state.start_uow = start_uow
+    _describe_hsds(app)
     return app
+
+
+def _describe_hsds(app: FastAPI) -> None:
+    """The OpenAPI document names HSDS's schemas as components (`HSDSService`…)."""
+    complete = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = complete()
+        hsds_openapi.install(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

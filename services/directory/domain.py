@@ -73,7 +73,7 @@ class WeeklySchedule:
         )
 
     def describe(self) -> str:
-        """E.g. `Tue/Thu 10–12`, minutes only where there are some."""
+        """E.g. `Tue/Thu 10–12`, minutes only where there are some."""  # noqa: RUF002
         days = "/".join(name for code, name in WEEKDAYS.items() if code in self.days)
         return f"{days} {_clock(self.opens_at)}–{_clock(self.closes_at)}"  # noqa: RUF001
 

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from directory import generate, services
 from directory.app import MIGRATIONS
 from directory.hsds import nested, tabular
+from directory.hsds.entities import ENTITIES
 from directory.hsds.records import Record, Rejection
 from directory.store import DirectoryUnitOfWork
 from runtime.config import DATA_DIR
@@ -77,13 +78,19 @@ def _uow_factory(engine: Any) -> services.UnitOfWorkFactory:
     return lambda: DirectoryUnitOfWork(sessions, source="directory")
 
 
-def read_path(path: Path) -> tuple[list[Record], list[Rejection]]:
-    """The records of an HSDS file or folder, and what could not be read."""
+Places = dict[tuple[str, str], str]
+"""Where each record was read, by entity and id: `services.csv, id …`, `a.json $.phones[0]`."""
+
+
+def read_path(path: Path) -> tuple[list[Record], list[Rejection], Places]:
+    """The records of an HSDS file or folder, what could not be read, and where each was."""
     if path.is_dir() and (path / "datapackage.json").exists():
-        return tabular.read_tabular(path)
+        records, rejections = tabular.read_tabular(path)
+        return records, rejections, _rows(records)
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     records: list[Record] = []
     rejections: list[Rejection] = []
+    places: Places = {}
     for file in files:
         try:
             document = json.loads(file.read_text(encoding="utf-8"))
@@ -92,10 +99,45 @@ def read_path(path: Path) -> tuple[list[Record], list[Rejection]]:
                 Rejection(file.name, None, f"is not readable JSON ({type(error).__name__})")
             )
             continue
-        found, rejected = nested.flatten(_kind_of(document), document, file.name)
-        records += found
+        if _is_api_root(document):
+            rejections.append(Rejection(file.name, None, "is an HSDS API root, not data"))
+            continue
+        if _is_tabular(document):
+            found = _tabular_records(document)
+            records += found
+            places |= {key: f"{file.name} {place}" for key, place in _rows(found).items()}
+            continue
+        placed, rejected = nested.flatten_placed(_kind_of(document), document, file.name)
+        records += [record for _, record in placed]
+        places |= {(record.entity, record.id): where for where, record in placed}
         rejections += rejected
-    return records, rejections
+    return records, rejections, places
+
+
+def _rows(records: Iterable[Record]) -> Places:
+    return {
+        (record.entity, record.id): f"{ENTITIES[record.entity].table}, id {record.id}"
+        for record in records
+        if record.entity in ENTITIES
+    }
+
+
+def _is_api_root(document: Any) -> bool:
+    return isinstance(document, dict) and {"version", "openapi_url"} <= document.keys()
+
+
+def _is_tabular(document: Any) -> bool:
+    """The tabular form written as JSON: `{"services.csv": [rows], ...}`."""
+    return isinstance(document, dict) and all(str(key).endswith(".csv") for key in document)
+
+
+def _tabular_records(document: dict[str, Any]) -> list[Record]:
+    by_table = {entity.table: name for name, entity in ENTITIES.items()}
+    return [
+        Record(by_table.get(table, table.removesuffix(".csv")), row)
+        for table, rows in document.items()
+        for row in rows
+    ]
 
 
 def _kind_of(document: Any) -> str:
@@ -125,7 +167,7 @@ def _import(path: Path, start_uow: services.UnitOfWorkFactory) -> int:
         print(f"No such file or folder: {path}", file=sys.stderr)
         return 2
     print(f"Reading {path} ...", file=sys.stderr)
-    records, unreadable = read_path(path)
+    records, unreadable, places = read_path(path)
     if unreadable:
         for rejection in unreadable:
             print(f"rejected: {rejection}", file=sys.stderr)
@@ -136,7 +178,7 @@ def _import(path: Path, start_uow: services.UnitOfWorkFactory) -> int:
         )
         return 1
     print(f"{len(records)} records read; importing ...", file=sys.stderr)
-    result = services.import_records(records, IMPORTER, start_uow, progress=_progress)
+    result = services.import_records(records, IMPORTER, start_uow, where=places, progress=_progress)
     for rejection in result.rejected:
         print(f"rejected: {rejection}", file=sys.stderr)
     print(

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from directory import services
 from directory.hsds.records import Rejection
-from runtime.http import JSON_INTEGER, unit_of_work_factory
+from runtime.http import unit_of_work_factory
 from runtime.problems import Problem
 
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
@@ -20,12 +20,10 @@ StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 PageNumber = Annotated[
     int,
     Query(ge=1, le=100_000, description="Page number of paginated result, from 1."),
-    JSON_INTEGER,
 ]
 PerPage = Annotated[
     int,
     Query(ge=1, le=100, description="Number of results requested in a single page."),
-    JSON_INTEGER,
 ]
 DEFAULT_PER_PAGE = 20
 

@@ -19,19 +19,20 @@ from runtime.problems import Problem
 
 router = APIRouter()
 
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Editor = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
 Document = Annotated[dict[str, Any], Body()]
 
 MERGE_PATCH = "application/merge-patch+json"
-FORBIDDEN = {
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: {
         "description": "The token's role may not do this, or it is a partner's token and the "
         "record, or one it would change, is another organisation's or the directory's own."
     }
 }
-ALREADY_THERE = {409: {"description": "A record with the id in the body is there already."}}
-RULES = {
+ALREADY_THERE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A record with the id in the body is there already."}
+}
+RULES: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "The document is not valid HSDS 3.0 (with Brobygger's profile), or a "
         "foreign key names a record that is not there; `errors` names each record and field."
@@ -97,7 +98,7 @@ def _write(kind: str, record_id: UUID | None, call: Callable[[], dict[str, Any]]
         raise Problem(409, f"{error}: change it with PUT or PATCH.") from error
 
 
-def _routes(kind: str, creator: Any) -> None:
+def _routes(kind: str, *creators: Role) -> None:
     """POST, PUT and PATCH of one kind of record."""
     plural = PLURAL[kind]
 
@@ -114,7 +115,11 @@ def _routes(kind: str, creator: Any) -> None:
         | RULES,
         openapi_extra=_body(kind, f"The {kind} as HSDS 3.0 has it; `id` is assigned if left out."),
     )
-    def create(document: Document, start_uow: StartUow, principal: creator) -> Any:
+    def create(
+        document: Document,
+        start_uow: StartUow,
+        principal: Principal = Depends(require(*creators)),  # noqa: B008 - FastAPI's way
+    ) -> Any:
         created = _write(
             kind,
             None,
@@ -161,9 +166,9 @@ def _routes(kind: str, creator: Any) -> None:
         )
 
 
-_routes("organization", Operator)
-_routes("location", Editor)
-_routes("service", Editor)
+_routes("organization", Role.OPERATOR)
+_routes("location", Role.OPERATOR, Role.PARTNER)
+_routes("service", Role.OPERATOR, Role.PARTNER)
 
 
 @router.get(

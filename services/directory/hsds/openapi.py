@@ -6,9 +6,10 @@ from compiled/*_list.json; the pages from openapi.json's `Page`. All go through 
 which makes them as strict as tests/hsds.py: every object closed, formats kept.
 
 Two answers nest one thing more than the entity they are named after, as the compiled schemas
-say: an organisation its `services` (`HSDSOrganizationWithServices`), a service at location its
-`service`, without that service's own `service_at_locations`
-(`HSDSServiceAtLocationWithService`). A service nested in either nests neither again.
+say: an organisation its `services` (`HSDSOrganizationWithServices`, what `/organizations/{id}`
+answers), a service at location its `service`, without that service's own
+`service_at_locations` (`HSDSServiceAtLocationWithService`, `/service_at_locations/{id}`).
+Nested in a service, `HSDSOrganization` and `HSDSServiceAtLocation` nest neither.
 
 The write bodies (`HSDS<Entity>Write`) leave out what a writer may not send: the change log
 (`metadata`, written by the directory) everywhere, and the records of their own that a nested
@@ -31,8 +32,9 @@ Schema = dict[str, Any]
 NDJSON = "application/x-ndjson"
 REF = "#/components/schemas/"
 
-# HSDS's Table Schema keywords: they describe the CSV form, and `example`s, several of which
-# contradict their own type ("12" for a number) and would be sent as request bodies by tools.
+# HSDS's keywords for its tabular form (CSV with datapackage.json), which JSON Schema does not
+# know; and `example`, since several contradict their own type ("12" for a number) and tools
+# send examples as request bodies.
 _TABULAR = frozenset(
     {"name", "path", "datapackage_metadata", "datapackage_type", "constraints", "core"}
     | {"tabular_required", "example"}

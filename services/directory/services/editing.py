@@ -101,11 +101,17 @@ def _writable(document: Any, entity: str | None = None) -> Any:
     if not isinstance(document, dict):
         return document
     dropped = {"metadata", *READ_ONLY.get(entity or "", ())}
-    return {
+    writable = {
         key: _writable(value, _entity_of(key))
         for key, value in document.items()
         if key not in dropped
     }
+    for key in dropped & document.keys():
+        # A record nested by reference stands for its key (`organization` for
+        # `organization_id`), which the nested form leaves out.
+        if isinstance(referred := document[key], dict) and "id" in referred:
+            writable.setdefault(f"{key}_id", referred["id"])
+    return writable
 
 
 def _entity_of(key: str) -> str | None:

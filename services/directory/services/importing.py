@@ -3,7 +3,7 @@ whole or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -18,7 +18,7 @@ from directory.services.common import (
     Rejected,
     UnitOfWorkFactory,
 )
-from directory.services.writing import SHARED, organization_of, save
+from directory.services.writing import organization_of, save
 from runtime.storage import utcnow
 
 DEMO = Editor("brobygger demo")
@@ -42,17 +42,21 @@ def import_records(
     editor: Editor,
     start_uow: UnitOfWorkFactory,
     clock: Clock = utcnow,
+    *,
+    where: Mapping[tuple[str, str], str] | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Imported:
-    """Upsert `records` by id: the directory's vocabularies first, then each organisation
-    with everything of it, in a transaction of its own; an organisation one of whose records
-    is rejected is left as it was, and the others are imported."""
+    """Upsert `records` by id: the directory's own records first (vocabularies, and records
+    of no organisation, which only operators change), then each organisation with
+    everything of it, in a transaction of its own; an organisation one of whose records is
+    rejected is left as it was, and the others are imported. `where` names the place each
+    record was read from, for the rejections."""
     result = Imported()
-    groups = _by_organization(records, start_uow, result)
+    groups = _by_organization(records, start_uow)
     for done, (organization_id, group) in enumerate(sorted(groups.items(), key=_shared_first)):
         with start_uow() as uow:
             try:
-                saved = save(group, editor, uow, clock())
+                saved = save(group, editor, uow, clock(), where=where)
             except Rejected as rejected:
                 result.rejected += rejected.rejections
                 result.refused_organizations += organization_id is not None
@@ -91,26 +95,14 @@ def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:
 
 
 def _by_organization(
-    records: Sequence[Record], start_uow: UnitOfWorkFactory, result: Imported
+    records: Sequence[Record], start_uow: UnitOfWorkFactory
 ) -> dict[UUID | None, list[Record]]:
     batch = {(record.entity, record.id): record for record in records}
     groups: dict[UUID | None, list[Record]] = {}
     with start_uow() as uow:
         for record in batch.values():
-            owner = organization_of(record, batch, uow)
-            if owner is None and record.entity not in SHARED:
-                result.rejected.append(_orphan(record))
-                continue
-            groups.setdefault(owner, []).append(record)
+            groups.setdefault(organization_of(record, batch, uow), []).append(record)
     return groups
-
-
-def _orphan(record: Record) -> Rejection:
-    return Rejection(
-        f"{record.entity} {record.id}",
-        None,
-        "belongs to no organisation: no foreign key of it leads to one here or in the directory",
-    )
 
 
 def _shared_first(item: tuple[UUID | None, list[Record]]) -> tuple[bool, str]:
