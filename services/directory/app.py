@@ -16,7 +16,7 @@ from runtime.service import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-log = get_logger(component="demo")
+log = get_logger(component="startup")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(DirectoryUnitOfWork)
     service.consume(consumers.handlers(settings.max_matches, settings.weights()), start_uow)
+
+    def keep_vocabulary() -> None:
+        log.info("vocabulary.kept", records_written=services.keep_vocabulary(start_uow))
+
+    service.on_startup(keep_vocabulary)
     if settings.seed_demo:
 
         def seed_demo() -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, time
 from uuid import UUID, uuid5
 
 from directory.domain import Location, Organization, Service, ServiceStatus, WeeklySchedule
-from directory.hsds import brobygger, vocabulary
+from directory.hsds import brobygger
 from directory.hsds.records import Record
 
 NAMESPACE = UUID("ff8629ff-2be1-44d3-8c4c-0254ddd33205")
@@ -435,11 +435,9 @@ SERVICES = (
 
 
 def records(now: datetime) -> list[Record]:
-    """The whole demo directory as HSDS records: the vocabularies, the organisations, their
-    locations and services."""
+    """The whole demo directory as HSDS records: the organisations, their locations and
+    services (which refer to the directory's vocabularies)."""
     return [
-        *vocabulary.taxonomy_records(),
-        *vocabulary.taxonomy_term_records(),
         *(
             r
             for organization in ORGANIZATIONS

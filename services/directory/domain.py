@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
+from math import inf, nextafter
 from uuid import UUID
 
 from directory.geography import district_for_postcode, district_named, haversine_km
@@ -191,6 +192,9 @@ DEFAULT_WEIGHTS = Weights()
 DISTANCE_HORIZON_KM = 10.0
 """About the width of the city: a service this far away or more scores nothing for distance."""
 
+SCORE_DECIMALS = 2
+"""A match's score is rounded to this many decimals, and ranked by the rounded score."""
+
 
 class Exclusion(StrEnum):
     """Why a service does not fit a referral: the criteria that rule services out."""
@@ -254,12 +258,11 @@ def assess(
         return Exclusion.NO_SHARED_LANGUAGE
 
     km = distance_km(referral.district, location)
-    closeness = 0.0 if km is None else max(0.0, 1 - km / DISTANCE_HORIZON_KM)
     timely = not referral.preferred_times or bool(service.parts_of_day & referral.preferred_times)
     score = (
         weights.interest * len(interests)
         + weights.language
-        + weights.distance * closeness
+        + weights.distance * closeness(km)
         + (weights.accessibility if needs_wheelchair else 0.0)
         + (weights.time_of_day if timely else 0.0)
         + weights.free_places * service.free_places / service.capacity
@@ -274,7 +277,7 @@ def assess(
         "full" if service.full else f"{service.free_places} of {service.capacity} places free",
         f"target group: {', '.join(groups)}" if groups else "target group: none shared",
     ]
-    return Match(service_at_location, round(score, 2), reasons)
+    return Match(service_at_location, round(score, SCORE_DECIMALS), reasons)
 
 
 def distance_km(citizen_district: str, location: Location) -> float | None:
@@ -291,6 +294,31 @@ def distance_km(citizen_district: str, location: Location) -> float | None:
             return None
         there = (district.latitude, district.longitude)
     return haversine_km(home.latitude, home.longitude, *there)
+
+
+def closeness(km: float | None) -> float:
+    """What the distance criterion counts of its weight: all of it at no distance, falling
+    evenly to nothing at `DISTANCE_HORIZON_KM`; nothing when the distance is unknown."""
+    return 0.0 if km is None else max(0.0, 1 - km / DISTANCE_HORIZON_KM)
+
+
+def scores_rounding_as(rounded: float) -> tuple[float, float]:
+    """The lowest and the highest unrounded score that `assess` rounds to `rounded` (one of
+    its rounded scores): for ranking in SQL exactly as `rank` does, which orders by the
+    rounded score, without rounding in SQL (whose rounding of halves is not Python's)."""
+    half = 0.5 * 10**-SCORE_DECIMALS
+    # Start next to each bound and step one representable float at a time onto it.
+    low = rounded - half
+    while round(low, SCORE_DECIMALS) >= rounded:
+        low = nextafter(low, -inf)
+    while round(low, SCORE_DECIMALS) < rounded:
+        low = nextafter(low, inf)
+    high = rounded + half
+    while round(high, SCORE_DECIMALS) <= rounded:
+        high = nextafter(high, inf)
+    while round(high, SCORE_DECIMALS) > rounded:
+        high = nextafter(high, -inf)
+    return low, high
 
 
 def _time_reason(schedules: list[WeeklySchedule], preferred: frozenset[TimeOfDay]) -> str:

@@ -55,7 +55,9 @@ def main(argv: list[str], setting: Callable[[str], str | None]) -> int:
     engine = make_engine(url)
     start_uow = _uow_factory(engine)
     try:
-        upgrade(MIGRATIONS, engine)  # as the service does on start: the tables are there
+        # As the service does on start: its tables, and the vocabularies services refer to.
+        upgrade(MIGRATIONS, engine)
+        services.keep_vocabulary(start_uow)
         if args.action == "import":
             return _import(args.path, start_uow)
         if args.action == "export":

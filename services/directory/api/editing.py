@@ -39,15 +39,16 @@ RULES: dict[int | str, dict[str, Any]] = {
     }
 }
 PLURAL = {"organization": "organizations", "location": "locations", "service": "services"}
-COMPONENT = {
-    "organization": "HSDSOrganization",
+ANSWER = {
+    "organization": "HSDSOrganizationWithServices",
     "location": "HSDSLocation",
     "service": "HSDSService",
 }
+"""The component of each kind's nested form, as written back."""
 
 
 def _body(kind: str, what: str) -> dict[str, Any]:
-    write = hsds.schema_ref(f"{COMPONENT[kind]}Write")
+    write = hsds.schema_ref(hsds.component_name(kind) + "Write")
     return {
         "requestBody": {
             "required": True,
@@ -73,7 +74,7 @@ def _patch_body(kind: str) -> dict[str, Any]:
 
 
 def _answer(kind: str, description: str, code: int = 200) -> dict[int | str, dict[str, Any]]:
-    answer = hsds.responses_for(COMPONENT[kind], description)
+    answer = hsds.responses_for(ANSWER[kind], description)
     return {code: answer[200]} if code != 200 else answer
 
 

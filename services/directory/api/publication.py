@@ -184,7 +184,7 @@ def list_organizations(
     summary="Retrieve a fully nested organization",
     operation_id="retrieveOrganizationById",
     response_class=JSONResponse,
-    responses=hsds.responses_for("HSDSOrganization", "The organisation, fully nested.")
+    responses=hsds.responses_for("HSDSOrganizationWithServices", "The organisation, fully nested.")
     | missing("organization"),
 )
 def get_organization(
@@ -241,7 +241,9 @@ def list_services_at_locations(
     summary="Retrieve a fully nested service at location",
     operation_id="retrieveServiceAtLocationById",
     response_class=JSONResponse,
-    responses=hsds.responses_for("HSDSServiceAtLocation", "The service at location, fully nested.")
+    responses=hsds.responses_for(
+        "HSDSServiceAtLocationWithService", "The service at location, fully nested."
+    )
     | missing("service at location"),
 )
 def get_service_at_location(id: UUID, start_uow: StartUow) -> Any:

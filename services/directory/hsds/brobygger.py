@@ -220,7 +220,6 @@ def service_records(service: Service, location: Location, *, updated_at: datetim
         "amount": 0,
         "currency": CURRENCY,
     }
-    unit = {"id": str(PLACES_UNIT_ID), "name": PLACES}
     capacity = {
         "id": _child_id(service.id, f"service_capacity/{PLACES}"),
         "service_id": sid,
@@ -232,10 +231,15 @@ def service_records(service: Service, location: Location, *, updated_at: datetim
     }
     records += [
         Record("cost_option", cost),
-        Record("unit", unit),
+        places_unit(),
         Record("service_capacity", capacity),
     ]
     return records
+
+
+def places_unit() -> Record:
+    """The unit of the capacities matching reads: participants' places."""
+    return Record("unit", {"id": str(PLACES_UNIT_ID), "name": PLACES})
 
 
 def _hh_mm(moment: time) -> str:

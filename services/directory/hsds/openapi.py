@@ -25,7 +25,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
 from directory.hsds.entities import HSDS, PROFILE, _merge_patch
+from directory.hsds.records import Rejection
+from directory.hsds.validation import FORMATS
 
 Schema = dict[str, Any]
 
@@ -96,6 +101,39 @@ def responses_for(
             raise ValueError(f"{name} is not a page: only a page's items stream as ndjson")
         content[NDJSON] = {"schema": _components()[name]["properties"]["contents"]["items"]}
     return {200: {"description": description, "content": copy.deepcopy(content)}}
+
+
+def check_write(entity: str, document: Any) -> list[Rejection]:
+    """What keeps `document` from being an `entity` as a writer sends it
+    (`HSDS<Entity>Write`), each at its JSONPath; never a value."""
+    validator = _write_validator(component_name(entity) + "Write")
+    return [
+        Rejection(
+            "body" + error.json_path.removeprefix("$") if error.json_path != "$" else "body",
+            None,
+            _reason(error),
+        )
+        for error in sorted(validator.iter_errors(document), key=lambda e: e.json_path)
+    ]
+
+
+@cache
+def _write_validator(name: str) -> jsonschema.Draft202012Validator:
+    root = {"$ref": REF + name, "components": {"schemas": _components()}}
+    return jsonschema.Draft202012Validator(root, format_checker=FORMATS)
+
+
+def _reason(error: ValidationError) -> str:
+    # The validator's own words quote the value ("'x' is not a 'uuid'"): said without it.
+    if error.validator == "additionalProperties":
+        return "has a property a writer may not send: " + ", ".join(
+            sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        )
+    if error.validator == "required":
+        return f"lacks a required property ({error.message.split(' ')[0]})"
+    return f"breaks the rule `{error.validator}`" + (
+        f" ({error.validator_value})" if error.validator in ("format", "type", "enum") else ""
+    )
 
 
 def as_component(node: Any) -> Any:

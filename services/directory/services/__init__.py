@@ -14,7 +14,7 @@ from directory.services.common import (
     UnitOfWorkFactory,
 )
 from directory.services.editing import EDITABLE, AlreadyThere, change, create, replace
-from directory.services.importing import Imported, import_records, seed_demo
+from directory.services.importing import Imported, import_records, keep_vocabulary, seed_demo
 from directory.services.matching import match_referral
 from directory.services.places import (
     count_escalation,
@@ -60,6 +60,7 @@ __all__ = [
     "forget_referral",
     "give_place_back",
     "import_records",
+    "keep_vocabulary",
     "match_referral",
     "one",
     "organizations",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
+from directory.hsds import openapi
+from directory.hsds.entities import ENTITIES
 from directory.hsds.records import Rejection
 from directory.services.common import (
     Clock,
@@ -18,15 +20,6 @@ from directory.services.writing import merge_patch, put_document, read
 from runtime.storage import utcnow
 
 EDITABLE = ("organization", "location", "service")
-
-READ_ONLY = {
-    "organization": ("services", "locations", "programs"),
-    "service": ("organization", "program"),
-    "service_at_location": ("location", "service"),
-    "attribute": ("taxonomy_term",),
-}
-"""What the nested form of a record shows but a writer does not send inside it: records of
-their own (changed on their own) and the change log (`metadata`, the directory's)."""
 
 
 class AlreadyThere(Exception):
@@ -45,7 +38,7 @@ def create(
     with start_uow() as uow:
         if uow.records.known(kind, [record_id]):
             raise AlreadyThere(f"there is a {kind} {record_id} already")
-        put_document(kind, {**document, "id": record_id}, editor, uow, clock())
+        put_document(kind, _checked(kind, {**document, "id": record_id}), editor, uow, clock())
         created = read(uow, kind, record_id)
         uow.commit()
     return created
@@ -65,7 +58,7 @@ def replace(
     with start_uow() as uow:
         if uow.records.lock(kind, record_id) is None:
             raise NotFound(f"no {kind} {record_id}")
-        put_document(kind, {**document, "id": record_id}, editor, uow, clock())
+        put_document(kind, _checked(kind, {**document, "id": record_id}), editor, uow, clock())
         replaced = read(uow, kind, record_id)
         uow.commit()
     return replaced
@@ -88,31 +81,34 @@ def change(
         if uow.records.lock(kind, record_id) is None:
             raise NotFound(f"no {kind} {record_id}")
         current = _writable(read(uow, kind, record_id), kind)
-        put_document(kind, merge_patch(current, patch), editor, uow, clock())
+        put_document(kind, _checked(kind, merge_patch(current, patch)), editor, uow, clock())
         changed = read(uow, kind, record_id)
         uow.commit()
     return changed
 
 
-def _writable(document: Any, entity: str | None = None) -> Any:
-    """The nested form without what a writer does not send (see `READ_ONLY`)."""
+def _writable(document: Any, entity: str) -> Any:
+    """The nested form as a writer sends it (`openapi.READ_ONLY`): without the change log,
+    and a record nested by reference (`organization`) standing for its key
+    (`organization_id`), which the nested form leaves out."""
     if isinstance(document, list):
         return [_writable(item, entity) for item in document]
     if not isinstance(document, dict):
         return document
-    dropped = {"metadata", *READ_ONLY.get(entity or "", ())}
-    writable = {
-        key: _writable(value, _entity_of(key))
-        for key, value in document.items()
-        if key not in dropped
-    }
-    for key in dropped & document.keys():
-        # A record nested by reference stands for its key (`organization` for
-        # `organization_id`), which the nested form leaves out.
-        if isinstance(referred := document[key], dict) and "id" in referred:
-            writable.setdefault(f"{key}_id", referred["id"])
+    dropped = {"metadata", *openapi.READ_ONLY.get(openapi.component_name(entity), ())}
+    writable = {}
+    for key, value in document.items():
+        if key not in dropped:
+            link = ENTITIES[entity].link(key)
+            writable[key] = _writable(value, link.entity) if link else value
+        elif isinstance(value, dict) and "id" in value:
+            writable.setdefault(f"{key}_id", value["id"])
     return writable
 
 
-def _entity_of(key: str) -> str | None:
-    return {"service_at_locations": "service_at_location", "attributes": "attribute"}.get(key)
+def _checked(kind: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The document, if it is what a writer may send (`HSDS<Kind>Write`); else `Rejected`."""
+    problems = openapi.check_write(kind, document)
+    if problems:
+        raise Rejected(problems)
+    return document

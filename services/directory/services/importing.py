@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 
 from directory import demo
+from directory.hsds import brobygger, vocabulary
 from directory.hsds.records import Record, Rejection
 from directory.services.common import (
     Clock,
@@ -22,6 +23,7 @@ from directory.services.writing import organization_of, save
 from runtime.storage import utcnow
 
 DEMO = Editor("brobygger demo")
+DIRECTORY = Editor("brobygger")
 
 
 @dataclass
@@ -73,6 +75,30 @@ def import_records(
                 result.unchanged += saved.unchanged
         progress(done + 1, len(groups))
     return result
+
+
+def keep_vocabulary(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> int:
+    """Write Brobygger's taxonomies, their terms and the unit of places as this version has
+    them (on every start: what services are tagged with and counted in); how many records
+    that created or changed."""
+    with start_uow() as uow:
+        try:
+            now = clock()
+            saved = save(
+                [
+                    *vocabulary.taxonomy_records(),
+                    *vocabulary.taxonomy_term_records(),
+                    brobygger.places_unit(),
+                ],
+                DIRECTORY,
+                uow,
+                now,
+            )
+            uow.commit()
+        except IntegrityError:
+            # Another replica wrote the same stable ids between the read and now.
+            return 0
+    return saved.created + saved.changed
 
 
 def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:

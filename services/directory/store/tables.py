@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Column, Index, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -104,6 +104,31 @@ class ServiceRow(Base, table=True):
     """Its weekly schedules as JSON, for the time-of-day reason."""
     capacity: int
     free_places: int
+    # What ranking reads, derived from the rest by `store.matching` when it projects the
+    # service, so that a referral is ranked by one scan of this table alone.
+    wheelchair_accessible: bool
+    """Its location's."""
+    parts_of_day: int
+    """The parts of the day its schedules overlap, a bit each (`store.matching`)."""
+    interest_bits: int = Field(sa_column=Column(BigInteger, nullable=False))
+    target_group_bits: int = Field(sa_column=Column(BigInteger, nullable=False))
+    language_bits: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """Its interests, target groups and languages, a bit each for the terms
+    `store.matching` numbers."""
+    other_terms: bool
+    """Whether it has a term `store.matching` does not number (only in `service_term`)."""
+    # How near its location is to each district's centroid (`domain.closeness`), in the
+    # order of `geography.DISTRICTS`.
+    near_0: float
+    near_1: float
+    near_2: float
+    near_3: float
+    near_4: float
+    near_5: float
+    near_6: float
+    near_7: float
+    near_8: float
+    near_9: float
 
 
 class ServiceTermRow(Base, table=True):

@@ -211,6 +211,13 @@ def _create_tables() -> sa.Table:
         sa.Column("schedules", sa.Text(), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("free_places", sa.Integer(), nullable=False),
+        sa.Column("wheelchair_accessible", sa.Boolean(), nullable=False),
+        sa.Column("parts_of_day", sa.Integer(), nullable=False),
+        sa.Column("interest_bits", sa.BigInteger(), nullable=False),
+        sa.Column("target_group_bits", sa.BigInteger(), nullable=False),
+        sa.Column("language_bits", sa.BigInteger(), nullable=False),
+        sa.Column("other_terms", sa.Boolean(), nullable=False),
+        *(sa.Column(f"near_{k}", sa.Float(), nullable=False) for k in range(10)),
         sa.CheckConstraint(
             "capacity >= 1 AND free_places >= 0 AND free_places <= capacity", name=PLACES_RULE
         ),
