@@ -10,7 +10,7 @@ the reserved `.example` domain: these are not the organisations' real contacts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from uuid import UUID, uuid5
 
 from directory.domain import Location, Organization, Service, ServiceStatus, WeeklySchedule
@@ -18,6 +18,10 @@ from directory.hsds import brobygger
 from directory.hsds.records import Record
 
 NAMESPACE = UUID("ff8629ff-2be1-44d3-8c4c-0254ddd33205")
+
+AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+"""When the demo's facts (free places, last modified) were last true: the same on every
+machine, so that seeding is the same records wherever it runs."""
 
 
 def stable_id(kind: str, name: str) -> UUID:

@@ -84,8 +84,10 @@ def document_words(
         for address in location.get("addresses", []):
             texts += [address.get("city", ""), address.get("region", "")]
     for attribute in service.get("attributes", []):
+        # Nested, an attribute names its term by the term it nests, not by its key.
         term = attribute.get("taxonomy_term") or {}
-        texts += [term.get("name", ""), *term_names(attribute.get("taxonomy_term_id", ""))]
+        term_id = attribute.get("taxonomy_term_id") or term.get("id", "")
+        texts += [term.get("name", ""), *term_names(term_id)]
     return index_words(service.get("name", ""), [text for text in texts if isinstance(text, str)])
 
 

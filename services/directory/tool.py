@@ -87,8 +87,8 @@ Places = dict[tuple[str, str], str]
 def read_path(path: Path) -> tuple[list[Record], list[Rejection], Places]:
     """The records of an HSDS file or folder, what could not be read, and where each was."""
     if path.is_dir() and (path / "datapackage.json").exists():
-        records, rejections = tabular.read_tabular(path)
-        return records, rejections, _rows(records)
+        rows, unreadable = tabular.read_tabular(path)
+        return rows, unreadable, _rows(rows)
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     records: list[Record] = []
     rejections: list[Rejection] = []
@@ -111,9 +111,13 @@ def read_path(path: Path) -> tuple[list[Record], list[Rejection], Places]:
             continue
         placed, rejected = nested.flatten_placed(_kind_of(document), document, file.name)
         records += [record for _, record in placed]
-        places |= {(record.entity, record.id): where for where, record in placed}
+        places |= {(record.entity, record.id): _in(file.name, where) for where, record in placed}
         rejections += rejected
     return records, rejections, places
+
+
+def _in(file: str, where: str) -> str:
+    return where if where.startswith(file) else f"{file} {where}"
 
 
 def _rows(records: Iterable[Record]) -> Places:

@@ -22,8 +22,8 @@ from directory.domain import (
     ServiceAtLocation,
     ServiceStatus,
     TimeOfDay,
-    Weights,
     WeeklySchedule,
+    Weights,
     assess,
     rank,
 )

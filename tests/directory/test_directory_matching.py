@@ -1,6 +1,8 @@
 """Matching a submitted referral on the demo directory: preferred times from the event,
 weights from the settings."""
 
+# ruff: noqa: RUF001  (the reasons write time ranges with en dashes)
+
 from __future__ import annotations
 
 import pytest
@@ -35,11 +37,11 @@ def test_the_preferred_times_on_the_event_decide_between_equal_fits() -> None:
     any_time = matched(interests=["talk"])
     evenings = matched(interests=["talk"], preferred_times=["evening"])
     assert any_time.matches[0].service_id == WALKING
-    assert any_time.matches[0].reasons[4] == "morning, any time suits"
+    assert any_time.matches[0].reasons[4] == "Tue/Thu 10–11.30, any time suits"
     assert evenings.matches[0].service_name == "Dansk Flygtningehjælp mentorordning"
-    assert evenings.matches[0].reasons[4] == "evening fits evening"
+    assert evenings.matches[0].reasons[4] == "Mon/Wed 17–19 fits evening"
     walking = next(m for m in evenings.matches if m.service_id == WALKING)
-    assert walking.reasons[4] == "morning, wanted evening"
+    assert walking.reasons[4] == "Tue/Thu 10–11.30, wanted evening"
 
 
 def test_every_candidate_carries_one_reason_per_criterion() -> None:

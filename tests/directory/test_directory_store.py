@@ -1,11 +1,12 @@
-"""The directory store on the real databases: SQLite and PostgreSQL."""
+"""directory's use cases on the real databases, SQLite and PostgreSQL: seeding, importing,
+and the places accepted referrals take and give back, also against a partner's edit."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,16 +18,12 @@ from sqlmodel import Session
 from contracts import IntegrationEvent, ReferralAccepted, ReferralErased, ServiceChanged
 from directory import consumers, demo, services
 from directory.app import MIGRATIONS
-from directory.domain import InvalidService, ServiceAtLocation, ServiceStatus, TimeOfDay
-from directory.store import (
-    DirectoryUnitOfWork,
-    OrganizationRow,
-    PlaceHoldRow,
-    ServiceFilter,
-    ServiceRow,
-    SqlOrganizationRepository,
-    SqlServiceRepository,
-)
+from directory.domain import Location, Organization, Service
+from directory.hsds import brobygger, vocabulary
+from directory.hsds.records import Record
+from directory.store import DirectoryUnitOfWork, ServiceQuery
+from directory.store.records import SqlRecordStore
+from directory.store.tables import PlaceHoldRow
 from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox, outbox
@@ -35,7 +32,6 @@ from tests.events import (
     referral_cancelled,
     referral_completed,
     referral_failed,
-    referral_submitted,
 )
 from tests.kit import record_of, wait_for
 
@@ -43,37 +39,46 @@ StartUow = Callable[[], DirectoryUnitOfWork]
 SOURCE = "/brobygger/directory"
 REFERRALS = "/brobygger/referrals"
 WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
+CARD_CLUB = demo.NORREBRO_CARD_CLUB_SERVICE_ID
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+SEEDED_AT = NOW - timedelta(days=1)
+PARTNER = services.Editor("partner-1", organization_id=demo.NORREBRO_WALKING_GROUP_ORG_ID)
+IMPORTER = services.Editor("brobygger directory import")
 WAIT_SECONDS = 30
 ENDINGS = [referral_completed, referral_failed, referral_cancelled]
 Ending = Callable[[ReferralAccepted], IntegrationEvent]
 
 
 @pytest.fixture
-def sessions(engine_for: Callable[[str], Engine]) -> sessionmaker[Session]:
+def engine(engine_for: Callable[[str], Engine]) -> Engine:
     engine = engine_for("directory")
     upgrade(MIGRATIONS, engine)
+    return engine
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
 @pytest.fixture
 def start_uow(sessions: sessionmaker[Session]) -> StartUow:
-    return lambda: DirectoryUnitOfWork(sessions, SOURCE)
+    """A started directory: its vocabulary written, as on every start."""
+    start: StartUow = lambda: DirectoryUnitOfWork(sessions, SOURCE)  # noqa: E731
+    services.keep_vocabulary(start, clock=lambda: SEEDED_AT)
+    return start
 
 
 @pytest.fixture
 def seeded(start_uow: StartUow) -> StartUow:
-    assert services.seed_demo(start_uow)
+    assert services.seed_demo(start_uow, clock=lambda: SEEDED_AT)
     return start_uow
 
 
 def count(start_uow: StartUow, table: Any) -> int:
     with start_uow() as uow:
-        return int(uow.session.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def names(found: tuple[list[ServiceAtLocation], int]) -> list[str]:
-    return [service_at_location.service.name for service_at_location in found[0]]
+        statement = select(func.count()).select_from(table)
+        return int(uow.session.execute(statement).scalar_one())
 
 
 def outbox_rows(start_uow: StartUow, topic: str) -> list[Row[Any]]:
@@ -93,14 +98,38 @@ def announced(start_uow: StartUow) -> list[ServiceChanged]:
     ]
 
 
-def stored(start_uow: StartUow, service_id: UUID = WALKING) -> Any:
-    return services.get_service(service_id, start_uow).service
+def since_seeding(start_uow: StartUow) -> list[ServiceChanged]:
+    return announced(start_uow)[len(demo.SERVICES) :]
+
+
+def places(start_uow: StartUow, service_id: UUID = WALKING) -> dict[str, Any]:
+    """The service's capacity in places as the HSDS API publishes it, checked to be what
+    matching sees."""
+    document = services.one("service", service_id, start_uow)
+    [capacity] = document["capacities"]
+    with start_uow() as uow:
+        found = uow.services.get(service_id)
+    assert found is not None
+    assert (capacity["available"], capacity["maximum"]) == (
+        found.service.free_places,
+        found.service.capacity,
+    )
+    assert found.service.name == document["name"]
+    return {**capacity, "name": document["name"]}
+
+
+def free_places(start_uow: StartUow, service_id: UUID = WALKING) -> int:
+    return int(places(start_uow, service_id)["available"])
 
 
 def holds(start_uow: StartUow) -> dict[UUID, UUID]:
     with start_uow() as uow:
-        rows = uow.session.execute(select(PlaceHoldRow.referral_id, PlaceHoldRow.service_id))
-        return {referral_id: service_id for referral_id, service_id in rows}
+        rows = uow.session.execute(select(PlaceHoldRow)).scalars().all()
+        return {row.referral_id: row.service_id for row in rows}
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def consumer_on(start_uow: StartUow) -> EventConsumer:
@@ -116,25 +145,41 @@ def consumer_on(start_uow: StartUow) -> EventConsumer:
     )
 
 
-def test_seeding_twice_stores_the_demo_directory_once(seeded: StartUow) -> None:
-    assert not services.seed_demo(seeded)
-    assert count(seeded, ServiceRow) == 10
-    found = services.get_service(demo.VISITING_FRIEND_SERVICE_ID, seeded)
-    assert found.service == demo.VISITING_FRIEND
-    assert found.location == demo.BISPEBJERG_OFFICE
+# --- seeding ---------------------------------------------------------------------------------
+
+
+def test_seeding_fills_an_empty_directory_once(seeded: StartUow) -> None:
+    assert not services.seed_demo(seeded, clock=lambda: NOW)
+    with seeded() as uow:
+        assert uow.records.count("organization") == len(demo.ORGANIZATIONS)
+        assert uow.records.count("service") == len(demo.SERVICES)
+    found = services.one("service", demo.VISITING_FRIEND_SERVICE_ID, seeded)
+    assert (found["name"], found["description"]) == (
+        demo.VISITING_FRIEND.facts.name,
+        demo.VISITING_FRIEND.description,
+    )
+    assert found["last_modified"] == demo.AS_OF.isoformat(), "the second seed changed nothing"
+    assert len(announced(seeded)) == len(demo.SERVICES)
 
 
 def test_seeding_puts_one_change_of_each_demo_service_in_the_outbox(seeded: StartUow) -> None:
     rows = outbox_rows(seeded, "directory.service.v1")
     assert sorted(row.key for row in rows) == sorted(str(s.id) for s in demo.SERVICES)
     assert {row.headers["ce_type"] for row in rows} == {ServiceChanged.event_type}
-    assert {event.free_places for event in announced(seeded)} == {
-        service.free_places for service in demo.SERVICES
-    }
+    by_service = {event.service_id: event for event in announced(seeded)}
+    for service in demo.SERVICES:
+        event = by_service[service.id]
+        assert (event.name, event.status, event.capacity, event.free_places) == (
+            service.facts.name,
+            service.facts.status.value,
+            service.facts.capacity,
+            service.facts.free_places,
+        )
+        assert event.changed_at == SEEDED_AT
 
 
-class _UnseenOrganizations(SqlOrganizationRepository):
-    def count(self) -> int:
+class _SeesNoOrganizations(SqlRecordStore):
+    def count(self, entity: str) -> int:
         return 0
 
 
@@ -143,7 +188,7 @@ class _LateReplicaUnitOfWork(DirectoryUnitOfWork):
 
     def _open(self) -> None:
         super()._open()
-        self.organizations = _UnseenOrganizations(self.session)
+        self.records = _SeesNoOrganizations(self.session)
 
 
 def test_a_replica_that_seeds_after_another_finds_the_demo_data_and_stores_no_copy(
@@ -152,204 +197,190 @@ def test_a_replica_that_seeds_after_another_finds_the_demo_data_and_stores_no_co
     def late_replica() -> DirectoryUnitOfWork:
         return _LateReplicaUnitOfWork(sessions, SOURCE)
 
-    assert not services.seed_demo(late_replica)
-    assert count(seeded, OrganizationRow) == len(demo.ORGANIZATIONS)
-    assert count(seeded, ServiceRow) == len(demo.SERVICES)
+    services.seed_demo(late_replica, clock=lambda: NOW)
+    with seeded() as uow:
+        assert uow.records.count("organization") == len(demo.ORGANIZATIONS)
+        assert uow.records.count("service") == len(demo.SERVICES)
+        assert len(uow.services.all()) == len(demo.SERVICES)
 
 
-def test_a_new_organisation_location_and_service_read_back_as_written(
+def test_seeding_leaves_a_directory_with_data_alone(start_uow: StartUow) -> None:
+    services.create(
+        "organization",
+        {"name": "Lokal forening", "description": "Om os."},
+        IMPORTER,
+        start_uow,
+        clock=lambda: NOW,
+    )
+    assert not services.seed_demo(start_uow, clock=lambda: NOW)
+    with start_uow() as uow:
+        assert (uow.records.count("organization"), uow.records.count("service")) == (1, 0)
+    assert announced(start_uow) == []
+
+
+# --- importing -------------------------------------------------------------------------------
+
+
+def community(name: str) -> list[Record]:
+    """An organisation with one location and one matchable service, as HSDS records."""
+    organization = Organization(uuid4(), name, "En forening.", f"k@{uuid4().hex[:8]}.example")
+    location = Location(
+        uuid4(), organization.id, f"{name}s lokale", "Gade 1", "2200", "København N",
+        "Nørrebro", wheelchair_accessible=False,
+    )  # fmt: skip
+    service = Service(
+        uuid4(), organization.id, location.id, f"{name} gåtur", capacity=10, free_places=4,
+        interests=["walking"], languages=["da"],
+    )  # fmt: skip
+    return [
+        *brobygger.organization_records(organization),
+        *brobygger.location_records(location),
+        *brobygger.service_records(service, location, updated_at=NOW),
+    ]
+
+
+def of(records: list[Record], entity: str) -> Record:
+    [found] = [record for record in records if record.entity == entity]
+    return found
+
+
+def with_fields(record: Record, **fields: Any) -> Record:
+    return Record(record.entity, record.fields | fields)
+
+
+def test_an_organisation_with_a_rejected_record_is_left_as_it_was_while_the_others_import(
     start_uow: StartUow,
 ) -> None:
-    organization = services.create_organization(
-        services.CreateOrganization(
-            "Brønshøj Seniorsvømning",
-            "Svømning for seniorer.",
-            "k@svom.example",
-            website="https://svom.example/",
-        ),
-        start_uow,
+    first = community("Gåklubben")
+    assert services.import_records(first, IMPORTER, start_uow, lambda: NOW).organizations == 1
+    organization = of(first, "organization")
+    renamed = with_fields(organization, name="Gåklubben Nørrebro")
+    # A phone of the organisation at a location that is not there: the whole organisation
+    # is refused.
+    phone = Record(
+        "phone",
+        {
+            "id": str(uuid4()),
+            "organization_id": organization.id,
+            "location_id": str(uuid4()),
+            "number": "+45 12 34 56 78",
+        },
     )
-    location = services.create_location(
-        services.CreateLocation(
-            organization.id,
-            "Svømmehallen",
-            "Frederikssundsvej 1",
-            "2700",
-            "Brønshøj",
-            "Brønshøj-Husum",
-            wheelchair_accessible=True,
-            latitude=55.7,
-            longitude=12.49,
-        ),
+    other = community("Sangkoret")
+    imported = services.import_records(
+        [renamed, phone, *other],
+        IMPORTER,
         start_uow,
+        lambda: NOW,
+        where={("phone", phone.id): "phones.csv row 2"},
     )
-    created = services.create_service(
-        services.CreateService(
-            organization.id,
-            location.id,
-            "Morgensvømning",
-            "Hver morgen.",
-            time_of_day=TimeOfDay.MORNING,
-            capacity=8,
-            free_places=2,
-            interests=["exercise"],
-            languages=["da", "pl"],
-            target_groups=["older_people"],
-        ),
-        start_uow,
-    )
-    assert services.get_organization(organization.id, start_uow) == organization
-    assert services.get_service(created.service.id, start_uow) == created
+    assert (imported.organizations, imported.refused_organizations) == (1, 1)
+    [rejection] = imported.rejected
+    assert (rejection.where, rejection.field) == ("phones.csv row 2", "location_id")
+    assert "not there" in rejection.reason
+    assert services.one("organization", UUID(organization.id), start_uow)["name"] == "Gåklubben"
+    with start_uow() as uow:
+        assert uow.records.known("phone", [phone.id]) == set()
+    assert services.one("organization", UUID(of(other, "organization").id), start_uow)
 
 
-def test_keywords_and_districts_that_grow_when_lower_cased_are_stored_and_found(
+def test_an_import_counts_what_it_created_changed_and_left_unchanged(
     start_uow: StartUow,
 ) -> None:
-    # Within the API's limits, but longer once folded: "ß" becomes "ss", "İ" "i" and a dot.
-    district, interest = "ß" * 100, "İ" * 40
-    organization = services.create_organization(
-        services.CreateOrganization("Straße", "Et fællesskab.", "k@strasse.example"), start_uow
+    records = community("Gåklubben")
+    # The unit of places every service counts in is the directory's, there from the start.
+    new = len(records) - 1
+    imported = services.import_records(records, IMPORTER, start_uow, lambda: NOW)
+    assert (imported.organizations, imported.created, imported.changed) == (1, new, 0)
+    assert (imported.unchanged, imported.rejected, imported.refused_organizations) == (1, [], 0)
+    service = of(records, "service")
+    changed = [with_fields(r, description="Nu med kaffe.") if r is service else r for r in records]
+    again = services.import_records(changed, IMPORTER, start_uow, lambda: NOW + timedelta(hours=1))
+    assert (again.organizations, again.created, again.changed, again.unchanged) == (
+        1,
+        0,
+        1,
+        len(records) - 1,
     )
-    location = services.create_location(
-        services.CreateLocation(organization.id, "Huset", "Gade 1", "2200", "København", district),
-        start_uow,
-    )
-    created = services.create_service(
-        services.CreateService(
-            organization.id,
-            location.id,
-            "Gåtur",
-            "Hver dag.",
-            time_of_day=TimeOfDay.MORNING,
-            capacity=5,
-            interests=[interest],
-            languages=["da"],
-        ),
-        start_uow,
-    )
-    found = services.search_services(
-        ServiceFilter(district="SS" * 100, interest=interest.lower()), 0, 10, start_uow
-    )
-    assert found == ([created], 1)
+    assert services.one("service", UUID(service.id), start_uow)["description"] == "Nu med kaffe."
 
 
-def test_services_are_searched_by_district_interest_and_language(seeded: StartUow) -> None:
-    def search(**filters: str) -> list[str]:
-        return names(services.search_services(ServiceFilter(**filters), 0, 50, seeded))
-
-    # Any case, also for letters SQLite's lower() does not know.
-    assert search(district="østerbro") == ["Skakklubben Østerbro Senior"]
-    assert search(district="VESTERBRO") == [
-        "Dansk Flygtningehjælp mentorordning",
-        "Fællesspisning for seniorer på Vesterbro",
-    ]
-    assert sorted(search(interest="digital", language="ar")) == [
-        demo.REFUGEE_MENTOR.name,
-        demo.DIGITAL_HELP.name,
-    ]
-    assert search(district="Vesterbro", interest="cooking", language="ur") == [
-        "Fællesspisning for seniorer på Vesterbro"
-    ]
-    assert search(district="Aarhus") == []
-
-
-def test_a_search_is_paged_in_a_stable_order(seeded: StartUow) -> None:
-    everything = services.search_services(ServiceFilter(), 0, 100, seeded)
-    pages = [services.search_services(ServiceFilter(), offset, 4, seeded) for offset in (0, 4, 8)]
-    assert [total for _, total in pages] == [10, 10, 10]
-    assert [len(page) for page, _ in pages] == [4, 4, 2]
-    assert [name for page in pages for name in names(page)] == names(everything)
-    organizations, total = services.list_organizations(6, 5, seeded)
-    assert (len(organizations), total) == (2, 8)
-
-
-def test_an_update_replaces_the_keywords_in_the_database(seeded: StartUow) -> None:
-    services.update_service(
-        services.UpdateService(
-            demo.OSTERBRO_CHESS_SERVICE_ID,
-            interests=["cards"],
-            languages=["tr"],
-            free_places=0,
-            status=ServiceStatus.INACTIVE,
-        ),
-        seeded,
-    )
-    stored = services.get_service(demo.OSTERBRO_CHESS_SERVICE_ID, seeded).service
-    assert (stored.interests, stored.languages, stored.free_places) == (["cards"], ["tr"], 0)
-    assert stored.status is ServiceStatus.INACTIVE
-    assert stored.target_groups == ["older_people"]
-    assert names(services.search_services(ServiceFilter(interest="chess"), 0, 10, seeded)) == []
-
-
-async def test_a_redelivered_referral_is_matched_and_published_once(seeded: StartUow) -> None:
-    async def never_dead_letter(*_: object) -> None:
-        raise AssertionError("nothing should be dead-lettered")
-
-    consumer = EventConsumer(
-        group_id="brobygger-directory",
-        handlers=consumers.handlers(max_matches=5),
-        uow_factory=seeded,
-        dead_letter_topic="directory.deadletter.v1",
-        publish_raw=never_dead_letter,
-    )
-    event = referral_submitted(age_band="75-79", district="Amager", interests=["singing"])
-    record = record_of(event, offset=1, source="/brobygger/referrals")
-    await consumer.handle(record)
-    await consumer.handle(record)
-    assert count(seeded, inbox) == 1
-    [row] = outbox_rows(seeded, "directory.match.v1")
-    assert row.key == str(event.referral_id)
-    assert row.headers["ce_type"] == "dk.brobygger.directory.match.found.v1"
-    assert str(demo.AMAGER_SINGING_SERVICE_ID) in row.value.decode()
-
-
-def test_an_update_writes_only_the_fields_and_keywords_sent(seeded: StartUow) -> None:
-    services.update_service(
-        services.UpdateService(WALKING, interests=["Chess", "walking"], schedule_description=None),
-        seeded,
-    )
-    service = stored(seeded)
-    assert (service.interests, service.schedule_description) == (["chess", "walking"], None)
-    before = demo.NORREBRO_WALKING_GROUP
-    assert (service.languages, service.target_groups) == (before.languages, before.target_groups)
-    assert (service.name, service.free_places, service.capacity) == (before.name, 6, 20)
-    [change] = announced(seeded)[len(demo.SERVICES) :]
-    assert (change.service_id, change.free_places) == (WALKING, 6)
-
-
-@pytest.mark.parametrize(
-    "update",
-    [
-        services.UpdateService(WALKING, capacity=5),
-        services.UpdateService(WALKING, free_places=21),
-        services.UpdateService(WALKING, capacity=10, free_places=11, name="Gågruppen"),
-    ],
-)
-def test_an_update_that_leaves_more_free_places_than_capacity_is_rolled_back(
-    seeded: StartUow, update: services.UpdateService
+def test_the_directorys_own_records_are_imported_first_whatever_their_order(
+    start_uow: StartUow,
 ) -> None:
-    with pytest.raises(InvalidService, match="free_places"):
-        services.update_service(update, seeded)
-    assert stored(seeded) == demo.NORREBRO_WALKING_GROUP
-    assert len(announced(seeded)) == len(demo.SERVICES)
+    """A service may be tagged with a term the same import brings: the records of no
+    organisation (taxonomies, their terms) go in first, in a transaction of their own."""
+    taxonomy = Record(
+        "taxonomy", {"id": str(uuid4()), "name": "Bydelens aktiviteter", "description": "."}
+    )
+    term = Record(
+        "taxonomy_term",
+        {
+            "id": str(uuid4()),
+            "taxonomy_id": taxonomy.id,
+            "code": "petanque",
+            "name": "Petanque",
+            "description": "Kuglespil.",
+        },
+    )
+    records = community("Petanqueklubben")
+    service = of(records, "service")
+    tag = Record(
+        "attribute",
+        {
+            "id": str(uuid4()),
+            "link_id": service.id,
+            "link_entity": "service",
+            "link_type": "activity",
+            "taxonomy_term_id": term.id,
+        },
+    )
+    imported = services.import_records(
+        [*records, tag, term, taxonomy], IMPORTER, start_uow, lambda: NOW
+    )
+    assert (imported.rejected, imported.organizations) == ([], 1)
+    assert imported.created == len(records) - 1 + 3  # the unit of places was there
+    with start_uow() as uow:
+        assert uow.records.organization_of("taxonomy_term", term.id) is None
+        assert uow.records.organization_of("attribute", tag.id) == UUID(
+            of(records, "organization").id
+        )
+    found = services.services(
+        ServiceQuery(taxonomy_term_ids=[UUID(term.id)]), services.Paging(1, 10), start_uow
+    )
+    assert [item["id"] for item in found.contents] == [service.id]
 
 
-def test_places_are_taken_and_given_back_never_below_none_nor_above_the_capacity(
+def test_a_partner_may_not_change_the_directorys_own_records(start_uow: StartUow) -> None:
+    term = vocabulary.taxonomy_term_records()[0]
+    changed = with_fields(term, name="Noget andet")
+    imported = services.import_records([changed], PARTNER, start_uow, lambda: NOW)
+    assert imported.created + imported.changed == 0
+    [rejection] = imported.rejected
+    assert "operators" in rejection.reason
+    with start_uow() as uow:
+        [stored] = uow.records.get("taxonomy_term", [term.id])
+    assert stored.fields == term.fields
+
+
+# --- places ----------------------------------------------------------------------------------
+
+
+def test_places_are_taken_and_given_back_never_below_none_nor_above_the_maximum(
     seeded: StartUow,
 ) -> None:
-    services.update_service(services.UpdateService(WALKING, capacity=2, free_places=1), seeded)
     with seeded() as uow:
-        taken = [uow.services.take_place(WALKING) for _ in range(2)]
-        assert (taken, stored_in(uow)) == ([True, False], 0)
-        given = [uow.services.give_place_back(WALKING) for _ in range(3)]
-        assert (given, stored_in(uow)) == ([True, True, False], 2)
+        taken = [uow.services.take_place(CARD_CLUB) for _ in range(2)]
+        given = [uow.services.give_place_back(CARD_CLUB) for _ in range(17)]
+        found = uow.services.get(CARD_CLUB)
+        assert found is not None
+        assert (taken, given, found.service.free_places) == (
+            [False, False],
+            [True] * 16 + [False],
+            16,
+        )
         assert not uow.services.take_place(uuid4())
-
-
-def stored_in(uow: DirectoryUnitOfWork) -> int:
-    found = uow.services.get(WALKING)
-    assert found is not None
-    return found.service.free_places
+        assert not uow.services.give_place_back(uuid4())
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
@@ -359,25 +390,25 @@ async def test_an_accepted_referral_holds_a_place_until_it_ends_and_each_is_anno
     consumer = consumer_on(seeded)
     acceptance = referral_accepted(service_id=WALKING)
     await consumer.handle(record_of(acceptance, 1, REFERRALS))
-    assert (stored(seeded).free_places, holds(seeded)) == (5, {acceptance.referral_id: WALKING})
+    assert (free_places(seeded), holds(seeded)) == (5, {acceptance.referral_id: WALKING})
+    assert places(seeded)["updated"] == stamp(NOW)
     await consumer.handle(record_of(ending(acceptance), 2, REFERRALS))
-    assert (stored(seeded).free_places, holds(seeded)) == (6, {})
-    taken, given_back = announced(seeded)[len(demo.SERVICES) :]
+    assert (free_places(seeded), holds(seeded)) == (6, {})
+    taken, given_back = since_seeding(seeded)
     assert (taken.free_places, given_back.free_places) == (5, 6)
-    assert (taken.service_id, taken.changed_at) == (WALKING, NOW)
+    assert (taken.service_id, taken.capacity, taken.changed_at) == (WALKING, 20, NOW)
 
 
 async def test_an_acceptance_for_a_full_or_unknown_service_changes_nothing(
     seeded: StartUow,
 ) -> None:
+    before = places(seeded, CARD_CLUB)
     consumer = consumer_on(seeded)
-    await consumer.handle(
-        record_of(referral_accepted(service_id=demo.NORREBRO_CARD_CLUB_SERVICE_ID), 1, REFERRALS)
-    )
+    await consumer.handle(record_of(referral_accepted(service_id=CARD_CLUB), 1, REFERRALS))
     await consumer.handle(record_of(referral_accepted(), 2, REFERRALS))
-    assert stored(seeded, demo.NORREBRO_CARD_CLUB_SERVICE_ID).free_places == 0
+    assert places(seeded, CARD_CLUB) == before
     assert holds(seeded) == {}
-    assert len(announced(seeded)) == len(demo.SERVICES)
+    assert since_seeding(seeded) == []
     assert count(seeded, inbox) == 2
 
 
@@ -385,12 +416,16 @@ async def test_a_redelivered_acceptance_takes_one_place_in_the_database(
     seeded: StartUow,
 ) -> None:
     consumer = consumer_on(seeded)
-    record = record_of(referral_accepted(service_id=WALKING), 1, REFERRALS)
+    referral_id = uuid4()
+    record = record_of(referral_accepted(referral_id=referral_id, service_id=WALKING), 1, REFERRALS)
     await consumer.handle(record)
     await consumer.handle(record)
-    assert stored(seeded).free_places == 5
-    assert len(announced(seeded)) == len(demo.SERVICES) + 1
-    assert count(seeded, inbox) == 1
+    # The same acceptance again, under another event id.
+    again = referral_accepted(referral_id=referral_id, service_id=WALKING)
+    await consumer.handle(record_of(again, 2, REFERRALS))
+    assert (free_places(seeded), holds(seeded)) == (5, {referral_id: WALKING})
+    assert len(since_seeding(seeded)) == 1
+    assert count(seeded, inbox) == 2
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
@@ -404,8 +439,8 @@ async def test_a_redelivered_ending_gives_back_one_place_in_the_database(
     record = record_of(ending(first), 3, REFERRALS)
     await consumer.handle(record)
     await consumer.handle(record)
-    assert (stored(seeded).free_places, holds(seeded)) == (5, {second.referral_id: WALKING})
-    assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 5]
+    assert (free_places(seeded), holds(seeded)) == (5, {second.referral_id: WALKING})
+    assert [e.free_places for e in since_seeding(seeded)] == [5, 4, 5]
     assert count(seeded, inbox) == 3
 
 
@@ -416,7 +451,7 @@ async def test_an_erasure_drops_the_place_hold_and_gives_a_place_still_held_back
     held, cancelled, other = (referral_accepted(service_id=WALKING) for _ in range(3))
     for offset, event in enumerate((held, cancelled, other, referral_cancelled(cancelled))):
         await consumer.handle(record_of(event, offset, REFERRALS))
-    assert stored(seeded).free_places == 4
+    assert free_places(seeded) == 4
     for offset, erased in enumerate((held, cancelled), start=4):
         event = ReferralErased(
             referral_id=erased.referral_id, organization_ids=[uuid4()], erased_at=NOW
@@ -424,61 +459,73 @@ async def test_an_erasure_drops_the_place_hold_and_gives_a_place_still_held_back
         record = record_of(event, offset, REFERRALS)
         await consumer.handle(record)
         await consumer.handle(record)
-    assert (stored(seeded).free_places, holds(seeded)) == (5, {other.referral_id: WALKING})
-    assert [e.free_places for e in announced(seeded)[len(demo.SERVICES) :]] == [5, 4, 3, 4, 5]
+    assert (free_places(seeded), holds(seeded)) == (5, {other.referral_id: WALKING})
+    assert [e.free_places for e in since_seeding(seeded)] == [5, 4, 3, 4, 5]
     assert count(seeded, inbox) == 6
 
 
-def assert_place_and_rename_both_kept(answered: ServiceAtLocation, seeded: StartUow) -> None:
-    """The partner's rename answered, stored and announced with the place taken before it."""
-    assert (answered.service.name, answered.service.free_places) == ("Gågruppen", 5)
-    assert (stored(seeded).name, stored(seeded).free_places) == ("Gågruppen", 5)
-    taken, renamed = announced(seeded)[len(demo.SERVICES) :]
-    assert (taken.name, taken.free_places) == (demo.NORREBRO_WALKING_GROUP.name, 5)
-    assert (renamed.name, renamed.free_places) == ("Gågruppen", 5)
-
-
-def test_a_place_taken_while_a_partner_edits_the_service_is_kept(
-    sessions: sessionmaker[Session], seeded: StartUow
+def test_a_partners_patch_of_the_capacities_sets_the_free_places_it_sends(
+    seeded: StartUow,
 ) -> None:
-    """The partner's PATCH has read the service when a referral takes a place and commits;
-    then the PATCH writes. Rewriting the row as read would give the place back."""
-    partner_read, place_taken = threading.Event(), threading.Event()
+    with seeded() as uow:
+        services.take_place(referral_accepted(service_id=WALKING), uow, clock=lambda: NOW)
+    capacity = places(seeded)
+    patch = {
+        "capacities": [
+            {
+                "id": capacity["id"],
+                "unit_id": str(brobygger.PLACES_UNIT_ID),
+                "available": 12,
+                "maximum": 12,
+                "updated": stamp(NOW),
+            }
+        ]
+    }
+    services.change("service", str(WALKING), patch, PARTNER, seeded, clock=lambda: NOW)
+    assert (free_places(seeded), places(seeded)["maximum"]) == (12, 12)
+    assert [(e.free_places, e.capacity) for e in since_seeding(seeded)] == [(5, 20), (12, 12)]
 
-    class PausesAfterFirstRead(SqlServiceRepository):
-        def get(self, service_id: UUID) -> ServiceAtLocation | None:
-            found = super().get(service_id)
-            if not partner_read.is_set():
-                partner_read.set()
-                assert place_taken.wait(WAIT_SECONDS), "the place was never taken"
-            return found
 
-    class PartnersUnitOfWork(DirectoryUnitOfWork):
-        def _open(self) -> None:
-            super()._open()
-            self.services = PausesAfterFirstRead(self.session)
+# --- a place taken while a partner edits the service -----------------------------------------
 
-    with ThreadPoolExecutor(1) as pool:
-        patch = pool.submit(
-            services.update_service,
-            services.UpdateService(WALKING, name="Gågruppen"),
-            lambda: PartnersUnitOfWork(sessions, SOURCE),
+
+def take_a_place(start_uow: StartUow) -> None:
+    with start_uow() as uow:
+        services.take_place(referral_accepted(service_id=WALKING), uow, clock=lambda: NOW)
+
+
+def rename(start_uow: StartUow) -> dict[str, Any]:
+    return services.change(
+        "service", str(WALKING), {"name": "Gågruppen"}, PARTNER, start_uow, clock=lambda: NOW
+    )
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
         )
-        assert partner_read.wait(WAIT_SECONDS), "the partner's update never read the service"
-        with seeded() as uow:
-            services.take_place(referral_accepted(service_id=WALKING), uow)
-        place_taken.set()
-        answered = patch.result(timeout=WAIT_SECONDS)
 
-    assert_place_and_rename_both_kept(answered, seeded)
+
+def assert_place_and_rename_both_kept(seeded: StartUow) -> None:
+    """Published, seen by matching and last announced: the new name, and the place taken."""
+    assert (places(seeded)["name"], free_places(seeded)) == ("Gågruppen", 5)
+    last = since_seeding(seeded)[-1]
+    assert (last.name, last.free_places) == ("Gågruppen", 5)
+    assert len(holds(seeded)) == 1
 
 
 @pytest.mark.parametrize("engine_for", ["postgresql"], indirect=True)
 def test_a_partners_edit_waits_for_a_place_being_taken_and_keeps_it(
-    sessions: sessionmaker[Session], seeded: StartUow
+    engine: Engine, sessions: sessionmaker[Session], seeded: StartUow
 ) -> None:
     """Both transactions open at once: the referral's has taken the place (and holds the
-    row's lock) but not committed when the partner's PATCH writes the same row."""
+    rows' locks) but not committed when the partner's PATCH reads and writes the service."""
     place_written, commit_place = threading.Event(), threading.Event()
 
     class CommitsWhenTold(DirectoryUnitOfWork):
@@ -487,30 +534,55 @@ def test_a_partners_edit_waits_for_a_place_being_taken_and_keeps_it(
             assert commit_place.wait(WAIT_SECONDS), "never told to commit"
             super().commit()
 
-    def take() -> None:
-        with CommitsWhenTold(sessions, SOURCE) as uow:
-            services.take_place(referral_accepted(service_id=WALKING), uow)
-
-    def waiting_for_a_lock() -> bool:
-        with seeded() as uow:
-            return bool(
-                uow.session.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            )
-
     with ThreadPoolExecutor(2) as pool:
-        taking = pool.submit(take)
+        taking = pool.submit(take_a_place, lambda: CommitsWhenTold(sessions, SOURCE))
         assert place_written.wait(WAIT_SECONDS), "the place was never taken"
-        patch = pool.submit(
-            services.update_service, services.UpdateService(WALKING, name="Gågruppen"), seeded
-        )
-        wait_for(waiting_for_a_lock, "the partner's update to wait for the row", WAIT_SECONDS)
+        patch = pool.submit(rename, seeded)
+        wait_for(lambda: waiting_for_a_lock(engine), "the partner's PATCH to wait", WAIT_SECONDS)
         commit_place.set()
         taking.result(timeout=WAIT_SECONDS)
         answered = patch.result(timeout=WAIT_SECONDS)
 
-    assert_place_and_rename_both_kept(answered, seeded)
+    assert (answered["name"], answered["capacities"][0]["available"]) == ("Gågruppen", 5)
+    assert_place_and_rename_both_kept(seeded)
+
+
+def test_a_place_taken_while_a_partner_edits_the_service_is_kept(
+    engine: Engine, sessions: sessionmaker[Session], seeded: StartUow
+) -> None:
+    """The partner's PATCH has read the service (with its free places) when a referral
+    comes to take a place; then the PATCH writes. The taker waits for the partner's lock on
+    the service, so the places it writes are never the ones the partner read."""
+    partner_read, go_on, taker_locking = threading.Event(), threading.Event(), threading.Event()
+
+    class PausesAfterReading(SqlRecordStore):
+        def children(self, entity: str, key: str, ids: Any) -> list[Record]:
+            found = super().children(entity, key, ids)
+            if entity == "service_capacity" and not partner_read.is_set():
+                partner_read.set()
+                assert go_on.wait(WAIT_SECONDS), "never told to go on"
+            return found
+
+    class SaysWhenItLocks(SqlRecordStore):
+        def lock(self, entity: str, record_id: str) -> Record | None:
+            taker_locking.set()
+            return super().lock(entity, record_id)
+
+    def unit_of_work(store: type[SqlRecordStore]) -> StartUow:
+        class WithStore(DirectoryUnitOfWork):
+            def _open(self) -> None:
+                super()._open()
+                self.records = store(self.session)
+
+        return lambda: WithStore(sessions, SOURCE)
+
+    with ThreadPoolExecutor(2) as pool:
+        patch = pool.submit(rename, unit_of_work(PausesAfterReading))
+        assert partner_read.wait(WAIT_SECONDS), "the partner's PATCH never read the service"
+        taking = pool.submit(take_a_place, unit_of_work(SaysWhenItLocks))
+        assert taker_locking.wait(WAIT_SECONDS), "the referral never came to take its place"
+        go_on.set()
+        patch.result(timeout=WAIT_SECONDS)
+        taking.result(timeout=WAIT_SECONDS)
+
+    assert_place_and_rename_both_kept(seeded)

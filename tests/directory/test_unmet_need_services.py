@@ -12,19 +12,13 @@ from contracts import NoMatchFound, ReferralErased
 from directory import consumers, demo, reports, services
 from runtime.consumer import EventConsumer
 from tests.directory.fakes import FakeUnitOfWork
+from tests.directory.test_directory_services import seeded
 from tests.events import AT, referral_escalated, referral_submitted
 from tests.kit import record_of
 
 REFERRALS = "/brobygger/referrals"
 NOTHING_FITS = {"interests": ["chess"], "languages": ["tr"]}
 """No demo service offers chess in Turkish."""
-
-
-def seeded() -> FakeUnitOfWork:
-    uow = FakeUnitOfWork()
-    assert services.seed_demo(uow)
-    uow.committed_events.clear()
-    return uow
 
 
 def consumer_on(uow: FakeUnitOfWork) -> EventConsumer:
@@ -77,7 +71,7 @@ def test_an_escalated_referral_is_unmet_for_its_reason_when_it_was_escalated() -
     assert (unmet.reason, unmet.unmet_at) == ("all_expired", escalated.escalated_at)
     assert unmet.target_groups == {"dementia"}
     assert unmet.interests == {reports.NONE}, "a referral without interests still counts"
-    assert uow.commits == 2  # the seed's and the escalation's
+    assert uow.commits == 3  # the vocabulary's, the seed's and the escalation's
 
 
 def test_a_referral_that_found_no_match_and_was_escalated_for_it_counts_once() -> None:
@@ -167,6 +161,6 @@ def test_a_period_that_ends_before_it_begins_is_refused() -> None:
 
 
 def test_every_target_group_of_the_demo_services_is_one_the_report_knows() -> None:
-    used = {group for service in demo.SERVICES for group in service.target_groups}
+    used = {group for service in demo.SERVICES for group in service.facts.target_groups}
     assert used <= reports.TARGET_GROUPS
     assert reports.NONE not in reports.TARGET_GROUPS

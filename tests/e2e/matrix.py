@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Literal
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from directory import demo
+from directory.hsds.brobygger import PLACES_UNIT_ID
+from directory.hsds.vocabulary import Taxonomy, term_id
 from runtime.auth import Role
 from tests.e2e.referrals import referral
-from tests.e2e.system import System
+from tests.e2e.system import System, free_places_of
 from tests.e2e.webhook_receiver import WebhookReceiver
 from tests.kit import wait_for
 from tools import SERVICES
@@ -32,7 +34,6 @@ Y = demo.VALBY_VOLUNTEER_CAFE_ORG_ID
 Z = demo.RED_CROSS_VISITING_FRIEND_ORG_ID
 """Offered those X declines (directory ranks it second); no caller of the matrix, it only
 takes over referrals, so that X's former ones are held by another organisation."""
-X_LOCATION = demo.NORREBRO_ROOMS.id
 WALKING_SERVICE = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
 PLACES = (WALKING_SERVICE, demo.VISITING_FRIEND_SERVICE_ID)
 """The services of X and Z whose free places the matrix's referrals take for a while."""
@@ -147,7 +148,8 @@ class World:
         self.x_webhook_secrets: list[str] = []
         self._ready: dict[str, deque[str]] = {"offered": deque(), "escalated": deque()}
         self._touched: list[str] = []
-        self._x_service: str | None = None
+        self._x_location: dict[str, Any] | None = None
+        self._x_service: dict[str, Any] | None = None
         self.places_before = self.free_places()
 
     # --- talking to the services -------------------------------------------------------
@@ -216,7 +218,7 @@ class World:
 
     def free_places(self) -> list[int]:
         return [
-            int(self.ok(Caller.NONE, "directory", "GET", f"/services/{service}")["free_places"])
+            free_places_of(self.ok(Caller.NONE, "directory", "GET", f"/services/{service}"))
             for service in PLACES
         ]
 
@@ -332,17 +334,22 @@ class World:
 
     # --- directory ---------------------------------------------------------------------
 
-    def x_service(self) -> str:
-        """A service of X's own, made by X: closed, so that it is never offered anything."""
+    def x_location(self) -> dict[str, Any]:
+        """A location of X's own, made by X (as HSDS has it): what its cells change is
+        no demo location's."""
+        if self._x_location is None:
+            document = new_location()
+            self.ok(Caller.PARTNER_X, "directory", "POST", "/locations", json=document)
+            self._x_location = document
+        return self._x_location
+
+    def x_service(self) -> dict[str, Any]:
+        """A service of X's own at X's own location, made by X (as HSDS has it): closed, so
+        that it is never offered anything."""
         if self._x_service is None:
-            made = self.ok(
-                Caller.PARTNER_X,
-                "directory",
-                "POST",
-                f"/organizations/{X}/services",
-                json=new_service(),
-            )
-            self._x_service = str(made["id"])
+            document = new_service(self.x_location()["id"])
+            self.ok(Caller.PARTNER_X, "directory", "POST", "/services", json=document)
+            self._x_service = document
         return self._x_service
 
     # --- grants ------------------------------------------------------------------------
@@ -443,17 +450,84 @@ class World:
         return owned
 
 
-def new_service() -> dict[str, Any]:
-    """A valid service for X's own location, closed: it changes no referral's matching."""
+def new_location(organization_id: UUID = X, **fields: Any) -> dict[str, Any]:
+    """A location of X's (unless another organisation is given) as a writer sends it to
+    directory (HSDS 3.0's `location` nested with its address): in Nørrebro, some 300 m from
+    the district's centre, with new ids for it and its address."""
     return {
-        "location_id": str(X_LOCATION),
+        "id": str(uuid4()),
+        "location_type": "physical",
+        "organization_id": str(organization_id),
+        "name": "Autorisationslokalet",
+        "latitude": 55.6932,
+        "longitude": 12.5488,
+        "addresses": [
+            {
+                "id": str(uuid4()),
+                "address_1": "Nørrebrogade 52",
+                "city": "København N",
+                "region": "Nørrebro",
+                "state_province": "Region Hovedstaden",
+                "postal_code": "2200",
+                "country": "DK",
+                "address_type": "physical",
+            }
+        ],
+        **fields,
+    }
+
+
+def new_service(
+    location_id: str,
+    organization_id: UUID = X,
+    *,
+    status: str = "inactive",
+    interests: tuple[str, ...] = ("faith",),
+    places: tuple[int, int] = (1, 1),
+    **fields: Any,
+) -> dict[str, Any]:
+    """A service of X's (unless another organisation is given) at `location_id`, as a writer
+    sends it to directory (HSDS 3.0's `service`, Brobygger's profile): Tuesdays and
+    Thursdays 10-12, in Danish, about `interests` (terms of Brobygger's vocabulary), with
+    `places` (free, in all) in the unit of places; new ids for it and what it is made of.
+    Closed unless `status` says otherwise: then it changes no referral's matching."""
+    free, maximum = places
+    return {
+        "id": str(uuid4()),
+        "organization_id": str(organization_id),
         "name": "Autorisationsprøven",
-        "description": "Made by the authorization matrix; closed, never offered.",
-        "status": "inactive",
-        "interests": ["authorization-matrix"],
-        "languages": ["da"],
-        "time_of_day": "morning",
-        "capacity": 1,
+        "description": "Made by the end-to-end tests.",
+        "status": status,
+        "service_at_locations": [{"id": str(uuid4()), "location_id": location_id}],
+        "schedules": [
+            {
+                "id": str(uuid4()),
+                "freq": "WEEKLY",
+                "byday": "TU,TH",
+                "opens_at": "10:00",
+                "closes_at": "12:00",
+            }
+        ],
+        "languages": [{"id": str(uuid4()), "code": "da", "name": "Danish"}],
+        "attributes": [
+            {
+                "id": str(uuid4()),
+                "link_type": str(Taxonomy.INTERESTS),
+                "link_entity": "service",
+                "taxonomy_term_id": str(term_id(Taxonomy.INTERESTS, interest)),
+            }
+            for interest in interests
+        ],
+        "capacities": [
+            {
+                "id": str(uuid4()),
+                "unit_id": str(PLACES_UNIT_ID),
+                "available": free,
+                "maximum": maximum,
+                "updated": datetime.now(UTC).isoformat(),
+            }
+        ],
+        **fields,
     }
 
 

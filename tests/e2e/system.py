@@ -9,9 +9,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 
+from directory.hsds.brobygger import PLACES_UNIT_ID
 from runtime.auth import Role
 from runtime.cli import mint_token
 from tests.conftest import TEST_JWKS_FILE, TEST_SECRETS, TEST_SIGNING_KEY
@@ -24,6 +26,13 @@ PORTS = {
     "grants": _BASE + 3,
     "notifications": _BASE + 4,
 }
+
+
+def free_places_of(service: dict[str, Any]) -> int:
+    """A service's free places as directory publishes them (GET /services/{id}): the
+    `available` of its capacity in places (HSDS 3.1's `capacities`, the unit `places`)."""
+    [places] = [c for c in service["capacities"] if c["unit"]["id"] == str(PLACES_UNIT_ID)]
+    return int(places["available"])
 
 
 @dataclass
@@ -49,6 +58,12 @@ class System:
             role=role,
             **claims,
         )
+
+    def free_places(self, service_id: UUID | str) -> int:
+        with self.client("directory") as public:
+            response = public.get(f"/services/{service_id}")
+        assert response.status_code == 200, response.text
+        return free_places_of(response.json())
 
     def start(self, service: str, **env: str) -> None:
         upper = service.upper()

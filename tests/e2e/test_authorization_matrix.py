@@ -19,11 +19,12 @@ from uuid import uuid4
 
 import pytest
 
+from directory import demo
+from directory.hsds.vocabulary import Taxonomy, taxonomy_id, term_id
 from tests.e2e.matrix import (
     NO_COMMUNITY,
     OK,
     WALKING_SERVICE,
-    X_LOCATION,
     Call,
     Caller,
     Case,
@@ -31,7 +32,9 @@ from tests.e2e.matrix import (
     World,
     X,
     copenhagen_today,
+    new_location,
     new_service,
+    no_call,
     row,
     run_matrix,
 )
@@ -102,15 +105,39 @@ def pool(world: World) -> Call:
 NEW_ORGANIZATION = {
     "name": "Autorisationsforeningen",
     "description": "Made by the authorization matrix.",
-    "coordinator_email": "koordinator@matrix.example",
+    "email": "kontakt@matrix.example",
 }
-NEW_LOCATION = {
-    "name": "Autorisationslokalet",
-    "address_1": "Nørrebrogade 1",
-    "postal_code": "2200",
-    "city": "København N",
-    "district": "Nørrebro",
+X_ORGANIZATION = {
+    "name": demo.AELDRE_SAGEN_NORREBRO.name,
+    "description": demo.AELDRE_SAGEN_NORREBRO.description,
+    "email": demo.AELDRE_SAGEN_NORREBRO.email,
+    "website": demo.AELDRE_SAGEN_NORREBRO.website,
 }
+"""X's organisation as the demo has it: written again, it stays as it was."""
+
+
+def x_organization(**call: Any) -> Callable[[World], Call]:
+    return lambda _: Call(path={"id": X}, **call)
+
+
+def x_location(*, whole: bool = False, **call: Any) -> Callable[[World], Call]:
+    """A call about X's own location; `whole`: with the location as it was made."""
+
+    def about(world: World) -> Call:
+        location = world.x_location()
+        return Call(path={"id": location["id"]}, **({"json": location} if whole else call))
+
+    return about
+
+
+def x_service(*, whole: bool = False, **call: Any) -> Callable[[World], Call]:
+    """A call about X's own (closed) service; `whole`: with the service as it was made."""
+
+    def about(world: World) -> Call:
+        service = world.x_service()
+        return Call(path={"id": service["id"]}, **({"json": service} if whole else call))
+
+    return about
 
 
 def identity_read(world: World) -> Call:
@@ -151,11 +178,11 @@ def erasure_of_a_citizen_of_its_own(world: World) -> Call:
     return Call(json={"personal_number": personal_number, "legal_basis": "gdpr_art17_request"})
 
 
-def same_for_everyone(resource: str) -> list[Case]:
+def same_for_everyone(resource: str, call: Callable[[World], Call] = no_call) -> list[Case]:
     """What anyone may read: every service's health, readiness and AsyncAPI documents, and
-    directory's HSDS API root."""
+    directory's HSDS API (its reads are the city's public overview)."""
     #                         none A   B   X   Y   op  reviewer
-    return [Case(resource, row(OK, OK, OK, OK, OK, OK, OK))]
+    return [Case(resource, row(OK, OK, OK, OK, OK, OK, OK), call)]
 
 
 # Columns: no token, care system A, care system B, partner of X, partner of Y, operator,
@@ -330,9 +357,7 @@ MATRIX: Table = {
         ("GET", "/health"): same_for_everyone("liveness"),
         ("GET", "/ready"): same_for_everyone("readiness"),
         ("GET", "/asyncapi.json"): same_for_everyone("the AsyncAPI document"),
-        ("GET", "/organizations"): [
-            Case("every organisation", row(OK, OK, OK, OK, OK, OK, OK)),
-        ],
+        ("GET", "/organizations"): same_for_everyone("every organisation"),
         ("POST", "/organizations"): [
             Case(
                 "a new organisation",
@@ -340,47 +365,82 @@ MATRIX: Table = {
                 lambda _: Call(json=NEW_ORGANIZATION),
             )
         ],
-        ("GET", "/organizations/{organization_id}"): [
+        ("GET", "/organizations/{id}"): same_for_everyone("X's organisation", x_organization()),
+        ("PUT", "/organizations/{id}"): [
             Case(
-                "X's organisation",
-                row(OK, OK, OK, OK, OK, OK, OK),
-                lambda _: Call(path={"organization_id": X}),
-            )
-        ],
-        ("POST", "/organizations/{organization_id}/locations"): [
-            Case(
-                "X's organisation",
+                "X's organisation, as it is",
                 row(401, 403, 403, OK, 403, OK, 403),
-                lambda _: Call(path={"organization_id": X}, json=NEW_LOCATION),
+                x_organization(json=X_ORGANIZATION),
             )
         ],
-        ("POST", "/organizations/{organization_id}/services"): [
+        ("PATCH", "/organizations/{id}"): [
             Case(
-                "X's organisation",
+                "X's organisation, its description as it is",
                 row(401, 403, 403, OK, 403, OK, 403),
-                lambda _: Call(path={"organization_id": X}, json=new_service()),
+                x_organization(json={"description": X_ORGANIZATION["description"]}),
             )
         ],
-        ("GET", "/services"): [
-            Case("every service", row(OK, OK, OK, OK, OK, OK, OK)),
+        ("POST", "/locations"): [
+            Case(
+                "a new location of X's",
+                row(401, 403, 403, OK, 403, OK, 403),
+                lambda _: Call(json=new_location()),
+                fresh=True,
+            )
         ],
-        ("GET", "/services/{service_id}"): [
+        ("GET", "/locations/{id}"): same_for_everyone("X's location", x_location()),
+        ("PUT", "/locations/{id}"): [
+            Case(
+                "X's location, as it is",
+                row(401, 403, 403, OK, 403, OK, 403),
+                x_location(whole=True),
+            )
+        ],
+        ("PATCH", "/locations/{id}"): [
+            Case(
+                "X's location",
+                row(401, 403, 403, OK, 403, OK, 403),
+                x_location(json={"description": "Bag gården, 1. sal."}),
+            )
+        ],
+        ("GET", "/services"): same_for_everyone("every service"),
+        ("POST", "/services"): [
+            Case(
+                "a new service of X's, at X's location",
+                row(401, 403, 403, OK, 403, OK, 403),
+                lambda world: Call(json=new_service(world.x_location()["id"])),
+                fresh=True,
+            )
+        ],
+        ("GET", "/services/{id}"): same_for_everyone("X's service", x_service()),
+        ("PUT", "/services/{id}"): [
+            Case(
+                "X's service, as it is",
+                row(401, 403, 403, OK, 403, OK, 403),
+                x_service(whole=True),
+            )
+        ],
+        ("PATCH", "/services/{id}"): [
             Case(
                 "X's service",
-                row(OK, OK, OK, OK, OK, OK, OK),
-                lambda world: Call(path={"service_id": world.x_service()}),
-            )
-        ],
-        ("PATCH", "/services/{service_id}"): [
-            Case(
-                "X's service",
                 row(401, 403, 403, OK, 403, OK, 403),
-                lambda world: Call(
-                    path={"service_id": world.x_service()},
-                    json={"location_id": str(X_LOCATION), "schedule_description": "Aldrig."},
-                ),
+                x_service(json={"description": "Aldrig."}),
             )
         ],
+        ("GET", "/service_at_locations"): same_for_everyone("every service at a location"),
+        ("GET", "/service_at_locations/{id}"): same_for_everyone(
+            "X's service at X's location",
+            lambda world: Call(path={"id": world.x_service()["service_at_locations"][0]["id"]}),
+        ),
+        ("GET", "/taxonomies"): same_for_everyone("every taxonomy"),
+        ("GET", "/taxonomies/{id}"): same_for_everyone(
+            "Brobygger's interests", lambda _: Call(path={"id": taxonomy_id(Taxonomy.INTERESTS)})
+        ),
+        ("GET", "/taxonomy_terms"): same_for_everyone("every taxonomy term"),
+        ("GET", "/taxonomy_terms/{id}"): same_for_everyone(
+            "the interest walking",
+            lambda _: Call(path={"id": term_id(Taxonomy.INTERESTS, "walking")}),
+        ),
         ("GET", "/reports/unmet-need"): [
             Case(
                 "today's unmet need, an escalated referral of A's among it",

@@ -62,11 +62,6 @@ def as_x(system: System, method: str, path: str) -> Any:
         return x.request(method, path)
 
 
-def free_places(system: System) -> int:
-    with system.client("directory") as public:
-        return int(public.get(f"/services/{WALKING_SERVICE}").json()["free_places"])
-
-
 async def event_types_of(system: System, referral_id: str, last: str) -> list[str]:
     """The types of the referral's events on Kafka, once its `last` one is there."""
     records = await wait_for_records(
@@ -144,7 +139,7 @@ def citizens_left(referrals: Engine, citizen_id: UUID) -> int:
 async def test_a_citizen_with_two_referrals_erased_leaves_nothing_readable_anywhere(
     system: System,
 ) -> None:
-    places = free_places(system)
+    places = system.free_places(WALKING_SERVICE)
     ellen = citizen("230336-1942", "Ellen Kirstine Bak")
     held = submit(system, citizen=ellen, note=NOTE)["id"]
     assert wait_offered(system, held)["offered_organization_id"] == str(X)
@@ -201,7 +196,10 @@ async def test_a_citizen_with_two_referrals_erased_leaves_nothing_readable_anywh
         assert messages_about(system, referral_id, Role.OPERATOR) == []
         types = await event_types_of(system, referral_id, "erased")
         assert types[-2:] == ["cancelled", "erased"]
-    wait_for(lambda: free_places(system) == places, "the walking group's place to be back")
+    wait_for(
+        lambda: system.free_places(WALKING_SERVICE) == places,
+        "the walking group's place to be back",
+    )
 
     # The audit log: the reads of the held referral, and the erasure of both, and who did it.
     with system.client("referrals", Role.OPERATOR) as operator:

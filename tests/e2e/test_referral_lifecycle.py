@@ -66,13 +66,6 @@ def partner_post(
     return answered
 
 
-def free_places(system: System, service_id: UUID) -> int:
-    with system.client("directory") as public:
-        response = public.get(f"/services/{service_id}")
-    assert response.status_code == 200, response.text
-    return int(response.json()["free_places"])
-
-
 def messages_about(
     system: System, referral_id: str, kind: str, role: Role, organization_id: UUID | None = None
 ) -> list[dict[str, Any]]:
@@ -134,7 +127,7 @@ async def test_offers_move_on_when_declined_or_lapsed_then_escalate_and_an_assig
     assert referral_id in [r["id"] for r in waiting.json()["data"]]
 
     # An operator assigns it; the partner accepts and a place is taken.
-    places_before = free_places(system, WALKING_SERVICE)
+    places_before = system.free_places(WALKING_SERVICE)
     with system.client("referrals", Role.OPERATOR) as operator:
         assigned = operator.post(
             f"/referrals/{referral_id}/assign",
@@ -145,7 +138,7 @@ async def test_offers_move_on_when_declined_or_lapsed_then_escalate_and_an_assig
     accepted = partner_post(system, WALKING_ORG, f"{referral_id}/accept")
     assert accepted["status"] == "accepted"
     wait_for(
-        lambda: free_places(system, WALKING_SERVICE) == places_before - 1,
+        lambda: system.free_places(WALKING_SERVICE) == places_before - 1,
         "directory to count the place taken",
     )
     with system.client("referrals", Role.PARTNER, organization_id=WALKING_ORG) as partner:
@@ -167,7 +160,7 @@ async def test_offers_move_on_when_declined_or_lapsed_then_escalate_and_an_assig
     completed = partner_post(system, WALKING_ORG, f"{referral_id}/complete", {})
     assert completed["status"] == "completed"
     wait_for(
-        lambda: free_places(system, WALKING_SERVICE) == places_before,
+        lambda: system.free_places(WALKING_SERVICE) == places_before,
         "directory to give the place back",
     )
     final = wait_status(system, referral_id, "completed")
@@ -196,7 +189,7 @@ async def test_offers_move_on_when_declined_or_lapsed_then_escalate_and_an_assig
         again = next(r for r in records if r.type == TYPE.format(verb))
         partition, offset = await produce(system.kafka, REFERRALS, again)
         await wait_until_consumed(system.kafka, "brobygger-directory", REFERRALS, partition, offset)
-    assert free_places(system, WALKING_SERVICE) == places_before
+    assert system.free_places(WALKING_SERVICE) == places_before
 
 
 async def test_a_care_system_cancelling_a_pending_offer_withdraws_it_and_the_partner_is_told(

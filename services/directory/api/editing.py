@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from directory import services
 from directory.api.common import StartUow, json, missing, not_found, rejected
 from directory.hsds import openapi as hsds
+from directory.hsds import validation
 from runtime.auth import Principal, Role, require
+from runtime.openapi import rules
 from runtime.problems import Problem
 
 router = APIRouter()
@@ -32,12 +34,14 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {
 ALREADY_THERE: dict[int | str, dict[str, Any]] = {
     409: {"description": "A record with the id in the body is there already."}
 }
-RULES: dict[int | str, dict[str, Any]] = {
-    422: {
-        "description": "The document is not valid HSDS 3.0 (with Brobygger's profile), or a "
-        "foreign key names a record that is not there; `errors` names each record and field."
-    }
-}
+WRITE_RULES = (
+    *validation.PROFILE_RULES,
+    "Each foreign key names a record that is there, in the body or in the directory.",
+    "A record nested in another names no other parent than the one it is nested in, and one "
+    "id stands for one record wherever it appears.",
+)
+PUT_RULE = "The body's `id`, if given, is the path's."
+PATCH_RULE = "`id`, if given, is the path's; the record as patched keeps to the write rules."
 PLURAL = {"organization": "organizations", "location": "locations", "service": "services"}
 ANSWER = {
     "organization": "HSDSOrganizationWithServices",
@@ -59,16 +63,14 @@ def _body(kind: str, what: str) -> dict[str, Any]:
 
 
 def _patch_body(kind: str) -> dict[str, Any]:
+    patch = {"schema": hsds.schema_ref(hsds.component_name(kind) + "Patch")}
     return {
         "requestBody": {
             "required": True,
             "description": f"A JSON Merge Patch (RFC 7396) of the {kind}'s nested form: the "
             "members given replace the current ones (an array as a whole), null removes one, "
             "the rest stays as it is at this moment.",
-            "content": {
-                MERGE_PATCH: {"schema": {"type": "object"}},
-                "application/json": {"schema": {"type": "object"}},
-            },
+            "content": {MERGE_PATCH: patch, "application/json": patch},
         }
     }
 
@@ -113,7 +115,7 @@ def _routes(kind: str, *creators: Role) -> None:
         responses=_answer(kind, f"The {kind} was added; its nested form.", 201)
         | FORBIDDEN
         | ALREADY_THERE
-        | RULES,
+        | rules(*WRITE_RULES),
         openapi_extra=_body(kind, f"The {kind} as HSDS 3.0 has it; `id` is assigned if left out."),
     )
     def create(
@@ -134,7 +136,10 @@ def _routes(kind: str, *creators: Role) -> None:
         summary=f"Replace a {kind}",
         operation_id=f"replace_{kind}",
         response_class=JSONResponse,
-        responses=_answer(kind, f"The {kind} as it is now.") | FORBIDDEN | missing(kind) | RULES,
+        responses=_answer(kind, f"The {kind} as it is now.")
+        | FORBIDDEN
+        | missing(kind)
+        | rules(*WRITE_RULES, PUT_RULE),
         openapi_extra=_body(
             kind, f"The whole {kind} with what it is made of; what it leaves out is removed."
         ),
@@ -154,7 +159,10 @@ def _routes(kind: str, *creators: Role) -> None:
         summary=f"Change some fields of a {kind}",
         operation_id=f"change_{kind}",
         response_class=JSONResponse,
-        responses=_answer(kind, f"The {kind} as it is now.") | FORBIDDEN | missing(kind) | RULES,
+        responses=_answer(kind, f"The {kind} as it is now.")
+        | FORBIDDEN
+        | missing(kind)
+        | rules(*WRITE_RULES, PATCH_RULE),
         openapi_extra=_patch_body(kind),
     )
     def change(id: UUID, patch: Document, start_uow: StartUow, principal: Editor) -> Any:

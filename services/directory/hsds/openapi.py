@@ -194,6 +194,7 @@ def _components() -> dict[str, Schema]:
     schemas.update({name: _page(items) for name, items in _PAGES.items()})
     for entity in ("service", "location", "organization"):
         root = _write(component_name(entity), schemas)
+        schemas[component_name(entity) + "Patch"] = _patch(root, entity)
         root["required"].remove("id")
         root["description"] = (
             f"A {entity} as a writer sends it: its nested form without the change log "
@@ -220,6 +221,21 @@ def _write(name: str, schemas: dict[str, Schema]) -> Schema:
             _write(target["$ref"].removeprefix(REF), schemas)
             target["$ref"] += "Write"
     return schema
+
+
+def _patch(write: Schema, entity: str) -> Schema:
+    """A JSON Merge Patch (RFC 7396) of a write form: any of its members, each replacing the
+    current one whole (an array too), or null to remove it; `id` only as it is."""
+    return {
+        "type": "object",
+        "description": f"A JSON Merge Patch of the {entity}'s write form: the members given "
+        "replace the current ones whole, null removes one, the rest stays as it is.",
+        "properties": {
+            name: prop if name == "id" else {"anyOf": [prop, {"type": "null"}]}
+            for name, prop in write["properties"].items()
+        },
+        "additionalProperties": False,
+    }
 
 
 def _page(items: tuple[str, ...]) -> Schema:

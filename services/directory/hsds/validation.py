@@ -36,9 +36,37 @@ def check(record: Record, *, tabular: bool = False) -> list[Problem]:
     if record.entity not in ENTITIES:
         return [(None, f"{record.entity} is not an HSDS table")]
     errors = _validator(record.entity, tabular).iter_errors(record.fields)
-    return sorted(
-        {problem for error in errors for problem in _problems(record.entity, error)}, key=str
-    )
+    problems = {problem for error in errors for problem in _problems(record.entity, error)}
+    return sorted(problems | set(_profile_rules(record)), key=str)
+
+
+PROFILE_RULES = (
+    "A schedule's `opens_at` and `closes_at` are times of day: HH:MM or HH:MM:SS, with or "
+    "without a UTC offset.",
+    "A capacity's `available` is at most its `maximum`.",
+)
+"""What Brobygger's profile asks beyond the schemas (HSDS's text says times are HH:MM; its
+schema lets any text through), stated in the OpenAPI document as rules."""
+
+_CLOCK = re.compile(
+    r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+)
+
+
+def _profile_rules(record: Record) -> list[Problem]:
+    fields = record.fields
+    if record.entity == "schedule":
+        return [
+            (name, "is not a time of day (HH:MM or HH:MM:SS)")
+            for name in ("opens_at", "closes_at")
+            if isinstance(fields.get(name), str) and not _CLOCK.fullmatch(fields[name])
+        ]
+    if record.entity == "service_capacity":
+        available, maximum = fields.get("available"), fields.get("maximum")
+        numbers = isinstance(available, int | float) and isinstance(maximum, int | float)
+        if numbers and available > maximum:  # type: ignore[operator]
+            return [("available", "is more than the maximum")]
+    return []
 
 
 def check_records(

@@ -34,11 +34,14 @@ def create(
     clock: Clock = utcnow,
 ) -> dict[str, Any]:
     """Add a record (with the id given, or a new one); its nested form."""
-    record_id = str(document.get("id") or uuid4())
+    # Checked before the id is looked up: a malformed id is the writer's fault, not ours.
+    # An id given is the writer's, checked as sent (an empty one is refused, not replaced).
+    checked = _checked(kind, {"id": str(uuid4()), **document})
+    record_id = str(checked["id"])
     with start_uow() as uow:
         if uow.records.known(kind, [record_id]):
             raise AlreadyThere(f"there is a {kind} {record_id} already")
-        put_document(kind, _checked(kind, {**document, "id": record_id}), editor, uow, clock())
+        put_document(kind, checked, editor, uow, clock())
         created = read(uow, kind, record_id)
         uow.commit()
     return created

@@ -19,7 +19,7 @@ from directory.services.common import (
     Rejected,
     UnitOfWorkFactory,
 )
-from directory.services.writing import organization_of, save
+from directory.services.writing import owners, save
 from runtime.storage import utcnow
 
 DEMO = Editor("brobygger demo")
@@ -111,23 +111,24 @@ def seed_demo(start_uow: UnitOfWorkFactory, clock: Clock = utcnow) -> bool:
         if uow.records.count("organization"):
             return False
         try:
-            now = clock()
-            save(demo.records(now), DEMO, uow, now)
+            # The same records on every replica and every run: one that seeds after another
+            # (between its count and now) changes and announces nothing.
+            saved = save(demo.records(demo.AS_OF), DEMO, uow, clock())
             uow.commit()
         except IntegrityError:
             # Another replica seeded the same stable ids between the count and now.
             return False
-    return True
+    return saved.created > 0
 
 
 def _by_organization(
     records: Sequence[Record], start_uow: UnitOfWorkFactory
 ) -> dict[UUID | None, list[Record]]:
-    batch = {(record.entity, record.id): record for record in records}
     groups: dict[UUID | None, list[Record]] = {}
     with start_uow() as uow:
-        for record in batch.values():
-            groups.setdefault(organization_of(record, batch, uow), []).append(record)
+        whose = owners(records, uow)
+    for record in records:
+        groups.setdefault(whose[record.entity, record.id], []).append(record)
     return groups
 
 

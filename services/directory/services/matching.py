@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from contracts import ReferralSubmitted
 from directory import events
-from directory.domain import DEFAULT_WEIGHTS, TimeOfDay, Weights, rank
+from directory.domain import DEFAULT_WEIGHTS, Ranking, TimeOfDay, Weights, rank
 from directory.services.common import UnitOfWork
 
 
@@ -23,12 +23,15 @@ def match_referral(
         events.referral_from(event),
         preferred_times=frozenset(TimeOfDay(t) for t in event.preferred_times),
     )
-    # Every service, in one query, not a pre-filtered few: the domain decides what fits and
-    # counts what does not, for the no-match reason. A city's directory is hundreds of rows.
-    ranking = rank(referral, uow.services.all(), max_matches=max_matches, weights=weights)
+    # The store finds the few services that rank best among up to 100,000, in SQL; the
+    # domain ranks those few and gives the reasons, so the rules stay in one place.
+    best = uow.services.best_fits(referral, max_matches=max_matches, weights=weights)
+    ranking = rank(referral, best, max_matches=max_matches, weights=weights)
     if ranking.matches:
         uow.publish(events.matches_found(event.referral_id, ranking.matches))
     else:
-        uow.publish(events.no_match_found(event.referral_id, ranking.no_match_reason()))
+        # Counted only when nothing fits: the one answer that reports them.
+        excluded = Ranking([], uow.services.exclusions(referral))
+        uow.publish(events.no_match_found(event.referral_id, excluded.no_match_reason()))
         uow.unmet_referrals.add(events.unmet_referral(event))
     uow.commit()

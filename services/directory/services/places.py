@@ -22,7 +22,7 @@ def take_place(event: ReferralAccepted, uow: UnitOfWork, clock: Clock = utcnow) 
     if uow.place_holds.held_by(event.referral_id) is not None:
         # One place per referral, even if its acceptance arrives twice under two ids.
         log.info("place.already_held")
-    elif uow.services.take_place(event.service_id):
+    elif _locked(uow, event.service_id) and uow.services.take_place(event.service_id):
         uow.place_holds.add(event.referral_id, event.service_id)
         free_places_changed(uow, event.service_id, clock())
     elif uow.services.get(event.service_id) is None:
@@ -71,8 +71,15 @@ def _release_place(referral_id: UUID, uow: UnitOfWork, clock: Clock) -> bool:
     service_id = uow.place_holds.release(referral_id)
     if service_id is None:
         return False
-    if uow.services.give_place_back(service_id):
+    if _locked(uow, service_id) and uow.services.give_place_back(service_id):
         free_places_changed(uow, service_id, clock())
     else:
         log.info("place.all_free_already")
     return True
+
+
+def _locked(uow: UnitOfWork, service_id: UUID) -> bool:
+    """Lock the service's record, as an edit of it does first, so that the two take their
+    locks in one order (else PostgreSQL finds a deadlock) and an edit that read the free
+    places waits for this change of them (else SQLite would lose it); whether it is there."""
+    return uow.records.lock("service", str(service_id)) is not None

@@ -5,7 +5,8 @@ search and matching, and announced."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from directory.hsds.entities import ENTITIES
 from directory.hsds.records import Record, Rejection
 from directory.hsds.vocabulary import term_names
 from directory.services.common import Editor, Forbidden, Rejected, UnitOfWork
+from directory.store.records import Point, Put, Stored
 
 CHANGE_LOG = UUID("0a4d4bd5-3f6a-4a8e-9f55-2f0f4f3b8c11")
 """Namespace of the change log's record ids (see `_log`)."""
@@ -69,6 +71,10 @@ def save(
     the batch leaves out are removed (a service saved without a phone it had loses it).
     Raises `Rejected` with every fault found, each at its place in `where` (by entity and
     id; else named by them), `Forbidden` for another's record; the caller commits.
+
+    A batch of any size costs the same few statements (each kind of read or write one per
+    entity and `CHUNK` of ids), so the demo, an import and a million generated services
+    all go this one way.
     """
     batch = _unique(records)
     placed = [
@@ -78,65 +84,83 @@ def save(
     problems += validation.check_references(placed, uow.records.known)
     if problems:
         raise Rejected(problems)
-    owners = {key: organization_of(record, batch, uow) for key, record in batch.items()}
+    stored = _stored(batch.keys(), uow)
+    owners = _owners(batch, stored, uow)
     for key, record in batch.items():
-        _may_write(editor, record, owners[key], uow)
+        _may_write(editor, record, owners[key], stored.get(key))
     saved = Saved()
     touched: set[tuple[str, str]] = set()
+    puts: list[Put] = []
+    log: list[Put] = []
     for key, record in batch.items():
-        previous = next(iter(uow.records.get(record.entity, [record.id])), None)
-        if previous is not None and previous.fields == record.fields:
+        previous = stored.get(key)
+        if previous is not None and previous.record.fields == record.fields:
             saved.unchanged += 1
             continue
-        uow.records.put(
-            record,
-            organization_id=owners[key],
-            references=_references(record),
-            modified_at=now,
-        )
-        if record.entity == "location":
-            _place(record, batch, uow)
+        puts.append(Put(record, owners[key], _references(record), previous is not None))
         if record.entity == "address" and "location_id" in record.fields:
             touched.add(("location", record.fields["location_id"]))
-        _log(record, previous, editor, uow, now)
+        before = previous.record if previous is not None else None
+        log += _log(record, before, editor, owners[key], now)
         saved.created += previous is None
         saved.changed += previous is not None
         touched.add(key)
-    for root in replacing:
-        saved.removed += _remove_left_out(root, batch, editor, uow, now, touched)
-    for location_id in {i for entity, i in touched if entity == "location"}:
-        location = uow.records.get("location", [location_id])
-        if location:
-            _place(location[0], batch, uow)
-    for organization in [r for (entity, _), r in batch.items() if entity == "organization"]:
-        uow.records.index_words(
-            organization.id,
-            search.index_words(
+    uow.records.put_many(puts, now)
+    saved.removed = _remove_left_out(replacing, batch, owners, editor, uow, now, touched, log)
+    uow.records.put_many(log, now)
+    _place(touched, batch, uow)
+    uow.records.index_words_many(
+        {
+            organization.id: search.index_words(
                 organization.fields["name"],
                 [organization.fields.get(f, "") for f in ("alternate_name", "description")],
-            ),
-        )
-    saved.services = sorted(UUID(s) for s in _services_touched(touched, uow))
-    for service_id in saved.services:
-        refresh(service_id, uow, now)
+            )
+            for (entity, _), organization in batch.items()
+            if entity == "organization"
+        }
+    )
+    saved.services = sorted(UUID(s) for s in _services_touched(touched, batch, uow))
+    refresh(saved.services, uow, now)
     return saved
 
 
-def refresh(service_id: UUID, uow: UnitOfWork, now: datetime) -> None:
-    """See a service anew after a change of its records: the words it is found by, what
-    matching knows of it, its modification time; and announce it if matching knows it."""
-    document = read(uow, "service", str(service_id))
-    uow.records.touch("service", str(service_id), now)
-    records, _ = nested.flatten("service", document, "stored")
-    uow.records.index_words(str(service_id), search.document_words(document, _term_names))
-    found = _matchable(records, uow)
-    if found is not None:
-        uow.services.project(found)
-        uow.publish(events.service_changed(found.service, now))
-    elif uow.services.close(service_id):
-        closed = uow.services.get(service_id)
-        assert closed is not None, "it was open a moment ago"
-        uow.publish(events.service_changed(closed.service, now))
+def refresh(service_ids: Sequence[UUID], uow: UnitOfWork, now: datetime) -> None:
+    """See services anew after a change of their records: the words each is found by, what
+    matching knows of it, its modification time; and announce each that matching knows."""
+    ids = [str(service_id) for service_id in service_ids]
+    source = _WithoutChangeLog(uow.records)
+    documents = nested.nest_many("service", source.get("service", ids), source)
+    uow.records.touch_many("service", ids, now)
+    flat = {
+        UUID(document["id"]): nested.flatten("service", document, "stored")[0]
+        for document in documents
+    }
+    uow.records.index_words_many(
+        {document["id"]: search.document_words(document, _term_names) for document in documents}
+    )
+    found = _matchable(flat, uow)
+    matchable = [each for each in found.values() if each is not None]
+    uow.services.project_many(matchable)
+    changed = {each.service.id: each.service for each in matchable}
+    closing = [service_id for service_id, each in found.items() if each is None]
+    changed |= {each.service.id: each.service for each in uow.services.close_many(closing)}
+    for service_id in service_ids:
+        if service_id in changed:
+            uow.publish(events.service_changed(changed[service_id], now))
+
+
+class _WithoutChangeLog:
+    """The store as search and matching read a service: without the change log nested in
+    each of its records, which neither reads (and which is as big as the rest)."""
+
+    def __init__(self, records: nested.Source) -> None:
+        self.records = records
+
+    def get(self, entity: str, ids: Collection[str]) -> list[Record]:
+        return self.records.get(entity, ids)
+
+    def children(self, entity: str, key: str, ids: Collection[str]) -> list[Record]:
+        return [] if entity in UNLOGGED else self.records.children(entity, key, ids)
 
 
 def free_places_changed(uow: UnitOfWork, service_id: UUID, now: datetime) -> None:
@@ -171,10 +195,19 @@ def _unique(records: Sequence[Record]) -> dict[tuple[str, str], Record]:
     return {(record.entity, record.id): record for record in records}
 
 
-def organization_of(
-    record: Record, batch: dict[tuple[str, str], Record], uow: UnitOfWork
+def owners(records: Sequence[Record], uow: UnitOfWork) -> dict[tuple[str, str], UUID | None]:
+    """Whose each record is, by entity and id: found through its foreign keys, in the
+    records or the store (read in one go)."""
+    return _owners(_unique(records), {}, uow)
+
+
+def _owner(
+    record: Record,
+    batch: Mapping[tuple[str, str], Record],
+    stored_owner: Callable[[tuple[str, str]], UUID | None],
 ) -> UUID | None:
-    """Whose the record is: found through its foreign keys, in the batch or the store."""
+    """Whose the record is, following its foreign keys through the batch to the first
+    record outside it, whose owner `stored_owner` tells."""
     seen: set[tuple[str, str]] = set()
     while True:
         if record.entity in SHARED:
@@ -188,7 +221,35 @@ def organization_of(
         if parent in batch:
             record = batch[parent]
         else:
-            return uow.records.organization_of(*parent)
+            return stored_owner(parent)
+
+
+def _owners(
+    batch: dict[tuple[str, str], Record], stored: dict[tuple[str, str], Stored], uow: UnitOfWork
+) -> dict[tuple[str, str], UUID | None]:
+    """Whose each record of the batch is: the stored parents read in one go."""
+    outside: set[tuple[str, str]] = set()
+    for record in batch.values():
+        _owner(record, batch, lambda parent: outside.add(parent))
+    parents = stored | _stored(outside - stored.keys(), uow)
+
+    def stored_owner(parent: tuple[str, str]) -> UUID | None:
+        found = parents.get(parent)
+        return found.organization_id if found is not None else None
+
+    return {key: _owner(record, batch, stored_owner) for key, record in batch.items()}
+
+
+def _stored(keys: Iterable[tuple[str, str]], uow: UnitOfWork) -> dict[tuple[str, str], Stored]:
+    """The records stored under these keys, read one statement per entity (and chunk)."""
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for entity, record_id in keys:
+        by_entity[entity].append(record_id)
+    return {
+        (entity, record_id): found
+        for entity, ids in by_entity.items()
+        for record_id, found in uow.records.stored(entity, ids).items()
+    }
 
 
 def _parent(record: Record) -> tuple[str, str] | None:
@@ -202,20 +263,16 @@ def _parent(record: Record) -> tuple[str, str] | None:
     return None
 
 
-def _may_write(editor: Editor, record: Record, owner: UUID | None, uow: UnitOfWork) -> None:
+def _may_write(editor: Editor, record: Record, owner: UUID | None, stored: Stored | None) -> None:
     if editor.organization_id is None:
         return
-    stored = next(iter(uow.records.get(record.entity, [record.id])), None)
     if record.entity in SHARED or owner is None:
-        if stored is None or stored.fields != record.fields:
+        if stored is None or stored.record.fields != record.fields:
             raise Forbidden(f"only operators change the directory's own {record.entity}s")
         return
     if owner != editor.organization_id:
         raise Forbidden(f"the {record.entity} is another organisation's")
-    if stored is not None and uow.records.organization_of(record.entity, record.id) not in (
-        None,
-        editor.organization_id,
-    ):
+    if stored is not None and stored.organization_id not in (None, editor.organization_id):
         raise Forbidden(f"the {record.entity} is another organisation's")
 
 
@@ -243,29 +300,24 @@ def _is_uuid(value: str) -> bool:
 
 
 def _log(
-    record: Record, previous: Record | None, editor: Editor, uow: UnitOfWork, now: datetime
-) -> None:
-    """Write the change to the HSDS change log: one `metadata` record for a new record,
+    record: Record, previous: Record | None, editor: Editor, owner: UUID | None, now: datetime
+) -> list[Put]:
+    """The change's entries in the HSDS change log: one `metadata` record for a new record,
     one per field for a changed one."""
     if record.entity in UNLOGGED:
-        return
+        return []
     if previous is None:
-        changes = [("", "", "")]
-        action = "create"
-    else:
-        names = sorted(previous.fields.keys() | record.fields.keys())
-        changes = [
-            (name, _text(previous.fields.get(name)), _text(record.fields.get(name)))
-            for name in names
-            if previous.fields.get(name) != record.fields.get(name)
-        ]
-        action = "update"
-    for name, before, after in changes:
-        _write_log(uow, record.entity, record.id, action, name, before, after, editor, now)
+        return [_log_entry(record.entity, record.id, "create", "", "", "", editor, owner, now)]
+    names = sorted(previous.fields.keys() | record.fields.keys())
+    return [
+        _log_entry(record.entity, record.id, "update", name, before, after, editor, owner, now)
+        for name in names
+        if previous.fields.get(name) != record.fields.get(name)
+        for before, after in [(_text(previous.fields.get(name)), _text(record.fields.get(name)))]
+    ]
 
 
-def _write_log(
-    uow: UnitOfWork,
+def _log_entry(
     entity: str,
     resource_id: str,
     action: str,
@@ -273,14 +325,21 @@ def _write_log(
     before: str,
     after: str,
     editor: Editor,
+    owner: UUID | None,
     now: datetime,
-) -> None:
-    stamp = now.isoformat().replace("+00:00", "Z")
+) -> Put:
+    """One `metadata` record, owned as the record it logs; its id follows from what it logs
+    (for a removal, also which part went), so its keys need no clearing first."""
+    stamp = now.isoformat()
+    logged = f"{entity}/{resource_id}/{stamp}/{action}/{field_name}"
+    if action == "delete":
+        logged += f"/{before}"
     fields = {
-        "id": str(uuid5(CHANGE_LOG, f"{entity}/{resource_id}/{stamp}/{action}/{field_name}")),
+        "id": str(uuid5(CHANGE_LOG, logged)),
         "resource_id": resource_id,
         "resource_type": entity,
-        "last_action_date": stamp,
+        # HSDS keeps the day only (a date in its tabular form).
+        "last_action_date": now.date().isoformat(),
         "last_action_type": action,
         "field_name": field_name,
         "previous_value": before,
@@ -288,12 +347,7 @@ def _write_log(
         "updated_by": editor.name,
     }
     entry = Record("metadata", fields)
-    uow.records.put(
-        entry,
-        organization_id=uow.records.organization_of(entity, resource_id),
-        references=_references(entry),
-        modified_at=now,
-    )
+    return Put(entry, owner, _references(entry), replaces=False)
 
 
 def _text(value: Any) -> str:
@@ -347,61 +401,100 @@ are records of their own, changed on their own."""
 
 
 def _remove_left_out(
-    root: Record,
+    roots: Sequence[Record],
     batch: dict[tuple[str, str], Record],
+    owners: dict[tuple[str, str], UUID | None],
     editor: Editor,
     uow: UnitOfWork,
     now: datetime,
     touched: set[tuple[str, str]],
+    log: list[Put],
 ) -> int:
-    """Remove the parts of `root` (and of its parts, in turn) that the batch no longer has,
-    logging each removal on the record it was part of."""
-    removed = 0
-    for entity, key in PARTS.get(root.entity, ()):
-        for part in uow.records.children(entity, key, [root.id]):
-            if (entity, part.id) in batch:
-                removed += _remove_left_out(part, batch, editor, uow, now, touched)
+    """Remove the parts of `roots` (and of their parts, in turn) that the batch no longer
+    has, logging each removal on the record it was part of; how many records went. One
+    statement per kind of part and level, whatever the number of roots."""
+    left_out: dict[tuple[str, str], Record] = {}
+    level = list(roots)
+    while level:
+        next_level = []
+        for part, parent in _parts(level, uow):
+            if (part.entity, part.id) in batch:
+                next_level.append(part)
                 continue
-            removed += _remove(part, uow)
-            _write_log(uow, root.entity, root.id, "delete", entity, part.id, "", editor, now)
-            touched.add((root.entity, root.id))
-    return removed
+            left_out[part.entity, part.id] = part
+            key = (parent.entity, parent.id)
+            owner = owners[key] if key in owners else uow.records.organization_of(*key)
+            log.append(_log_entry(*key, "delete", part.entity, part.id, "", editor, owner, now))
+            touched.add(key)
+        level = next_level
+    # What the removed parts are made of goes with them.
+    gone = dict(left_out)
+    level = list(left_out.values())
+    while level:
+        level = [part for part, _ in _parts(level, uow) if (part.entity, part.id) not in gone]
+        gone |= {(part.entity, part.id): part for part in level}
+    uow.records.remove_many(gone.keys())
+    return len(gone)
 
 
-def _remove(record: Record, uow: UnitOfWork) -> int:
-    """Remove a record and everything it is made of; how many records that was."""
-    removed = 1
-    for entity, key in PARTS.get(record.entity, ()):
-        for part in uow.records.children(entity, key, [record.id]):
-            removed += _remove(part, uow)
-    uow.records.remove(record.entity, record.id)
-    return removed
+def _parts(records: Sequence[Record], uow: UnitOfWork) -> list[tuple[Record, Record]]:
+    """The stored parts of `records` (see `PARTS`), each with the record it is part of."""
+    by_entity: dict[str, dict[str, Record]] = defaultdict(dict)
+    for record in records:
+        by_entity[record.entity][record.id] = record
+    found: dict[tuple[str, str], tuple[Record, Record]] = {}
+    for entity, of_entity in by_entity.items():
+        for part_entity, key in PARTS.get(entity, ()):
+            for part in uow.records.children(part_entity, key, list(of_entity)):
+                parent = of_entity.get(str(part.fields.get(key)))
+                if parent is not None:
+                    found.setdefault((part.entity, part.id), (part, parent))
+    return list(found.values())
 
 
-def _place(location: Record, batch: dict[tuple[str, str], Record], uow: UnitOfWork) -> None:
-    """Keep where the location is: its coordinates, and its physical address's postcode."""
-    addresses = [
-        r
-        for (entity, _), r in batch.items()
-        if entity == "address" and r.fields.get("location_id") == location.id
-    ] or uow.records.children("address", "location_id", [location.id])
-    postcodes = [a.fields.get("postal_code") for a in addresses if a.fields.get("postal_code")]
-    uow.records.place(
-        location.id,
-        postcodes[0] if postcodes else None,
-        location.fields.get("latitude"),
-        location.fields.get("longitude"),
-    )
+def _place(
+    touched: set[tuple[str, str]], batch: dict[tuple[str, str], Record], uow: UnitOfWork
+) -> None:
+    """Keep where the touched locations are: their coordinates, and their physical
+    addresses' postcodes (the batch's addresses of a location, else the stored ones)."""
+    ids = sorted(i for entity, i in touched if entity == "location")
+    if not ids:
+        return
+    locations = {i: batch[("location", i)] for i in ids if ("location", i) in batch}
+    locations |= {r.id: r for r in uow.records.get("location", set(ids) - locations.keys())}
+    addresses: dict[str, list[Record]] = defaultdict(list)
+    for (entity, _), record in batch.items():
+        if entity == "address" and record.fields.get("location_id") in locations:
+            addresses[record.fields["location_id"]].append(record)
+    for record in uow.records.children("address", "location_id", locations.keys() - addresses):
+        addresses[record.fields["location_id"]].append(record)
+    points = []
+    for location_id, location in locations.items():
+        postcodes = [
+            a.fields["postal_code"] for a in addresses[location_id] if a.fields.get("postal_code")
+        ]
+        points.append(
+            Point(
+                location_id,
+                postcodes[0] if postcodes else None,
+                location.fields.get("latitude"),
+                location.fields.get("longitude"),
+            )
+        )
+    uow.records.place_many(points)
 
 
-def _services_touched(touched: Iterable[tuple[str, str]], uow: UnitOfWork) -> set[str]:
+def _services_touched(
+    touched: set[tuple[str, str]], batch: dict[tuple[str, str], Record], uow: UnitOfWork
+) -> set[str]:
     """The services whose nested form includes one of the touched records."""
     services: set[str] = set()
     locations: set[str] = set()
     at_locations: set[str] = set()
+    found = {key: found.record for key, found in _stored(touched - batch.keys(), uow).items()}
     for entity, record_id in touched:
-        stored = next(iter(uow.records.get(entity, [record_id])), None)
-        fields = stored.fields if stored is not None else {}
+        record = batch.get((entity, record_id)) or found.get((entity, record_id))
+        fields = record.fields if record is not None else {}
         if entity == "service":
             services.add(record_id)
         elif entity == "location":
@@ -432,41 +525,49 @@ def _services_touched(touched: Iterable[tuple[str, str]], uow: UnitOfWork) -> se
     return services
 
 
-def _location_records(records: Sequence[Record], uow: UnitOfWork) -> list[Record]:
-    """The records of the locations a service's records name, as matching reads them."""
-    ids = {
+def _matchable(
+    services: dict[UUID, list[Record]], uow: UnitOfWork
+) -> dict[UUID, ServiceAtLocation | None]:
+    """Each service as matching sees it, or None if its records lack what matching needs
+    (a located, Copenhagen address; a language; a capacity in places)."""
+    places = _location_records(services.values(), uow)
+    found: dict[UUID, ServiceAtLocation | None] = {}
+    for service_id, records in services.items():
+        location_records = [
+            r for location_id in _location_ids(records) for r in places.get(location_id, [])
+        ]
+        service = brobygger.service_facts([*records, *location_records])
+        if isinstance(service, Rejection):
+            found[service_id] = None
+            continue
+        location = brobygger.location_facts(places.get(str(service.location_id), []))
+        found[service_id] = (
+            None if isinstance(location, Rejection) else ServiceAtLocation(service, location)
+        )
+    return found
+
+
+def _location_ids(records: Iterable[Record]) -> set[str]:
+    return {
         r.fields["location_id"]
         for r in records
         if r.entity == "service_at_location" and isinstance(r.fields.get("location_id"), str)
     }
-    found = uow.records.get("location", ids)
-    return [
-        *found,
-        *uow.records.children("address", "location_id", ids),
-        *[
-            a
-            for a in uow.records.children("attribute", "link_id", ids)
-            if a.fields.get("link_entity") == "location"
-        ],
-    ]
 
 
-def _matchable(records: Sequence[Record], uow: UnitOfWork) -> ServiceAtLocation | None:
-    """The service as matching sees it, or None if its records lack what matching needs
-    (a located, Copenhagen address; a language; a capacity in places)."""
-    location_records = _location_records(records, uow)
-    service = brobygger.service_facts([*records, *location_records])
-    if isinstance(service, Rejection):
-        return None
-    location = brobygger.location_facts(
-        [
-            r
-            for r in location_records
-            if str(r.fields.get("location_id", r.id)) == str(service.location_id)
-            or r.fields.get("link_id") == str(service.location_id)
-        ]
-    )
-    return None if isinstance(location, Rejection) else ServiceAtLocation(service, location)
+def _location_records(services: Iterable[list[Record]], uow: UnitOfWork) -> dict[str, list[Record]]:
+    """The records of the locations the services' records name, as matching reads them,
+    by location."""
+    ids = {i for records in services for i in _location_ids(records)}
+    found: dict[str, list[Record]] = defaultdict(list)
+    for location in uow.records.get("location", ids):
+        found[location.id].append(location)
+    for address in uow.records.children("address", "location_id", ids):
+        found[address.fields["location_id"]].append(address)
+    for attribute in uow.records.children("attribute", "link_id", ids):
+        if attribute.fields.get("link_entity") == "location":
+            found[attribute.fields["link_id"]].append(attribute)
+    return found
 
 
 def _term_names(term_id: str) -> list[str]:

@@ -4,19 +4,87 @@ read from its HSDS records (see `directory.hsds.brobygger`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import time
+from functools import cache
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, CursorResult, delete, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    CursorResult,
+    Float,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    update,
+)
 from sqlmodel import Session, col, select
 
-from directory.domain import Location, Service, ServiceAtLocation, ServiceStatus, WeeklySchedule
+from directory.domain import (
+    DEFAULT_WEIGHTS,
+    SCORE_DECIMALS,
+    WHEELCHAIR_NEED,
+    Exclusion,
+    Location,
+    Referral,
+    Service,
+    ServiceAtLocation,
+    ServiceStatus,
+    TimeOfDay,
+    WeeklySchedule,
+    Weights,
+    closeness,
+    distance_km,
+    scores_rounding_as,
+)
+from directory.geography import DISTRICTS, district_named
+from directory.store.records import chunked, table_of, upsert
 from directory.store.tables import LocationRow, ServiceRow, ServiceTermRow
 
 INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"
 TAXONOMY_OF_FIELD = {"interests": INTEREST, "languages": LANGUAGE, "target_groups": TARGET_GROUP}
+
+# The terms numbered in a service row's bits, so that ranking tests terms with bitwise AND
+# instead of a join. Append only, and re-project the services when appending: a stored
+# row's bits say nothing of a term numbered after it was written. A term not numbered here
+# still matches exactly, through `service_term` (see `other_terms`), only slower.
+NUMBERED = {
+    INTEREST: (
+        "cards", "chess", "cooking", "crafts", "culture", "dancing", "digital", "exercise",
+        "excursions", "faith", "gardening", "games", "knitting", "meals", "music", "nature",
+        "reading", "singing", "talk", "walking",
+    ),
+    TARGET_GROUP: (
+        "dementia", "hard_to_leave_home", "hearing_impairment", "mental_disability",
+        "minority_background", "older_people", "physical_disability", "visual_impairment",
+        "wheelchair_access",
+    ),
+    LANGUAGE: (
+        "da", "en", "sv", "no", "nb", "nn", "de", "fr", "es", "it", "pl", "uk", "ru", "ar",
+        "tr", "ur", "fa", "so", "ps", "ti", "sq", "bs", "hr", "sr", "ro", "vi", "zh", "ta",
+        "hi", "pa", "ku", "fi", "is", "nl", "pt", "tl", "th", "lt", "lv", "et",
+    ),
+}  # fmt: skip
+BITS_COLUMN = {
+    INTEREST: col(ServiceRow.interest_bits),
+    TARGET_GROUP: col(ServiceRow.target_group_bits),
+    LANGUAGE: col(ServiceRow.language_bits),
+}
+PART_OF_DAY_BIT = {part: 1 << k for k, part in enumerate(TimeOfDay)}
+NEAR_COLUMNS = tuple(getattr(ServiceRow, f"near_{k}") for k in range(len(DISTRICTS)))
+SLACK = 8
+"""Rows fetched beyond the matches asked for, so that a tie at the last place rarely needs
+a second query (see `best_fits`)."""
 
 
 class ServiceRepository(Protocol):
@@ -27,6 +95,14 @@ class ServiceRepository(Protocol):
     def close(self, service_id: UUID) -> bool:
         """Nothing more is to be matched to the service (its records no longer say what
         matching needs); whether it was open."""
+        ...
+
+    def project_many(self, found: Sequence[ServiceAtLocation]) -> None:
+        """`project` for many services: a statement per table, whatever their number."""
+        ...
+
+    def close_many(self, service_ids: Collection[UUID]) -> list[ServiceAtLocation]:
+        """`close` for many services: those of them that were open, now closed."""
         ...
 
     def get(self, service_id: UUID) -> ServiceAtLocation | None: ...
@@ -41,53 +117,67 @@ class ServiceRepository(Protocol):
 
     def all(self) -> list[ServiceAtLocation]: ...
 
+    def best_fits(
+        self, referral: Referral, *, max_matches: int, weights: Weights
+    ) -> list[ServiceAtLocation]:
+        """The services `domain.rank` would put first for the referral, at most
+        `max_matches`, in no particular order: all of them fit."""
+        ...
+
+    def exclusions(self, referral: Referral) -> dict[Exclusion, int]:
+        """How many services do not fit the referral, by the first criterion of `assess`
+        each fails; only the criteria that rule some out."""
+        ...
+
 
 class SqlServiceRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def project(self, found: ServiceAtLocation) -> None:
-        service, location = found.service, found.location
-        self.session.merge(
-            LocationRow(
-                id=location.id,
-                organization_id=location.organization_id,
-                name=location.name,
-                address_1=location.address_1,
-                postal_code=location.postal_code,
-                city=location.city,
-                district=location.district,
-                district_key=location.district.casefold(),
-                wheelchair_accessible=location.wheelchair_accessible,
-                latitude=location.latitude,
-                longitude=location.longitude,
+        self.project_many([found])
+
+    def project_many(self, found: Sequence[ServiceAtLocation]) -> None:
+        last = {each.service.id: each for each in found}
+        locations = {each.location.id: location_row(each.location) for each in last.values()}
+        # Locations first: services refer to them.
+        rows = [_columns(row) for row in locations.values()]
+        upsert(self.session, table_of(LocationRow), rows, ("id",))
+        rows = [_columns(service_row(each)) for each in last.values()]
+        upsert(self.session, table_of(ServiceRow), rows, ("id",))
+        for chunk in chunked(list(last)):
+            self.session.execute(
+                delete(ServiceTermRow)
+                .where(col(ServiceTermRow.service_id).in_(chunk))
+                .execution_options(synchronize_session=False)
             )
-        )
-        self.session.flush()  # before the service that refers to it
-        self.session.merge(
-            ServiceRow(
-                id=service.id,
-                organization_id=service.organization_id,
-                location_id=service.location_id,
-                name=service.name,
-                status=service.status.value,
-                schedules=json.dumps([_schedule_json(s) for s in service.schedules]),
-                capacity=service.capacity,
-                free_places=service.free_places,
-            )
-        )
-        self.session.execute(
-            delete(ServiceTermRow)
-            .where(col(ServiceTermRow.service_id) == service.id)
-            .execution_options(synchronize_session=False)
-        )
-        self.session.flush()
-        self.session.add_all(
-            ServiceTermRow(service_id=service.id, taxonomy=taxonomy, term=term)
+        terms = [
+            {"service_id": service.id, "taxonomy": taxonomy, "term": term}
+            for service in (each.service for each in last.values())
             for name, taxonomy in TAXONOMY_OF_FIELD.items()
             for term in set(getattr(service, name))
-        )
-        self.session.flush()
+        ]
+        if terms:
+            self.session.execute(insert(table_of(ServiceTermRow)), terms)
+
+    def close_many(self, service_ids: Collection[UUID]) -> list[ServiceAtLocation]:
+        closed: list[ServiceAtLocation] = []
+        for chunk in chunked(list(service_ids)):
+            open_ = self.session.exec(
+                select(ServiceRow.id).where(
+                    col(ServiceRow.id).in_(chunk),
+                    col(ServiceRow.status) != ServiceStatus.INACTIVE.value,
+                )
+            ).all()
+            if open_:
+                self.session.execute(
+                    update(ServiceRow)
+                    .where(col(ServiceRow.id).in_(open_))
+                    .values(status=ServiceStatus.INACTIVE.value)
+                    .execution_options(synchronize_session=False)
+                )
+                closed += self._load(list(open_))
+        return closed
 
     def close(self, service_id: UUID) -> bool:
         return self._update(
@@ -118,6 +208,47 @@ class SqlServiceRepository:
 
     def all(self) -> list[ServiceAtLocation]:
         return self._to_domain(self.session.exec(_with_location()).all())
+
+    def best_fits(
+        self, referral: Referral, *, max_matches: int, weights: Weights
+    ) -> list[ServiceAtLocation]:
+        # `rank` orders by (full, rounded score, more free places, name, id). SQL orders by
+        # the unrounded score, computed as `assess` computes it, operation for operation,
+        # and the rows that round alike at the last place are then told apart as `rank`
+        # does: a constant number of statements whatever the number of services.
+        if max_matches < 1:
+            return []
+        statements, values = _statements(_slots(referral)), _values(referral, weights)
+        rows = self.session.execute(
+            statements.best, {**values, "fetched": max_matches + SLACK}
+        ).all()
+        if len(rows) <= max_matches:
+            return self._load([row.id for row in rows])
+        last = rows[max_matches - 1]
+        low, high = scores_rounding_as(round(last.score, SCORE_DECIMALS))
+        if rows[-1].full != last.full or rows[-1].score < low:
+            # Every row that rounds as the last place does was fetched: `rank` picks.
+            return self._load([row.id for row in rows])
+        # More rows round alike at the last place than were fetched: the ones above it,
+        # then those with the most free places, by name and id, as `rank` picks them.
+        ids = self.session.execute(
+            statements.tied,
+            {**values, "last_full": last.full, "low": low, "high": high, "fetched": max_matches},
+        ).scalars()
+        return self._load(list(ids))
+
+    def exclusions(self, referral: Referral) -> dict[Exclusion, int]:
+        counts = self.session.execute(
+            _statements(_slots(referral)).excluded, _values(referral, DEFAULT_WEIGHTS)
+        ).one()
+        return {reason: n for reason, n in zip(Exclusion, counts, strict=True) if n}
+
+    def _load(self, ids: list[UUID]) -> list[ServiceAtLocation]:
+        if not ids:
+            return []
+        return self._to_domain(
+            self.session.exec(_with_location().where(col(ServiceRow.id).in_(ids))).all()
+        )
 
     def _update(
         self, service_id: UUID, values: dict[str, Any], *conditions: ColumnElement[bool]
@@ -157,6 +288,196 @@ def _with_location() -> Any:
         # concurrent transaction's committed) column-wise updates.
         .execution_options(populate_existing=True)
     )
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    """A table row's values by column, for statements of many rows."""
+    return {column.name: getattr(row, column.name) for column in row.__table__.columns}
+
+
+def location_row(location: Location) -> LocationRow:
+    return LocationRow(
+        id=location.id,
+        organization_id=location.organization_id,
+        name=location.name,
+        address_1=location.address_1,
+        postal_code=location.postal_code,
+        city=location.city,
+        district=location.district,
+        district_key=location.district.casefold(),
+        wheelchair_accessible=location.wheelchair_accessible,
+        latitude=location.latitude,
+        longitude=location.longitude,
+    )
+
+
+def service_row(found: ServiceAtLocation) -> ServiceRow:
+    """The service's row, with what ranking reads of it and of its location."""
+    service, location = found.service, found.location
+    terms = {taxonomy: set(getattr(service, name)) for name, taxonomy in TAXONOMY_OF_FIELD.items()}
+    near = {
+        f"near_{k}": closeness(distance_km(district.name, location))
+        for k, district in enumerate(DISTRICTS)
+    }
+    return ServiceRow(
+        id=service.id,
+        organization_id=service.organization_id,
+        location_id=service.location_id,
+        name=service.name,
+        status=service.status.value,
+        schedules=json.dumps([_schedule_json(s) for s in service.schedules]),
+        capacity=service.capacity,
+        free_places=service.free_places,
+        wheelchair_accessible=location.wheelchair_accessible,
+        parts_of_day=sum(PART_OF_DAY_BIT[part] for part in service.parts_of_day),
+        interest_bits=_bits(INTEREST, terms[INTEREST]),
+        target_group_bits=_bits(TARGET_GROUP, terms[TARGET_GROUP]),
+        language_bits=_bits(LANGUAGE, terms[LANGUAGE]),
+        other_terms=any(terms[taxonomy] - set(NUMBERED[taxonomy]) for taxonomy in NUMBERED),
+        **near,
+    )
+
+
+def _bits(taxonomy: str, terms: set[str]) -> int:
+    return sum(1 << k for k, term in enumerate(NUMBERED[taxonomy]) if term in terms)
+
+
+def _referral_terms(referral: Referral) -> dict[str, frozenset[str]]:
+    return {
+        INTEREST: referral.interests,
+        TARGET_GROUP: referral.needs,
+        LANGUAGE: referral.languages,
+    }
+
+
+SLOTS = 3
+"""Terms of a taxonomy a statement counts one by one; a referral with more has its own."""
+
+COUNTED = (INTEREST, TARGET_GROUP)
+"""The taxonomies whose shared terms the score counts; a shared language is only needed."""
+
+
+@dataclass(frozen=True)
+class _Statements:
+    best: Any
+    """The best rows that fit, as SQL orders them: id, full, score."""
+    tied: Any
+    """The ids of the best that fit where more rows than `best` fetched round alike."""
+    excluded: Any
+    """How many rows fail each of `Exclusion`'s criteria first, in its order."""
+
+
+def _slots(referral: Referral) -> int:
+    terms = _referral_terms(referral)
+    return max(SLOTS, *(len(terms[taxonomy] & set(NUMBERED[taxonomy])) for taxonomy in COUNTED))
+
+
+@cache
+def _statements(slots: int) -> _Statements:
+    """The statements, the same for every referral with up to `slots` terms of a kind: its
+    terms, district, times and the weights are parameters (see `_values`), so that they
+    are built and compiled once, not per referral."""
+
+    def number(name: str) -> Any:
+        return bindparam(name, type_=Float)
+
+    def flag(name: str) -> Any:
+        return bindparam(name, type_=Boolean)
+
+    def has(taxonomy: str, bits: str) -> ColumnElement[bool]:
+        return BITS_COLUMN[taxonomy].op("&")(bindparam(bits, type_=BigInteger)) != 0
+
+    def terms_among(taxonomy: str, *what: Any) -> Any:
+        return select(*what).where(
+            col(ServiceTermRow.service_id) == ServiceRow.id,
+            col(ServiceTermRow.taxonomy) == taxonomy,
+            col(ServiceTermRow.term).in_(bindparam(f"{taxonomy}_others", expanding=True)),
+        )
+
+    def any_shared(taxonomy: str) -> ColumnElement[bool]:
+        # Terms without a bit only where the service has some: most rows never look.
+        unnumbered = terms_among(taxonomy, ServiceTermRow.term).exists()
+        return or_(has(taxonomy, f"{taxonomy}_bits"), and_(col(ServiceRow.other_terms), unnumbered))
+
+    def count_shared(taxonomy: str) -> ColumnElement[int]:
+        count: ColumnElement[int] = literal(0)
+        for slot in range(slots):
+            count = count + case((has(taxonomy, f"{taxonomy}_{slot}"), 1), else_=0)
+        unnumbered = terms_among(taxonomy, func.count()).scalar_subquery()
+        return count + case((col(ServiceRow.other_terms), unnumbered), else_=0)
+
+    active = col(ServiceRow.status) == ServiceStatus.ACTIVE.value
+    reachable = or_(flag("anyone"), col(ServiceRow.wheelchair_accessible))
+    in_common = or_(any_shared(INTEREST), any_shared(TARGET_GROUP))
+    fits = and_(active, reachable, in_common, any_shared(LANGUAGE))
+    near = case(
+        *((flag(f"home_{k}"), column) for k, column in enumerate(NEAR_COLUMNS)),
+        else_=literal(0.0, Float),
+    )
+    timely = or_(flag("any_time"), col(ServiceRow.parts_of_day).op("&")(bindparam("wanted")) != 0)
+    # `assess`'s sum, term by term in its order.
+    score = (
+        number("interest") * count_shared(INTEREST)
+        + number("language")
+        + number("distance") * near
+        + number("accessibility")
+        + case((timely, number("time_of_day")), else_=literal(0.0, Float))
+        + number("free_places") * col(ServiceRow.free_places) / col(ServiceRow.capacity)
+        + number("target_group") * count_shared(TARGET_GROUP)
+    )
+    full = col(ServiceRow.free_places) == 0
+    rest = (col(ServiceRow.free_places).desc(), col(ServiceRow.name), col(ServiceRow.id))
+    last_full, low = flag("last_full"), score >= number("low")
+    in_reach = or_(
+        and_(not_(full), or_(last_full, low)),
+        and_(full, last_full, low),
+    )
+    first_failed = (
+        not_(active),
+        and_(active, not_(reachable)),
+        and_(active, reachable, not_(in_common)),
+        and_(active, reachable, in_common, not_(any_shared(LANGUAGE))),
+    )
+    return _Statements(
+        best=select(col(ServiceRow.id), full.label("full"), score.label("score"))
+        .where(fits)
+        .order_by(full, score.desc(), *rest)
+        .limit(bindparam("fetched")),
+        tied=select(col(ServiceRow.id))
+        .where(fits, in_reach)
+        .order_by(full, (score > number("high")).desc(), *rest)
+        .limit(bindparam("fetched")),
+        excluded=select(*(func.count().filter(failed) for failed in first_failed)),
+    )
+
+
+def _values(referral: Referral, weights: Weights) -> dict[str, Any]:
+    """The parameters of `_statements` for a referral. Weights as floats: an integer weight
+    must not make SQLite divide integers."""
+    terms = _referral_terms(referral)
+    values: dict[str, Any] = {}
+    for taxonomy, numbered in NUMBERED.items():
+        bits = [1 << k for k, term in enumerate(numbered) if term in terms[taxonomy]]
+        values[f"{taxonomy}_bits"] = sum(bits)
+        values[f"{taxonomy}_others"] = sorted(terms[taxonomy] - set(numbered))
+        if taxonomy in COUNTED:
+            padded = bits + [0] * (_slots(referral) - len(bits))
+            values |= {f"{taxonomy}_{slot}": bit for slot, bit in enumerate(padded)}
+    home = district_named(referral.district)
+    needs_wheelchair = WHEELCHAIR_NEED in referral.needs
+    return values | {
+        "anyone": not needs_wheelchair,
+        **{f"home_{k}": district is home for k, district in enumerate(DISTRICTS)},
+        "any_time": not referral.preferred_times,
+        "wanted": sum(PART_OF_DAY_BIT[part] for part in referral.preferred_times),
+        "interest": float(weights.interest),
+        "language": float(weights.language),
+        "distance": float(weights.distance),
+        "accessibility": float(weights.accessibility) if needs_wheelchair else 0.0,
+        "time_of_day": float(weights.time_of_day),
+        "free_places": float(weights.free_places),
+        "target_group": float(weights.target_group),
+    }
 
 
 def _schedule_json(schedule: WeeklySchedule) -> dict[str, Any]:

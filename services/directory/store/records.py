@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -21,6 +35,42 @@ from directory.store.tables import PointRow, RecordRow, ReferenceRow, SearchWord
 
 METRES_PER_DEGREE = 111_320.0
 """Of latitude everywhere, and of longitude at the equator: close enough within a city."""
+
+T = TypeVar("T")
+
+CHUNK = 500
+"""Ids bound in one IN list at most: a list of any length is read in statements of this
+many, well under every database's limit on bound parameters."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A record as stored, with the organisation it belongs to."""
+
+    record: Record
+    organization_id: UUID | None
+
+
+@dataclass(frozen=True)
+class Put:
+    """A record to write, with its owner and foreign keys."""
+
+    record: Record
+    organization_id: UUID | None
+    references: dict[str, str]
+    replaces: bool = True
+    """Whether a stored record may be there, whose foreign keys go (False: it is new, or its
+    keys follow from its id, as a change log entry's do, and are overwritten)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where a location is, for searches near a postcode."""
+
+    location_id: str
+    postal_code: str | None
+    latitude: Any
+    longitude: Any
 
 
 @dataclass(frozen=True)
@@ -63,6 +113,10 @@ class RecordStore(Protocol):
 
     def organization_of(self, entity: str, record_id: str) -> UUID | None: ...
 
+    def stored(self, entity: str, ids: Collection[str]) -> dict[str, Stored]:
+        """The `entity` records with these ids that are there, with their owners, by id."""
+        ...
+
     def put(
         self,
         record: Record,
@@ -74,20 +128,27 @@ class RecordStore(Protocol):
         """Insert or replace the record with its foreign keys."""
         ...
 
-    def remove(self, entity: str, record_id: str) -> None: ...
+    def put_many(self, puts: Sequence[Put], modified_at: datetime) -> None:
+        """Insert or replace the records with their foreign keys (of one id, the last)."""
+        ...
+
+    def remove_many(self, keys: Collection[tuple[str, str]]) -> None:
+        """Remove the records (entity, id) with their keys, points and words."""
+        ...
 
     def touch(self, entity: str, record_id: str, modified_at: datetime) -> None:
         """Mark a record modified, e.g. a service one of whose children changed."""
         ...
 
-    def place(
-        self, location_id: str, postal_code: str | None, latitude: Any, longitude: Any
-    ) -> None:
-        """Keep where a location is, for searches near a postcode."""
+    def touch_many(self, entity: str, ids: Collection[str], modified_at: datetime) -> None: ...
+
+    def place_many(self, points: Sequence[Point]) -> None:
+        """Keep where locations are, for searches near a postcode."""
         ...
 
-    def index_words(self, record_id: str, words: Iterable[tuple[str, str]]) -> None:
-        """Write anew the (part, folded word) pairs a service or organisation is found by."""
+    def index_words_many(self, words: dict[str, Iterable[tuple[str, str]]]) -> None:
+        """Write anew the (part, folded word) pairs each service or organisation (by id) is
+        found by."""
         ...
 
     def services(
@@ -127,52 +188,73 @@ class SqlRecordStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
     def get(self, entity: str, ids: Collection[str]) -> list[Record]:
-        if not ids:
-            return []
-        rows = self.session.exec(
-            select(RecordRow.id, RecordRow.fields)
-            .where(RecordRow.entity == entity, col(RecordRow.id).in_(_uuids(ids)))
-            .order_by(col(RecordRow.id))
-        ).all()
-        return [Record(entity, json.loads(fields)) for _, fields in rows]
+        return [found.record for found in self._stored(entity, ids)]
+
+    def stored(self, entity: str, ids: Collection[str]) -> dict[str, Stored]:
+        return {found.record.id: found for found in self._stored(entity, ids)}
+
+    def _stored(self, entity: str, ids: Collection[str]) -> list[Stored]:
+        rows = [
+            row
+            for chunk in _chunks(ids)
+            for row in self.session.exec(
+                select(RecordRow.id, RecordRow.fields, RecordRow.organization_id).where(
+                    RecordRow.entity == entity, col(RecordRow.id).in_(chunk)
+                )
+            ).all()
+        ]
+        rows.sort(key=lambda row: row[0])
+        return [Stored(Record(entity, json.loads(fields)), owner) for _, fields, owner in rows]
 
     def children(self, entity: str, key: str, ids: Collection[str]) -> list[Record]:
-        if not ids:
-            return []
-        rows = self.session.exec(
-            select(RecordRow.fields)
-            .join(
-                ReferenceRow,
-                and_(
-                    col(ReferenceRow.entity) == col(RecordRow.entity),
-                    col(ReferenceRow.id) == col(RecordRow.id),
-                ),
-            )
-            .where(
-                ReferenceRow.entity == entity,
-                ReferenceRow.key == key,
-                col(ReferenceRow.target).in_(_uuids(ids)),
-            )
-            .order_by(col(RecordRow.id))
-        ).all()
-        return [Record(entity, json.loads(fields)) for fields in rows]
+        rows = [
+            row
+            for chunk in _chunks(ids)
+            for row in self.session.exec(
+                # The ids from the index of references, then the records by primary key: a
+                # join would let SQLite's planner read every record of the entity instead.
+                select(RecordRow.id, RecordRow.fields).where(
+                    RecordRow.entity == entity,
+                    col(RecordRow.id).in_(
+                        select(ReferenceRow.id).where(
+                            ReferenceRow.entity == entity,
+                            ReferenceRow.key == key,
+                            col(ReferenceRow.target).in_(chunk),
+                        )
+                    ),
+                )
+            ).all()
+        ]
+        rows.sort(key=lambda row: row[0])
+        return [Record(entity, json.loads(fields)) for _, fields in rows]
 
     def known(self, entity: str, ids: Collection[str]) -> set[str]:
-        if not ids:
-            return set()
-        found = self.session.exec(
-            select(RecordRow.id).where(
-                RecordRow.entity == entity, col(RecordRow.id).in_(_uuids(ids))
-            )
-        ).all()
-        return {str(record_id) for record_id in found}
+        return {
+            str(record_id)
+            for chunk in _chunks(ids)
+            for record_id in self.session.exec(
+                select(RecordRow.id).where(RecordRow.entity == entity, col(RecordRow.id).in_(chunk))
+            ).all()
+        }
 
     def lock(self, entity: str, record_id: str) -> Record | None:
+        # A write first, which takes PostgreSQL's row lock and SQLite's one writer's lock
+        # before anything is read: what is read next is the latest commit, and stays so.
+        self.session.execute(
+            update(RecordRow)
+            .where(col(RecordRow.entity) == entity, col(RecordRow.id) == UUID(record_id))
+            .values(modified_at=RecordRow.modified_at)
+            .execution_options(synchronize_session=False)
+        )
         fields = self.session.exec(
-            select(RecordRow.fields)
-            .where(RecordRow.entity == entity, RecordRow.id == UUID(record_id))
-            .with_for_update()  # a row lock on PostgreSQL; SQLite has one writer anyway
+            select(RecordRow.fields).where(
+                RecordRow.entity == entity, RecordRow.id == UUID(record_id)
+            )
         ).first()
         return Record(entity, json.loads(fields)) if fields is not None else None
 
@@ -191,95 +273,106 @@ class SqlRecordStore:
         references: dict[str, str],
         modified_at: datetime,
     ) -> None:
-        record_id = UUID(record.id)
-        row = self.session.get(RecordRow, (record.entity, record_id))
-        fields = json.dumps(record.fields, ensure_ascii=False, sort_keys=True)
-        name = record.fields.get("name")
-        name = name if isinstance(name, str) else None
-        if row is None:
-            self.session.add(
-                RecordRow(
-                    entity=record.entity,
-                    id=record_id,
-                    fields=fields,
-                    name=name,
-                    organization_id=organization_id,
-                    modified_at=modified_at,
-                )
-            )
-        else:
-            row.fields, row.name = fields, name
-            row.organization_id, row.modified_at = organization_id, modified_at
-        self._delete_references(record.entity, record_id)
-        self.session.add_all(
-            ReferenceRow(entity=record.entity, id=record_id, key=key, target=UUID(target))
-            for key, target in references.items()
-        )
-        self.session.flush()
+        self.put_many([Put(record, organization_id, references)], modified_at)
 
-    def remove(self, entity: str, record_id: str) -> None:
-        self._delete_references(entity, UUID(record_id))
-        self.session.execute(
-            delete(RecordRow)
-            .where(col(RecordRow.entity) == entity, col(RecordRow.id) == UUID(record_id))
-            .execution_options(synchronize_session=False)
-        )
-        if entity == "location":
-            self.session.execute(
-                delete(PointRow).where(col(PointRow.location_id) == UUID(record_id))
+    def put_many(self, puts: Sequence[Put], modified_at: datetime) -> None:
+        last = {(put.record.entity, put.record.id): put for put in puts}
+        rows = []
+        for (entity, record_id), put in last.items():
+            name = put.record.fields.get("name")
+            rows.append(
+                {
+                    "entity": entity,
+                    "id": UUID(record_id),
+                    "fields": json.dumps(put.record.fields, ensure_ascii=False, sort_keys=True),
+                    "name": name if isinstance(name, str) else None,
+                    "organization_id": put.organization_id,
+                    "modified_at": modified_at,
+                }
             )
-        if entity in ("service", "organization"):
-            self.index_words(record_id, ())
+        upsert(self.session, table_of(RecordRow), rows, ("entity", "id"))
+        self._delete_references([key for key, put in last.items() if put.replaces])
+        references = [
+            {"entity": entity, "id": UUID(record_id), "key": key, "target": UUID(target)}
+            for (entity, record_id), put in last.items()
+            for key, target in put.references.items()
+        ]
+        upsert(self.session, table_of(ReferenceRow), references, ("entity", "id", "key"))
+
+    def remove_many(self, keys: Collection[tuple[str, str]]) -> None:
+        self._delete_references(keys)
+        for entity, ids in _by_entity(keys).items():
+            for chunk in _chunks(ids):
+                self.session.execute(
+                    delete(RecordRow)
+                    .where(col(RecordRow.entity) == entity, col(RecordRow.id).in_(chunk))
+                    .execution_options(synchronize_session=False)
+                )
+                if entity == "location":
+                    self.session.execute(
+                        delete(PointRow).where(col(PointRow.location_id).in_(chunk))
+                    )
+                if entity in ("service", "organization"):
+                    self._delete_words(chunk)
 
     def touch(self, entity: str, record_id: str, modified_at: datetime) -> None:
-        self.session.execute(
-            update(RecordRow)
-            .where(col(RecordRow.entity) == entity, col(RecordRow.id) == UUID(record_id))
-            .values(modified_at=modified_at)
-            .execution_options(synchronize_session=False)
-        )
+        self.touch_many(entity, [record_id], modified_at)
 
-    def place(
-        self, location_id: str, postal_code: str | None, latitude: Any, longitude: Any
-    ) -> None:
-        self.session.merge(
-            PointRow(
-                location_id=UUID(location_id),
-                postal_code=postal_code,
-                latitude=_number(latitude),
-                longitude=_number(longitude),
+    def touch_many(self, entity: str, ids: Collection[str], modified_at: datetime) -> None:
+        for chunk in _chunks(ids):
+            self.session.execute(
+                update(RecordRow)
+                .where(col(RecordRow.entity) == entity, col(RecordRow.id).in_(chunk))
+                .values(modified_at=modified_at)
+                .execution_options(synchronize_session=False)
             )
-        )
-        self.session.flush()
 
-    def index_words(self, record_id: str, words: Iterable[tuple[str, str]]) -> None:
+    def place_many(self, points: Sequence[Point]) -> None:
+        rows = {
+            point.location_id: {
+                "location_id": UUID(point.location_id),
+                "postal_code": point.postal_code,
+                "latitude": _number(point.latitude),
+                "longitude": _number(point.longitude),
+            }
+            for point in points
+        }
+        upsert(self.session, table_of(PointRow), list(rows.values()), ("location_id",))
+
+    def index_words_many(self, words: dict[str, Iterable[tuple[str, str]]]) -> None:
+        for chunk in _chunks(words):
+            self._delete_words(chunk)
+        rows = [
+            {"record_id": UUID(record_id), "part": part, "word": word}
+            for record_id, pairs in words.items()
+            for part, word in set(pairs)
+        ]
+        if rows:
+            self.session.execute(insert(table_of(SearchWordRow)), rows)
+
+    def _delete_words(self, ids: Sequence[UUID]) -> None:
         self.session.execute(
             delete(SearchWordRow)
-            .where(col(SearchWordRow.record_id) == UUID(record_id))
+            .where(col(SearchWordRow.record_id).in_(ids))
             .execution_options(synchronize_session=False)
         )
-        self.session.add_all(
-            SearchWordRow(record_id=UUID(record_id), part=part, word=word)
-            for part, word in set(words)
-        )
-        self.session.flush()
 
     def services(
         self, query: ServiceQuery, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        service = aliased(RecordRow, name="service_record")
+        service: Any = aliased(RecordRow, name="service_record")
         statement, order = _service_filters(
-            select(service.id).where(service.entity == "service"), service, query
+            select(service.id).where(service.entity == "service"), service, query, self._dialect
         )
         return self._page(statement, [*order, service.name, service.id], offset, limit)
 
     def services_at_locations(
         self, query: ServiceQuery, near: Near, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        at = aliased(RecordRow, name="sal")
-        service = aliased(RecordRow, name="service_record")
-        of_service = aliased(ReferenceRow, name="of_service")
-        statement = (
+        at: Any = aliased(RecordRow, name="sal")
+        service: Any = aliased(RecordRow, name="service_record")
+        of_service: Any = aliased(ReferenceRow, name="of_service")
+        statement: Select[Any] = (
             select(at.id)
             .join(
                 of_service,
@@ -292,9 +385,9 @@ class SqlRecordStore:
             .join(service, and_(service.entity == "service", service.id == of_service.target))
             .where(at.entity == "service_at_location")
         )
-        statement, order = _service_filters(statement, service, query)
+        statement, order = _service_filters(statement, service, query, self._dialect)
         if near.postal_code is not None or near.metres is not None:
-            at_location = aliased(ReferenceRow, name="at_location")
+            at_location: Any = aliased(ReferenceRow, name="at_location")
             statement = statement.join(
                 at_location,
                 and_(
@@ -309,8 +402,8 @@ class SqlRecordStore:
     def organizations(
         self, search: str | None, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        statement = select(RecordRow.id).where(RecordRow.entity == "organization")
-        statement, order = _search(statement, RecordRow, search)
+        statement: Select[Any] = select(RecordRow.id).where(RecordRow.entity == "organization")
+        statement, order = _search(statement, RecordRow, search, self._dialect)
         return self._page(statement, [*order, RecordRow.name, RecordRow.id], offset, limit)
 
     def taxonomies(self, offset: int, limit: int | None) -> tuple[list[str], int]:
@@ -356,16 +449,59 @@ class SqlRecordStore:
             statement = statement.limit(limit)
         return [str(row[0]) for row in self.session.execute(statement)], total
 
-    def _delete_references(self, entity: str, record_id: UUID) -> None:
-        self.session.execute(
-            delete(ReferenceRow)
-            .where(col(ReferenceRow.entity) == entity, col(ReferenceRow.id) == record_id)
-            .execution_options(synchronize_session=False)
-        )
+    def _delete_references(self, keys: Collection[tuple[str, str]]) -> None:
+        for entity, ids in _by_entity(keys).items():
+            for chunk in _chunks(ids):
+                self.session.execute(
+                    delete(ReferenceRow)
+                    .where(col(ReferenceRow.entity) == entity, col(ReferenceRow.id).in_(chunk))
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def upsert(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert the rows, or update those whose `keys` are there: one statement, executed
+    for many rows (each key once: PostgreSQL refuses to update a row twice in one)."""
+    if not rows:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changes = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    statement = (
+        statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        if changes
+        else statement.on_conflict_do_nothing(index_elements=list(keys))
+    )
+    session.execute(statement, list(rows))
+
+
+def table_of(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def chunked(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """The items, `CHUNK` at a time: each chunk bound in one IN list."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _chunks(ids: Iterable[Any]) -> Iterator[Sequence[UUID]]:
+    """The ids as UUIDs, `CHUNK` at a time."""
+    return chunked(_uuids(ids))
+
+
+def _by_entity(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for entity, record_id in keys:
+        grouped.setdefault(entity, []).append(record_id)
+    return grouped
 
 
 def _service_filters(
-    statement: Select[Any], service: Any, query: ServiceQuery
+    statement: Select[Any], service: Any, query: ServiceQuery, dialect: str
 ) -> tuple[Select[Any], list[Any]]:
     """The query's conditions on the services `service` stands for, and the order its
     search asks for (best hits first)."""
@@ -382,26 +518,26 @@ def _service_filters(
             ReferenceRow.target == query.taxonomy_id,
         )
         statement = statement.where(_has_attribute(service, terms))
-    return _search(statement, service, query.search)
+    return _search(statement, service, query.search, dialect)
 
 
 def _search(
-    statement: Select[Any], record: Any, search: str | None
+    statement: Select[Any], record: Any, search: str | None, dialect: str
 ) -> tuple[Select[Any], list[Any]]:
     """Only the records any of the words of `search` finds, and the order that puts the
     best hits first."""
     words = query_words(search or "")
     if not words:
         return statement, []
-    found, in_name, in_all = _hits(words)
+    found, in_name, in_all = _hits(words, dialect)
     statement = statement.join(found, found.c.record_id == record.id)
     return statement, [in_name.desc(), in_all.desc()]
 
 
 def _has_attribute(service: Any, terms: Any) -> ColumnElement[bool]:
     """The service has an attribute naming one of `terms` (ids, or a subquery of them)."""
-    link = aliased(ReferenceRow, name="link")
-    term = aliased(ReferenceRow, name="term")
+    link: Any = aliased(ReferenceRow, name="link")
+    term: Any = aliased(ReferenceRow, name="term")
     return exists().where(
         link.entity == "attribute",
         link.key == "link_id",
@@ -436,15 +572,14 @@ def _near(near: Near) -> ColumnElement[bool]:
         conditions.append(north * north + east * east <= near.metres * near.metres)
     elif near.postal_code is not None:
         conditions.append(col(PointRow.postal_code) == near.postal_code)
-    return and_(*conditions) if conditions else or_(True)
+    return and_(*conditions) if conditions else true()
 
 
-def _hits(words: list[str]) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
-    """The services any of the words starts a word of (a subquery with `service_id`), and
+def _hits(words: list[str], dialect: str) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
+    """The records any of the words starts a word of (a subquery with `record_id`), and
     for each how many of the words its name matches and how many it matches in all."""
     row = SearchWordRow
-    # Folded words hold letters and digits only: no LIKE wildcard to escape.
-    starts = [col(row.word).like(f"{word}%") for word in words]
+    starts = [_starts(col(row.word), word, dialect) for word in words]
     in_name = [
         func.max(_when(and_(like, col(row.part) == "name"))).label(f"name_{i}")
         for i, like in enumerate(starts)
@@ -467,12 +602,24 @@ def _hits(words: list[str]) -> tuple[Any, ColumnElement[int], ColumnElement[int]
     return found, total(in_name), total(in_all)
 
 
+def _starts(word_column: Any, prefix: str, dialect: str) -> ColumnElement[bool]:
+    """`word_column` begins with `prefix`, in the form each database answers from an index:
+    PostgreSQL's LIKE 'x%' (the index has text_pattern_ops), SQLite's GLOB 'x*' (its LIKE
+    ignores case, and so uses no index). Folded words hold letters and digits only: no
+    wildcard to escape."""
+    if dialect == "sqlite":
+        glob: ColumnElement[bool] = word_column.op("GLOB", is_comparison=True)(f"{prefix}*")
+        return glob
+    like: ColumnElement[bool] = word_column.like(f"{prefix}%")
+    return like
+
+
 def _when(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def _uuids(ids: Collection[str]) -> list[UUID]:
-    return [UUID(str(record_id)) for record_id in ids]
+def _uuids(ids: Iterable[Any]) -> list[UUID]:
+    return [i if isinstance(i, UUID) else UUID(str(i)) for i in ids]
 
 
 def _number(value: Any) -> float | None:

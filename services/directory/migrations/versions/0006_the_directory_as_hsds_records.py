@@ -132,7 +132,9 @@ def _save_as_records(old: dict[str, list[dict[str, Any]]]) -> None:
                     },
                 )
             )
-    sessions = sessionmaker(bind=op.get_bind(), join_transaction_mode="create_savepoint")
+    sessions = sessionmaker(
+        bind=op.get_bind(), class_=sqlmodel.Session, join_transaction_mode="create_savepoint"
+    )
     with DirectoryUnitOfWork(sessions, source="directory") as uow:
         save(records, Editor("migration 0006"), uow, now)
         uow.commit()
