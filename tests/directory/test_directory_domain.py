@@ -1,5 +1,7 @@
 """Ranking and the rules of a service, without any I/O; and the demo data's consistency."""
 
+# ruff: noqa: RUF001  (the reasons write time ranges with en dashes)
+
 from __future__ import annotations
 
 from dataclasses import replace
