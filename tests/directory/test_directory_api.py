@@ -4,9 +4,10 @@ with an unreachable broker."""
 from __future__ import annotations
 
 import json
-import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,17 @@ def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         with start(env, f"sqlite:///{path}"):
             pass
-    # The service closed the database when it stopped: the file alone holds it all.
-    assert not path.with_name(f"{path.name}-wal").exists()
     return path
 
 
 @pytest.fixture
 def db_url(tmp_path: Path, seeded_demo: Path) -> str:
-    shutil.copyfile(seeded_demo, tmp_path / "directory.db")
+    # SQLite's backup: the copy holds what was committed, also what is still in the WAL.
+    with (
+        closing(sqlite3.connect(seeded_demo)) as source,
+        closing(sqlite3.connect(tmp_path / "directory.db")) as copy,
+    ):
+        source.backup(copy)
     return f"sqlite:///{tmp_path}/directory.db"
 
 

@@ -17,7 +17,8 @@ from contracts import ReferralErased
 from directory import consumers, services
 from directory.app import MIGRATIONS
 from directory.reports import REASONS, Period, UnmetNeed
-from directory.store import DirectoryUnitOfWork, UnmetReferralRow, UnmetReferralTermRow
+from directory.store import DirectoryUnitOfWork
+from directory.store.tables import UnmetReferralRow, UnmetReferralTermRow
 from runtime.consumer import EventConsumer
 from runtime.migrations import upgrade
 from runtime.storage import inbox
@@ -35,6 +36,7 @@ def start_uow(engine_for: Callable[[str], Engine]) -> StartUow:
     upgrade(MIGRATIONS, engine)
     sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
     start: StartUow = lambda: DirectoryUnitOfWork(sessions, "/brobygger/directory")  # noqa: E731
+    services.keep_vocabulary(start)
     assert services.seed_demo(start)
     return start
 
