@@ -8,7 +8,8 @@ The organisations, locations and services there are become HSDS records through 
 application's own save (so they are checked, logged and announced as any import is): a
 service's time of day and schedule text become a schedule record with the text only, since
 no weekly times were kept; interests outside Brobygger's vocabulary are left out; the
-coordinator's address, never published, is dropped. Downgrading loses the records.
+coordinator's address, never published, is dropped. Downgrading brings 0005's tables back
+empty: the records are lost (restore the backup taken before, or import an export).
 """
 
 from collections.abc import Sequence
@@ -186,23 +187,7 @@ def _create_tables() -> sa.Table:
         ["word"],
         postgresql_ops={"word": "text_pattern_ops"},
     )
-    op.create_table(
-        "location",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("organization_id", sa.Uuid(), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("address_1", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("postal_code", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("city", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("district", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("district_key", sa.Text(), nullable=False),
-        sa.Column("wheelchair_accessible", sa.Boolean(), nullable=False),
-        sa.Column("latitude", sa.Float(), nullable=True),
-        sa.Column("longitude", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_location_organization_id", "location", ["organization_id"])
-    op.create_index("ix_location_district_key", "location", ["district_key"])
+    _location()
     op.create_table(
         "service",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -228,15 +213,7 @@ def _create_tables() -> sa.Table:
     )
     op.create_index("ix_service_organization_id", "service", ["organization_id"])
     op.create_index("ix_service_location_id", "service", ["location_id"])
-    op.create_table(
-        "service_term",
-        sa.Column("service_id", sa.Uuid(), nullable=False),
-        sa.Column("taxonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("term", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
-        sa.PrimaryKeyConstraint("service_id", "taxonomy", "term"),
-    )
-    op.create_index("ix_service_term_lookup", "service_term", ["taxonomy", "term"])
+    _service_term()
     holds = op.create_table(
         "place_hold",
         sa.Column("referral_id", sa.Uuid(), nullable=False),
@@ -247,8 +224,104 @@ def _create_tables() -> sa.Table:
     return holds
 
 
+def _location(*constraints: sa.Constraint) -> None:
+    """The location table, as 0001 made it (then with its foreign key) and 0006 keeps it."""
+    op.create_table(
+        "location",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("address_1", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("postal_code", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("city", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("district", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("district_key", sa.Text(), nullable=False),
+        sa.Column("wheelchair_accessible", sa.Boolean(), nullable=False),
+        sa.Column("latitude", sa.Float(), nullable=True),
+        sa.Column("longitude", sa.Float(), nullable=True),
+        *constraints,
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_location_organization_id", "location", ["organization_id"])
+    op.create_index("ix_location_district_key", "location", ["district_key"])
+
+
+def _service_term() -> None:
+    op.create_table(
+        "service_term",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("taxonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("term", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
+        sa.PrimaryKeyConstraint("service_id", "taxonomy", "term"),
+    )
+    op.create_index("ix_service_term_lookup", "service_term", ["taxonomy", "term"])
+
+
 def downgrade() -> None:
-    raise NotImplementedError(
-        "0006 turned the directory into HSDS records: restore the backup taken before it "
-        "to go back (an export with `brobygger directory export` keeps the data)."
+    """Back to 0005's tables, empty: the records are not turned back (restore the backup
+    taken before 0006, or import an export, to have the data)."""
+    for table in ("search_word", "hsds_point", "hsds_reference", "hsds_record"):
+        op.drop_table(table)
+    for table in ("service_term", "place_hold", "service", "location"):
+        op.drop_table(table)
+    op.create_table(
+        "organization",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+        sa.Column("website", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column(
+            "coordinator_email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_organization_name", "organization", ["name"])
+    _location(sa.ForeignKeyConstraint(["organization_id"], ["organization.id"]))
+    op.create_table(
+        "service",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("location_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("time_of_day", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column(
+            "schedule_description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True
+        ),
+        sa.Column("capacity", sa.Integer(), nullable=False),
+        sa.Column("free_places", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "capacity >= 1 AND free_places >= 0 AND free_places <= capacity", name=PLACES_RULE
+        ),
+        sa.ForeignKeyConstraint(["location_id"], ["location.id"]),
+        sa.ForeignKeyConstraint(["organization_id"], ["organization.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_service_location_id", "service", ["location_id"])
+    op.create_index("ix_service_name", "service", ["name"])
+    op.create_index("ix_service_organization_id", "service", ["organization_id"])
+    _service_term()
+    op.create_table(
+        "place_hold",
+        sa.Column("referral_id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
+        sa.PrimaryKeyConstraint("referral_id"),
+    )
+    op.create_table(
+        "service_search_word",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("part", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("word", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
+        sa.PrimaryKeyConstraint("service_id", "part", "word"),
+    )
+    op.create_index(
+        "ix_service_search_word_word",
+        "service_search_word",
+        ["word"],
+        postgresql_ops={"word": "text_pattern_ops"},
     )
