@@ -67,6 +67,18 @@ def test_an_empty_cell_leaves_its_field_out(example: Path) -> None:
     assert "year_incorporated" not in organization.fields
 
 
+def test_an_empty_cell_of_a_text_hsds_requires_reads_as_empty_text(example: Path) -> None:
+    # The change log's entry for a new record has nothing before it: "" in JSON, which the
+    # tabular form can only write as an empty cell.
+    set_cells(example / "metadata.csv", 2, previous_value="")
+
+    records, rejections = read_tabular(example)
+
+    [entry] = [r for r in records if r.entity == "metadata"]
+    assert rejections == []
+    assert entry.fields["previous_value"] == ""
+
+
 def capacity_records() -> list[Record]:
     return [
         Record("unit", {"id": "u-places", "name": "Pladser", "scheme": "Brobygger"}),
@@ -92,7 +104,15 @@ def capacity_records() -> list[Record]:
                 "updated": "2026-11-22T09:30:00Z",
             },
         ),
-        Record("location", {"id": "l-1", "name": "Nørrebrohallen", "latitude": 55.6948123456789}),
+        Record(
+            "location",
+            {
+                "id": "l-1",
+                "location_type": "physical",
+                "name": "Nørrebrohallen",
+                "latitude": 55.6948123456789,
+            },
+        ),
     ]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, Field
 
@@ -84,6 +84,26 @@ Proximity = Annotated[
 PROXIMITY_RULE = "`proximity` comes with a `postcode` whose centre the directory knows."
 
 
+def _filters(
+    search: Search = None,
+    taxonomy_term_id: TermId = None,
+    taxonomy_id: TaxonomyId = None,
+    organization_id: OrganizationId = None,
+    modified_after: ModifiedAfter = None,
+) -> ServiceQuery:
+    """The HSDS API's filters of services, as query parameters."""
+    return ServiceQuery(
+        search=search,
+        taxonomy_term_ids=None if taxonomy_term_id is None else [taxonomy_term_id],
+        taxonomy_id=taxonomy_id,
+        organization_id=organization_id,
+        modified_after=modified_after,
+    )
+
+
+Filters = Annotated[ServiceQuery, Depends(_filters)]
+
+
 class ApiRoot(BaseModel):
     """What this API is, as the HSDS 3.0 API reference's `GET /` says it."""
 
@@ -117,11 +137,7 @@ def api_root(request: Request) -> ApiRoot:
 )
 def list_services(
     start_uow: StartUow,
-    search: Search = None,
-    taxonomy_term_id: TermId = None,
-    taxonomy_id: TaxonomyId = None,
-    organization_id: OrganizationId = None,
-    modified_after: ModifiedAfter = None,
+    query: Filters,
     minimal: Annotated[
         Flag, Query(description="true: each service's id, name, status and last_modified only.")
     ] = False,
@@ -133,13 +149,6 @@ def list_services(
         Query(description="`ndjson`: every match, one service per line, without pages."),
     ] = "json",
 ) -> Any:
-    query = ServiceQuery(
-        search=search,
-        taxonomy_term_ids=None if taxonomy_term_id is None else [taxonomy_term_id],
-        taxonomy_id=taxonomy_id,
-        organization_id=organization_id,
-        modified_after=modified_after,
-    )
     if format == "ndjson":
         return _ndjson(services.all_services(query, start_uow, full=full))
     paging = services.Paging(page, per_page)
@@ -207,11 +216,7 @@ def get_organization(
 )
 def list_services_at_locations(
     start_uow: StartUow,
-    search: Search = None,
-    taxonomy_term_id: TermId = None,
-    taxonomy_id: TaxonomyId = None,
-    organization_id: OrganizationId = None,
-    modified_after: ModifiedAfter = None,
+    query: Filters,
     full: Full = False,
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
@@ -220,13 +225,6 @@ def list_services_at_locations(
 ) -> Any:
     if proximity is not None and postcode is None:
         raise Problem(422, f"proximity without a postcode: {PROXIMITY_RULE}")
-    query = ServiceQuery(
-        search=search,
-        taxonomy_term_ids=None if taxonomy_term_id is None else [taxonomy_term_id],
-        taxonomy_id=taxonomy_id,
-        organization_id=organization_id,
-        modified_after=modified_after,
-    )
     near = Near(postal_code=postcode, metres=proximity)
     paging = services.Paging(page, per_page)
     try:

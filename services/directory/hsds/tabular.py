@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import contracts
+from directory.hsds.entities import ENTITIES
 from directory.hsds.records import Record, Rejection
 
 DATAPACKAGE = Path(contracts.__file__).parent / "hsds" / "datapackage.json"
@@ -126,7 +127,7 @@ def _read_table(
                 cells = {c: text for c, text in zip(header, row, strict=False) if c in fields}
                 if not any(cells.values()):
                     continue  # a blank line, e.g. at the end of a spreadsheet's export
-                values, errors = _convert_row(cells, fields)
+                values, errors = _convert_row(cells, fields, _required(resource["name"]))
                 errors += [
                     (k, "is missing: it is the primary key") for k in keys if k not in values
                 ]
@@ -155,15 +156,25 @@ def _counted(
             progress(name, done)
 
 
+def _required(entity: str) -> frozenset[str]:
+    """The fields HSDS's JSON requires of the entity (not only its tabular form)."""
+    known = ENTITIES.get(entity)
+    return frozenset(known.schema.get("required", ())) if known else frozenset()
+
+
 def _convert_row(
-    cells: dict[str, str], fields: dict[str, dict[str, Any]]
+    cells: dict[str, str], fields: dict[str, dict[str, Any]], required: frozenset[str]
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     values: dict[str, Any] = {}
     errors: list[tuple[str, str]] = []
     for name, text in cells.items():
-        if text == "":
-            continue
         kind = fields[name].get("type", "string")
+        if text == "":
+            # An empty cell is a field left out, but a text HSDS requires can only be empty:
+            # the change log's `previous_value` of a new record, for one.
+            if kind == "string" and name in required:
+                values[name] = ""
+            continue
         convert = _CONVERTERS.get(kind)
         if convert is None:
             errors.append((name, f"has type {kind}, which Brobygger does not read"))

@@ -253,13 +253,15 @@ def _stored(keys: Iterable[tuple[str, str]], uow: UnitOfWork) -> dict[tuple[str,
 
 
 def _parent(record: Record) -> tuple[str, str] | None:
+    """The record its first key names, if that key holds an id (a key that is no id is
+    the record's fault, which its check reports)."""
     fields = record.fields
     for key, entity in OWNING_KEYS.items():
         if isinstance(fields.get(key), str):
-            return entity, fields[key]
+            return (entity, fields[key]) if _is_uuid(fields[key]) else None
     for key, kind in (("link_id", "link_entity"), ("resource_id", "resource_type")):
         if isinstance(fields.get(key), str) and isinstance(fields.get(kind), str):
-            return fields[kind], fields[key]
+            return (fields[kind], fields[key]) if _is_uuid(fields[key]) else None
     return None
 
 

@@ -489,8 +489,17 @@ def chunked(items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 
 def _chunks(ids: Iterable[Any]) -> Iterator[Sequence[UUID]]:
-    """The ids as UUIDs, `CHUNK` at a time."""
-    return chunked(_uuids(ids))
+    """The ids as UUIDs, `CHUNK` at a time; a text that is no UUID names no stored record
+    (a record's check refuses it), so it is left out of the lookup."""
+    return chunked(_uuids(i for i in ids if isinstance(i, UUID) or _is_uuid(str(i))))
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _by_entity(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
