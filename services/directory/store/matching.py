@@ -4,11 +4,12 @@ read from its HSDS records (see `directory.hsds.brobygger`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import time
 from functools import cache
-from typing import Any, Protocol
+from math import inf
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from sqlalchemy import (
@@ -26,8 +27,11 @@ from sqlalchemy import (
     literal,
     not_,
     or_,
+    union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from directory.domain import (
@@ -49,7 +53,7 @@ from directory.domain import (
 )
 from directory.geography import DISTRICTS, district_named
 from directory.store.records import chunked, table_of, upsert
-from directory.store.tables import LocationRow, ServiceRow, ServiceTermRow
+from directory.store.tables import LocationRow, ReachRow, ServiceRow, ServiceTermRow
 
 INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"
 TAXONOMY_OF_FIELD = {"interests": INTEREST, "languages": LANGUAGE, "target_groups": TARGET_GROUP}
@@ -85,6 +89,11 @@ NEAR_COLUMNS = tuple(getattr(ServiceRow, f"near_{k}") for k in range(len(DISTRIC
 SLACK = 8
 """Rows fetched beyond the matches asked for, so that a tie at the last place rarely needs
 a second query (see `best_fits`)."""
+NOWHERE = len(DISTRICTS)
+"""The area of a service whose location is near no district's centroid, or unknown."""
+MARGIN = 1e-9
+"""Added to each batch's bound: far more than the rounding of a sum of a few floats, far
+less than a hundredth, the steps scores are ranked in."""
 
 
 class ServiceRepository(Protocol):
@@ -151,14 +160,50 @@ class SqlServiceRepository:
                 .where(col(ServiceTermRow.service_id).in_(chunk))
                 .execution_options(synchronize_session=False)
             )
+        near = {service_id: _nearness(each.location) for service_id, each in last.items()}
+        area = {service_id: _area(closeness) for service_id, closeness in near.items()}
         terms = [
-            {"service_id": service.id, "taxonomy": taxonomy, "term": term}
+            {"service_id": service.id, "taxonomy": taxonomy, "term": term, "area": area[service.id]}
             for service in (each.service for each in last.values())
             for name, taxonomy in TAXONOMY_OF_FIELD.items()
             for term in set(getattr(service, name))
         ]
         if terms:
             self.session.execute(insert(table_of(ServiceTermRow)), terms)
+        self._raise_reach(
+            ((home, area[service_id], closeness[home]) for service_id, closeness in near.items())
+            for home in range(len(DISTRICTS))
+        )
+
+    def _raise_reach(self, found: Iterable[Iterable[tuple[int, int, float]]]) -> None:
+        """Raise each (home, area)'s closeness to the highest found, where it is higher."""
+        highest: dict[tuple[int, int], float] = {}
+        for home, area, closeness in (each for some in found for each in some):
+            highest[home, area] = max(closeness, highest.get((home, area), 0.0))
+        known = self._reach()
+        rows = [
+            {"home": home, "area": area, "closeness": closeness}
+            for (home, area), closeness in sorted(highest.items())
+            if closeness > known.get((home, area), -inf)
+        ]
+        if not rows:
+            return
+        # Raised in the statement, not from what was read: a concurrent projection may have
+        # raised it higher since. In key order, so that two of them never lock crosswise.
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table_of(ReachRow))
+        stored, new = col(ReachRow.closeness), statement.excluded.closeness
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["home", "area"],
+                set_={"closeness": case((new > stored, new), else_=stored)},
+            ),
+            rows,
+        )
+
+    def _reach(self) -> dict[tuple[int, int], float]:
+        found = self.session.execute(select(ReachRow.home, ReachRow.area, ReachRow.closeness))
+        return {(home, area): closeness for home, area, closeness in found}
 
     def close_many(self, service_ids: Collection[UUID]) -> list[ServiceAtLocation]:
         closed: list[ServiceAtLocation] = []
@@ -315,10 +360,7 @@ def service_row(found: ServiceAtLocation) -> ServiceRow:
     """The service's row, with what ranking reads of it and of its location."""
     service, location = found.service, found.location
     terms = {taxonomy: set(getattr(service, name)) for name, taxonomy in TAXONOMY_OF_FIELD.items()}
-    near = {
-        f"near_{k}": closeness(distance_km(district.name, location))
-        for k, district in enumerate(DISTRICTS)
-    }
+    near = {f"near_{k}": closeness for k, closeness in enumerate(_nearness(location))}
     return ServiceRow(
         id=service.id,
         organization_id=service.organization_id,
@@ -336,6 +378,17 @@ def service_row(found: ServiceAtLocation) -> ServiceRow:
         other_terms=any(terms[taxonomy] - set(NUMBERED[taxonomy]) for taxonomy in NUMBERED),
         **near,
     )
+
+
+def _nearness(location: Location) -> list[float]:
+    """How near the location is to each district's centroid, in `DISTRICTS`' order."""
+    return [closeness(distance_km(district.name, location)) for district in DISTRICTS]
+
+
+def _area(nearness: list[float]) -> int:
+    """The district whose centroid is nearest (the first of equals), or `NOWHERE`."""
+    nearest = max(range(len(nearness)), key=nearness.__getitem__)
+    return nearest if nearness[nearest] > 0 else NOWHERE
 
 
 def _bits(taxonomy: str, terms: set[str]) -> int:

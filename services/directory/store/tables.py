@@ -132,15 +132,35 @@ class ServiceRow(Base, table=True):
 
 
 class ServiceTermRow(Base, table=True):
-    """A service's interests, languages and target groups, one row each, for plain SQL."""
+    """A service's interests, languages and target groups, one row each, for plain SQL; by
+    term and area also the posting lists through which matching visits the services that
+    can rank best first (`store.matching`)."""
 
     __tablename__ = "service_term"
-    __table_args__ = (Index("ix_service_term_lookup", "taxonomy", "term"),)
+    __table_args__ = (
+        # Covering: a term's services in some areas are read from the index alone.
+        Index("ix_service_term_lookup", "taxonomy", "term", "area", "service_id"),
+    )
 
     service_id: UUID = Field(foreign_key="service.id", primary_key=True)
     taxonomy: str = Field(primary_key=True, max_length=20)
     # Text: lower-casing can lengthen a keyword ('İ' becomes 'i' and a combining dot).
     term: str = Field(sa_column=Column(Text, primary_key=True))
+    area: int
+    """The service's area (`store.matching`): the district whose centroid its location is
+    nearest, numbered as `geography.DISTRICTS`, or one past them when it is near none."""
+
+
+class ReachRow(Base, table=True):
+    """How near to a district's centroid any service of an area has been: the highest
+    closeness (`domain.closeness`) to `home` of a location projected into `area`, only ever
+    raised, so that matching bounds what an area's services can score for distance."""
+
+    __tablename__ = "service_reach"
+
+    home: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    area: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    closeness: float
 
 
 class SearchWordRow(Base, table=True):

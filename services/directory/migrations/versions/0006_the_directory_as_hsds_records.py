@@ -213,7 +213,25 @@ def _create_tables() -> sa.Table:
     )
     op.create_index("ix_service_organization_id", "service", ["organization_id"])
     op.create_index("ix_service_location_id", "service", ["location_id"])
-    _service_term()
+    op.create_table(
+        "service_term",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("taxonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("term", sa.Text(), nullable=False),
+        sa.Column("area", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
+        sa.PrimaryKeyConstraint("service_id", "taxonomy", "term"),
+    )
+    op.create_index(
+        "ix_service_term_lookup", "service_term", ["taxonomy", "term", "area", "service_id"]
+    )
+    op.create_table(
+        "service_reach",
+        sa.Column("home", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("area", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("closeness", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("home", "area"),
+    )
     holds = op.create_table(
         "place_hold",
         sa.Column("referral_id", sa.Uuid(), nullable=False),
@@ -247,6 +265,7 @@ def _location(*constraints: sa.Constraint) -> None:
 
 
 def _service_term() -> None:
+    """The service_term table as 0005 had it."""
     op.create_table(
         "service_term",
         sa.Column("service_id", sa.Uuid(), nullable=False),
@@ -263,7 +282,7 @@ def downgrade() -> None:
     taken before 0006, or import an export, to have the data)."""
     for table in ("search_word", "hsds_point", "hsds_reference", "hsds_record"):
         op.drop_table(table)
-    for table in ("service_term", "place_hold", "service", "location"):
+    for table in ("service_reach", "service_term", "place_hold", "service", "location"):
         op.drop_table(table)
     op.create_table(
         "organization",
