@@ -4,7 +4,7 @@ read from its HSDS records (see `directory.hsds.brobygger`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import time
 from functools import cache
@@ -161,7 +161,7 @@ class SqlServiceRepository:
                 .execution_options(synchronize_session=False)
             )
         near = {service_id: _nearness(each.location) for service_id, each in last.items()}
-        area = {service_id: _area(closeness) for service_id, closeness in near.items()}
+        area = {service_id: _area(nearness) for service_id, nearness in near.items()}
         terms = [
             {"service_id": service.id, "taxonomy": taxonomy, "term": term, "area": area[service.id]}
             for service in (each.service for each in last.values())
@@ -170,26 +170,26 @@ class SqlServiceRepository:
         ]
         if terms:
             self.session.execute(insert(table_of(ServiceTermRow)), terms)
-        self._raise_reach(
-            ((home, area[service_id], closeness[home]) for service_id, closeness in near.items())
-            for home in range(len(DISTRICTS))
-        )
-
-    def _raise_reach(self, found: Iterable[Iterable[tuple[int, int, float]]]) -> None:
-        """Raise each (home, area)'s closeness to the highest found, where it is higher."""
         highest: dict[tuple[int, int], float] = {}
-        for home, area, closeness in (each for some in found for each in some):
-            highest[home, area] = max(closeness, highest.get((home, area), 0.0))
+        for service_id, nearness in near.items():
+            for home, each in enumerate(nearness):
+                key = (home, area[service_id])
+                highest[key] = max(each, highest.get(key, 0.0))
+        self._raise_reach(highest)
+
+    def _raise_reach(self, highest: dict[tuple[int, int], float]) -> None:
+        """Raise each (home, area)'s closeness in `service_reach` to `highest`'s, where
+        that is higher: matching's bounds stay bounds."""
         known = self._reach()
         rows = [
-            {"home": home, "area": area, "closeness": closeness}
-            for (home, area), closeness in sorted(highest.items())
-            if closeness > known.get((home, area), -inf)
+            {"home": home, "area": area, "closeness": most}
+            for (home, area), most in sorted(highest.items())
+            if most > known.get((home, area), -inf)
         ]
         if not rows:
             return
         # Raised in the statement, not from what was read: a concurrent projection may have
-        # raised it higher since. In key order, so that two of them never lock crosswise.
+        # raised it since. In key order, so that two of them never lock crosswise.
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table_of(ReachRow))
         stored, new = col(ReachRow.closeness), statement.excluded.closeness
@@ -200,10 +200,6 @@ class SqlServiceRepository:
             ),
             rows,
         )
-
-    def _reach(self) -> dict[tuple[int, int], float]:
-        found = self.session.execute(select(ReachRow.home, ReachRow.area, ReachRow.closeness))
-        return {(home, area): closeness for home, area, closeness in found}
 
     def close_many(self, service_ids: Collection[UUID]) -> list[ServiceAtLocation]:
         closed: list[ServiceAtLocation] = []
@@ -257,30 +253,91 @@ class SqlServiceRepository:
     def best_fits(
         self, referral: Referral, *, max_matches: int, weights: Weights
     ) -> list[ServiceAtLocation]:
-        # `rank` orders by (full, rounded score, more free places, name, id). SQL orders by
-        # the unrounded score, computed as `assess` computes it, operation for operation,
+        # `rank` orders by (full, rounded score, more free places, name, id). The services
+        # that fit come in batches (shared interests x area, see `_batches`), each with a
+        # bound on its scores; they are visited best bound first, a statement per round of
+        # batches, until no batch left can reach the last place's rounded score. SQL orders
+        # by the unrounded score, computed as `assess` computes it, operation for operation,
         # and the rows that round alike at the last place are then told apart as `rank`
-        # does: a constant number of statements whatever the number of services.
+        # does.
         if max_matches < 1:
             return []
-        statements, values = _statements(_slots(referral)), _values(referral, weights)
-        rows = self.session.execute(
-            statements.best, {**values, "fetched": max_matches + SLACK}
-        ).all()
+        slots = _slots(referral)
+        statements, values = _statements(slots), _values(referral, weights)
+        fetched = max_matches + SLACK
+        left, visited, step = self._batches(referral, weights), list[_Batch](), 1
+        rows: list[Any] = []
+        while left:
+            floor = _floor(rows, max_matches)
+            left = [batch for batch in left if batch.bound >= floor]
+            # One batch first (the best may well decide), then twice as many each round:
+            # a few statements even when the best batches hold little.
+            taken, left, step = left[:step], left[step:], step * 2
+            visited += taken
+            found = self.session.execute(
+                statements.best, {**values, **_visiting(taken, slots), "fetched": fetched}
+            ).all()
+            # The best of the batches visited so far, as one statement over them all would
+            # have fetched them.
+            rows = sorted([*rows, *found], key=_row_order)[:fetched]
         if len(rows) <= max_matches:
             return self._load([row.id for row in rows])
         last = rows[max_matches - 1]
         low, high = scores_rounding_as(round(last.score, SCORE_DECIMALS))
-        if rows[-1].full != last.full or rows[-1].score < low:
+        if len(rows) < fetched or rows[-1].full != last.full or rows[-1].score < low:
             # Every row that rounds as the last place does was fetched: `rank` picks.
             return self._load([row.id for row in rows])
         # More rows round alike at the last place than were fetched: the ones above it,
-        # then those with the most free places, by name and id, as `rank` picks them.
+        # then those with the most free places, by name and id, as `rank` picks them. None
+        # of them is in a batch left unvisited: those all score below `low`.
         ids = self.session.execute(
             statements.tied,
-            {**values, "last_full": last.full, "low": low, "high": high, "fetched": max_matches},
+            {
+                **values,
+                **_visiting(visited, slots),
+                "last_full": last.full,
+                "low": low,
+                "high": high,
+                "fetched": max_matches,
+            },
         ).scalars()
         return self._load(list(ids))
+
+    def _batches(self, referral: Referral, weights: Weights) -> list[_Batch]:
+        """The batches the services that fit the referral fall in, best bound first: by
+        how many of its interests they share (none: they fit by a target group alone) and
+        by area, bounded by the highest closeness any of the area's locations has had to
+        the referral's district (`service_reach`)."""
+        home = district_named(referral.district)
+        reach = self._reach()
+        # Every area's rows are written for every home at once; 1 would bound one missing.
+        nearest = {
+            area: 0.0 if home is None else reach.get((DISTRICTS.index(home), area), 1.0)
+            for _, area in reach
+        }
+        needs_wheelchair = WHEELCHAIR_NEED in referral.needs
+        batches = [
+            _Batch(
+                shared,
+                area,
+                # `assess`'s sum, term by term in its order, each term at its highest.
+                weights.interest * shared
+                + weights.language
+                + max(0.0, weights.distance * most)
+                + (weights.accessibility if needs_wheelchair else 0.0)
+                + max(0.0, weights.time_of_day)
+                + max(0.0, weights.free_places)
+                + max(0.0, weights.target_group * len(referral.needs))
+                + MARGIN,
+            )
+            for shared in range(0 if referral.needs else 1, len(referral.interests) + 1)
+            for area, most in nearest.items()
+        ]
+        return sorted(batches, key=lambda batch: -batch.bound)
+
+    def _reach(self) -> dict[tuple[int, int], float]:
+        found = self.session.execute(select(ReachRow.home, ReachRow.area, ReachRow.closeness))
+        return {(home, area): most for home, area, most in found}
 
     def exclusions(self, referral: Referral) -> dict[Exclusion, int]:
         counts = self.session.execute(
@@ -404,38 +461,75 @@ def _referral_terms(referral: Referral) -> dict[str, frozenset[str]]:
 
 
 SLOTS = 3
-"""Terms of a taxonomy a statement counts one by one; a referral with more has its own."""
+"""Interests or numbered target groups a statement counts; a referral with more has its own."""
 
-COUNTED = (INTEREST, TARGET_GROUP)
-"""The taxonomies whose shared terms the score counts; a shared language is only needed."""
+
+class _Batch(NamedTuple):
+    shared: int
+    """How many of the referral's interests its services share; 0: they fit by a target
+    group alone."""
+    area: int
+    """Its services' area (see `ServiceTermRow.area`)."""
+    bound: float
+    """No service of the batch scores more."""
 
 
 @dataclass(frozen=True)
 class _Statements:
     best: Any
-    """The best rows that fit, as SQL orders them: id, full, score."""
+    """The best rows of some batches that fit, as SQL orders them: id, full, score, free
+    places, name."""
     tied: Any
-    """The ids of the best that fit where more rows than `best` fetched round alike."""
+    """The ids of the best of some batches that fit, where more rows than `best` fetched
+    round alike."""
     excluded: Any
     """How many rows fail each of `Exclusion`'s criteria first, in its order."""
 
 
 def _slots(referral: Referral) -> int:
-    terms = _referral_terms(referral)
-    return max(SLOTS, *(len(terms[taxonomy] & set(NUMBERED[taxonomy])) for taxonomy in COUNTED))
+    groups = referral.needs & set(NUMBERED[TARGET_GROUP])
+    return max(SLOTS, len(referral.interests), len(groups))
+
+
+def _visiting(batches: list[_Batch], slots: int) -> dict[str, list[int]]:
+    """The parameters of `_statements` that choose the batches."""
+    areas = {
+        shared: sorted(b.area for b in batches if b.shared == shared) for shared in range(slots + 1)
+    }
+    return {
+        "areas_sharing": sorted({b.area for b in batches if b.shared}),
+        **{f"areas_{shared}": areas[shared] for shared in range(slots + 1)},
+    }
+
+
+def _floor(rows: list[Any], max_matches: int) -> float:
+    """The lowest score a service must have to rank among the best `max_matches`, going
+    by the best `rows` (in `_row_order`): the lowest that rounds as the last place's, once
+    that many have room; until then, anything."""
+    if len(rows) < max_matches or rows[max_matches - 1].full:
+        return -inf
+    return scores_rounding_as(round(rows[max_matches - 1].score, SCORE_DECIMALS))[0]
+
+
+def _row_order(row: Any) -> tuple[bool, float, int, str, str]:
+    return (bool(row.full), -row.score, -row.free_places, row.name, str(row.id))
 
 
 @cache
 def _statements(slots: int) -> _Statements:
-    """The statements, the same for every referral with up to `slots` terms of a kind: its
-    terms, district, times and the weights are parameters (see `_values`), so that they
-    are built and compiled once, not per referral."""
+    """The statements, the same for every referral with up to `slots` interests: its
+    terms, district, times, the weights and the batches visited are parameters (see
+    `_values` and `_visiting`), so that they are built and compiled once, not per
+    referral."""
 
     def number(name: str) -> Any:
         return bindparam(name, type_=Float)
 
     def flag(name: str) -> Any:
         return bindparam(name, type_=Boolean)
+
+    def areas(name: str) -> Any:
+        return bindparam(f"areas_{name}", expanding=True)
 
     def has(taxonomy: str, bits: str) -> ColumnElement[bool]:
         return BITS_COLUMN[taxonomy].op("&")(bindparam(bits, type_=BigInteger)) != 0
@@ -459,10 +553,54 @@ def _statements(slots: int) -> _Statements:
         unnumbered = terms_among(taxonomy, func.count()).scalar_subquery()
         return count + case((col(ServiceRow.other_terms), unnumbered), else_=0)
 
+    # The batches' services, each once, with how many interests it shares: from the
+    # postings of the referral's terms in the batches' areas, read from an index.
+    term, other = ServiceTermRow, aliased(ServiceTermRow)
+    interests: Any = bindparam("interests", expanding=True)
+    sharing: Any = (
+        select(col(term.service_id).label("service_id"), func.count().label("shared"))
+        .where(
+            col(term.taxonomy) == INTEREST,
+            col(term.term).in_(interests),
+            col(term.area).in_(areas("sharing")),
+        )
+        .group_by(col(term.service_id))
+        .having(
+            or_(
+                *(
+                    # A service's postings are all of its one area.
+                    and_(func.count() == shared, func.min(col(term.area)).in_(areas(str(shared))))
+                    for shared in range(1, slots + 1)
+                )
+            )
+        )
+    )
+    shares_an_interest = (
+        select(col(other.service_id))
+        .where(
+            col(other.service_id) == col(term.service_id),
+            col(other.taxonomy) == INTEREST,
+            col(other.term).in_(interests),
+        )
+        .exists()
+    )
+    by_group_alone: Any = (
+        select(col(term.service_id).label("service_id"), literal(0).label("shared"))
+        .where(
+            col(term.taxonomy) == TARGET_GROUP,
+            col(term.term).in_(bindparam("needs", expanding=True)),
+            col(term.area).in_(areas("0")),
+            not_(shares_an_interest),
+        )
+        .distinct()
+    )
+    batch = union_all(sharing, by_group_alone).subquery("batch")
+
     active = col(ServiceRow.status) == ServiceStatus.ACTIVE.value
     reachable = or_(flag("anyone"), col(ServiceRow.wheelchair_accessible))
     in_common = or_(any_shared(INTEREST), any_shared(TARGET_GROUP))
-    fits = and_(active, reachable, in_common, any_shared(LANGUAGE))
+    # In a batch, a service shares an interest or a target group already.
+    fits = and_(active, reachable, any_shared(LANGUAGE))
     near = case(
         *((flag(f"home_{k}"), column) for k, column in enumerate(NEAR_COLUMNS)),
         else_=literal(0.0, Float),
@@ -470,7 +608,7 @@ def _statements(slots: int) -> _Statements:
     timely = or_(flag("any_time"), col(ServiceRow.parts_of_day).op("&")(bindparam("wanted")) != 0)
     # `assess`'s sum, term by term in its order.
     score = (
-        number("interest") * count_shared(INTEREST)
+        number("interest") * batch.c.shared
         + number("language")
         + number("distance") * near
         + number("accessibility")
@@ -491,13 +629,20 @@ def _statements(slots: int) -> _Statements:
         and_(active, reachable, not_(in_common)),
         and_(active, reachable, in_common, not_(any_shared(LANGUAGE))),
     )
+    batched = select(col(ServiceRow.id)).join_from(
+        batch, ServiceRow, col(ServiceRow.id) == batch.c.service_id
+    )
     return _Statements(
-        best=select(col(ServiceRow.id), full.label("full"), score.label("score"))
+        best=batched.add_columns(
+            full.label("full"),
+            score.label("score"),
+            col(ServiceRow.free_places),
+            col(ServiceRow.name),
+        )
         .where(fits)
         .order_by(full, score.desc(), *rest)
         .limit(bindparam("fetched")),
-        tied=select(col(ServiceRow.id))
-        .where(fits, in_reach)
+        tied=batched.where(fits, in_reach)
         .order_by(full, (score > number("high")).desc(), *rest)
         .limit(bindparam("fetched")),
         excluded=select(*(func.count().filter(failed) for failed in first_failed)),
@@ -505,15 +650,18 @@ def _statements(slots: int) -> _Statements:
 
 
 def _values(referral: Referral, weights: Weights) -> dict[str, Any]:
-    """The parameters of `_statements` for a referral. Weights as floats: an integer weight
-    must not make SQLite divide integers."""
+    """The parameters of `_statements` for a referral, but the batches (`_visiting`).
+    Weights as floats: an integer weight must not make SQLite divide integers."""
     terms = _referral_terms(referral)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        "interests": sorted(referral.interests),
+        "needs": sorted(referral.needs),
+    }
     for taxonomy, numbered in NUMBERED.items():
         bits = [1 << k for k, term in enumerate(numbered) if term in terms[taxonomy]]
         values[f"{taxonomy}_bits"] = sum(bits)
         values[f"{taxonomy}_others"] = sorted(terms[taxonomy] - set(numbered))
-        if taxonomy in COUNTED:
+        if taxonomy == TARGET_GROUP:
             padded = bits + [0] * (_slots(referral) - len(bits))
             values |= {f"{taxonomy}_{slot}": bit for slot, bit in enumerate(padded)}
     home = district_named(referral.district)

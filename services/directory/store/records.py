@@ -443,11 +443,18 @@ class SqlRecordStore:
     def _page(
         self, statement: Select[Any], order: Sequence[Any], offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        total = self.session.exec(select(func.count()).select_from(statement.subquery())).one()
-        statement = statement.order_by(*order).offset(offset)
+        # The count rides along with the page (a window over every match), so that a search
+        # is worked out once, not once for the page and again for the count.
+        paged = statement.add_columns(func.count().over().label("total"))
+        paged = paged.order_by(*order).offset(offset)
         if limit is not None:
-            statement = statement.limit(limit)
-        return [str(row[0]) for row in self.session.execute(statement)], total
+            paged = paged.limit(limit)
+        rows = self.session.execute(paged).all()
+        if rows:
+            return [str(row[0]) for row in rows], int(rows[0].total)
+        # Past the last page (or nothing matches): the count alone.
+        total = self.session.exec(select(func.count()).select_from(statement.subquery())).one()
+        return [], total
 
     def _delete_references(self, keys: Collection[tuple[str, str]]) -> None:
         for entity, ids in _by_entity(keys).items():
