@@ -7,7 +7,7 @@ on the databases, and their fakes say so."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
@@ -31,7 +31,7 @@ from directory.store import (
     ServiceRepository,
     UnmetReferralRepository,
 )
-from directory.store.records import Point, Put, Stored
+from directory.store.records import Indexed, Point, Put, Stored
 from tests import fakes
 
 IN_SQL = "the HSDS API's lists are queries in SQL: test them on the databases"
@@ -118,8 +118,8 @@ class FakeRecordStore:
     def place_many(self, points: Sequence[Point]) -> None:
         self.points.update((point.location_id, point) for point in points)
 
-    def index_words_many(self, words: dict[str, Iterable[tuple[str, str]]]) -> None:
-        self.words.update((record_id, set(found)) for record_id, found in words.items())
+    def index_words_many(self, entries: dict[str, Indexed]) -> None:
+        self.words.update((record_id, set(entry.words)) for record_id, entry in entries.items())
 
     def count(self, entity: str) -> int:
         return sum(kind == entity for kind, _ in self.rows)

@@ -19,7 +19,7 @@ from directory.hsds.entities import ENTITIES
 from directory.hsds.records import Record, Rejection
 from directory.hsds.vocabulary import term_names
 from directory.services.common import Editor, Forbidden, Rejected, UnitOfWork
-from directory.store.records import Point, Put, Stored
+from directory.store.records import Indexed, Point, Put, Stored
 
 CHANGE_LOG = UUID("0a4d4bd5-3f6a-4a8e-9f55-2f0f4f3b8c11")
 """Namespace of the change log's record ids (see `_log`)."""
@@ -111,9 +111,13 @@ def save(
     _place(touched, batch, uow)
     uow.records.index_words_many(
         {
-            organization.id: search.index_words(
+            organization.id: Indexed(
+                "organization",
                 organization.fields["name"],
-                [organization.fields.get(f, "") for f in ("alternate_name", "description")],
+                search.index_words(
+                    organization.fields["name"],
+                    [organization.fields.get(f, "") for f in ("alternate_name", "description")],
+                ),
             )
             for (entity, _), organization in batch.items()
             if entity == "organization"
@@ -136,7 +140,12 @@ def refresh(service_ids: Sequence[UUID], uow: UnitOfWork, now: datetime) -> None
         for document in documents
     }
     uow.records.index_words_many(
-        {document["id"]: search.document_words(document, _term_names) for document in documents}
+        {
+            document["id"]: Indexed(
+                "service", document["name"], search.document_words(document, _term_names)
+            )
+            for document in documents
+        }
     )
     found = _matchable(flat, uow)
     matchable = [each for each in found.values() if each is not None]

@@ -4,12 +4,13 @@ read from its HSDS records (see `directory.hsds.brobygger`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import time
 from functools import cache
+from itertools import combinations
 from math import inf
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 from uuid import UUID
 
 from sqlalchemy import (
@@ -18,7 +19,10 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Float,
+    Integer,
+    Text,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -31,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -57,6 +62,10 @@ from directory.store.tables import LocationRow, ReachRow, ServiceRow, ServiceTer
 
 INTEREST, LANGUAGE, TARGET_GROUP = "interest", "language", "target_group"
 TAXONOMY_OF_FIELD = {"interests": INTEREST, "languages": LANGUAGE, "target_groups": TARGET_GROUP}
+INTEREST_PAIR = "interest_pair"
+"""Two of a service's interests (see `_pairs`), one `service_term` row for each pair: the
+few services sharing two or more of a referral's interests are found from the short
+posting lists of its pairs, not from the long ones of each interest."""
 
 # The terms numbered in a service row's bits, so that ranking tests terms with bitwise AND
 # instead of a join. Append only, and re-project the services when appending: a stored
@@ -163,10 +172,22 @@ class SqlServiceRepository:
         near = {service_id: _nearness(each.location) for service_id, each in last.items()}
         area = {service_id: _area(nearness) for service_id, nearness in near.items()}
         terms = [
-            {"service_id": service.id, "taxonomy": taxonomy, "term": term, "area": area[service.id]}
+            {
+                "service_id": service.id,
+                "taxonomy": taxonomy,
+                "term": term,
+                "area": area[service.id],
+                "target_group_bits": _bits(TARGET_GROUP, set(service.target_groups)),
+            }
             for service in (each.service for each in last.values())
-            for name, taxonomy in TAXONOMY_OF_FIELD.items()
-            for term in set(getattr(service, name))
+            for taxonomy, some in (
+                *(
+                    (taxonomy, set(getattr(service, name)))
+                    for name, taxonomy in TAXONOMY_OF_FIELD.items()
+                ),
+                (INTEREST_PAIR, _pairs(service.interests)),
+            )
+            for term in some
         ]
         if terms:
             self.session.execute(insert(table_of(ServiceTermRow)), terms)
@@ -179,8 +200,10 @@ class SqlServiceRepository:
 
     def _raise_reach(self, highest: dict[tuple[int, int], float]) -> None:
         """Raise each (home, area)'s closeness in `service_reach` to `highest`'s, where
-        that is higher: matching's bounds stay bounds."""
-        known = self._reach()
+        that is higher (from every home, for an area not there yet): matching's bounds
+        stay bounds."""
+        found = self.session.execute(select(ReachRow.home, ReachRow.area, ReachRow.closeness))
+        known = {(home, area): most for home, area, most in found}
         rows = [
             {"home": home, "area": area, "closeness": most}
             for (home, area), most in sorted(highest.items())
@@ -190,7 +213,7 @@ class SqlServiceRepository:
             return
         # Raised in the statement, not from what was read: a concurrent projection may have
         # raised it since. In key order, so that two of them never lock crosswise.
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        dialect = postgresql if self._on_postgresql() else sqlite
         statement = dialect.insert(table_of(ReachRow))
         stored, new = col(ReachRow.closeness), statement.excluded.closeness
         self.session.execute(
@@ -263,18 +286,22 @@ class SqlServiceRepository:
         if max_matches < 1:
             return []
         slots = _slots(referral)
-        statements, values = _statements(slots), _values(referral, weights)
+        statements = _statements(slots, self._on_postgresql())
+        values = _values(referral, weights)
         fetched = max_matches + SLACK
+        # Core, not the ORM: these are rows of values, not entities to keep track of.
+        connection = self.session.connection()
         left, visited, step = self._batches(referral, weights), list[_Batch](), 1
         rows: list[Any] = []
-        while left:
+        while True:
             floor = _floor(rows, max_matches)
-            left = [batch for batch in left if batch.bound >= floor]
+            if not (left := [batch for batch in left if batch.bound >= floor]):
+                break
             # One batch first (the best may well decide), then twice as many each round:
             # a few statements even when the best batches hold little.
-            taken, left, step = left[:step], left[step:], step * 2
-            visited += taken
-            found = self.session.execute(
+            taken = _first(left, step)
+            left, visited, step = left[len(taken) :], visited + taken, step * 2
+            found = connection.execute(
                 statements.best, {**values, **_visiting(taken, slots), "fetched": fetched}
             ).all()
             # The best of the batches visited so far, as one statement over them all would
@@ -285,8 +312,10 @@ class SqlServiceRepository:
         last = rows[max_matches - 1]
         low, high = scores_rounding_as(round(last.score, SCORE_DECIMALS))
         if len(rows) < fetched or rows[-1].full != last.full or rows[-1].score < low:
-            # Every row that rounds as the last place does was fetched: `rank` picks.
-            return self._load([row.id for row in rows])
+            # Every row that rounds as the last place does was fetched: picked as `rank`
+            # orders them, only those are read whole.
+            picked = sorted(rows, key=_rank_order)[:max_matches]
+            return self._load([row.id for row in picked])
         # More rows round alike at the last place than were fetched: the ones above it,
         # then those with the most free places, by name and id, as `rank` picks them. None
         # of them is in a batch left unvisited: those all score below `low`.
@@ -305,20 +334,40 @@ class SqlServiceRepository:
 
     def _batches(self, referral: Referral, weights: Weights) -> list[_Batch]:
         """The batches the services that fit the referral fall in, best bound first: by
-        how many of its interests they share (none: they fit by a target group alone) and
-        by area, bounded by the highest closeness any of the area's locations has had to
-        the referral's district (`service_reach`)."""
-        home = district_named(referral.district)
-        reach = self._reach()
-        # Every area's rows are written for every home at once; 1 would bound one missing.
-        nearest = {
-            area: 0.0 if home is None else reach.get((DISTRICTS.index(home), area), 1.0)
-            for _, area in reach
-        }
+        how many of its interests they share (none: they fit by a target group alone), by
+        which of its needs they have as target groups, and by area, bounded by the highest
+        closeness any of the area's locations has had to the referral's district
+        (`service_reach`). No batch when no service has any of its languages: none fits,
+        and visiting them all would only show that."""
+        home = _home(referral)
+        spoken = (
+            select(ServiceTermRow.service_id)
+            .where(
+                col(ServiceTermRow.taxonomy) == LANGUAGE,
+                col(ServiceTermRow.term).in_(sorted(referral.languages)),
+            )
+            .exists()
+        )
+        # An area's first projection writes its reach from every home (see `_raise_reach`).
+        reach = (
+            self.session.connection()
+            .execute(
+                select(ReachRow.area, ReachRow.closeness, spoken).where(
+                    ReachRow.home == (home or 0)
+                )
+            )
+            .all()
+        )
+        if not all(speaks for _, _, speaks in reach):
+            return []
+        nearest = {area: 0.0 if home is None else most for area, most, _ in reach}
         needs_wheelchair = WHEELCHAIR_NEED in referral.needs
+        needs = _bits(TARGET_GROUP, set(referral.needs))
+        unnumbered = len(referral.needs - set(NUMBERED[TARGET_GROUP]))
         batches = [
             _Batch(
                 shared,
+                groups,
                 area,
                 # `assess`'s sum, term by term in its order, each term at its highest.
                 weights.interest * shared
@@ -327,21 +376,20 @@ class SqlServiceRepository:
                 + (weights.accessibility if needs_wheelchair else 0.0)
                 + max(0.0, weights.time_of_day)
                 + max(0.0, weights.free_places)
-                + max(0.0, weights.target_group * len(referral.needs))
+                + max(0.0, weights.target_group * (groups.bit_count() + unnumbered))
                 + MARGIN,
             )
             for shared in range(0 if referral.needs else 1, len(referral.interests) + 1)
+            for groups in _subsets(needs)
+            if shared or groups or unnumbered
             for area, most in nearest.items()
         ]
         return sorted(batches, key=lambda batch: -batch.bound)
 
-    def _reach(self) -> dict[tuple[int, int], float]:
-        found = self.session.execute(select(ReachRow.home, ReachRow.area, ReachRow.closeness))
-        return {(home, area): most for home, area, most in found}
-
     def exclusions(self, referral: Referral) -> dict[Exclusion, int]:
         counts = self.session.execute(
-            _statements(_slots(referral)).excluded, _values(referral, DEFAULT_WEIGHTS)
+            _statements(_slots(referral), self._on_postgresql()).excluded,
+            _values(referral, DEFAULT_WEIGHTS),
         ).one()
         return {reason: n for reason, n in zip(Exclusion, counts, strict=True) if n}
 
@@ -364,13 +412,20 @@ class SqlServiceRepository:
         )
         return result.rowcount == 1
 
+    def _on_postgresql(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
     def _to_domain(self, rows: Sequence[tuple[ServiceRow, LocationRow]]) -> list[ServiceAtLocation]:
-        # One query for the terms of all the services, not one per service.
+        # One query for the terms of many services (a chunk of ids bound at a time, for
+        # `all`), not one per service.
         terms: dict[UUID, dict[str, list[str]]] = {row.id: {} for row, _ in rows}
-        if terms:
+        for chunk in chunked(list(terms)):
             found = self.session.exec(
                 select(ServiceTermRow.service_id, ServiceTermRow.taxonomy, ServiceTermRow.term)
-                .where(col(ServiceTermRow.service_id).in_(terms))
+                .where(
+                    col(ServiceTermRow.service_id).in_(chunk),
+                    col(ServiceTermRow.taxonomy).in_(TAXONOMY_OF_FIELD.values()),
+                )
                 .order_by(col(ServiceTermRow.term))
             ).all()
             for service_id, taxonomy, term in found:
@@ -437,6 +492,11 @@ def service_row(found: ServiceAtLocation) -> ServiceRow:
     )
 
 
+def _pairs(interests: Collection[str]) -> set[str]:
+    """Each two of the interests as one term, spelt so that no two pairs spell alike."""
+    return {f"{len(a)}:{a}{b}" for a, b in combinations(sorted(set(interests)), 2)}
+
+
 def _nearness(location: Location) -> list[float]:
     """How near the location is to each district's centroid, in `DISTRICTS`' order."""
     return [closeness(distance_km(district.name, location)) for district in DISTRICTS]
@@ -468,6 +528,9 @@ class _Batch(NamedTuple):
     shared: int
     """How many of the referral's interests its services share; 0: they fit by a target
     group alone."""
+    groups: int
+    """Which of the referral's needs its services have as a target group, as bits (see
+    `NUMBERED`; a need not numbered counts in the bound as if each had it)."""
     area: int
     """Its services' area (see `ServiceTermRow.area`)."""
     bound: float
@@ -493,13 +556,35 @@ def _slots(referral: Referral) -> int:
 
 def _visiting(batches: list[_Batch], slots: int) -> dict[str, list[int]]:
     """The parameters of `_statements` that choose the batches."""
-    areas = {
-        shared: sorted(b.area for b in batches if b.shared == shared) for shared in range(slots + 1)
-    }
+
+    def areas(chosen: Callable[[int], bool]) -> list[int]:
+        return sorted({b.area for b in batches if chosen(b.shared)})
+
     return {
-        "areas_sharing": sorted({b.area for b in batches if b.shared}),
-        **{f"areas_{shared}": areas[shared] for shared in range(slots + 1)},
+        "areas_alone": areas(lambda shared: shared == 0),
+        "areas_singly": areas(lambda shared: shared == 1),
+        "areas_pairs": areas(lambda shared: shared >= 2),
+        "batches": sorted(_key(b.shared, b.groups, b.area) for b in batches),
     }
+
+
+def _key(shared: Any, groups: Any, area: Any) -> Any:
+    """A batch as one number, in Python or in SQL."""
+    return (shared * (1 << len(NUMBERED[TARGET_GROUP])) + groups) * (NOWHERE + 1) + area
+
+
+def _subsets(bits: int) -> list[int]:
+    """Every subset of the bits, as bits."""
+    subsets = [0]
+    for bit in (1 << k for k in range(bits.bit_length()) if bits >> k & 1):
+        subsets += [subset | bit for subset in subsets]
+    return subsets
+
+
+def _home(referral: Referral) -> int | None:
+    """The referral's district, numbered as `DISTRICTS`; None when it is none of them."""
+    home = district_named(referral.district)
+    return None if home is None else DISTRICTS.index(home)
 
 
 def _floor(rows: list[Any], max_matches: int) -> float:
@@ -511,16 +596,49 @@ def _floor(rows: list[Any], max_matches: int) -> float:
     return scores_rounding_as(round(rows[max_matches - 1].score, SCORE_DECIMALS))[0]
 
 
+PAIRED_COST = 0.125
+"""What a batch of services sharing two or more interests counts for in a round, against 1
+for the others: they are found from their pairs' short posting lists, and are few."""
+
+
+def _first(batches: list[_Batch], budget: float) -> list[_Batch]:
+    """The first of the batches (one at least) that a round visits for `budget`."""
+    spent = 0.0
+    for n, batch in enumerate(batches):
+        spent += PAIRED_COST if batch.shared >= 2 else 1.0
+        if n and spent > budget:
+            return batches[:n]
+    return batches
+
+
+def _paired(shared: int) -> int:
+    """How many pairs of interests a service sharing so many interests shares."""
+    return shared * (shared - 1) // 2
+
+
 def _row_order(row: Any) -> tuple[bool, float, int, str, str]:
+    """As SQL orders the rows: by the unrounded score."""
     return (bool(row.full), -row.score, -row.free_places, row.name, str(row.id))
 
 
+def _rank_order(row: Any) -> tuple[bool, float, int, str, str]:
+    """As `domain.rank` orders the matches: by the rounded score."""
+    return (
+        bool(row.full),
+        -round(row.score, SCORE_DECIMALS),
+        -row.free_places,
+        row.name,
+        str(row.id),
+    )
+
+
 @cache
-def _statements(slots: int) -> _Statements:
+def _statements(slots: int, on_postgresql: bool) -> _Statements:
     """The statements, the same for every referral with up to `slots` interests: its
     terms, district, times, the weights and the batches visited are parameters (see
     `_values` and `_visiting`), so that they are built and compiled once, not per
-    referral."""
+    referral. On PostgreSQL a list is one array parameter: the statement's text is the same
+    whatever the lists, so that the driver prepares it once and it is not planned anew."""
 
     def number(name: str) -> Any:
         return bindparam(name, type_=Float)
@@ -528,8 +646,10 @@ def _statements(slots: int) -> _Statements:
     def flag(name: str) -> Any:
         return bindparam(name, type_=Boolean)
 
-    def areas(name: str) -> Any:
-        return bindparam(f"areas_{name}", expanding=True)
+    def among(column: Any, name: str, kind: Any) -> ColumnElement[bool]:
+        if on_postgresql:
+            return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(kind))))
+        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
 
     def has(taxonomy: str, bits: str) -> ColumnElement[bool]:
         return BITS_COLUMN[taxonomy].op("&")(bindparam(bits, type_=BigInteger)) != 0
@@ -538,7 +658,7 @@ def _statements(slots: int) -> _Statements:
         return select(*what).where(
             col(ServiceTermRow.service_id) == ServiceRow.id,
             col(ServiceTermRow.taxonomy) == taxonomy,
-            col(ServiceTermRow.term).in_(bindparam(f"{taxonomy}_others", expanding=True)),
+            among(col(ServiceTermRow.term), f"{taxonomy}_others", Text),
         )
 
     def any_shared(taxonomy: str) -> ColumnElement[bool]:
@@ -554,47 +674,57 @@ def _statements(slots: int) -> _Statements:
         return count + case((col(ServiceRow.other_terms), unnumbered), else_=0)
 
     # The batches' services, each once, with how many interests it shares: from the
-    # postings of the referral's terms in the batches' areas, read from an index.
+    # postings of the referral's terms in the batches' areas, read from an index with the
+    # target groups of each. Those sharing one interest from its interests' postings; those
+    # sharing k > 1 from its pairs', as the services with k(k-1)/2 of them; those sharing
+    # none from its needs'. A service's postings are all of its one area.
     term, other = ServiceTermRow, aliased(ServiceTermRow)
-    interests: Any = bindparam("interests", expanding=True)
-    sharing: Any = (
-        select(col(term.service_id).label("service_id"), func.count().label("shared"))
-        .where(
-            col(term.taxonomy) == INTEREST,
-            col(term.term).in_(interests),
-            col(term.area).in_(areas("sharing")),
-        )
-        .group_by(col(term.service_id))
-        .having(
-            or_(
-                *(
-                    # A service's postings are all of its one area.
-                    and_(func.count() == shared, func.min(col(term.area)).in_(areas(str(shared))))
-                    for shared in range(1, slots + 1)
-                )
+    groups = func.max(col(term.target_group_bits)).op("&")(
+        bindparam(f"{TARGET_GROUP}_bits", type_=BigInteger)
+    )
+
+    def chosen(shared: Any) -> Any:
+        key = _key(shared, groups, func.min(col(term.area)))
+        return among(key, "batches", BigInteger)
+
+    def postings(taxonomy: str, terms: str, areas: str, *conditions: Any) -> Any:
+        return (
+            select(col(term.service_id).label("service_id"))
+            .where(
+                col(term.taxonomy) == taxonomy,
+                among(col(term.term), terms, Text),
+                among(col(term.area), f"areas_{areas}", Integer),
+                *conditions,
             )
+            .group_by(col(term.service_id))
         )
+
+    singly = (
+        postings(INTEREST, "interests", "singly")
+        .add_columns(literal(1).label("shared"))
+        .having(func.count() == 1, chosen(1))
+    )
+    shared = case(*((func.count() == _paired(k), k) for k in range(2, slots + 1)), else_=0)
+    by_pairs = (
+        postings(INTEREST_PAIR, "pairs", "pairs")
+        .add_columns(shared.label("shared"))
+        .having(chosen(shared))
     )
     shares_an_interest = (
         select(col(other.service_id))
         .where(
             col(other.service_id) == col(term.service_id),
             col(other.taxonomy) == INTEREST,
-            col(other.term).in_(interests),
+            among(col(other.term), "interests", Text),
         )
         .exists()
     )
-    by_group_alone: Any = (
-        select(col(term.service_id).label("service_id"), literal(0).label("shared"))
-        .where(
-            col(term.taxonomy) == TARGET_GROUP,
-            col(term.term).in_(bindparam("needs", expanding=True)),
-            col(term.area).in_(areas("0")),
-            not_(shares_an_interest),
-        )
-        .distinct()
+    by_group_alone = (
+        postings(TARGET_GROUP, "needs", "alone", not_(shares_an_interest))
+        .add_columns(literal(0).label("shared"))
+        .having(chosen(0))
     )
-    batch = union_all(sharing, by_group_alone).subquery("batch")
+    batch = union_all(singly, by_pairs, by_group_alone).subquery("batch")
 
     active = col(ServiceRow.status) == ServiceStatus.ACTIVE.value
     reachable = or_(flag("anyone"), col(ServiceRow.wheelchair_accessible))
@@ -602,7 +732,8 @@ def _statements(slots: int) -> _Statements:
     # In a batch, a service shares an interest or a target group already.
     fits = and_(active, reachable, any_shared(LANGUAGE))
     near = case(
-        *((flag(f"home_{k}"), column) for k, column in enumerate(NEAR_COLUMNS)),
+        {k: column for k, column in enumerate(NEAR_COLUMNS)},
+        value=bindparam("home", type_=Integer),
         else_=literal(0.0, Float),
     )
     timely = or_(flag("any_time"), col(ServiceRow.parts_of_day).op("&")(bindparam("wanted")) != 0)
@@ -632,15 +763,12 @@ def _statements(slots: int) -> _Statements:
     batched = select(col(ServiceRow.id)).join_from(
         batch, ServiceRow, col(ServiceRow.id) == batch.c.service_id
     )
+    # Ordered by the labels: the expressions are not written out twice.
+    full_, score_ = full.label("full"), score.label("score")
     return _Statements(
-        best=batched.add_columns(
-            full.label("full"),
-            score.label("score"),
-            col(ServiceRow.free_places),
-            col(ServiceRow.name),
-        )
+        best=batched.add_columns(full_, score_, col(ServiceRow.free_places), col(ServiceRow.name))
         .where(fits)
-        .order_by(full, score.desc(), *rest)
+        .order_by(full_, score_.desc(), *rest)
         .limit(bindparam("fetched")),
         tied=batched.where(fits, in_reach)
         .order_by(full, (score > number("high")).desc(), *rest)
@@ -655,6 +783,7 @@ def _values(referral: Referral, weights: Weights) -> dict[str, Any]:
     terms = _referral_terms(referral)
     values: dict[str, Any] = {
         "interests": sorted(referral.interests),
+        "pairs": sorted(_pairs(referral.interests)),
         "needs": sorted(referral.needs),
     }
     for taxonomy, numbered in NUMBERED.items():
@@ -664,11 +793,10 @@ def _values(referral: Referral, weights: Weights) -> dict[str, Any]:
         if taxonomy == TARGET_GROUP:
             padded = bits + [0] * (_slots(referral) - len(bits))
             values |= {f"{taxonomy}_{slot}": bit for slot, bit in enumerate(padded)}
-    home = district_named(referral.district)
     needs_wheelchair = WHEELCHAIR_NEED in referral.needs
     return values | {
+        "home": _home(referral),
         "anyone": not needs_wheelchair,
-        **{f"home_{k}": district is home for k, district in enumerate(DISTRICTS)},
         "any_time": not referral.preferred_times,
         "wanted": sum(PART_OF_DAY_BIT[part] for part in referral.preferred_times),
         "interest": float(weights.interest),

@@ -21,8 +21,9 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    or_,
+    literal,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,7 +32,13 @@ from sqlmodel import Session, col, select
 
 from directory.hsds.records import Record
 from directory.search import query_words
-from directory.store.tables import PointRow, RecordRow, ReferenceRow, SearchWordRow
+from directory.store.tables import (
+    PointRow,
+    RecordRow,
+    ReferenceRow,
+    SearchNameRow,
+    SearchWordRow,
+)
 
 METRES_PER_DEGREE = 111_320.0
 """Of latitude everywhere, and of longitude at the equator: close enough within a city."""
@@ -96,6 +103,15 @@ class Near:
     metres: float | None = None
 
 
+@dataclass(frozen=True)
+class Indexed:
+    """What a record is found by (its folded words, see `directory.search`) and listed as."""
+
+    entity: str
+    name: str
+    words: Iterable[tuple[str, str]]
+
+
 class RecordStore(Protocol):
     def get(self, entity: str, ids: Collection[str]) -> list[Record]: ...
 
@@ -146,9 +162,8 @@ class RecordStore(Protocol):
         """Keep where locations are, for searches near a postcode."""
         ...
 
-    def index_words_many(self, words: dict[str, Iterable[tuple[str, str]]]) -> None:
-        """Write anew the (part, folded word) pairs each service or organisation (by id) is
-        found by."""
+    def index_words_many(self, entries: dict[str, Indexed]) -> None:
+        """Write anew what each record (by id) is found by and listed as."""
         ...
 
     def services(
@@ -339,27 +354,37 @@ class SqlRecordStore:
         }
         upsert(self.session, table_of(PointRow), list(rows.values()), ("location_id",))
 
-    def index_words_many(self, words: dict[str, Iterable[tuple[str, str]]]) -> None:
-        for chunk in _chunks(words):
+    def index_words_many(self, entries: dict[str, Indexed]) -> None:
+        for chunk in _chunks(entries):
             self._delete_words(chunk)
-        rows = [
+        words = [
             {"record_id": UUID(record_id), "part": part, "word": word}
-            for record_id, pairs in words.items()
-            for part, word in set(pairs)
+            for record_id, entry in entries.items()
+            for part, word in set(entry.words)
         ]
-        if rows:
-            self.session.execute(insert(table_of(SearchWordRow)), rows)
+        if words:
+            self.session.execute(insert(table_of(SearchWordRow)), words)
+        names = [
+            {"record_id": UUID(record_id), "entity": entry.entity, "name": entry.name}
+            for record_id, entry in entries.items()
+        ]
+        if names:
+            self.session.execute(insert(table_of(SearchNameRow)), names)
 
     def _delete_words(self, ids: Sequence[UUID]) -> None:
-        self.session.execute(
-            delete(SearchWordRow)
-            .where(col(SearchWordRow.record_id).in_(ids))
-            .execution_options(synchronize_session=False)
-        )
+        for table in (SearchWordRow, SearchNameRow):
+            self.session.execute(
+                delete(table)
+                .where(col(table.record_id).in_(ids))
+                .execution_options(synchronize_session=False)
+            )
 
     def services(
         self, query: ServiceQuery, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
+        if query.search and _only_search(query):
+            # Found and listed through the small search tables alone.
+            return self._searched("service", query.search, offset, limit)
         service: Any = aliased(RecordRow, name="service_record")
         statement, order = _service_filters(
             select(service.id).where(service.entity == "service"), service, query, self._dialect
@@ -402,9 +427,21 @@ class SqlRecordStore:
     def organizations(
         self, search: str | None, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        statement: Select[Any] = select(RecordRow.id).where(RecordRow.entity == "organization")
-        statement, order = _search(statement, RecordRow, search, self._dialect)
-        return self._page(statement, [*order, RecordRow.name, RecordRow.id], offset, limit)
+        if query_words(search or ""):
+            return self._searched("organization", search or "", offset, limit)
+        statement = select(RecordRow.id).where(RecordRow.entity == "organization")
+        return self._page(statement, [RecordRow.name, RecordRow.id], offset, limit)
+
+    def _searched(
+        self, entity: str, search: str, offset: int, limit: int | None
+    ) -> tuple[list[str], int]:
+        """The `entity` records the words of `search` find, best hits first, then by name."""
+        listed = SearchNameRow
+        statement: Select[Any] = select(col(listed.record_id)).where(col(listed.entity) == entity)
+        statement, order = _search(statement, listed, search, self._dialect, key="record_id")
+        return self._page(
+            statement, [*order, col(listed.name), col(listed.record_id)], offset, limit
+        )
 
     def taxonomies(self, offset: int, limit: int | None) -> tuple[list[str], int]:
         statement = select(RecordRow.id).where(RecordRow.entity == "taxonomy")
@@ -538,16 +575,25 @@ def _service_filters(
 
 
 def _search(
-    statement: Select[Any], record: Any, search: str | None, dialect: str
+    statement: Select[Any], record: Any, search: str | None, dialect: str, key: str = "id"
 ) -> tuple[Select[Any], list[Any]]:
-    """Only the records any of the words of `search` finds, and the order that puts the
-    best hits first."""
+    """Only the records (`record`, by its column `key`) any of the words of `search` finds,
+    and the order that puts the best hits first."""
     words = query_words(search or "")
     if not words:
         return statement, []
     found, in_name, in_all = _hits(words, dialect)
-    statement = statement.join(found, found.c.record_id == record.id)
+    statement = statement.join(found, found.c.record_id == getattr(record, key))
     return statement, [in_name.desc(), in_all.desc()]
+
+
+def _only_search(query: ServiceQuery) -> bool:
+    """The query filters by its words alone."""
+    return (query.organization_id, query.modified_after, query.taxonomy_term_ids) == (
+        None,
+        None,
+        None,
+    ) and query.taxonomy_id is None
 
 
 def _has_attribute(service: Any, terms: Any) -> ColumnElement[bool]:
@@ -593,18 +639,31 @@ def _near(near: Near) -> ColumnElement[bool]:
 
 def _hits(words: list[str], dialect: str) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
     """The records any of the words starts a word of (a subquery with `record_id`), and
-    for each how many of the words its name matches and how many it matches in all."""
+    for each how many of the words its name matches and how many it matches in all.
+
+    One index range per word, their rows put together (each row says which word it met),
+    then counted per record: no word is matched twice."""
     row = SearchWordRow
-    starts = [_starts(col(row.word), word, dialect) for word in words]
+    met = union_all(
+        *(
+            select(
+                col(row.record_id),
+                case((col(row.part) == "name", 1), else_=0).label("in_name"),
+                literal(k).label("word"),
+            ).where(_starts(col(row.word), word, dialect))
+            for k, word in enumerate(words)
+        )
+    ).subquery()
     in_name = [
-        func.max(_when(and_(like, col(row.part) == "name"))).label(f"name_{i}")
-        for i, like in enumerate(starts)
+        func.max(case((and_(met.c.word == k, met.c.in_name == 1), 1), else_=0)).label(f"name_{k}")
+        for k in range(len(words))
     ]
-    in_all = [func.max(_when(like)).label(f"any_{i}") for i, like in enumerate(starts)]
+    in_all = [
+        func.max(case((met.c.word == k, 1), else_=0)).label(f"any_{k}") for k in range(len(words))
+    ]
     found = (
-        select(col(row.record_id), *in_name, *in_all)
-        .where(or_(*starts))
-        .group_by(col(row.record_id))
+        select(met.c.record_id.label("record_id"), *in_name, *in_all)
+        .group_by(met.c.record_id)
         .subquery()
     )
 

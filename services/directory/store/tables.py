@@ -93,6 +93,18 @@ class ServiceRow(Base, table=True):
         CheckConstraint(
             "capacity >= 1 AND free_places >= 0 AND free_places <= capacity", name=PLACES_RULE
         ),
+        # Covering what the counts of a referral nothing fits read of every service
+        # (`store.matching`): a scan of this index, not of the wide rows.
+        Index(
+            "ix_service_fit",
+            "status",
+            "wheelchair_accessible",
+            "interest_bits",
+            "target_group_bits",
+            "language_bits",
+            "other_terms",
+            "id",
+        ),
     )
 
     id: UUID = Field(primary_key=True)
@@ -105,7 +117,7 @@ class ServiceRow(Base, table=True):
     capacity: int
     free_places: int
     # What ranking reads, derived from the rest by `store.matching` when it projects the
-    # service, so that a referral is ranked by one scan of this table alone.
+    # service, so that a service is scored from its row alone.
     wheelchair_accessible: bool
     """Its location's."""
     parts_of_day: int
@@ -138,8 +150,11 @@ class ServiceTermRow(Base, table=True):
 
     __tablename__ = "service_term"
     __table_args__ = (
-        # Covering: a term's services in some areas are read from the index alone.
-        Index("ix_service_term_lookup", "taxonomy", "term", "area", "service_id"),
+        # Covering: a term's services in some areas, and how many target groups each
+        # shares with a referral, are read from the index alone.
+        Index(
+            "ix_service_term_lookup", "taxonomy", "term", "area", "service_id", "target_group_bits"
+        ),
     )
 
     service_id: UUID = Field(foreign_key="service.id", primary_key=True)
@@ -149,6 +164,8 @@ class ServiceTermRow(Base, table=True):
     area: int
     """The service's area (`store.matching`): the district whose centroid its location is
     nearest, numbered as `geography.DISTRICTS`, or one past them when it is near none."""
+    target_group_bits: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The service's (`ServiceRow.target_group_bits`)."""
 
 
 class ReachRow(Base, table=True):
@@ -171,12 +188,30 @@ class SearchWordRow(Base, table=True):
     __tablename__ = "search_word"
     __table_args__ = (
         # text_pattern_ops: PostgreSQL uses the index for LIKE 'prefix%' in any collation.
-        Index("ix_search_word_word", "word", postgresql_ops={"word": "text_pattern_ops"}),
+        # Covering: a search reads this index alone, never the table.
+        Index(
+            "ix_search_word_word",
+            "word",
+            "record_id",
+            "part",
+            postgresql_ops={"word": "text_pattern_ops"},
+        ),
     )
 
     record_id: UUID = Field(primary_key=True)
     part: str = Field(primary_key=True, max_length=10)
     word: str = Field(sa_column=Column(Text, primary_key=True))
+
+
+class SearchNameRow(Base, table=True):
+    """What a search lists its hits by: each indexed record's entity and name, in a table
+    small enough to stay in memory (the records themselves are large)."""
+
+    __tablename__ = "search_name"
+
+    record_id: UUID = Field(primary_key=True)
+    entity: str = Field(max_length=40)
+    name: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class PlaceHoldRow(Base, table=True):

@@ -184,8 +184,15 @@ def _create_tables() -> sa.Table:
     op.create_index(
         "ix_search_word_word",
         "search_word",
-        ["word"],
+        ["word", "record_id", "part"],
         postgresql_ops={"word": "text_pattern_ops"},
+    )
+    op.create_table(
+        "search_name",
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("entity", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("record_id"),
     )
     _location()
     op.create_table(
@@ -213,17 +220,33 @@ def _create_tables() -> sa.Table:
     )
     op.create_index("ix_service_organization_id", "service", ["organization_id"])
     op.create_index("ix_service_location_id", "service", ["location_id"])
+    op.create_index(
+        "ix_service_fit",
+        "service",
+        [
+            "status",
+            "wheelchair_accessible",
+            "interest_bits",
+            "target_group_bits",
+            "language_bits",
+            "other_terms",
+            "id",
+        ],
+    )
     op.create_table(
         "service_term",
         sa.Column("service_id", sa.Uuid(), nullable=False),
         sa.Column("taxonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("term", sa.Text(), nullable=False),
         sa.Column("area", sa.Integer(), nullable=False),
+        sa.Column("target_group_bits", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["service_id"], ["service.id"]),
         sa.PrimaryKeyConstraint("service_id", "taxonomy", "term"),
     )
     op.create_index(
-        "ix_service_term_lookup", "service_term", ["taxonomy", "term", "area", "service_id"]
+        "ix_service_term_lookup",
+        "service_term",
+        ["taxonomy", "term", "area", "service_id", "target_group_bits"],
     )
     op.create_table(
         "service_reach",
@@ -280,7 +303,7 @@ def _service_term() -> None:
 def downgrade() -> None:
     """Back to 0005's tables, empty: the records are not turned back (restore the backup
     taken before 0006, or import an export, to have the data)."""
-    for table in ("search_word", "hsds_point", "hsds_reference", "hsds_record"):
+    for table in ("search_name", "search_word", "hsds_point", "hsds_reference", "hsds_record"):
         op.drop_table(table)
     for table in ("service_reach", "service_term", "place_hold", "service", "location"):
         op.drop_table(table)
