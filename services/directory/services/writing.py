@@ -113,7 +113,6 @@ def save(
         {
             organization.id: Indexed(
                 "organization",
-                organization.fields["name"],
                 search.index_words(
                     organization.fields["name"],
                     [organization.fields.get(f, "") for f in ("alternate_name", "description")],
@@ -141,9 +140,7 @@ def refresh(service_ids: Sequence[UUID], uow: UnitOfWork, now: datetime) -> None
     }
     uow.records.index_words_many(
         {
-            document["id"]: Indexed(
-                "service", document["name"], search.document_words(document, _term_names)
-            )
+            document["id"]: Indexed("service", search.document_words(document, _term_names))
             for document in documents
         }
     )

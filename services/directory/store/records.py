@@ -36,7 +36,6 @@ from directory.store.tables import (
     PointRow,
     RecordRow,
     ReferenceRow,
-    SearchNameRow,
     SearchWordRow,
 )
 
@@ -105,10 +104,9 @@ class Near:
 
 @dataclass(frozen=True)
 class Indexed:
-    """What a record is found by (its folded words, see `directory.search`) and listed as."""
+    """What a record is found by: its folded words (see `directory.search`)."""
 
     entity: str
-    name: str
     words: Iterable[tuple[str, str]]
 
 
@@ -358,31 +356,24 @@ class SqlRecordStore:
         for chunk in _chunks(entries):
             self._delete_words(chunk)
         words = [
-            {"record_id": UUID(record_id), "part": part, "word": word}
+            {"record_id": UUID(record_id), "entity": entry.entity, "part": part, "word": word}
             for record_id, entry in entries.items()
             for part, word in set(entry.words)
         ]
         if words:
             self.session.execute(insert(table_of(SearchWordRow)), words)
-        names = [
-            {"record_id": UUID(record_id), "entity": entry.entity, "name": entry.name}
-            for record_id, entry in entries.items()
-        ]
-        if names:
-            self.session.execute(insert(table_of(SearchNameRow)), names)
 
     def _delete_words(self, ids: Sequence[UUID]) -> None:
-        for table in (SearchWordRow, SearchNameRow):
-            self.session.execute(
-                delete(table)
-                .where(col(table.record_id).in_(ids))
-                .execution_options(synchronize_session=False)
-            )
+        self.session.execute(
+            delete(SearchWordRow)
+            .where(col(SearchWordRow.record_id).in_(ids))
+            .execution_options(synchronize_session=False)
+        )
 
     def services(
         self, query: ServiceQuery, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        if query.search and _only_search(query):
+        if query_words(query.search or "") and _only_search(query):
             # Found and listed through the small search tables alone.
             return self._searched("service", query.search, offset, limit)
         service: Any = aliased(RecordRow, name="service_record")
@@ -435,12 +426,12 @@ class SqlRecordStore:
     def _searched(
         self, entity: str, search: str, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        """The `entity` records the words of `search` find, best hits first, then by name."""
-        listed = SearchNameRow
-        statement: Select[Any] = select(col(listed.record_id)).where(col(listed.entity) == entity)
-        statement, order = _search(statement, listed, search, self._dialect, key="record_id")
+        """The `entity` records the words of `search` find, best hits first, then by id: from
+        the index of words alone (listing equal hits by name would read every hit's name)."""
+        found, in_name, in_all = _hits(query_words(search), self._dialect, entity)
+        statement: Select[Any] = select(found.c.record_id)
         return self._page(
-            statement, [*order, col(listed.name), col(listed.record_id)], offset, limit
+            statement, [in_name.desc(), in_all.desc(), found.c.record_id], offset, limit
         )
 
     def taxonomies(self, offset: int, limit: int | None) -> tuple[list[str], int]:
@@ -575,15 +566,15 @@ def _service_filters(
 
 
 def _search(
-    statement: Select[Any], record: Any, search: str | None, dialect: str, key: str = "id"
+    statement: Select[Any], service: Any, search: str | None, dialect: str
 ) -> tuple[Select[Any], list[Any]]:
-    """Only the records (`record`, by its column `key`) any of the words of `search` finds,
-    and the order that puts the best hits first."""
+    """Only the services any of the words of `search` finds, and the order that puts the
+    best hits first."""
     words = query_words(search or "")
     if not words:
         return statement, []
-    found, in_name, in_all = _hits(words, dialect)
-    statement = statement.join(found, found.c.record_id == getattr(record, key))
+    found, in_name, in_all = _hits(words, dialect, "service")
+    statement = statement.join(found, found.c.record_id == service.id)
     return statement, [in_name.desc(), in_all.desc()]
 
 
@@ -637,7 +628,9 @@ def _near(near: Near) -> ColumnElement[bool]:
     return and_(*conditions) if conditions else true()
 
 
-def _hits(words: list[str], dialect: str) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
+def _hits(
+    words: list[str], dialect: str, entity: str
+) -> tuple[Any, ColumnElement[int], ColumnElement[int]]:
     """The records any of the words starts a word of (a subquery with `record_id`), and
     for each how many of the words its name matches and how many it matches in all.
 
@@ -650,7 +643,7 @@ def _hits(words: list[str], dialect: str) -> tuple[Any, ColumnElement[int], Colu
                 col(row.record_id),
                 case((col(row.part) == "name", 1), else_=0).label("in_name"),
                 literal(k).label("word"),
-            ).where(_starts(col(row.word), word, dialect))
+            ).where(col(row.entity) == entity, _starts(col(row.word), word, dialect))
             for k, word in enumerate(words)
         )
     ).subquery()

@@ -191,6 +191,7 @@ class SearchWordRow(Base, table=True):
         # Covering: a search reads this index alone, never the table.
         Index(
             "ix_search_word_word",
+            "entity",
             "word",
             "record_id",
             "part",
@@ -199,19 +200,10 @@ class SearchWordRow(Base, table=True):
     )
 
     record_id: UUID = Field(primary_key=True)
+    entity: str = Field(max_length=40)
+    """The record's: a search looks among services or among organisations."""
     part: str = Field(primary_key=True, max_length=10)
     word: str = Field(sa_column=Column(Text, primary_key=True))
-
-
-class SearchNameRow(Base, table=True):
-    """What a search lists its hits by: each indexed record's entity and name, in a table
-    small enough to stay in memory (the records themselves are large)."""
-
-    __tablename__ = "search_name"
-
-    record_id: UUID = Field(primary_key=True)
-    entity: str = Field(max_length=40)
-    name: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class PlaceHoldRow(Base, table=True):

@@ -177,6 +177,7 @@ def _create_tables() -> sa.Table:
     op.create_table(
         "search_word",
         sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("entity", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("part", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("word", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("record_id", "part", "word"),
@@ -184,15 +185,8 @@ def _create_tables() -> sa.Table:
     op.create_index(
         "ix_search_word_word",
         "search_word",
-        ["word", "record_id", "part"],
+        ["entity", "word", "record_id", "part"],
         postgresql_ops={"word": "text_pattern_ops"},
-    )
-    op.create_table(
-        "search_name",
-        sa.Column("record_id", sa.Uuid(), nullable=False),
-        sa.Column("entity", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("record_id"),
     )
     _location()
     op.create_table(
@@ -303,7 +297,7 @@ def _service_term() -> None:
 def downgrade() -> None:
     """Back to 0005's tables, empty: the records are not turned back (restore the backup
     taken before 0006, or import an export, to have the data)."""
-    for table in ("search_name", "search_word", "hsds_point", "hsds_reference", "hsds_record"):
+    for table in ("search_word", "hsds_point", "hsds_reference", "hsds_record"):
         op.drop_table(table)
     for table in ("service_reach", "service_term", "place_hold", "service", "location"):
         op.drop_table(table)
