@@ -373,8 +373,8 @@ class SqlRecordStore:
     def services(
         self, query: ServiceQuery, offset: int, limit: int | None
     ) -> tuple[list[str], int]:
-        if query_words(query.search or "") and _only_search(query):
-            # Found and listed through the small search tables alone.
+        if query.search and query_words(query.search) and _only_search(query):
+            # Found and listed through the index of words alone.
             return self._searched("service", query.search, offset, limit)
         service: Any = aliased(RecordRow, name="service_record")
         statement, order = _service_filters(
