@@ -168,6 +168,10 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=5,
         pool_timeout=pool_timeout,
+        # The services ask short questions: a parallel worker takes longer to start (some
+        # milliseconds) than such a query runs, and PostgreSQL plans one when its estimate
+        # of a skewed column is high.
+        connect_args={"options": "-c max_parallel_workers_per_gather=0"},
         **kwargs,
     )
 
