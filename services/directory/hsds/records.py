@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,13 @@ class Rejection:
     def __str__(self) -> str:
         at = f" {self.field}:" if self.field else ""
         return f"{self.where}:{at} {self.reason}"
+
+
+def is_uuid(text: str) -> bool:
+    """Whether a record's id or key is a UUID, as every HSDS id is (a record's check refuses
+    others; until then they name no record)."""
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True

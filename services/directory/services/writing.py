@@ -16,7 +16,7 @@ from directory import events, search
 from directory.domain import ServiceAtLocation
 from directory.hsds import brobygger, nested, validation
 from directory.hsds.entities import ENTITIES
-from directory.hsds.records import Record, Rejection
+from directory.hsds.records import Record, Rejection, is_uuid
 from directory.hsds.vocabulary import term_names
 from directory.services.common import Editor, Forbidden, Rejected, UnitOfWork
 from directory.store.records import Indexed, Point, Put, Stored
@@ -264,10 +264,10 @@ def _parent(record: Record) -> tuple[str, str] | None:
     fields = record.fields
     for key, entity in OWNING_KEYS.items():
         if isinstance(fields.get(key), str):
-            return (entity, fields[key]) if _is_uuid(fields[key]) else None
+            return (entity, fields[key]) if is_uuid(fields[key]) else None
     for key, kind in (("link_id", "link_entity"), ("resource_id", "resource_type")):
         if isinstance(fields.get(key), str) and isinstance(fields.get(kind), str):
-            return (fields[kind], fields[key]) if _is_uuid(fields[key]) else None
+            return (fields[kind], fields[key]) if is_uuid(fields[key]) else None
     return None
 
 
@@ -295,16 +295,8 @@ def _references(record: Record) -> dict[str, str]:
     return {
         key: value
         for key in keys
-        if isinstance(value := record.fields.get(key), str) and _is_uuid(value)
+        if isinstance(value := record.fields.get(key), str) and is_uuid(value)
     }
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _log(

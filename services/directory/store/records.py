@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from directory.hsds.records import Record
+from directory.hsds.records import Record, is_uuid
 from directory.search import query_words
 from directory.store.tables import (
     PointRow,
@@ -526,15 +526,7 @@ def chunked(items: Sequence[T]) -> Iterator[Sequence[T]]:
 def _chunks(ids: Iterable[Any]) -> Iterator[Sequence[UUID]]:
     """The ids as UUIDs, `CHUNK` at a time; a text that is no UUID names no stored record
     (a record's check refuses it), so it is left out of the lookup."""
-    return chunked(_uuids(i for i in ids if isinstance(i, UUID) or _is_uuid(str(i))))
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
+    return chunked(_uuids(i for i in ids if isinstance(i, UUID) or is_uuid(str(i))))
 
 
 def _by_entity(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
