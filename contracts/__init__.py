@@ -11,9 +11,14 @@ from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChange
 from contracts.grants import PoolOpened
 from contracts.notifications import DeliveryRecorded
 from contracts.referrals import (
+    CareFollowUpDue,
     ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
+    FollowUpRecorded,
     OfferDeclined,
     OfferExpired,
     OfferWithdrawn,
@@ -27,6 +32,7 @@ from contracts.referrals import (
     ReferralOffered,
     ReferralPutOnHold,
     ReferralResumed,
+    ReferralStatusChanged,
     ReferralSubmitted,
 )
 
@@ -48,6 +54,12 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ReferralCancelled,
     ConsentWithdrawn,
     ReferralErased,
+    FollowUpDue,
+    FollowUpRecorded,
+    FollowUpOverdue,
+    FollowUpEscalated,
+    ReferralStatusChanged,
+    CareFollowUpDue,
     MatchesFound,
     NoMatchFound,
     ServiceChanged,
@@ -57,10 +69,15 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
 
 __all__ = [
     "ALL_EVENTS",
+    "CareFollowUpDue",
     "ConsentWithdrawn",
     "ContactMade",
     "DeliveryRecorded",
     "FirstMeetingHeld",
+    "FollowUpDue",
+    "FollowUpEscalated",
+    "FollowUpOverdue",
+    "FollowUpRecorded",
     "IntegrationEvent",
     "Match",
     "MatchesFound",
@@ -79,6 +96,7 @@ __all__ = [
     "ReferralOffered",
     "ReferralPutOnHold",
     "ReferralResumed",
+    "ReferralStatusChanged",
     "ReferralSubmitted",
     "ServiceChanged",
 ]

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import REVERSE_DOMAIN, IntegrationEvent
 
@@ -28,6 +28,8 @@ EscalationReason = Literal[
     "no_match", "all_declined", "all_expired", "declined_or_expired", "none_available"
 ]
 TimeOfDay = Literal["morning", "afternoon", "evening"]
+Outcome = Literal["participating", "stopped", "never_started"]
+FollowUpPart = Literal["participation", "wellbeing"]
 Accompaniment = Literal["nobody", "home_care_staff", "volunteer", "relative"]
 CancelledBy = Literal["care_system", "operator"]
 ReferralState = Literal[
@@ -218,11 +220,67 @@ class ReferralResumed(AcceptedReferralEvent):
 
 
 class ReferralCompleted(AcceptedReferralEvent):
-    """The referral reached its goal. The place it took is free again."""
+    """The referral reached its end: the organisation completed it, or the last follow-up
+    was answered. The place it took is free again."""
 
     event_type = _type("completed")
 
-    completed_at: datetime = Field(description="When the organisation completed it.")
+    completed_at: datetime = Field(description="When it was completed.")
+    outcome: Outcome | None = Field(
+        default=None,
+        description="How it ended, from the partner's follow-up reports: `participating` "
+        "(still taking part, or on a break, at the last follow-up), `stopped` (took part, "
+        "then stopped), `never_started` (never came again after the first meeting); null "
+        "when it was completed before any follow-up was answered.",
+    )
+
+
+class FollowUpDue(AcceptedReferralEvent):
+    """A follow-up fell due: the partner is to report whether the citizen still takes part,
+    and the care system, if the citizen consented to follow-up questions, how they are."""
+
+    event_type = _type("follow_up_due")
+
+    follow_up: int = Field(ge=1, description="Which follow-up, counted from the first meeting.")
+    due_at: datetime = Field(description="When it fell due.")
+    wellbeing_expected: bool = Field(
+        description="The care system is to record the citizen's answers (UCLA-3, WHO-5): "
+        "the citizen consented to follow-up questions."
+    )
+
+
+class FollowUpRecorded(AcceptedReferralEvent):
+    """One part of a follow-up was answered. What was answered stays in referrals."""
+
+    event_type = _type("follow_up_recorded")
+
+    follow_up: int = Field(ge=1, description="Which follow-up.")
+    part: FollowUpPart = Field(
+        description="`participation` (the partner) or `wellbeing` (the care system)."
+    )
+    recorded_at: datetime = Field(description="When it was recorded.")
+
+
+class FollowUpOverdue(AcceptedReferralEvent):
+    """A follow-up is still not answered some time after it fell due: those it waits for
+    are reminded, once."""
+
+    event_type = _type("follow_up_overdue")
+
+    follow_up: int = Field(ge=1, description="Which follow-up.")
+    due_at: datetime = Field(description="When it fell due.")
+    waiting_for: list[FollowUpPart] = Field(min_length=1, description="The parts not answered yet.")
+
+
+class FollowUpEscalated(AcceptedReferralEvent):
+    """A follow-up is still not answered after the reminder: operators should step in."""
+
+    event_type = _type("follow_up_escalated")
+
+    district: str = Field(description="City district the citizen lives in.")
+    follow_up: int = Field(ge=1, description="Which follow-up.")
+    due_at: datetime = Field(description="When it fell due.")
+    waiting_for: list[FollowUpPart] = Field(min_length=1, description="The parts not answered yet.")
 
 
 class ReferralFailed(AcceptedReferralEvent):
@@ -277,3 +335,86 @@ class ReferralErased(ReferralEvent):
         "holds about the referral."
     )
     erased_at: datetime = Field(description="When it was erased.")
+
+
+# --- referrals.status.v1: for care systems' own consumers -------------------------------
+
+STATUS_TOPIC = "referrals.status.v1"
+
+
+def _status_type(verb: str) -> str:
+    return f"{REVERSE_DOMAIN}.referrals.status.{verb}.v1"
+
+
+class CareSystemEvent(IntegrationEvent):
+    """What a care system is told about one of its referrals, on `referrals.status.v1`,
+    keyed by referral id. Never the citizen's identity; reason codes and, with the citizen's
+    consent, outcome scores: the topic is for the care systems that submitted the referrals,
+    which know the citizen."""
+
+    topic = STATUS_TOPIC
+    key_field = "referral_id"
+
+    referral_id: UUID = Field(description="The referral's id, also the Kafka key.")
+    care_system: str = Field(
+        description="The care system that submitted the referral (its token's subject): a "
+        "consumer keeps the events of its own referrals."
+    )
+    care_record_reference: str | None = Field(
+        description="The care system's own reference for the referral, given at intake."
+    )
+
+
+class ScoreChangePublic(BaseModel):
+    """One instrument's total at intake and at the last follow-up that asked it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline: int = Field(description="The total at intake.")
+    last: int = Field(description="The total at the last follow-up that asked it.")
+    change: int = Field(description="`last` minus `baseline`.")
+
+
+class ReferralStatusChanged(CareSystemEvent):
+    """The referral's status changed: one event per change, in order."""
+
+    event_type = _status_type("changed")
+
+    status: ReferralState = Field(description="The new status.")
+    previous_status: ReferralState | None = Field(
+        description="The status before; null for the submission."
+    )
+    reason: str | None = Field(
+        description="The reason code, where the step has one (e.g. why it was escalated, "
+        "put on hold, failed or cancelled; how a completed one ended)."
+    )
+    changed_at: datetime = Field(description="When it changed.")
+    outcome: Outcome | None = Field(
+        default=None,
+        description="For a completed referral that was followed up, and only if the citizen "
+        "consented to share how it went with the care system: how it ended.",
+    )
+    ucla3_change: ScoreChangePublic | None = Field(
+        default=None,
+        description="As `outcome`: the UCLA-3 loneliness total (3-9, lower is better) at "
+        "intake and at the last follow-up, if both were answered.",
+    )
+    who5_change: ScoreChangePublic | None = Field(
+        default=None,
+        description="As `outcome`: the WHO-5 well-being index (0-100, higher is better) at "
+        "intake and at the last follow-up, if both were answered.",
+    )
+
+
+class CareFollowUpDue(CareSystemEvent):
+    """A follow-up of the referral fell due; if the citizen consented to follow-up
+    questions, the care system is to record their answers
+    (`POST /referrals/{id}/follow-ups/{n}`)."""
+
+    event_type = _status_type("follow_up_due")
+
+    follow_up: int = Field(ge=1, description="Which follow-up, counted from the first meeting.")
+    due_at: datetime = Field(description="When it fell due.")
+    wellbeing_expected: bool = Field(
+        description="The citizen consented to follow-up questions: their answers are asked."
+    )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from contracts import (
     ConsentWithdrawn,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
     OfferExpired,
     OfferWithdrawn,
     PoolOpened,
@@ -30,6 +33,15 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
     def on_referral_escalated(event: ReferralEscalated, uow: services.UnitOfWork) -> None:
         services.notify_operators_of_escalation(event, uow, language, clock)
 
+    def on_follow_up_due(event: FollowUpDue, uow: services.UnitOfWork) -> None:
+        services.notify_follow_up_due(event, uow, language, clock)
+
+    def on_follow_up_overdue(event: FollowUpOverdue, uow: services.UnitOfWork) -> None:
+        services.remind_of_overdue_follow_up(event, uow, language, clock)
+
+    def on_follow_up_escalated(event: FollowUpEscalated, uow: services.UnitOfWork) -> None:
+        services.notify_operators_of_follow_up_escalation(event, uow, language, clock)
+
     def on_consent_withdrawn(event: ConsentWithdrawn, uow: services.UnitOfWork) -> None:
         services.request_deletion_after_withdrawal(event, uow, language, clock)
 
@@ -44,6 +56,9 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
         OfferWithdrawn: on_offer_withdrawn,
         OfferExpired: on_offer_expired,
         ReferralEscalated: on_referral_escalated,
+        FollowUpDue: on_follow_up_due,
+        FollowUpOverdue: on_follow_up_overdue,
+        FollowUpEscalated: on_follow_up_escalated,
         ConsentWithdrawn: on_consent_withdrawn,
         ReferralErased: on_referral_erased,
         PoolOpened: on_pool_opened,

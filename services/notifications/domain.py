@@ -32,6 +32,9 @@ class Template(StrEnum):
     REFERRAL_ESCALATED = "referral_escalated"
     POOL_OPENED = "pool_opened"
     DELETION_REQUESTED = "deletion_requested"
+    FOLLOW_UP_DUE = "follow_up_due"
+    FOLLOW_UP_OVERDUE = "follow_up_overdue"
+    FOLLOW_UP_ESCALATED = "follow_up_escalated"
 
 
 TEMPLATES: dict[tuple[Template, Language], str] = {
@@ -104,6 +107,43 @@ TEMPLATES: dict[tuple[Template, Language], str] = {
         "Referral {referral_id}: {reason}. Please delete everything you hold about the "
         "referral and the citizen."
     ),
+    (Template.FOLLOW_UP_DUE, Language.DA): (
+        "Opfølgning {follow_up} på henvisning {referral_id} skal besvares nu ({due}). "
+        "Fortæl os, om borgeren stadig deltager i fællesskabet: POST {path}"
+    ),
+    (Template.FOLLOW_UP_DUE, Language.SV): (
+        "Uppföljning {follow_up} av remiss {referral_id} ska besvaras nu ({due}). "
+        "Berätta för oss om personen fortfarande deltar i gemenskapen: POST {path}"
+    ),
+    (Template.FOLLOW_UP_DUE, Language.EN): (
+        "Follow-up {follow_up} of referral {referral_id} is due ({due}). "
+        "Please tell us whether the citizen still takes part in the community: POST {path}"
+    ),
+    (Template.FOLLOW_UP_OVERDUE, Language.DA): (
+        "Påmindelse: opfølgning {follow_up} på henvisning {referral_id} har ventet på jeres "
+        "svar siden {due}. Fortæl os, om borgeren stadig deltager i fællesskabet: POST {path}"
+    ),
+    (Template.FOLLOW_UP_OVERDUE, Language.SV): (
+        "Påminnelse: uppföljning {follow_up} av remiss {referral_id} har väntat på ert svar "
+        "sedan {due}. Berätta för oss om personen fortfarande deltar i gemenskapen: POST {path}"
+    ),
+    (Template.FOLLOW_UP_OVERDUE, Language.EN): (
+        "Reminder: follow-up {follow_up} of referral {referral_id} has been waiting for your "
+        "answer since {due}. Please tell us whether the citizen still takes part in the "
+        "community: POST {path}"
+    ),
+    (Template.FOLLOW_UP_ESCALATED, Language.DA): (
+        "Opfølgning {follow_up} på henvisning {referral_id} fra {district} er ikke besvaret "
+        "trods påmindelse (skulle besvares fra {due}). Mangler: {missing}."
+    ),
+    (Template.FOLLOW_UP_ESCALATED, Language.SV): (
+        "Uppföljning {follow_up} av remiss {referral_id} från {district} är inte besvarad "
+        "trots påminnelse (skulle besvaras från {due}). Saknas: {missing}."
+    ),
+    (Template.FOLLOW_UP_ESCALATED, Language.EN): (
+        "Follow-up {follow_up} of referral {referral_id} from {district} is still unanswered "
+        "after a reminder (due since {due}). Missing: {missing}."
+    ),
 }
 
 
@@ -152,6 +192,50 @@ ESCALATION_REASONS: dict[Language, dict[str, str]] = {
         "none_available": "the remaining communities have closed or have no free places",
     },
 }
+
+
+# Where a partner reports whether the citizen still takes part (referrals' partner API).
+FOLLOW_UP_PATH = "/partner/referrals/{referral_id}/follow-ups/{follow_up}"
+
+PARTICIPATION = "participation"
+"""The partner's part of a follow-up (referrals' `FollowUpPart`); `wellbeing` is the care
+system's."""
+
+
+def follow_up_path(referral_id: UUID, follow_up: int) -> str:
+    return FOLLOW_UP_PATH.format(referral_id=referral_id, follow_up=follow_up)
+
+
+def partner_is_waited_for(waiting_for: Iterable[str]) -> bool:
+    """A late follow-up is the partner's to answer only while its report on participation
+    is missing: the care system's answers are not the partner's to give."""
+    return PARTICIPATION in waiting_for
+
+
+# The parts of a follow-up still unanswered (referrals' follow-up part codes), as an
+# operator reads them; the partner's first, as referrals lists them.
+MISSING_PARTS: dict[Language, dict[str, str]] = {
+    Language.DA: {
+        PARTICIPATION: "partnerens besked om, hvorvidt borgeren deltager",
+        "wellbeing": "omsorgssystemets svar om borgerens trivsel",
+    },
+    Language.SV: {
+        PARTICIPATION: "partnerns besked om huruvida personen deltar",
+        "wellbeing": "omsorgssystemets svar om personens välbefinnande",
+    },
+    Language.EN: {
+        PARTICIPATION: "the partner's report on whether the citizen takes part",
+        "wellbeing": "the care system's answers on the citizen's well-being",
+    },
+}
+AND: dict[Language, str] = {Language.DA: "og", Language.SV: "och", Language.EN: "and"}
+
+
+def missing_parts(waiting_for: Iterable[str], language: Language) -> str:
+    """`waiting_for` in words, each part once, in a fixed order whatever the event's."""
+    parts = set(waiting_for)
+    words = [part_words for part, part_words in MISSING_PARTS[language].items() if part in parts]
+    return f" {AND[language]} ".join(words)
 
 
 class DeletionCause(StrEnum):

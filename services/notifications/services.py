@@ -14,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts import (
     ConsentWithdrawn,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
     IntegrationEvent,
     OfferExpired,
     OfferWithdrawn,
@@ -40,10 +43,13 @@ from notifications.domain import (
     Template,
     Webhook,
     check_webhook_url,
+    follow_up_path,
     format_amount,
     format_time,
     interest_names,
+    missing_parts,
     new_secret,
+    partner_is_waited_for,
     render,
     webhook_body,
 )
@@ -230,7 +236,6 @@ def notify_operators_of_escalation(
 ) -> None:
     """Nothing (more) can be offered: a message in the operators' inbox, naming the
     district, why and the interests, for an operator to find a community by hand."""
-    source = _consumed(uow)
     text = render(
         Template.REFERRAL_ESCALATED,
         language,
@@ -239,21 +244,102 @@ def notify_operators_of_escalation(
         reason=ESCALATION_REASONS[language][event.reason],
         interests=interest_names(event.interests, language),
     )
+    _tell_operators(uow, event, Template.REFERRAL_ESCALATED, language, text, clock())
+    uow.commit()
+
+
+def notify_follow_up_due(
+    event: FollowUpDue, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Tell the accepting organisation that a follow-up is due, and where to report whether
+    the citizen still takes part: in its inbox, and by webhook if it registered one."""
+    text = render(Template.FOLLOW_UP_DUE, language, **_partners_follow_up_fields(event, language))
+    _tell_organization(
+        uow, event.organization_id, event, Template.FOLLOW_UP_DUE, language, text, clock()
+    )
+    uow.commit()
+
+
+def remind_of_overdue_follow_up(
+    event: FollowUpOverdue, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Remind the accepting organisation of a follow-up while its participation report is
+    missing, as `notify_follow_up_due` told it. The reminder comes once per event: a
+    redelivery is skipped by the consumer's inbox. When only the care system's answers are
+    missing, nothing is sent (referrals reminds the care system itself) and the event is
+    handled all the same."""
+    if partner_is_waited_for(event.waiting_for):
+        text = render(
+            Template.FOLLOW_UP_OVERDUE, language, **_partners_follow_up_fields(event, language)
+        )
+        _tell_organization(
+            uow, event.organization_id, event, Template.FOLLOW_UP_OVERDUE, language, text, clock()
+        )
+    else:
+        log.info("follow_up.overdue.not_the_partners", follow_up=event.follow_up)
+    uow.commit()
+
+
+def notify_operators_of_follow_up_escalation(
+    event: FollowUpEscalated, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """A follow-up is still unanswered after the reminder: a message in the operators'
+    inbox, naming the district, which follow-up and what is missing, for an operator to
+    step in."""
+    text = render(
+        Template.FOLLOW_UP_ESCALATED,
+        language,
+        **_follow_up_fields(event, language),
+        district=event.district,
+        missing=missing_parts(event.waiting_for, language),
+    )
+    _tell_operators(uow, event, Template.FOLLOW_UP_ESCALATED, language, text, clock())
+    uow.commit()
+
+
+def _follow_up_fields(
+    event: FollowUpDue | FollowUpOverdue | FollowUpEscalated, language: Language
+) -> dict[str, str]:
+    return {
+        "referral_id": str(event.referral_id),
+        "follow_up": str(event.follow_up),
+        "due": format_time(event.due_at, language),
+    }
+
+
+def _partners_follow_up_fields(
+    event: FollowUpDue | FollowUpOverdue, language: Language
+) -> dict[str, str]:
+    """What a partner is told of a follow-up, with where in the API to answer it."""
+    return {
+        **_follow_up_fields(event, language),
+        "path": follow_up_path(event.referral_id, event.follow_up),
+    }
+
+
+def _tell_operators(
+    uow: UnitOfWork,
+    event: ReferralEvent,
+    template: Template,
+    language: Language,
+    text: str,
+    now: datetime,
+) -> None:
+    """The operators get `text` about the event's referral in the inbox they share."""
     message = Message(
         uuid4(),
         Audience.OPERATORS,
         None,
-        Template.REFERRAL_ESCALATED,
+        template,
         language,
         text,
-        source,
-        clock(),
+        _consumed(uow),
+        now,
         referral_id=event.referral_id,
     )
     # No DeliveryRecorded: the event names a recipient organisation, and the operators are
     # none. Nor a webhook: those are partners' endpoints.
     _put_in_inbox(uow, message)
-    uow.commit()
 
 
 def announce_pool(

@@ -12,7 +12,7 @@ from referrals.config import Settings
 from referrals.keystore import SqlDataKeyStore
 from referrals.privacy import MasterKeys, Vault
 from referrals.store import ReferralsUnitOfWork
-from runtime.clock import Clock, utcnow
+from runtime.clock import Clock, running_fast, utcnow
 from runtime.logs import get_logger
 from runtime.scheduler import run_timers
 from runtime.service import ServiceRuntime
@@ -26,9 +26,22 @@ log = get_logger(component="vault")
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()  # read from the environment
+    if settings.clock_speed != 1:
+        get_logger(component="clock").warning(
+            "clock.running_fast",
+            speed=settings.clock_speed,
+            detail="REFERRALS_CLOCK_SPEED is set: deadlines come that many times sooner; "
+            "for demonstrations and tests only",
+        )
+        clock = running_fast(settings.clock_speed, clock)
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(ReferralsUnitOfWork)
-    lifecycle = services.Lifecycle(start_uow, timedelta(hours=settings.offer_ttl_hours), clock)
+    lifecycle = services.Lifecycle(
+        start_uow,
+        timedelta(hours=settings.offer_ttl_hours),
+        clock,
+        settings.follow_up_plan(),
+    )
     service.consume(consumers.handlers(lifecycle.offer_ttl, clock), start_uow)
     keys = SqlDataKeyStore(make_engine(settings.effective_keystore_url()))
     service.on_startup(keys.create_table)

@@ -1,11 +1,14 @@
+import itertools
+from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from referrals.domain import FollowUpPlan
 from referrals.privacy import MasterKeys
 from runtime.config import DATA_DIR, ServiceSettings
 
@@ -47,6 +50,45 @@ class Settings(ServiceSettings):
     timer_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the scheduler looks for deadlines passed."
     )
+    follow_up_after_days: list[Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default=[28, 91],
+        min_length=1,
+        max_length=20,
+        description="When follow-ups fall due, in days after the first meeting, as a JSON "
+        "list in increasing order: four weeks and three months by default.",
+    )
+    follow_up_remind_after_days: float = Field(
+        default=14,
+        gt=0,
+        description="A follow-up not answered this long after it fell due is reminded, once.",
+    )
+    follow_up_escalate_after_days: float = Field(
+        default=14,
+        gt=0,
+        description="... and escalated to operators this long after the reminder.",
+    )
+    clock_speed: float = Field(
+        default=1,
+        ge=1,
+        le=10_000_000,
+        description="For demonstrations and tests only: the service's clock runs this many "
+        "times as fast as real time from the moment it starts, so that weeks of follow-ups "
+        "pass in seconds. Never set it in a deployment.",
+    )
+
+    @field_validator("follow_up_after_days")
+    @classmethod
+    def _increasing(cls, days: list[int]) -> list[int]:
+        if any(later <= earlier for earlier, later in itertools.pairwise(days)):
+            raise ValueError("the days of follow-ups must increase")
+        return days
+
+    def follow_up_plan(self) -> FollowUpPlan:
+        return FollowUpPlan(
+            after_days=tuple(self.follow_up_after_days),
+            remind_after=timedelta(days=self.follow_up_remind_after_days),
+            escalate_after=timedelta(days=self.follow_up_escalate_after_days),
+        )
 
     @field_validator("master_keys")
     @classmethod

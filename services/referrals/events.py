@@ -4,9 +4,14 @@ it causes (`referrals.domain.lifecycle`); the unit of work writes them to the ou
 from __future__ import annotations
 
 from contracts import (
+    CareFollowUpDue,
     ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
+    FollowUpRecorded,
     IntegrationEvent,
     MatchesFound,
     NoMatchFound,
@@ -23,6 +28,7 @@ from contracts import (
     ReferralOffered,
     ReferralPutOnHold,
     ReferralResumed,
+    ReferralStatusChanged,
     ReferralSubmitted,
     ServiceChanged,
 )
@@ -45,5 +51,11 @@ PUBLISHES: tuple[type[IntegrationEvent], ...] = (
     ReferralCancelled,
     ConsentWithdrawn,
     ReferralErased,
+    FollowUpDue,
+    FollowUpRecorded,
+    FollowUpOverdue,
+    FollowUpEscalated,
+    ReferralStatusChanged,
+    CareFollowUpDue,
 )
 CONSUMES: tuple[type[IntegrationEvent], ...] = (MatchesFound, NoMatchFound, ServiceChanged)

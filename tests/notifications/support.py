@@ -7,7 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from contracts import ConsentWithdrawn, ReferralErased
+from contracts import (
+    ConsentWithdrawn,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
+    ReferralErased,
+)
+from contracts.referrals import FollowUpPart
 from notifications import consumers
 from notifications.domain import Language, OperatorReader, PartnerReader
 from notifications.services import Clock
@@ -36,6 +43,57 @@ def referral_erased(referral_id: UUID, *organization_ids: UUID) -> ReferralErase
     """The citizen's data was erased; the referral was offered to `organization_ids`."""
     return ReferralErased(
         referral_id=referral_id, organization_ids=list(organization_ids), erased_at=NOW
+    )
+
+
+DUE_AT = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)
+"""When the follow-ups of the tests fell due: 20.12.2026 10:00 on Copenhagen's clock."""
+
+
+def follow_up_due(
+    organization_id: UUID = ORG,
+    *,
+    referral_id: UUID | None = None,
+    follow_up: int = 1,
+    wellbeing_expected: bool = True,
+) -> FollowUpDue:
+    """Follow-up `follow_up` of a referral the organisation accepted fell due at DUE_AT."""
+    return FollowUpDue(
+        referral_id=referral_id or uuid4(),
+        organization_id=organization_id,
+        service_id=uuid4(),
+        follow_up=follow_up,
+        due_at=DUE_AT,
+        wellbeing_expected=wellbeing_expected,
+    )
+
+
+def follow_up_overdue(
+    *waiting_for: FollowUpPart, organization_id: UUID = ORG, follow_up: int = 1
+) -> FollowUpOverdue:
+    """The reminder of follow-up `follow_up`, due at DUE_AT, still `waiting_for` parts."""
+    return FollowUpOverdue(
+        referral_id=uuid4(),
+        organization_id=organization_id,
+        service_id=uuid4(),
+        follow_up=follow_up,
+        due_at=DUE_AT,
+        waiting_for=list(waiting_for),
+    )
+
+
+def follow_up_escalated(
+    *waiting_for: FollowUpPart, district: str = "Nørrebro", follow_up: int = 2
+) -> FollowUpEscalated:
+    """Follow-up `follow_up`, due at DUE_AT, still `waiting_for` parts after the reminder."""
+    return FollowUpEscalated(
+        referral_id=uuid4(),
+        organization_id=ORG,
+        service_id=uuid4(),
+        district=district,
+        follow_up=follow_up,
+        due_at=DUE_AT,
+        waiting_for=list(waiting_for),
     )
 
 

@@ -246,6 +246,9 @@ def test_the_document_says_who_reads_the_inbox_and_what_a_message_carries(
         "referral_escalated",
         "pool_opened",
         "deletion_requested",
+        "follow_up_due",
+        "follow_up_overdue",
+        "follow_up_escalated",
     }
     assert "`deletion_requested`" in message["properties"]["kind"]["description"]
 

@@ -9,10 +9,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from contracts.referrals import EscalationReason, WithdrawalReason
+from contracts.referrals import EscalationReason, FollowUpPart, WithdrawalReason
 from notifications.domain import (
     DELETION_REASONS,
     ESCALATION_REASONS,
+    MISSING_PARTS,
     TEMPLATES,
     WITHDRAWAL_REASONS,
     Audience,
@@ -30,9 +31,11 @@ from notifications.domain import (
     Template,
     check_resolved_addresses,
     check_webhook_url,
+    follow_up_path,
     format_amount,
     format_time,
     interest_names,
+    missing_parts,
     new_secret,
     render,
     sign,
@@ -132,6 +135,92 @@ def test_a_host_with_any_private_address_among_its_answers_is_refused(private: s
 
 def test_every_template_exists_in_danish_swedish_and_english() -> None:
     assert set(TEMPLATES) == {(t, lang) for t in Template for lang in Language}
+
+
+# Sample values of each template's fields, each one recognisable in the rendered text.
+SAMPLE_FIELDS: dict[Template, dict[str, str]] = {
+    Template.REFERRAL_OFFERED: {
+        "age_band": "<age_band>",
+        "district": "<district>",
+        "interests": "<interests>",
+        "expires": "<expires>",
+    },
+    Template.OFFER_WITHDRAWN: {"referral_id": "<referral_id>", "reason": "<reason>"},
+    Template.OFFER_EXPIRED: {"referral_id": "<referral_id>", "expired": "<expired>"},
+    Template.REFERRAL_ESCALATED: {
+        "referral_id": "<referral_id>",
+        "district": "<district>",
+        "reason": "<reason>",
+        "interests": "<interests>",
+    },
+    Template.POOL_OPENED: {
+        "name": "<name>",
+        "budget_dkk": "<budget_dkk>",
+        "opens_on": "<opens_on>",
+        "closes_on": "<closes_on>",
+        "criteria": "<criteria>",
+    },
+    Template.DELETION_REQUESTED: {"referral_id": "<referral_id>", "reason": "<reason>"},
+    Template.FOLLOW_UP_DUE: {
+        "referral_id": "<referral_id>",
+        "follow_up": "<follow_up>",
+        "due": "<due>",
+        "path": "<path>",
+    },
+    Template.FOLLOW_UP_OVERDUE: {
+        "referral_id": "<referral_id>",
+        "follow_up": "<follow_up>",
+        "due": "<due>",
+        "path": "<path>",
+    },
+    Template.FOLLOW_UP_ESCALATED: {
+        "referral_id": "<referral_id>",
+        "follow_up": "<follow_up>",
+        "due": "<due>",
+        "district": "<district>",
+        "missing": "<missing>",
+    },
+}
+
+
+@pytest.mark.parametrize("language", Language)
+@pytest.mark.parametrize("template", Template)
+def test_every_template_renders_in_every_language_with_each_of_its_fields_and_nothing_unfilled(
+    template: Template, language: Language
+) -> None:
+    text = render(template, language, **SAMPLE_FIELDS[template])
+    for name, value in SAMPLE_FIELDS[template].items():
+        assert value in text, f"{name} is not in the text"
+    assert "{" not in text and "}" not in text
+
+
+def test_a_partner_is_told_the_api_path_to_answer_a_follow_up_at() -> None:
+    referral_id = UUID("6f1c2b9e-2d4e-4f7a-9a51-0c3e5d7b8a10")
+    assert follow_up_path(referral_id, 2) == f"/partner/referrals/{referral_id}/follow-ups/2"
+
+
+def test_every_follow_up_part_has_words_in_every_language() -> None:
+    assert set(MISSING_PARTS) == set(Language)
+    for language in Language:
+        assert set(MISSING_PARTS[language]) == set(get_args(FollowUpPart)), language
+
+
+@pytest.mark.parametrize(
+    ("waiting_for", "words"),
+    [
+        (["wellbeing"], "the care system's answers on the citizen's well-being"),
+        (
+            ["wellbeing", "participation", "wellbeing"],
+            "the partner's report on whether the citizen takes part and the care system's "
+            "answers on the citizen's well-being",
+        ),
+    ],
+    ids=["one", "both-out-of-order-and-repeated"],
+)
+def test_what_is_missing_names_each_part_once_the_partners_first(
+    waiting_for: list[str], words: str
+) -> None:
+    assert missing_parts(waiting_for, Language.EN) == words
 
 
 def test_the_danish_offer_text_reads_as_intended() -> None:

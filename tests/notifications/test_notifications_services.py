@@ -11,13 +11,14 @@ import pytest
 from contracts import (
     ConsentWithdrawn,
     DeliveryRecorded,
+    FollowUpOverdue,
     IntegrationEvent,
     PoolOpened,
     ReferralErased,
     ReferralOffered,
 )
-from contracts.referrals import OfferEvent, WithdrawalReason
-from notifications import consumers, services
+from contracts.referrals import FollowUpPart, OfferEvent, WithdrawalReason
+from notifications import consumers, events, services
 from notifications.domain import (
     Audience,
     Channel,
@@ -39,6 +40,7 @@ from tests.events import (
     referral_offered,
 )
 from tests.fakes import FakeClock
+from tests.kit import record_of
 from tests.notifications.fakes import FakeUnitOfWork
 from tests.notifications.support import (
     LEASE,
@@ -50,6 +52,10 @@ from tests.notifications.support import (
     OTHER_PARTNER,
     PARTNER,
     consent_withdrawn,
+    consume,
+    follow_up_due,
+    follow_up_escalated,
+    follow_up_overdue,
     referral_erased,
 )
 
@@ -710,3 +716,167 @@ def test_a_webhook_erased_while_it_was_being_sent_is_let_go_and_nothing_publishe
     assert services.record_webhook_outcome(command, uow, POLICY, FakeClock(NOW)) is None
     assert delivery_id not in uow.deliveries.rows
     assert uow.committed_events == []
+
+
+def test_every_consumed_event_type_has_a_subscriber_and_every_subscriber_a_consumed_type() -> None:
+    assert set(consumers.handlers(Language.DA)) == set(events.CONSUMES)
+
+
+def webhook_data(uow: FakeUnitOfWork) -> list[tuple[UUID | None, str, object]]:
+    """Each queued webhook: to whom, the event type it carries and the event's data."""
+    bodies = [(d.organization_id, d.body) for d in uow.deliveries.of_channel(Channel.WEBHOOK)]
+    return [
+        (org, json.loads(body)["type"], json.loads(body)["data"]) for org, body in bodies if body
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        (
+            Language.DA,
+            "Opfølgning 1 på henvisning {id} skal besvares nu (20.12.2026 kl. 10:00). Fortæl "
+            "os, om borgeren stadig deltager i fællesskabet: POST /partner/referrals/{id}/"
+            "follow-ups/1",
+        ),
+        (
+            Language.SV,
+            "Uppföljning 1 av remiss {id} ska besvaras nu (2026-12-20 kl. 10:00). Berätta för "
+            "oss om personen fortfarande deltar i gemenskapen: POST /partner/referrals/{id}/"
+            "follow-ups/1",
+        ),
+        (
+            Language.EN,
+            "Follow-up 1 of referral {id} is due (20 Dec 2026 10:00 Copenhagen time). Please "
+            "tell us whether the citizen still takes part in the community: POST "
+            "/partner/referrals/{id}/follow-ups/1",
+        ),
+    ],
+    ids=["da", "sv", "en"],
+)
+def test_a_due_follow_up_reaches_the_accepting_organisations_inbox_in_its_language_and_webhook(
+    language: Language, text: str
+) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    with_webhook(uow, OTHER_ORG)
+    event = follow_up_due(ORG)
+    handle(event, language, uow)
+    [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
+    assert message.text == text.format(id=event.referral_id)
+    assert (message.template, message.language, message.referral_id, message.created_at) == (
+        Template.FOLLOW_UP_DUE,
+        language,
+        event.referral_id,
+        NOW,
+    )
+    assert uow.messages.for_reader(OTHER_PARTNER, unread_only=False, limit=10) == []
+    assert webhook_data(uow) == [(ORG, event.event_type, event.model_dump(mode="json"))]
+    [recorded] = uow.committed_events
+    assert isinstance(recorded, DeliveryRecorded)
+    assert (recorded.organization_id, recorded.channel, recorded.source_event_type) == (
+        ORG,
+        "inbox",
+        event.event_type,
+    )
+    assert uow.commits == 1
+
+
+@pytest.mark.parametrize(
+    "waiting_for",
+    [("participation",), ("participation", "wellbeing"), ("wellbeing", "participation")],
+    ids=["participation", "both", "both-in-another-order"],
+)
+def test_a_reminder_reaches_the_organisation_while_its_participation_report_is_missing(
+    waiting_for: tuple[FollowUpPart, ...],
+) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    event = follow_up_overdue(*waiting_for, follow_up=2)
+    handle(event, uow=uow)
+    [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
+    assert message.text == (
+        f"Påmindelse: opfølgning 2 på henvisning {event.referral_id} har ventet på jeres svar "
+        "siden 20.12.2026 kl. 10:00. Fortæl os, om borgeren stadig deltager i fællesskabet: "
+        f"POST /partner/referrals/{event.referral_id}/follow-ups/2"
+    )
+    assert (message.template, message.referral_id) == (
+        Template.FOLLOW_UP_OVERDUE,
+        event.referral_id,
+    )
+    assert webhook_data(uow) == [(ORG, event.event_type, event.model_dump(mode="json"))]
+    [recorded] = uow.committed_events
+    assert isinstance(recorded, DeliveryRecorded)
+    assert (recorded.organization_id, recorded.source_event_type) == (ORG, event.event_type)
+
+
+async def test_a_reminder_of_the_care_systems_answers_alone_tells_the_partner_nothing() -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    record = record_of(follow_up_overdue("wellbeing"))
+    assert await consume(uow, record, clock=FakeClock(NOW)) == []  # type: ignore[arg-type]
+    assert uow.messages.rows == {}
+    assert uow.deliveries.rows == {}
+    assert uow.committed_events == []
+    assert (record.headers["ce_source"], record.headers["ce_id"]) in uow.inbox, "handled"
+
+
+async def test_a_redelivered_reminder_is_not_sent_twice() -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    record = record_of(follow_up_overdue("participation"))
+    for _ in range(2):
+        assert await consume(uow, record, clock=FakeClock(NOW)) == []  # type: ignore[arg-type]
+    assert [m.template for m in uow.messages.rows.values()] == [Template.FOLLOW_UP_OVERDUE]
+    assert len(uow.deliveries.of_channel(Channel.WEBHOOK)) == 1
+    assert [
+        e.source_event_type for e in uow.committed_events if isinstance(e, DeliveryRecorded)
+    ] == [FollowUpOverdue.event_type]
+
+
+@pytest.mark.parametrize(
+    ("waiting_for", "missing"),
+    [
+        (("participation",), "partnerens besked om, hvorvidt borgeren deltager"),
+        (("wellbeing",), "omsorgssystemets svar om borgerens trivsel"),
+        (
+            ("wellbeing", "participation"),
+            "partnerens besked om, hvorvidt borgeren deltager og omsorgssystemets svar om "
+            "borgerens trivsel",
+        ),
+    ],
+    ids=["partner", "care-system", "both"],
+)
+def test_an_escalated_follow_up_reaches_the_operators_naming_district_follow_up_and_whats_missing(
+    waiting_for: tuple[FollowUpPart, ...], missing: str
+) -> None:
+    uow = FakeUnitOfWork()
+    with_webhook(uow)
+    event = follow_up_escalated(*waiting_for, district="Vesterbro", follow_up=2)
+    handle(event, uow=uow)
+    [message] = uow.messages.for_reader(OPERATOR, unread_only=False, limit=10)
+    assert message.text == (
+        f"Opfølgning 2 på henvisning {event.referral_id} fra Vesterbro er ikke besvaret trods "
+        f"påmindelse (skulle besvares fra 20.12.2026 kl. 10:00). Mangler: {missing}."
+    )
+    assert (message.audience, message.template, message.referral_id, message.created_at) == (
+        Audience.OPERATORS,
+        Template.FOLLOW_UP_ESCALATED,
+        event.referral_id,
+        NOW,
+    )
+    assert uow.messages.for_reader(PARTNER, unread_only=False, limit=10) == []
+    assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
+    assert uow.committed_events == []
+    assert uow.commits == 1
+
+
+def test_an_escalated_follow_up_is_written_in_the_services_language() -> None:
+    event = follow_up_escalated("participation", "wellbeing", follow_up=1)
+    [message] = handle(event, Language.EN).messages.rows.values()
+    assert message.text == (
+        f"Follow-up 1 of referral {event.referral_id} from Nørrebro is still unanswered after "
+        "a reminder (due since 20 Dec 2026 10:00 Copenhagen time). Missing: the partner's "
+        "report on whether the citizen takes part and the care system's answers on the "
+        "citizen's well-being."
+    )

@@ -20,7 +20,7 @@ from contracts import (
     ReferralErased,
     ReferralOffered,
 )
-from notifications import services
+from notifications import events, services
 from notifications.domain import (
     Audience,
     Channel,
@@ -59,6 +59,9 @@ from tests.notifications.support import (
     StartUow,
     consent_withdrawn,
     consume,
+    follow_up_due,
+    follow_up_escalated,
+    follow_up_overdue,
     referral_erased,
 )
 
@@ -106,10 +109,19 @@ CONSUMED: dict[str, Callable[[], IntegrationEvent]] = {
     "referral.offer_withdrawn": lambda: offer_withdrawn(referral_offered(organization_id=ORG)),
     "referral.offer_expired": lambda: offer_expired(referral_offered(organization_id=ORG)),
     "referral.escalated": referral_escalated,
+    "referral.follow_up_due": follow_up_due,
+    "referral.follow_up_overdue": lambda: follow_up_overdue("participation", "wellbeing"),
+    "referral.follow_up_escalated": lambda: follow_up_escalated("participation"),
     "pool.opened": pool_opened,
     "referral.consent_withdrawn": lambda: consent_withdrawn(uuid4(), ORG),
     "referral.erased": lambda: referral_erased(uuid4(), ORG),
 }
+
+
+def test_the_redelivery_cases_are_every_type_the_service_consumes() -> None:
+    assert {make().event_type for make in CONSUMED.values()} == {
+        consumed.event_type for consumed in events.CONSUMES
+    }
 
 
 @pytest.mark.parametrize("event", CONSUMED.values(), ids=CONSUMED.keys())

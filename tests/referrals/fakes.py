@@ -12,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
+from contracts.referrals import CareSystemEvent
 from referrals.domain import ErasedReferral, KnownService, Referral, ReferralStatus
 from referrals.privacy import WrappedKey
 from referrals.store import ConcurrentUpdate, DueTimer, Sealed, StoredCitizen
@@ -39,7 +40,7 @@ class Tables:
 def _stored(referral: Referral) -> Referral:
     """What a row keeps of a referral: everything but the events not yet collected."""
     kept = copy.deepcopy(referral)
-    kept.events = []
+    kept.events, kept.care_events = [], []
     return kept
 
 
@@ -258,6 +259,9 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.crashes: list[BaseException] = []
         """Each is raised once, by a commit, instead of committing: the process died there."""
         self._referrals = FakeReferralRepository(self)
+        self.care_events_published: list[CareSystemEvent] = []
+        """What the referrals told their care systems (`referrals.status.v1`); kept apart
+        from the events on `referrals.referral.v1`, which the tests count."""
 
     def _tables(self) -> list[object]:
         return [self.tables]
@@ -291,7 +295,9 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         for referral in self._referrals.seen():
             for event in referral.events:
                 self.publish(event)
+            self.care_events_published += referral.care_events
             referral.events.clear()
+            referral.care_events.clear()
         super().commit()
 
     # --- what tests use to look inside and to interfere -----------------------------------

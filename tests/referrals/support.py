@@ -67,6 +67,7 @@ def consent(**changes: object) -> Consent:
         "recorded_by": "cw-4711",
         "how": ConsentMethod.VERBAL,
         "share_contact_details": True,
+        "follow_up_questions": True,
     }
     fields.update(changes)
     return Consent(**fields)  # type: ignore[arg-type]
@@ -131,6 +132,7 @@ def referral_in(status: ReferralStatus, *, candidates: int = 2) -> Referral:
         referral.fail(holder, FailReason.CITIZEN_NOT_INTERESTED, None, NOW)
     assert referral.status is status
     referral.events.clear()
+    referral.care_events.clear()
     return referral
 
 

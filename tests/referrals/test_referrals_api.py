@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
+from contracts.referrals import STATUS_TOPIC, TOPIC
 from referrals.app import create_app
 from runtime.auth import Role
 from runtime.storage import outbox
@@ -49,7 +50,9 @@ def body(**changes: Any) -> dict[str, Any]:
 def outbox_rows(db_url: str) -> int:
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        rows = connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+        rows = connection.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.topic == TOPIC)
+        ).scalar_one()
         referrals = connection.execute(text("select count(*) from referral")).scalar_one()
     engine.dispose()
     assert rows == referrals
@@ -238,8 +241,9 @@ def test_the_api_document_names_every_answer_a_referral_request_can_get(
     read = document["paths"]["/referrals/{referral_id}"]["get"]["responses"]
     assert {"200", "201", "400", "409", "422"} <= set(submit)
     # Only what JSON Schema cannot say is a rule: the birth date and today's age.
-    assert len(submit["422"]["x-rules"]) == 2
+    assert len(submit["422"]["x-rules"]) == 3
     assert any("65" in rule for rule in submit["422"]["x-rules"])
+    assert any("follow_up_questions" in rule for rule in submit["422"]["x-rules"])
     assert "404" in read
     consent = document["components"]["schemas"]["ConsentCreate"]["properties"]["referral"]
     assert consent["const"] is True
@@ -253,9 +257,11 @@ def test_a_callers_correlation_id_follows_the_referral_into_its_event_and_logs(
     assert client.post("/referrals", json=body(), headers=headers).status_code == 201
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        [headers_row] = connection.execute(select(outbox.c.headers)).scalars().all()
+        rows = connection.execute(select(outbox.c.topic, outbox.c.headers)).all()
     engine.dispose()
-    assert headers_row["ce_correlationid"] == "care-visit-77"
+    # The submission and the care system's status change, each with the caller's id.
+    assert sorted(topic for topic, _ in rows) == [TOPIC, STATUS_TOPIC]
+    assert {headers["ce_correlationid"] for _, headers in rows} == {"care-visit-77"}
     lines = log_events(caplog)
     [request_line] = [line for line in lines if line["event"] == "http.request"]
     assert request_line["correlation_id"] == "care-visit-77"

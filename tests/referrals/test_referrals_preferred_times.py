@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, select
 
 from contracts import ReferralSubmitted
+from contracts.referrals import TOPIC
 from referrals.app import MIGRATIONS, create_app
 from runtime.migrations import alembic_config
 from runtime.storage import outbox
@@ -36,7 +37,11 @@ def client(offline_service_env: pytest.MonkeyPatch, db_url: str) -> Iterator[Tes
 def submitted_data(db_url: str) -> list[dict[str, Any]]:
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        values = connection.execute(select(outbox.c.value)).scalars().all()
+        values = (
+            connection.execute(select(outbox.c.value).where(outbox.c.topic == TOPIC))
+            .scalars()
+            .all()
+        )
     engine.dispose()
     return [json.loads(value) for value in values]
 

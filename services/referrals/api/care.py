@@ -13,6 +13,7 @@ from contracts.referrals import TimeOfDay
 from referrals import services
 from referrals.api.models import (
     CPR,
+    FollowUpNumber,
     Lifecycle,
     ReasonedInput,
     ReferralPublic,
@@ -21,12 +22,15 @@ from referrals.api.models import (
     refusals,
     responses,
 )
+from referrals.api.outcomes import ScoresCreate
 from referrals.domain import (
     CancelReason,
     Consent,
     ConsentMethod,
+    InvalidAnswer,
     InvalidPersonalNumber,
     NotEligible,
+    Party,
 )
 from runtime.auth import Principal, Role, require
 from runtime.http import (
@@ -49,6 +53,11 @@ router = APIRouter(prefix="/referrals", tags=["referrals"])
 
 CareOrOperator = Annotated[Principal, Depends(require(Role.CARE_SYSTEM, Role.OPERATOR))]
 
+CareRecordReference = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+]
+"""Printable ASCII without spaces, as a FHIR identifier's value in practice is."""
+
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{4,18}[0-9]$")]
 """Digits, spaces between them, an optional leading `+`; refused, not trimmed, when padded."""
 
@@ -58,6 +67,11 @@ BIRTH_DATE_RULE = (
     "is a 29 February only in a leap year, and is not in the future."
 )
 AGE_RULE = "The citizen is 65 or older today."
+BASELINE_RULE = "A `baseline` is given only with `consent.follow_up_questions`."
+CONSENT_RULE = (
+    "The citizen's answers are recorded only if they consented to follow-up questions "
+    "(`consent.follow_up_questions`) and have not withdrawn consent."
+)
 
 
 class CitizenCreate(InputModel):
@@ -150,6 +164,18 @@ class ReferralCreate(InputModel):
         "(`GET /partner/referrals/{id}/note`), and it never leaves referrals otherwise.",
     )
     consent: ConsentCreate
+    care_record_reference: CareRecordReference | None = Field(
+        default=None,
+        description="The care system's own reference for this referral (e.g. its care "
+        "record's id); it comes back in everything the care system sees: the referral, the "
+        "changes feed, the status topic and FHIR.",
+        examples=["EOJ-2026-004711"],
+    )
+    baseline: ScoresCreate | None = Field(
+        default=None,
+        description="The citizen's answers at intake (UCLA-3, WHO-5), asked by the care "
+        "worker; only with `consent.follow_up_questions` (422 otherwise).",
+    )
 
 
 class CancelCreate(ReasonedInput):
@@ -176,7 +202,7 @@ class WithdrawalCreate(InputModel):
     responses={
         **created_responses(ReferralPublic, "referral"),
         409: {"description": "The Idempotency-Key was used before with another body."},
-        **rules(BIRTH_DATE_RULE, AGE_RULE),
+        **rules(BIRTH_DATE_RULE, AGE_RULE, BASELINE_RULE),
     },
 )
 def submit_referral(
@@ -212,6 +238,8 @@ def submit_referral(
         note=body.note,
         needs_accompaniment=body.needs_accompaniment,
         preferred_times=body.preferred_times,
+        care_record_reference=body.care_record_reference,
+        baseline=body.baseline.scores() if body.baseline else None,
         idempotency_key=idempotency_key,
     )
     try:
@@ -220,12 +248,12 @@ def submit_referral(
         )
     except InvalidPersonalNumber as error:
         raise Problem(422, f"citizen.personal_number: {error}.") from error
-    except NotEligible as error:
-        raise Problem(422, f"{error}.") from error
+    except (NotEligible, InvalidAnswer) as error:
+        raise Problem(422, f"{str(error)[0].upper()}{str(error)[1:]}.") from error
     except IdempotencyConflict as error:
         raise Problem(409, f"{error}.") from error
     answer_created(response, f"/referrals/{referral.id}", created)
-    return ReferralPublic.of(referral)
+    return ReferralPublic.of(referral, Party.CARE_SYSTEM)
 
 
 @router.get("/{referral_id}", summary="Read a referral's status", responses=responses(404, 410))
@@ -235,7 +263,8 @@ def get_referral(
     """A care system reads the referrals it submitted; an operator reads any. The history
     shows every step, with the reasons and texts given."""
     with refusals(referral_id):
-        return ReferralPublic.of(services.get_referral(referral_id, actor_of(principal), start_uow))
+        actor = actor_of(principal)
+        return ReferralPublic.of(services.get_referral(referral_id, actor, start_uow), actor.party)
 
 
 @router.post(
@@ -250,9 +279,10 @@ def cancel_referral(
     state that is not final (409 when completed, failed or cancelled already). An open
     offer is withdrawn and its organisation told; a place taken is given back."""
     command = services.CancelReferral(body.reason, body.text)
+    actor = actor_of(principal)
     with refusals(referral_id):
         return ReferralPublic.of(
-            services.cancel(referral_id, command, actor_of(principal), lifecycle)
+            services.cancel(referral_id, command, actor, lifecycle), actor.party
         )
 
 
@@ -282,7 +312,45 @@ def withdraw_consent(
     command = (
         services.WithdrawConsent(body.recorded_by, body.how) if body else services.WithdrawConsent()
     )
+    actor = actor_of(principal)
     with refusals(referral_id):
         return ReferralPublic.of(
-            services.withdraw_consent(referral_id, command, actor_of(principal), lifecycle)
+            services.withdraw_consent(referral_id, command, actor, lifecycle), actor.party
         )
+
+
+@router.post(
+    "/{referral_id}/follow-ups/{number}",
+    summary="Record the citizen's answers at a follow-up",
+    responses={
+        **responses(404, 409, 410),
+        403: {"description": "Only the care system that submitted the referral records them."},
+        404: {
+            "description": "There is no referral with this id that the token may see, or "
+            "it has no follow-up of this number (follow-ups are scheduled at the first "
+            "meeting)."
+        },
+        409: {
+            "description": "The follow-up is not due yet, was answered already with other "
+            "answers, or the referral is no longer held by an organisation (or changed at "
+            "the same moment); nothing changed."
+        },
+        **rules(CONSENT_RULE),
+    },
+)
+def record_wellbeing(
+    referral_id: UUID,
+    number: FollowUpNumber,
+    body: ScoresCreate,
+    principal: Annotated[Principal, Depends(require(Role.CARE_SYSTEM))],
+    lifecycle: Lifecycle,
+) -> ReferralPublic:
+    """The citizen's answers to UCLA-3 and WHO-5 at follow-up `number`, once it is due; an
+    empty body records that the citizen was asked and did not want to answer. Sending the
+    same answers again changes nothing. The last answer of the last follow-up completes the
+    referral with its outcome."""
+    command = services.RecordWellbeing(number, body.scores())
+    actor = actor_of(principal)
+    with refusals(referral_id):
+        referral = services.record_wellbeing(referral_id, command, actor, lifecycle)
+    return ReferralPublic.of(referral, actor.party)

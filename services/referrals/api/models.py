@@ -10,11 +10,18 @@ from enum import StrEnum
 from typing import Annotated, Any, Generic, Self, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from contracts.referrals import AgeBand, TimeOfDay
 from referrals import services
+from referrals.api.outcomes import (
+    FollowUpPublic,
+    OutcomePublic,
+    PartnerFollowUpPublic,
+    ScoreChangePublic,
+    ScoresPublic,
+)
 from referrals.domain import (
     Accompaniment,
     Actor,
@@ -25,6 +32,7 @@ from referrals.domain import (
     Forbidden,
     InvalidAnswer,
     InvalidTransition,
+    NoSuchFollowUp,
     OfferStatus,
     Party,
     Referral,
@@ -46,6 +54,9 @@ def lifecycle(request: Request) -> services.Lifecycle:
 
 Lifecycle = Annotated[services.Lifecycle, Depends(lifecycle)]
 
+FollowUpNumber = Annotated[
+    int, Path(ge=1, le=20, description="Which follow-up: 1 for the first after the first meeting.")
+]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many.")]
 
@@ -94,6 +105,8 @@ def refusals(referral_id: UUID) -> Iterator[None]:
         ) from error
     except InvalidAnswer as error:
         raise Problem(422, f"{str(error)[0].upper()}{str(error)[1:]}.") from error
+    except NoSuchFollowUp as error:
+        raise Problem(404, f"{str(error)[0].upper()}{str(error)[1:]}.") from error
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -143,15 +156,19 @@ class OfferPublic(BaseModel):
 class TransitionPublic(BaseModel):
     at: datetime
     action: str = Field(
-        description="`submit`, `offer`, `escalate`, or the action taken: `accept`, "
-        "`decline`, `expire`, `contact_made`, `first_meeting`, `hold`, `resume`, "
-        "`complete`, `fail`, `cancel`, `assign`."
+        description="`submit`, `offer`, `escalate`, `follow_up_due`, `follow_up_reminded`, "
+        "`follow_up_escalated`, or the action taken: `accept`, `decline`, `expire`, "
+        "`contact_made`, `first_meeting`, `record_participation`, `record_wellbeing`, "
+        "`hold`, `resume`, `complete`, `fail`, `cancel`, `assign`."
     )
     by: Party = Field(description="Who took it; `system` and `clock` are Brobygger itself.")
     from_status: ReferralStatus | None
     to_status: ReferralStatus
-    reason: str | None = Field(description="The reason code given, if any.")
+    reason: str | None = Field(
+        description="The reason code given, if any; for `complete`, how it ended."
+    )
     text: str | None = Field(description="The text given with it, if any.")
+    follow_up: int | None = Field(description="The follow-up the step was about, if any.")
 
 
 class Escalation(BaseModel):
@@ -223,10 +240,15 @@ CITIZEN_REF = (
 
 
 class ReferralPublic(BaseModel):
-    """A referral as its care system and operators see it; the identity stays inside."""
+    """A referral as its care system and operators see it; the identity stays inside. How
+    it goes after the first meeting (the partner's reports, the outcome) the care system
+    sees only if the citizen consented to share it."""
 
     id: UUID
     status: ReferralStatus
+    care_record_reference: str | None = Field(
+        description="The care system's own reference for the referral, given at intake."
+    )
     citizen_ref: str = Field(description=CITIZEN_REF)
     age_band: AgeBand
     district: str
@@ -246,15 +268,28 @@ class ReferralPublic(BaseModel):
     contact_made_on: date | None
     first_meeting_on: date | None
     accompanied_by: Accompaniment | None = Field(description="Who came to the first meeting.")
+    baseline: ScoresPublic | None = Field(
+        description="The citizen's answers at intake, if asked (with their consent)."
+    )
+    follow_ups: list[FollowUpPublic] = Field(
+        description="Scheduled at the first meeting, in order."
+    )
+    outcome: OutcomePublic | None = Field(
+        description="How it ended, once completed (for a care system: with the citizen's "
+        "consent to share it)."
+    )
     offers: list[OfferPublic]
     history: list[TransitionPublic] = Field(description="Every step, oldest first.")
 
     @classmethod
-    def of(cls, referral: Referral) -> ReferralPublic:
+    def of(cls, referral: Referral, party: Party) -> ReferralPublic:
         current = referral.current_offer
+        shared = party is not Party.CARE_SYSTEM or referral.outcome_shared
+        ucla3, who5 = referral.score_changes()
         return cls(
             id=referral.id,
             status=referral.status,
+            care_record_reference=referral.care_record_reference,
             citizen_ref=referral.citizen_ref,
             age_band=referral.age_band,
             district=referral.district,
@@ -274,6 +309,18 @@ class ReferralPublic(BaseModel):
             contact_made_on=referral.contact_made_on,
             first_meeting_on=referral.first_meeting_on,
             accompanied_by=referral.accompanied_by,
+            baseline=ScoresPublic.of(referral.baseline) if referral.baseline else None,
+            follow_ups=[
+                FollowUpPublic.of(f, referral.wellbeing_expected, shared)
+                for f in referral.follow_ups
+            ],
+            outcome=OutcomePublic(
+                outcome=referral.outcome,
+                ucla3_change=ScoreChangePublic.of(ucla3),
+                who5_change=ScoreChangePublic.of(who5),
+            )
+            if shared and referral.status is ReferralStatus.COMPLETED
+            else None,
             offers=[OfferPublic.model_validate(o, from_attributes=True) for o in referral.offers],
             history=[
                 TransitionPublic(
@@ -284,6 +331,7 @@ class ReferralPublic(BaseModel):
                     to_status=t.to_status,
                     reason=t.reason,
                     text=t.text,
+                    follow_up=t.follow_up,
                 )
                 for t in referral.history
             ],
@@ -334,6 +382,10 @@ class PartnerReferralPublic(BaseModel):
     accompanied_by: Accompaniment | None = Field(
         description="Only while this organisation holds it."
     )
+    follow_ups: list[PartnerFollowUpPublic] = Field(
+        description="Only while this organisation holds it: each follow-up after the first "
+        "meeting and the organisation's own report (`POST .../follow-ups/{n}`)."
+    )
 
     @classmethod
     def of(cls, referral: Referral, organization_id: UUID) -> PartnerReferralPublic:
@@ -357,6 +409,7 @@ class PartnerReferralPublic(BaseModel):
             contact_made_on=referral.contact_made_on if holds else None,
             first_meeting_on=referral.first_meeting_on if holds else None,
             accompanied_by=referral.accompanied_by if holds else None,
+            follow_ups=[PartnerFollowUpPublic.of(f) for f in referral.follow_ups] if holds else [],
         )
 
 

@@ -24,7 +24,7 @@ from referrals.api.models import (
     refusals,
     responses,
 )
-from referrals.domain import ErasureBasis, IdentityPurpose, InvalidPersonalNumber
+from referrals.domain import ErasureBasis, IdentityPurpose, InvalidPersonalNumber, Party
 from runtime.auth import Principal, Role, require
 from runtime.http import InputModel, LongText, ShortText
 from runtime.openapi import rules
@@ -59,7 +59,10 @@ def list_escalations(
     why: no match, all declined, all expired."""
     found, total = services.escalations(district, offset, limit, start_uow)
     return Page[ReferralPublic](
-        data=[ReferralPublic.of(r) for r in found], total=total, offset=offset, limit=limit
+        data=[ReferralPublic.of(r, Party.OPERATOR) for r in found],
+        total=total,
+        offset=offset,
+        limit=limit,
     )
 
 
@@ -78,7 +81,7 @@ def assign_referral(
     command = services.AssignReferral(body.service_id, body.reason)
     with refusals(referral_id):
         return ReferralPublic.of(
-            services.assign(referral_id, command, actor_of(principal), lifecycle)
+            services.assign(referral_id, command, actor_of(principal), lifecycle), Party.OPERATOR
         )
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from referrals import services
 from referrals.api.models import (
     NOT_CONVERTED,
+    FollowUpNumber,
     Lifecycle,
     Limit,
     Offset,
@@ -24,6 +25,7 @@ from referrals.api.models import (
     refusals,
     responses,
 )
+from referrals.api.outcomes import ParticipationCreate
 from referrals.domain import Accompaniment, Actor, DeclineReason, FailReason, HoldReason, Referral
 from runtime.auth import Principal, Role, require
 from runtime.http import Day, InputModel, LongText
@@ -273,4 +275,39 @@ def fail(
     command = services.FailReferral(body.reason, body.text)
     return _step(
         referral_id, principal, lambda actor: services.fail(referral_id, command, actor, lifecycle)
+    )
+
+
+@router.post(
+    "/{referral_id}/follow-ups/{number}",
+    summary="Report the citizen's participation at a follow-up",
+    responses={
+        **STEP,
+        404: {
+            "description": "There is no referral with this id offered to the organisation, "
+            "or it has no follow-up of this number (follow-ups are scheduled at the first "
+            "meeting)."
+        },
+        409: {
+            "description": "The follow-up is not due yet, was reported already with another "
+            "report, or the referral is no longer held (or changed at the same moment); "
+            "nothing changed."
+        },
+    },
+)
+def record_participation(
+    referral_id: UUID,
+    number: FollowUpNumber,
+    body: ParticipationCreate,
+    principal: Partner,
+    lifecycle: Lifecycle,
+) -> PartnerReferralPublic:
+    """Whether the citizen still takes part, at follow-up `number`, once it is due; by the
+    organisation that accepted the referral. Sending the same report again changes nothing.
+    The last answer of the last follow-up completes the referral with its outcome."""
+    command = services.RecordParticipation(number, body.participation())
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.record_participation(referral_id, command, actor, lifecycle),
     )

@@ -12,6 +12,14 @@ from referrals.domain.citizen import (
     age_band,
     parse_cpr,
 )
+from referrals.domain.follow_ups import (
+    FOLLOW_UP_DUE,
+    FOLLOW_UP_ESCALATION,
+    FOLLOW_UP_REMINDER,
+    FollowUp,
+    FollowUpPlan,
+    Part,
+)
 from referrals.domain.lifecycle import ErasedReferral, Referral, in_day_order
 from referrals.domain.offers import (
     OFFER_EXPIRY,
@@ -28,6 +36,15 @@ from referrals.domain.offers import (
     OfferStatus,
     WithdrawalReason,
 )
+from referrals.domain.outcomes import (
+    Outcome,
+    Participation,
+    ParticipationStatus,
+    ScoreChange,
+    Scores,
+    Ucla3,
+    Who5,
+)
 from referrals.domain.rules import (
     CLOCK,
     FINAL,
@@ -38,6 +55,7 @@ from referrals.domain.rules import (
     Forbidden,
     InvalidAnswer,
     InvalidTransition,
+    NoSuchFollowUp,
     Party,
     ReferralStatus,
     Transition,
@@ -46,6 +64,9 @@ from referrals.domain.rules import (
 __all__ = [
     "CLOCK",
     "FINAL",
+    "FOLLOW_UP_DUE",
+    "FOLLOW_UP_ESCALATION",
+    "FOLLOW_UP_REMINDER",
     "HELD",
     "MINIMUM_AGE",
     "OFFER_EXPIRY",
@@ -64,6 +85,8 @@ __all__ = [
     "ErasureBasis",
     "EscalationReason",
     "FailReason",
+    "FollowUp",
+    "FollowUpPlan",
     "Forbidden",
     "HoldReason",
     "IdentityPurpose",
@@ -71,13 +94,22 @@ __all__ = [
     "InvalidPersonalNumber",
     "InvalidTransition",
     "KnownService",
+    "NoSuchFollowUp",
     "NotEligible",
     "Offer",
     "OfferStatus",
+    "Outcome",
+    "Part",
+    "Participation",
+    "ParticipationStatus",
     "Party",
     "Referral",
     "ReferralStatus",
+    "ScoreChange",
+    "Scores",
     "Transition",
+    "Ucla3",
+    "Who5",
     "WithdrawalReason",
     "age_band",
     "in_day_order",

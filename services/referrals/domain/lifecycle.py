@@ -7,14 +7,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import get_args
+from typing import Any, get_args
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 from contracts import (
+    CareFollowUpDue,
     ConsentWithdrawn,
     ContactMade,
     FirstMeetingHeld,
+    FollowUpDue,
+    FollowUpEscalated,
+    FollowUpOverdue,
+    FollowUpRecorded,
     IntegrationEvent,
     OfferDeclined,
     OfferExpired,
@@ -29,10 +33,21 @@ from contracts import (
     ReferralOffered,
     ReferralPutOnHold,
     ReferralResumed,
+    ReferralStatusChanged,
     ReferralSubmitted,
 )
-from contracts.referrals import TimeOfDay
+from contracts.referrals import CareSystemEvent, ScoreChangePublic, TimeOfDay
 from referrals.domain.citizen import Consent, ConsentMethod, ConsentWithdrawal, ErasureBasis
+from referrals.domain.follow_ups import (
+    CITY_TIME,
+    DEFAULT_PLAN,
+    FOLLOW_UP_DUE,
+    FOLLOW_UP_ESCALATION,
+    FOLLOW_UP_REMINDER,
+    FollowUp,
+    FollowUpPlan,
+    Part,
+)
 from referrals.domain.offers import (
     OFFER_EXPIRY,
     Accompaniment,
@@ -48,6 +63,7 @@ from referrals.domain.offers import (
     OfferStatus,
     WithdrawalReason,
 )
+from referrals.domain.outcomes import Outcome, Participation, ScoreChange, Scores
 from referrals.domain.rules import (
     CLOCK,
     FINAL,
@@ -59,6 +75,7 @@ from referrals.domain.rules import (
     Holder,
     InvalidAnswer,
     InvalidTransition,
+    NoSuchFollowUp,
     Party,
     ReferralStatus,
     Transition,
@@ -68,9 +85,6 @@ from referrals.domain.rules import (
 )
 
 S = ReferralStatus
-
-CITY_TIME = ZoneInfo("Europe/Copenhagen")
-"""Dates a partner reports (contact made, first meeting) are days on the city's calendar."""
 
 _DAY: tuple[TimeOfDay, ...] = get_args(TimeOfDay)
 
@@ -112,6 +126,10 @@ class Referral:
     needs_accompaniment: bool = False
     preferred_times: list[TimeOfDay] = field(default_factory=list)
     """When in the day the citizen would go, in the day's order; empty: any time."""
+    care_record_reference: str | None = None
+    """The care system's own reference for the referral; shown only to that care system."""
+    baseline: Scores | None = None
+    """The citizen's answers at intake, with their consent to follow-up questions."""
     status: ReferralStatus = ReferralStatus.SUBMITTED
     candidates: list[Candidate] = field(default_factory=list)
     offers: list[Offer] = field(default_factory=list)
@@ -120,18 +138,32 @@ class Referral:
     contact_made_on: date | None = None
     first_meeting_on: date | None = None
     accompanied_by: Accompaniment | None = None
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    """Scheduled when the first meeting is recorded, in order."""
+    outcome: Outcome | None = None
+    """How it ended, once completed after follow-ups."""
     history: list[Transition] = field(default_factory=list)
     version: int = 0
     """Bumped by the store on every save: two writers of one referral cannot both win."""
     events: list[IntegrationEvent] = field(default_factory=list, compare=False, repr=False)
     """Events caused since it was loaded; the unit of work collects them at commit."""
+    care_events: list[CareSystemEvent] = field(default_factory=list, compare=False, repr=False)
+    """What its care system is to be told since it was loaded (`referrals.status.v1`):
+    each change of status, each follow-up falling due. Collected like `events`."""
 
     @classmethod
     def submit(cls, referral: Referral) -> Referral:
-        """A new referral, recording `ReferralSubmitted`."""
+        """A new referral, recording `ReferralSubmitted`. Answers at intake are kept only
+        if the citizen consented to follow-up questions."""
+        if referral.baseline is not None and not referral.consent.follow_up_questions:
+            raise InvalidAnswer(
+                "baseline: the citizen did not consent to follow-up questions, so their "
+                "answers cannot be recorded"
+            )
         referral.history.append(
             Transition(referral.submitted_at, "submit", Party.CARE_SYSTEM, None, S.SUBMITTED)
         )
+        referral.care_events.append(referral._status_changed(None, None, referral.submitted_at))
         referral.events.append(
             ReferralSubmitted(
                 referral_id=referral.id,
@@ -187,16 +219,71 @@ class Referral:
             return self.status.value
         return offer.status.value
 
+    @property
+    def wellbeing_expected(self) -> bool:
+        """Whether the citizen's answers are asked at follow-ups: they consented to
+        follow-up questions and have not withdrawn consent."""
+        return self.consent.follow_up_questions and self.consent.withdrawal is None
+
+    @property
+    def outcome_shared(self) -> bool:
+        """Whether the care system may learn how the referral goes: the citizen consented
+        and has not withdrawn consent."""
+        return self.consent.share_outcome_with_care_system and self.consent.withdrawal is None
+
+    @property
+    def completed_at(self) -> datetime | None:
+        return next((t.at for t in self.history if t.to_status is S.COMPLETED), None)
+
     def deadlines(self) -> list[Deadline]:
-        """The durable timers this state needs: the expiry of a pending offer. None once
-        consent is withdrawn: nothing may happen to the referral on its own any more."""
+        """The durable timers this state needs: the expiry of a pending offer; while an
+        organisation holds the referral, each follow-up's falling due, its reminder and its
+        escalation. None once consent is withdrawn: nothing may happen to the referral on
+        its own any more."""
         if self.consent.withdrawal is not None:
             return []
-        return [
+        deadlines = [
             Deadline(OFFER_EXPIRY, offer.id, offer.expires_at)
             for offer in self.offers
             if offer.status is OfferStatus.PENDING
         ]
+        if self.status in HELD:
+            for follow_up in self.follow_ups:
+                if follow_up.fell_due_at is None:
+                    deadlines.append(Deadline(FOLLOW_UP_DUE, follow_up.id, follow_up.due_at))
+                elif not follow_up.missing(self.wellbeing_expected):
+                    continue
+                elif follow_up.reminded_at is None:
+                    deadlines.append(
+                        Deadline(FOLLOW_UP_REMINDER, follow_up.id, follow_up.remind_at)
+                    )
+                elif follow_up.escalated_at is None:
+                    deadlines.append(
+                        Deadline(FOLLOW_UP_ESCALATION, follow_up.id, follow_up.escalate_at)
+                    )
+        return deadlines
+
+    def shared_outcome(self) -> tuple[Outcome | None, ScoreChange | None, ScoreChange | None]:
+        """How a completed referral ended, as its care system may learn it: only if the
+        citizen consented to share it (and has not withdrawn consent)."""
+        if self.status is not S.COMPLETED or not self.outcome_shared:
+            return None, None, None
+        return (self.outcome, *self.score_changes())
+
+    def score_changes(self) -> tuple[ScoreChange | None, ScoreChange | None]:
+        """UCLA-3 and WHO-5 from intake to the last follow-up that asked each."""
+        answered = [f.wellbeing for f in self.follow_ups if f.wellbeing is not None]
+        ucla3 = [s.ucla3.total for s in answered if s.ucla3 is not None]
+        who5 = [s.who5.index for s in answered if s.who5 is not None]
+        baseline = self.baseline or Scores()
+        return (
+            ScoreChange.between(
+                baseline.ucla3.total if baseline.ucla3 else None, ucla3[-1] if ucla3 else None
+            ),
+            ScoreChange.between(
+                baseline.who5.index if baseline.who5 else None, who5[-1] if who5 else None
+            ),
+        )
 
     def held_by(self, organization_id: UUID) -> bool:
         """Whether this organisation accepted the referral and holds it now (accepted, in
@@ -297,13 +384,20 @@ class Referral:
         self.events.append(ContactMade(**self._held_fields(offer), contacted_on=on))
 
     def record_first_meeting(
-        self, actor: Actor, on: date, accompanied_by: Accompaniment, now: datetime
+        self,
+        actor: Actor,
+        on: date,
+        accompanied_by: Accompaniment,
+        now: datetime,
+        plan: FollowUpPlan = DEFAULT_PLAN,
     ) -> None:
+        """The citizen came: the follow-ups of `plan` are scheduled from this day."""
         offer = self._check_holder(Action.RECORD_FIRST_MEETING, actor)
         self._check_day(on, now, "first meeting")
         if self.contact_made_on is not None and on < self.contact_made_on:
             raise InvalidAnswer("the first meeting cannot be before the day contact was made")
         self.first_meeting_on, self.accompanied_by = on, accompanied_by
+        self.follow_ups = plan.schedule(on)
         self._move(Action.RECORD_FIRST_MEETING, actor, S.IN_PROGRESS, now)
         self.events.append(
             FirstMeetingHeld(
@@ -327,15 +421,172 @@ class Referral:
         self.events.append(ReferralResumed(**self._held_fields(offer), resumed_at=now))
 
     def complete(self, actor: Actor, note: str | None, now: datetime) -> None:
+        """The organisation ends it as it should; the follow-ups not yet due are dropped."""
         offer = self._check_holder(Action.COMPLETE, actor)
-        self._move(Action.COMPLETE, actor, S.COMPLETED, now, text=note)
-        self.events.append(ReferralCompleted(**self._held_fields(offer), completed_at=now))
+        self._complete(offer, actor, now, note)
 
     def fail(self, actor: Actor, reason: FailReason, text: str | None, now: datetime) -> None:
         offer = self._check_holder(Action.FAIL, actor)
         require_text(reason, text)
         self._move(Action.FAIL, actor, S.FAILED, now, reason, text)
         self.events.append(ReferralFailed(**self._held_fields(offer), failed_at=now))
+
+    # --- follow-ups ---------------------------------------------------------------------
+
+    def record_participation(
+        self, actor: Actor, number: int, participation: Participation, now: datetime
+    ) -> None:
+        """The partner reports whether the citizen still takes part. Sending the same
+        report again changes nothing; another report of an answered follow-up is refused."""
+        offer = self._check_holder(Action.RECORD_PARTICIPATION, actor)
+        follow_up = self._follow_up_due(number, now)
+        if follow_up.participation is not None:
+            if follow_up.participation == participation:
+                return
+            raise InvalidTransition(f"follow-up {number} was answered already by the partner")
+        follow_up.participation, follow_up.participation_recorded_at = participation, now
+        self._follow_up_answered(offer, actor, follow_up, Part.PARTICIPATION, now)
+
+    def record_wellbeing(self, actor: Actor, number: int, scores: Scores, now: datetime) -> None:
+        """The care system records the citizen's answers (none, if they did not want to
+        answer); only with the citizen's consent to follow-up questions. Sending the same
+        answers again changes nothing; other answers to an answered follow-up are refused."""
+        self._check(Action.RECORD_WELLBEING, actor)
+        if not self.wellbeing_expected:
+            raise InvalidAnswer(
+                "the citizen did not consent to follow-up questions, so their answers "
+                "cannot be recorded"
+            )
+        follow_up = self._follow_up_due(number, now)
+        if follow_up.wellbeing is not None:
+            if follow_up.wellbeing == scores:
+                return
+            raise InvalidTransition(f"follow-up {number} was answered already by the care system")
+        follow_up.wellbeing, follow_up.wellbeing_recorded_at = scores, now
+        offer = self.accepted_offer
+        assert offer is not None  # the rules admit it only while an organisation holds it
+        self._follow_up_answered(offer, actor, follow_up, Part.WELLBEING, now)
+
+    def act_on(
+        self,
+        kind: str,
+        key: UUID,
+        services: Mapping[UUID, KnownService],
+        now: datetime,
+        ttl: timedelta,
+    ) -> bool:
+        """A durable timer fired. False, changing nothing, if what it was set for has
+        happened meanwhile (an offer answered, a follow-up answered, the referral ended)."""
+        if kind == OFFER_EXPIRY:
+            return self.expire(key, services, now, ttl)
+        follow_up = next((f for f in self.follow_ups if f.id == key), None)
+        if follow_up is None or self.status not in HELD or self.consent.withdrawal:
+            return False
+        offer = self.accepted_offer
+        assert offer is not None  # held
+        if kind == FOLLOW_UP_DUE:
+            return follow_up.fell_due_at is None and self._fall_due(offer, follow_up, now)
+        missing = [part.value for part in follow_up.missing(self.wellbeing_expected)]
+        if not missing or follow_up.fell_due_at is None:
+            return False
+        if kind == FOLLOW_UP_REMINDER:
+            if follow_up.reminded_at is not None or follow_up.remind_at > now:
+                return False
+            follow_up.reminded_at = now
+            self._note("follow_up_reminded", CLOCK, now, follow_up.number)
+            self.events.append(
+                FollowUpOverdue(
+                    **self._held_fields(offer),
+                    follow_up=follow_up.number,
+                    due_at=follow_up.due_at,
+                    waiting_for=missing,
+                )
+            )
+            return True
+        if kind == FOLLOW_UP_ESCALATION:
+            if (
+                follow_up.reminded_at is None
+                or follow_up.escalated_at is not None
+                or follow_up.escalate_at > now
+            ):
+                return False
+            follow_up.escalated_at = now
+            self._note("follow_up_escalated", CLOCK, now, follow_up.number)
+            self.events.append(
+                FollowUpEscalated(
+                    **self._held_fields(offer),
+                    district=self.district,
+                    follow_up=follow_up.number,
+                    due_at=follow_up.due_at,
+                    waiting_for=missing,
+                )
+            )
+            return True
+        return False
+
+    def _fall_due(self, offer: Offer, follow_up: FollowUp, now: datetime) -> bool:
+        if follow_up.due_at > now:
+            return False
+        follow_up.fell_due_at = now
+        self._note("follow_up_due", CLOCK, now, follow_up.number)
+        self.events.append(
+            FollowUpDue(
+                **self._held_fields(offer),
+                follow_up=follow_up.number,
+                due_at=follow_up.due_at,
+                wellbeing_expected=self.wellbeing_expected,
+            )
+        )
+        self.care_events.append(
+            CareFollowUpDue(
+                **self._care_fields(),
+                follow_up=follow_up.number,
+                due_at=follow_up.due_at,
+                wellbeing_expected=self.wellbeing_expected,
+            )
+        )
+        return True
+
+    def _follow_up_due(self, number: int, now: datetime) -> FollowUp:
+        """The follow-up, once it is due (announced or not: the scheduler may lag)."""
+        follow_up = next((f for f in self.follow_ups if f.number == number), None)
+        if follow_up is None:
+            raise NoSuchFollowUp(f"the referral has no follow-up {number}")
+        if follow_up.due_at > now:
+            day = follow_up.due_at.astimezone(CITY_TIME).date().isoformat()
+            raise InvalidTransition(f"follow-up {number} falls due on {day}")
+        if follow_up.fell_due_at is None:
+            offer = self.accepted_offer
+            assert offer is not None  # held
+            self._fall_due(offer, follow_up, now)
+        return follow_up
+
+    def _follow_up_answered(
+        self, offer: Offer, actor: Actor, follow_up: FollowUp, part: Part, now: datetime
+    ) -> None:
+        self._note(f"record_{part.value}", actor, now, follow_up.number)
+        self.events.append(
+            FollowUpRecorded(
+                **self._held_fields(offer),
+                follow_up=follow_up.number,
+                part=part.value,
+                recorded_at=now,
+            )
+        )
+        if all(not f.missing(self.wellbeing_expected) for f in self.follow_ups):
+            self._complete(offer, SYSTEM, now, None)
+
+    def _complete(self, offer: Offer, actor: Actor, now: datetime, note: str | None) -> None:
+        reports = [f.participation for f in self.follow_ups if f.participation is not None]
+        self.outcome = Outcome.of(reports)
+        self._move(Action.COMPLETE, actor, S.COMPLETED, now, self.outcome, note)
+        self.events.append(
+            ReferralCompleted(
+                **self._held_fields(offer),
+                completed_at=now,
+                outcome=self.outcome.value if self.outcome else None,
+            )
+        )
 
     # --- care systems and operators -----------------------------------------------------
 
@@ -554,7 +805,45 @@ class Referral:
         reason: StrEnum | None = None,
         text: str | None = None,
     ) -> None:
-        self.history.append(
-            Transition(now, action, actor.party, self.status, to, reason and reason.value, text)
-        )
+        previous = self.status
+        code = reason.value if reason is not None else None
+        self.history.append(Transition(now, action, actor.party, previous, to, code, text))
         self.status = to
+        if to is not previous:
+            self.care_events.append(self._status_changed(previous, code, now))
+
+    def _note(self, action: str, actor: Actor, now: datetime, follow_up: int) -> None:
+        """A step of a follow-up, which keeps the status."""
+        self.history.append(
+            Transition(now, action, actor.party, self.status, self.status, follow_up=follow_up)
+        )
+
+    def _care_fields(self) -> dict[str, Any]:
+        return {
+            "referral_id": self.id,
+            "care_system": self.submitted_by,
+            "care_record_reference": self.care_record_reference,
+        }
+
+    def _status_changed(
+        self, previous: ReferralStatus | None, reason: str | None, now: datetime
+    ) -> ReferralStatusChanged:
+        """What the care system is told of a change of status: how a completed referral
+        ended only if the citizen consented to share it."""
+        outcome, ucla3, who5 = self.shared_outcome()
+        return ReferralStatusChanged(
+            **self._care_fields(),
+            status=self.status.value,
+            previous_status=previous.value if previous else None,
+            reason=reason,
+            changed_at=now,
+            outcome=outcome.value if outcome else None,
+            ucla3_change=_public(ucla3),
+            who5_change=_public(who5),
+        )
+
+
+def _public(change: ScoreChange | None) -> ScoreChangePublic | None:
+    if change is None:
+        return None
+    return ScoreChangePublic(baseline=change.baseline, last=change.last, change=change.change)

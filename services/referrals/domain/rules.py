@@ -67,6 +67,8 @@ class Action(StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     ASSIGN = "assign"
+    RECORD_PARTICIPATION = "record_participation"
+    RECORD_WELLBEING = "record_wellbeing"
     WITHDRAW_CONSENT = "withdraw_consent"
     ERASE = "erase"
 
@@ -105,6 +107,13 @@ RULES: Mapping[Action, Rule] = {
     Action.RESUME: Rule(frozenset({Party.PARTNER}), frozenset({S.ON_HOLD}), Holder.ACCEPTING),
     Action.COMPLETE: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
     Action.FAIL: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
+    # Follow-ups are scheduled at the first meeting.
+    Action.RECORD_PARTICIPATION: Rule(
+        frozenset({Party.PARTNER}), frozenset({S.IN_PROGRESS, S.ON_HOLD}), Holder.ACCEPTING
+    ),
+    Action.RECORD_WELLBEING: Rule(
+        frozenset({Party.CARE_SYSTEM}), frozenset({S.IN_PROGRESS, S.ON_HOLD})
+    ),
     Action.CANCEL: Rule(
         frozenset({Party.CARE_SYSTEM, Party.OPERATOR}), frozenset(ReferralStatus) - FINAL
     ),
@@ -132,6 +141,10 @@ class InvalidAnswer(ValueError):
     """An answer contradicts itself or the referral, e.g. a meeting dated in the future."""
 
 
+class NoSuchFollowUp(LookupError):
+    """The referral has no follow-up of this number (yet)."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """One step of the referral's history, as its care system and operators read it."""
@@ -144,6 +157,8 @@ class Transition:
     reason: str | None = None
     text: str | None = None
     """Free text given with the step; stays in referrals, never on Kafka."""
+    follow_up: int | None = None
+    """The follow-up the step was about, if any."""
 
 
 def may_know(actor: Actor, submitted_by: str, offered_to: Iterable[UUID]) -> bool:

@@ -1,8 +1,9 @@
 """Use cases of the referrals service: one function each, the only place that commits.
 
 Split by role: `intake` (a care system submits), `matching` (directory's answers), `steps`
-(each step of a referral's life and the service's own clock), `reading`, `privacy` (reading
-personal data, consent withdrawal, erasure), `keys` (the vault's keys); `common` holds the
+(each step of a referral's life and the service's own clock), `follow_ups` (answers after
+the first meeting), `reading`, `privacy` (reading personal data, consent withdrawal,
+erasure), `keys` (the vault's keys); `common` holds the
 unit of work, the refusals and how a referral is loaded, changed and audited.
 """
 
@@ -13,6 +14,12 @@ from referrals.services.common import (
     ReferralNotFound,
     UnitOfWork,
     UnitOfWorkFactory,
+)
+from referrals.services.follow_ups import (
+    RecordParticipation,
+    RecordWellbeing,
+    record_participation,
+    record_wellbeing,
 )
 from referrals.services.intake import (
     SubmitReferral,
@@ -53,9 +60,11 @@ from referrals.services.privacy import (
     withdraw_consent,
 )
 from referrals.services.reading import (
+    changes,
     escalations,
     get_referral,
     partner_referrals,
+    updated_after,
 )
 from referrals.services.steps import (
     AssignReferral,
@@ -101,6 +110,8 @@ __all__ = [
     "NoteNotShared",
     "PutOnHold",
     "RecordFirstMeeting",
+    "RecordParticipation",
+    "RecordWellbeing",
     "ReferralErased",
     "ReferralNotFound",
     "Rotation",
@@ -111,6 +122,7 @@ __all__ = [
     "accept_offer",
     "assign",
     "cancel",
+    "changes",
     "citizen_identity",
     "complete",
     "contact_details",
@@ -130,8 +142,11 @@ __all__ = [
     "put_on_hold",
     "record_contact",
     "record_first_meeting",
+    "record_participation",
+    "record_wellbeing",
     "resume",
     "rotate_keys",
     "submit_referral",
+    "updated_after",
     "withdraw_consent",
 ]

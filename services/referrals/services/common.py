@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from referrals.domain import (
     Actor,
+    FollowUpPlan,
     Referral,
 )
 from referrals.store import (
     CitizenRepository,
     ConcurrentUpdate,
+    OutcomeReports,
     ReferralRepository,
     ServiceBook,
     TimerRepository,
@@ -38,6 +40,9 @@ class UnitOfWork(KeyStore, Protocol):
 
     @property
     def timers(self) -> TimerRepository: ...
+
+    @property
+    def reports(self) -> OutcomeReports: ...
 
     def audit(self, entry: AuditEntry) -> None:
         """Append to the audit log, in this transaction; last before `commit`."""
@@ -67,6 +72,7 @@ class Lifecycle:
     start_uow: UnitOfWorkFactory
     offer_ttl: timedelta
     clock: Clock = utcnow
+    follow_ups: FollowUpPlan = field(default_factory=FollowUpPlan)
 
 
 def change(

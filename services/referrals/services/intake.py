@@ -12,6 +12,7 @@ from contracts.referrals import TimeOfDay
 from referrals.domain import (
     Consent,
     Referral,
+    Scores,
     age_band,
     in_day_order,
     parse_cpr,
@@ -46,6 +47,9 @@ class SubmitReferral:
     """The care worker's words to the partner; sealed, never on Kafka."""
     needs_accompaniment: bool = False
     preferred_times: list[TimeOfDay] = field(default_factory=list)
+    care_record_reference: str | None = None
+    baseline: Scores | None = None
+    """The citizen's answers at intake; only with consent to follow-up questions."""
     idempotency_key: str | None = None
 
 
@@ -79,6 +83,8 @@ def submit_referral(
                 consent=command.consent,
                 needs_accompaniment=command.needs_accompaniment,
                 preferred_times=in_day_order(command.preferred_times),
+                care_record_reference=command.care_record_reference,
+                baseline=command.baseline,
                 submitted_at=now,
             )
         )

@@ -58,7 +58,9 @@ def record_first_meeting(
         referral_id,
         actor,
         lifecycle,
-        lambda r, _uow, now: r.record_first_meeting(actor, command.on, command.accompanied_by, now),
+        lambda r, _uow, now: r.record_first_meeting(
+            actor, command.on, command.accompanied_by, now, lifecycle.follow_ups
+        ),
     )
 
 
@@ -140,9 +142,9 @@ def assign(
 
 def fire_due_timers(lifecycle: Lifecycle, limit: int = 100) -> int:
     """Act on every deadline that has passed: an offer not answered in time moves on as
-    after a decline. Each timer fires in its own transaction together with the change it
-    causes, claimed so that with several replicas exactly one fires it. Returns how many
-    fired."""
+    after a decline; a follow-up falls due, or is reminded or escalated while unanswered.
+    Each timer fires in its own transaction together with the change it causes, claimed so
+    that with several replicas exactly one fires it. Returns how many fired."""
     fired = 0
     for _ in range(limit):
         with lifecycle.start_uow() as uow:
@@ -154,7 +156,7 @@ def fire_due_timers(lifecycle: Lifecycle, limit: int = 100) -> int:
                 continue  # another scheduler fired it between the claim and now
             referral = load(uow, timer.referral_id, for_update=True)
             known = uow.services.get_many({c.service_id for c in referral.candidates})
-            referral.expire(timer.key, known, now, lifecycle.offer_ttl)
+            referral.act_on(timer.kind, timer.key, known, now, lifecycle.offer_ttl)
             uow.referrals.save(referral)
             uow.commit()
             fired += 1

@@ -9,6 +9,7 @@ from referrals.store.known_services import (
     SqlServiceBook,
 )
 from referrals.store.ports import (
+    Change,
     CitizenRepository,
     ConcurrentUpdate,
     DueTimer,
@@ -21,11 +22,18 @@ from referrals.store.ports import (
 from referrals.store.referrals import (
     SqlReferralRepository,
 )
+from referrals.store.reports import (
+    OutcomeReports,
+    SqlOutcomeReports,
+)
 from referrals.store.tables import (
     Base,
     CandidateRow,
+    ChangeCounterRow,
+    ChangeRow,
     CitizenRow,
     ErasedReferralRow,
+    FollowUpRow,
     KnownServiceRow,
     OfferRow,
     PartnerViewRow,
@@ -43,13 +51,18 @@ from referrals.store.unit_of_work import (
 __all__ = [
     "Base",
     "CandidateRow",
+    "Change",
+    "ChangeCounterRow",
+    "ChangeRow",
     "CitizenRepository",
     "CitizenRow",
     "ConcurrentUpdate",
     "DueTimer",
     "ErasedReferralRow",
+    "FollowUpRow",
     "KnownServiceRow",
     "OfferRow",
+    "OutcomeReports",
     "PartnerViewRow",
     "ReferralRepository",
     "ReferralRow",
@@ -57,6 +70,7 @@ __all__ = [
     "Sealed",
     "ServiceBook",
     "SqlCitizenRepository",
+    "SqlOutcomeReports",
     "SqlReferralRepository",
     "SqlServiceBook",
     "SqlTimerRepository",

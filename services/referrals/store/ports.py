@@ -38,6 +38,25 @@ class Sealed:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One step of a referral as its care system sees it in the changes feed."""
+
+    seq: int
+    """Its place in the feed: numbers follow the order of commits."""
+    referral_id: UUID
+    care_record_reference: str | None
+    at: datetime
+    action: str
+    status: str | None
+    """Null once the referral was erased."""
+    previous_status: str | None
+    reason: str | None
+    follow_up: int | None
+    outcome: str | None
+    score_changes: dict[str, dict[str, int]] | None
+
+
+@dataclass(frozen=True)
 class DueTimer:
     referral_id: UUID
     kind: str
@@ -89,6 +108,16 @@ class ReferralRepository(Protocol):
     def escalated(
         self, district: str | None, offset: int, limit: int
     ) -> tuple[list[Referral], int]: ...
+
+    def updated_after(self, care_system: str | None, after: datetime, limit: int) -> list[Referral]:
+        """Referrals whose last step was taken after `after`, the least recent first; of
+        one care system, or (None) of all."""
+        ...
+
+    def changes(self, care_system: str | None, after: int, limit: int) -> list[Change]:
+        """The changes numbered after `after`, in order; of one care system's referrals,
+        or (None) of all."""
+        ...
 
     def seen(self) -> Iterable[Referral]:
         """The referrals added or loaded in this unit of work."""

@@ -4,6 +4,8 @@ and timers, saved with a version check."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,18 +22,28 @@ from referrals.domain import (
     DeclineReason,
     ErasedReferral,
     EscalationReason,
+    FollowUp,
     Offer,
     OfferStatus,
+    Outcome,
+    Participation,
+    ParticipationStatus,
     Party,
     Referral,
     ReferralStatus,
+    Scores,
     Transition,
+    Ucla3,
+    Who5,
     in_day_order,
 )
-from referrals.store.ports import ConcurrentUpdate, Sealed
+from referrals.store.ports import Change, ConcurrentUpdate, Sealed
 from referrals.store.tables import (
     CandidateRow,
+    ChangeCounterRow,
+    ChangeRow,
     ErasedReferralRow,
+    FollowUpRow,
     OfferRow,
     PartnerViewRow,
     ReferralRow,
@@ -76,7 +88,10 @@ class SqlReferralRepository:
                 **_withdrawal_columns(consent.withdrawal),
                 needs_accompaniment=referral.needs_accompaniment,
                 preferred_times=list(referral.preferred_times),
+                care_record_reference=referral.care_record_reference,
+                baseline=_scores_json(referral.baseline),
                 status=referral.status.value,
+                updated_at=referral.submitted_at,
                 version=referral.version,
             )
         )
@@ -107,6 +122,9 @@ class SqlReferralRepository:
                 contact_made_on=referral.contact_made_on,
                 first_meeting_on=referral.first_meeting_on,
                 accompanied_by=referral.accompanied_by,
+                outcome=referral.outcome,
+                completed_at=referral.completed_at,
+                updated_at=referral.history[-1].at if referral.history else None,
                 **_withdrawal_columns(referral.consent.withdrawal),
                 version=referral.version + 1,
             )
@@ -139,7 +157,8 @@ class SqlReferralRepository:
         return referrals
 
     def erase(self, referral: Referral, tombstone: ErasedReferral) -> None:
-        for part in (TimerRow, PartnerViewRow, TransitionRow, CandidateRow, OfferRow):
+        parts = (TimerRow, PartnerViewRow, TransitionRow, CandidateRow, OfferRow, FollowUpRow)
+        for part in (*parts, ChangeRow):
             self.session.execute(
                 delete(part)
                 .where(col(part.referral_id) == referral.id)
@@ -162,6 +181,16 @@ class SqlReferralRepository:
                 submitted_by=tombstone.submitted_by,
                 organization_ids=[str(o) for o in tombstone.organization_ids],
                 erased_at=tombstone.erased_at,
+            )
+        )
+        # Its care system learns from the feed that it is gone, and nothing else of it.
+        self.session.add(
+            ChangeRow(
+                seq=self._next_change_numbers(1),
+                referral_id=referral.id,
+                care_system=referral.submitted_by,
+                at=tombstone.erased_at,
+                action="erased",
             )
         )
         self.session.flush()
@@ -226,6 +255,37 @@ class SqlReferralRepository:
         ).all()
         return self._load(rows), total
 
+    def updated_after(self, care_system: str | None, after: datetime, limit: int) -> list[Referral]:
+        query = select(ReferralRow).where(col(ReferralRow.updated_at) > after)
+        if care_system is not None:
+            query = query.where(ReferralRow.submitted_by == care_system)
+        rows = self.session.exec(
+            query.order_by(col(ReferralRow.updated_at), col(ReferralRow.id)).limit(limit)
+        ).all()
+        return self._load(rows)
+
+    def changes(self, care_system: str | None, after: int, limit: int) -> list[Change]:
+        query = select(ChangeRow).where(col(ChangeRow.seq) > after)
+        if care_system is not None:
+            query = query.where(ChangeRow.care_system == care_system)
+        rows = self.session.exec(query.order_by(col(ChangeRow.seq)).limit(limit)).all()
+        return [
+            Change(
+                seq=row.seq,
+                referral_id=row.referral_id,
+                care_record_reference=row.care_record_reference,
+                at=row.at,
+                action=row.action,
+                status=row.status,
+                previous_status=row.previous_status,
+                reason=row.reason,
+                follow_up=row.follow_up,
+                outcome=row.outcome,
+                score_changes=row.score_changes,
+            )
+            for row in rows
+        ]
+
     # --- writing the parts --------------------------------------------------------------
 
     def _save_parts(self, referral: Referral) -> None:
@@ -253,10 +313,14 @@ class SqlReferralRepository:
                 to_status=t.to_status.value,
                 reason=t.reason,
                 text=t.text,
+                follow_up=t.follow_up,
             )
             for seq, t in enumerate(referral.history)
             if seq >= stored_history
         )
+        self._add_changes(referral, referral.history[stored_history:])
+        for follow_up in referral.follow_ups:
+            self.session.merge(_follow_up_row(referral.id, follow_up))
         for seq, offer in enumerate(referral.offers):
             self.session.merge(_offer_row(referral.id, seq, offer))
         for organization_id in {offer.organization_id for offer in referral.offers}:
@@ -274,6 +338,53 @@ class SqlReferralRepository:
         self._save_timers(referral.id, referral.deadlines())
         self._stored[referral.id] = (len(referral.history), len(referral.candidates))
         self.session.flush()
+
+    def _add_changes(self, referral: Referral, steps: list[Transition]) -> None:
+        """The care system's feed gets one change per new step, numbered last before the
+        commit (see `ChangeCounterRow`)."""
+        if not steps:
+            return
+        last = self._next_change_numbers(len(steps))
+        outcome, ucla3, who5 = referral.shared_outcome()
+        scores = {
+            name: {"baseline": c.baseline, "last": c.last, "change": c.change}
+            for name, c in (("ucla3", ucla3), ("who5", who5))
+            if c is not None
+        }
+        for seq, step in enumerate(steps, start=last - len(steps) + 1):
+            completed = (
+                step.to_status is ReferralStatus.COMPLETED
+                and step.from_status is not ReferralStatus.COMPLETED
+            )
+            self.session.add(
+                ChangeRow(
+                    seq=seq,
+                    referral_id=referral.id,
+                    care_system=referral.submitted_by,
+                    care_record_reference=referral.care_record_reference,
+                    at=step.at,
+                    action=step.action,
+                    status=step.to_status.value,
+                    previous_status=step.from_status.value if step.from_status else None,
+                    reason=step.reason,
+                    follow_up=step.follow_up,
+                    outcome=outcome.value if completed and outcome else None,
+                    score_changes=scores if completed and scores else None,
+                )
+            )
+
+    def _next_change_numbers(self, count: int) -> int:
+        """Take `count` numbers for changes; returns the last. The counter's row stays
+        locked until the commit: transactions that add changes commit one after another
+        from here on, so the numbers follow the order of commits."""
+        last = self.session.execute(
+            update(ChangeCounterRow)
+            .where(col(ChangeCounterRow.id) == 1)
+            .values(value=col(ChangeCounterRow.value) + count)
+            .returning(col(ChangeCounterRow.value))
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        return int(last)
 
     def _save_timers(self, referral_id: UUID, deadlines: list[Deadline]) -> None:
         """Make the timers exactly the referral's deadlines."""
@@ -299,7 +410,7 @@ class SqlReferralRepository:
         return [by_id[i] for i in ids]
 
     def _load(self, rows: Iterable[ReferralRow]) -> list[Referral]:
-        """The referrals of `rows`, each with its parts, in four queries for all of them."""
+        """The referrals of `rows`, each with its parts, in five queries for all of them."""
         rows = list(rows)
         ids = [row.id for row in rows]
         offers = _grouped(
@@ -323,6 +434,13 @@ class SqlReferralRepository:
                 .order_by(col(TransitionRow.seq))
             ).all()
         )
+        follow_ups = _grouped(
+            self.session.exec(
+                select(FollowUpRow)
+                .where(col(FollowUpRow.referral_id).in_(ids))
+                .order_by(col(FollowUpRow.number))
+            ).all()
+        )
         referrals = []
         for row in rows:
             referral = _referral(
@@ -331,6 +449,7 @@ class SqlReferralRepository:
                 candidates.get(row.id, []),
                 history.get(row.id, []),
             )
+            referral.follow_ups = [_follow_up(f) for f in follow_ups.get(row.id, [])]
             self._stored[row.id] = (len(referral.history), len(referral.candidates))
             referrals.append(referral)
         return referrals
@@ -411,6 +530,9 @@ def _referral(
         ),
         needs_accompaniment=row.needs_accompaniment,
         preferred_times=in_day_order(row.preferred_times),
+        care_record_reference=row.care_record_reference,
+        baseline=_scores(row.baseline),
+        outcome=Outcome(row.outcome) if row.outcome else None,
         submitted_at=row.submitted_at,
         status=ReferralStatus(row.status),
         escalation_reason=EscalationReason(row.escalation_reason)
@@ -446,7 +568,69 @@ def _referral(
                 to_status=ReferralStatus(t.to_status),
                 reason=t.reason,
                 text=t.text,
+                follow_up=t.follow_up,
             )
             for t in history
         ],
+    )
+
+
+def _scores_json(scores: Scores | None) -> dict[str, dict[str, int]] | None:
+    if scores is None:
+        return None
+    answered = {"ucla3": scores.ucla3, "who5": scores.who5}
+    return {name: asdict(answers) for name, answers in answered.items() if answers is not None}
+
+
+def _scores(stored: dict[str, dict[str, int]] | None) -> Scores | None:
+    if stored is None:
+        return None
+    ucla3, who5 = stored.get("ucla3"), stored.get("who5")
+    return Scores(Ucla3(**ucla3) if ucla3 else None, Who5(**who5) if who5 else None)
+
+
+def _follow_up_row(referral_id: UUID, follow_up: FollowUp) -> FollowUpRow:
+    participation = follow_up.participation
+    return FollowUpRow(
+        referral_id=referral_id,
+        number=follow_up.number,
+        id=follow_up.id,
+        due_at=follow_up.due_at,
+        remind_at=follow_up.remind_at,
+        escalate_at=follow_up.escalate_at,
+        fell_due_at=follow_up.fell_due_at,
+        participation=participation.status.value if participation else None,
+        times_last_month=participation.times_last_month if participation else None,
+        participation_note=participation.note if participation else None,
+        participation_recorded_at=follow_up.participation_recorded_at,
+        wellbeing=_scores_json(follow_up.wellbeing),
+        wellbeing_recorded_at=follow_up.wellbeing_recorded_at,
+        reminded_at=follow_up.reminded_at,
+        escalated_at=follow_up.escalated_at,
+    )
+
+
+def _follow_up(row: FollowUpRow) -> FollowUp:
+    participation = (
+        Participation(
+            ParticipationStatus(row.participation),
+            row.times_last_month or 0,
+            row.participation_note,
+        )
+        if row.participation
+        else None
+    )
+    return FollowUp(
+        id=row.id,
+        number=row.number,
+        due_at=row.due_at,
+        remind_at=row.remind_at,
+        escalate_at=row.escalate_at,
+        fell_due_at=row.fell_due_at,
+        participation=participation,
+        participation_recorded_at=row.participation_recorded_at,
+        wellbeing=_scores(row.wellbeing),
+        wellbeing_recorded_at=row.wellbeing_recorded_at,
+        reminded_at=row.reminded_at,
+        escalated_at=row.escalated_at,
     )

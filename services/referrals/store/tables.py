@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import JSON, Column, Date, Index, LargeBinary, Text
+from sqlalchemy import JSON, BigInteger, Column, Date, Index, LargeBinary, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -75,6 +75,14 @@ class ReferralRow(Base, table=True):
     contact_made_on: date | None = Field(default=None, sa_column=Column(Date()))
     first_meeting_on: date | None = Field(default=None, sa_column=Column(Date()))
     accompanied_by: str | None = Field(default=None, max_length=20)
+    care_record_reference: str | None = Field(default=None, max_length=200)
+    baseline: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
+    """The citizen's answers at intake: `{"ucla3": {item: answer}, "who5": {...}}`."""
+    outcome: str | None = Field(default=None, max_length=20)
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    """When its last step was taken; null only for referrals never changed since revision
+    0007 filled it in."""
     version: int = 0
 
 
@@ -122,6 +130,67 @@ class TransitionRow(Base, table=True):
     to_status: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=30)
     text: str | None = Field(default=None, sa_column=Column(Text))
+    follow_up: int | None = None
+
+
+class FollowUpRow(Base, table=True):
+    """A follow-up of a referral after its first meeting, and the answers to it."""
+
+    __tablename__ = "follow_up"
+
+    referral_id: UUID = Field(foreign_key="referral.id", primary_key=True)
+    number: int = Field(primary_key=True)
+    id: UUID = Field(unique=True)
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    remind_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    escalate_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    fell_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    participation: str | None = Field(default=None, max_length=20)
+    times_last_month: int | None = None
+    participation_note: str | None = Field(default=None, sa_column=Column(Text))
+    participation_recorded_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime())
+    )
+    wellbeing: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
+    """As `referral.baseline`; `{}` when the citizen was asked and did not answer."""
+    wellbeing_recorded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ChangeRow(Base, table=True):
+    """The care systems' feed: every step of every referral, numbered in the order the
+    steps were committed (see `ChangeCounterRow`), as its care system may see it: no free
+    text, how it ended only with the citizen's consent."""
+
+    __tablename__ = "change"
+    __table_args__ = (Index("ix_change_care_system", "care_system", "seq"),)
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    referral_id: UUID = Field(index=True)
+    care_system: str = Field(max_length=200)
+    care_record_reference: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    action: str = Field(max_length=30)
+    status: str | None = Field(default=None, max_length=20)
+    """Null for an erased referral."""
+    previous_status: str | None = Field(default=None, max_length=20)
+    reason: str | None = Field(default=None, max_length=30)
+    follow_up: int | None = None
+    outcome: str | None = Field(default=None, max_length=20)
+    score_changes: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
+    """`{"ucla3": {"baseline", "last", "change"}, "who5": {...}}`, as far as answered."""
+
+
+class ChangeCounterRow(Base, table=True):
+    """One row: the last number given to a change. A transaction takes the next numbers by
+    updating it, which locks it until that transaction commits, so numbers are given in
+    commit order and a reader that has seen number n will never see a smaller one appear."""
+
+    __tablename__ = "change_counter"
+
+    id: int = Field(primary_key=True)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class PartnerViewRow(Base, table=True):

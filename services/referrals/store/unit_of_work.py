@@ -12,6 +12,7 @@ from referrals.store.ports import (
     TimerRepository,
 )
 from referrals.store.referrals import SqlReferralRepository
+from referrals.store.reports import OutcomeReports, SqlOutcomeReports
 from referrals.store.timers import SqlTimerRepository
 from runtime.audit import AuditEntry, append
 from runtime.storage import UnitOfWork
@@ -23,6 +24,7 @@ class ReferralsUnitOfWork(UnitOfWork):
         self._citizens = SqlCitizenRepository(self.session)
         self._services = SqlServiceBook(self.session)
         self._timers = SqlTimerRepository(self.session)
+        self._reports = SqlOutcomeReports(self.session)
 
     @property
     def referrals(self) -> ReferralRepository:
@@ -40,6 +42,10 @@ class ReferralsUnitOfWork(UnitOfWork):
     def timers(self) -> TimerRepository:
         return self._timers
 
+    @property
+    def reports(self) -> OutcomeReports:
+        return self._reports
+
     def audit(self, entry: AuditEntry) -> None:
         """Append `entry` to the audit log in this transaction: call it last before `commit`
         (on PostgreSQL it holds the log's lock until then)."""
@@ -48,7 +54,8 @@ class ReferralsUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         """Collect the events the referrals recorded into the outbox, then commit."""
         for referral in self._referrals.seen():
-            for event in referral.events:
+            for event in [*referral.events, *referral.care_events]:
                 self.publish(event)
             referral.events.clear()
+            referral.care_events.clear()
         super().commit()
