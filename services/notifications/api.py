@@ -50,8 +50,10 @@ class MessagePublic(BaseModel):
     )
     kind: Template = Field(
         description="What it is about, for programs: `referral_offered`, `offer_withdrawn`, "
-        "`offer_expired` (to the organisation holding the offer), `referral_escalated` (to "
-        "the operators), `pool_opened` (to every partner), `deletion_requested` (to every "
+        "`offer_expired` (to the organisation holding the offer), `follow_up_due`, "
+        "`follow_up_overdue` (to the organisation that accepted the referral: report whether "
+        "the citizen still takes part), `referral_escalated`, `follow_up_escalated` (to the "
+        "operators), `pool_opened` (to every partner), `deletion_requested` (to every "
         "organisation the referral was offered to, when the citizen withdrew consent or their "
         "data was erased: delete what you hold about the referral; the text says which)."
     )
