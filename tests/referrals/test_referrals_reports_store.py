@@ -277,3 +277,18 @@ def test_nothing_is_counted_in_a_period_at_the_calendars_ends(start_uow: StartUo
         assert completed(start_uow, ends) == []
         assert participation(start_uow, ends) == set()
         assert first_meetings(start_uow, ends) == []
+
+
+def test_a_completed_referral_whose_citizen_withdrew_consent_counts_without_its_answers(
+    start_uow: StartUow,
+) -> None:
+    completed_at = datetime(2026, 4, 2, 12, tzinfo=UTC)
+    referral = journey(
+        baseline=Scores(Ucla3(3, 3, 2), None),
+        reports=[Report(FIRST_DUE, taking_part(), Scores(Ucla3(2, 2, 2), None))],
+        completed_at=completed_at,
+    )
+    referral.withdraw_consent(CARE, None, None, completed_at + timedelta(days=1))
+    store(start_uow, referral)
+    [found] = completed(start_uow, scope(date(2026, 4, 1), date(2026, 4, 30)))
+    assert found == CompletedReferral(Outcome.PARTICIPATING, None, ())

@@ -211,7 +211,11 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/outcomes",
     summary="Report the outcomes of referrals",
-    responses={**FORBIDDEN, **rules(PERIOD_RULE)},
+    responses={
+        200: {"description": "The figures of the period, each with its own `n`."},
+        **FORBIDDEN,
+        **rules(PERIOD_RULE),
+    },
 )
 def report_outcomes(
     start_uow: StartUow,

@@ -31,7 +31,13 @@ from referrals.domain.follow_ups import (
     Part,
 )
 from referrals.domain.offers import Deadline, Offer
-from referrals.domain.outcomes import Outcome, Participation, ScoreChange, Scores
+from referrals.domain.outcomes import (
+    Outcome,
+    Participation,
+    ScoreChange,
+    Scores,
+    score_changes,
+)
 from referrals.domain.rules import (
     CLOCK,
     HELD,
@@ -107,17 +113,8 @@ class FollowingUp:
 
     def score_changes(self) -> tuple[ScoreChange | None, ScoreChange | None]:
         """UCLA-3 and WHO-5 from intake to the last follow-up that asked each."""
-        answered = [f.wellbeing for f in self.follow_ups if f.wellbeing is not None]
-        ucla3 = [s.ucla3.total for s in answered if s.ucla3 is not None]
-        who5 = [s.who5.index for s in answered if s.who5 is not None]
-        baseline = self.baseline or Scores()
-        return (
-            ScoreChange.between(
-                baseline.ucla3.total if baseline.ucla3 else None, ucla3[-1] if ucla3 else None
-            ),
-            ScoreChange.between(
-                baseline.who5.index if baseline.who5 else None, who5[-1] if who5 else None
-            ),
+        return score_changes(
+            self.baseline, (f.wellbeing for f in self.follow_ups if f.wellbeing is not None)
         )
 
     def record_participation(

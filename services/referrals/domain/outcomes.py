@@ -4,6 +4,7 @@ with. Rules only, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Self
@@ -98,6 +99,23 @@ class ScoreChange:
     @classmethod
     def between(cls, baseline: int | None, last: int | None) -> Self | None:
         return None if baseline is None or last is None else cls(baseline, last)
+
+
+def score_changes(
+    baseline: Scores | None, answers: Iterable[Scores]
+) -> tuple[ScoreChange | None, ScoreChange | None]:
+    """UCLA-3 and WHO-5 from intake to the last of `answers` (the follow-ups' in order) that
+    answered each."""
+    answered = list(answers)
+    ucla3 = [s.ucla3.total for s in answered if s.ucla3 is not None]
+    who5 = [s.who5.index for s in answered if s.who5 is not None]
+    first = baseline or Scores()
+    return (
+        ScoreChange.between(
+            first.ucla3.total if first.ucla3 else None, ucla3[-1] if ucla3 else None
+        ),
+        ScoreChange.between(first.who5.index if first.who5 else None, who5[-1] if who5 else None),
+    )
 
 
 class ParticipationStatus(StrEnum):

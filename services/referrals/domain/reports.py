@@ -15,7 +15,12 @@ from uuid import UUID
 
 from referrals.domain.follow_ups import CITY_TIME
 from referrals.domain.offers import Accompaniment
-from referrals.domain.outcomes import Outcome, ParticipationStatus, ScoreChange, Scores
+from referrals.domain.outcomes import (
+    Outcome,
+    ParticipationStatus,
+    Scores,
+    score_changes,
+)
 from referrals.domain.rules import Actor, Forbidden, Party
 
 MIN_GROUP = 5
@@ -88,7 +93,8 @@ def _rounded(value: float, places: int) -> float:
 
 
 class InvalidPeriod(ValueError):
-    """A report's period that holds no day, or too many."""
+    """A report's period that holds no day, or too many. The message names no input value:
+    it is answered as it is."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,10 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.last < self.first:
-            raise InvalidPeriod(f"the period ends ({self.last}) before it begins ({self.first})")
+            raise InvalidPeriod("the period ends before it begins")
         limit = _years_after(self.first, MAX_YEARS)
         if limit is not None and self.last >= limit:
-            raise InvalidPeriod(
-                f"the period from {self.first} to {self.last} is longer than {MAX_YEARS} years"
-            )
+            raise InvalidPeriod(f"the period is longer than {MAX_YEARS} years")
 
     @property
     def starts_at(self) -> datetime:
@@ -172,23 +176,6 @@ class ReportScope:
 
 
 # --- what the report reads --------------------------------------------------------------
-
-
-def score_changes(
-    baseline: Scores | None, answers: Iterable[Scores]
-) -> tuple[ScoreChange | None, ScoreChange | None]:
-    """UCLA-3 and WHO-5 from intake to the last of `answers` (the follow-ups' in order) that
-    answered each."""
-    answered = list(answers)
-    ucla3 = [s.ucla3.total for s in answered if s.ucla3 is not None]
-    who5 = [s.who5.index for s in answered if s.who5 is not None]
-    first = baseline or Scores()
-    return (
-        ScoreChange.between(
-            first.ucla3.total if first.ucla3 else None, ucla3[-1] if ucla3 else None
-        ),
-        ScoreChange.between(first.who5.index if first.who5 else None, who5[-1] if who5 else None),
-    )
 
 
 @dataclass(frozen=True)

@@ -531,7 +531,7 @@ def _referral(
         needs_accompaniment=row.needs_accompaniment,
         preferred_times=in_day_order(row.preferred_times),
         care_record_reference=row.care_record_reference,
-        baseline=_scores(row.baseline),
+        baseline=scores_of(row.baseline),
         outcome=Outcome(row.outcome) if row.outcome else None,
         submitted_at=row.submitted_at,
         status=ReferralStatus(row.status),
@@ -582,7 +582,7 @@ def _scores_json(scores: Scores | None) -> dict[str, dict[str, int]] | None:
     return {name: asdict(answers) for name, answers in answered.items() if answers is not None}
 
 
-def _scores(stored: dict[str, dict[str, int]] | None) -> Scores | None:
+def scores_of(stored: dict[str, dict[str, int]] | None) -> Scores | None:
     if stored is None:
         return None
     ucla3, who5 = stored.get("ucla3"), stored.get("who5")
@@ -629,7 +629,7 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         fell_due_at=row.fell_due_at,
         participation=participation,
         participation_recorded_at=row.participation_recorded_at,
-        wellbeing=_scores(row.wellbeing),
+        wellbeing=scores_of(row.wellbeing),
         wellbeing_recorded_at=row.wellbeing_recorded_at,
         reminded_at=row.reminded_at,
         escalated_at=row.escalated_at,

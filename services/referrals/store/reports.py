@@ -15,7 +15,7 @@ from referrals.domain.reports import (
     ParticipationCount,
     ReportScope,
 )
-from referrals.store.referrals import _scores
+from referrals.store.referrals import scores_of
 from referrals.store.tables import FollowUpRow, OfferRow, ReferralRow
 
 
@@ -49,7 +49,12 @@ class SqlOutcomeReports:
             *_of_scope(scope),
         ]
         referrals = self.session.execute(
-            select(ReferralRow.id, ReferralRow.outcome, ReferralRow.baseline).where(*completed)
+            select(
+                ReferralRow.id,
+                ReferralRow.outcome,
+                ReferralRow.baseline,
+                ReferralRow.consent_withdrawn_at,
+            ).where(*completed)
         ).all()
         answers = self.session.execute(
             select(FollowUpRow.referral_id, FollowUpRow.wellbeing)
@@ -60,13 +65,14 @@ class SqlOutcomeReports:
             referral_id: tuple(scores for _, stored in rows if (scores := _answered(stored)))
             for referral_id, rows in groupby(answers, key=lambda row: row[0])
         }
+        # A citizen who withdrew consent is counted, but their answers are not used.
         return [
             CompletedReferral(
                 outcome=Outcome(outcome) if outcome else None,
-                baseline=_answered(baseline),
-                answers=answered.get(referral_id, ()),
+                baseline=None if withdrawn_at else _answered(baseline),
+                answers=() if withdrawn_at else answered.get(referral_id, ()),
             )
-            for referral_id, outcome, baseline in referrals
+            for referral_id, outcome, baseline, withdrawn_at in referrals
         ]
 
     def participation(self, scope: ReportScope) -> list[ParticipationCount]:
@@ -132,4 +138,4 @@ def _of_scope(scope: ReportScope) -> list[ColumnElement[bool]]:
 
 def _answered(stored: dict[str, dict[str, int]] | None) -> Scores | None:
     """The answers as stored (JSON), or None where nothing was answered (`{}`, null)."""
-    return _scores(stored) if stored else None
+    return scores_of(stored) if stored else None

@@ -73,13 +73,13 @@ class ReferralRow(Base, table=True):
     escalation_reason: str | None = Field(default=None, max_length=30)
     escalated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     contact_made_on: date | None = Field(default=None, sa_column=Column(Date()))
-    first_meeting_on: date | None = Field(default=None, sa_column=Column(Date()))
+    first_meeting_on: date | None = Field(default=None, sa_column=Column(Date(), index=True))
     accompanied_by: str | None = Field(default=None, max_length=20)
     care_record_reference: str | None = Field(default=None, max_length=200)
     baseline: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
     """The citizen's answers at intake: `{"ucla3": {item: answer}, "who5": {...}}`."""
     outcome: str | None = Field(default=None, max_length=20)
-    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     updated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     """When its last step was taken; null only for referrals never changed since revision
     0007 filled it in."""
@@ -149,7 +149,7 @@ class FollowUpRow(Base, table=True):
     times_last_month: int | None = None
     participation_note: str | None = Field(default=None, sa_column=Column(Text))
     participation_recorded_at: datetime | None = Field(
-        default=None, sa_column=Column(UTCDateTime())
+        default=None, sa_column=Column(UTCDateTime(), index=True)
     )
     wellbeing: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
     """As `referral.baseline`; `{}` when the citizen was asked and did not answer."""

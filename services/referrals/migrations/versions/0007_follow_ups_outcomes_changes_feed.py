@@ -84,6 +84,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("referral_id", "number"),
         sa.UniqueConstraint("id"),
     )
+    op.create_index(
+        op.f("ix_follow_up_participation_recorded_at"),
+        "follow_up",
+        ["participation_recorded_at"],
+    )
     with op.batch_alter_table("referral", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -101,6 +106,9 @@ def upgrade() -> None:
             sa.Column("updated_at", runtime.storage.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index(batch_op.f("ix_referral_updated_at"), ["updated_at"], unique=False)
+        # What the outcome report filters on.
+        batch_op.create_index(batch_op.f("ix_referral_completed_at"), ["completed_at"])
+        batch_op.create_index(batch_op.f("ix_referral_first_meeting_on"), ["first_meeting_on"])
 
     with op.batch_alter_table("transition", schema=None) as batch_op:
         batch_op.add_column(sa.Column("follow_up", sa.Integer(), nullable=True))
@@ -142,6 +150,8 @@ def downgrade() -> None:
         batch_op.drop_column("follow_up")
 
     with op.batch_alter_table("referral", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_referral_first_meeting_on"))
+        batch_op.drop_index(batch_op.f("ix_referral_completed_at"))
         batch_op.drop_index(batch_op.f("ix_referral_updated_at"))
         batch_op.drop_column("updated_at")
         batch_op.drop_column("completed_at")
@@ -149,6 +159,7 @@ def downgrade() -> None:
         batch_op.drop_column("baseline")
         batch_op.drop_column("care_record_reference")
 
+    op.drop_index(op.f("ix_follow_up_participation_recorded_at"), table_name="follow_up")
     op.drop_table("follow_up")
     op.drop_table("change_counter")
     with op.batch_alter_table("change", schema=None) as batch_op:
