@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         "care systems submit and follow them, partners answer offers and report progress, "
         "operators step in when nothing fits.",
     )
+    api.fhir.install(app)  # errors under /fhir/ as OperationOutcome
     app.state.start_uow = start_uow
     app.state.lifecycle = lifecycle
     app.state.vault = vault

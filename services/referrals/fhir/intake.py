@@ -75,13 +75,14 @@ def submit_command(body: object, submitted_by: str) -> services.SubmitReferral:
                 "ServiceRequest.resourceType",
             ),
         )
-    _check_fhir(body)
-    return _Reading(body).command(submitted_by)
+    return _Reading(_read_fhir(body)).command(submitted_by)
 
 
-def _check_fhir(body: Resource) -> None:
+def _read_fhir(body: Resource) -> Resource:
+    """`body` as fhir.resources reads it: every element of the type FHIR gives it, and
+    elements that are JSON null (which it takes as absent) left out."""
     try:
-        ServiceRequest.model_validate(body)
+        request = ServiceRequest.model_validate(body)
     except ValidationError as error:
         issues = [_fhir_issue(e["loc"], e["type"]) for e in error.errors()[:MOST_ISSUES]]
         raise FhirError(422, *issues) from error
@@ -95,6 +96,8 @@ def _check_fhir(body: Resource) -> None:
                 "ServiceRequest.contained",
             ),
         ) from error
+    read: Resource = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return read
 
 
 def _fhir_issue(location: tuple[int | str, ...], kind: str) -> Issue:
@@ -208,9 +211,7 @@ class _Reading:
                 f"A referral's ServiceRequest has the {element} `{wanted}`.",
             )
 
-    def _require_coding(
-        self, where: str, codings: list[Resource], system: str, code: str
-    ) -> None:
+    def _require_coding(self, where: str, codings: list[Resource], system: str, code: str) -> None:
         if not any(c.get("system") == system and c.get("code") == code for c in codings):
             self._issue(
                 IssueType.REQUIRED if not codings else IssueType.VALUE,
@@ -331,7 +332,8 @@ class _Citizen:
 
     def _name(self) -> str | None:
         for name in self.patient.get("name", []):
-            written = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")])
+            parts = [*name.get("given", []), name.get("family")]
+            written = name.get("text") or " ".join(p for p in parts if p)
             written = " ".join(str(written).split())
             if not written:
                 continue
@@ -360,7 +362,8 @@ class _Citizen:
                 )
                 return None, None
             city = " ".join(p for p in (address.get("postalCode"), address.get("city")) if p)
-            written = address.get("text") or ", ".join([*address.get("line", []), city])
+            lines = [line for line in address.get("line", []) if line]
+            written = address.get("text") or ", ".join([*lines, city])
             written = " ".join(str(written).split()).strip(", ") or None
             if written is not None and (not _TRIMMED.match(written) or len(written) > 200):
                 self._issue(
