@@ -563,3 +563,13 @@ def test_every_resource_a_care_system_reads_is_valid_fhir_without_personal_data(
         assert response.status_code == 200, response.text
         valid(response.json())
         assert not any(value in response.text for value in PERSONAL_DATA)
+
+
+def test_the_readmes_example_service_request_creates_a_referral(client: TestClient) -> None:
+    example = Path(__file__).parents[2] / "docs" / "examples" / "fhir-service-request.json"
+    created = post(client, json.loads(example.read_text()))
+    assert created.status_code == 201, created.text
+    referral = client.get(f"/referrals/{created.json()['id']}", headers=CARE).json()
+    assert referral["care_record_reference"] == "EOJ-2026-004713"
+    consent = referral["consent"]
+    assert consent["follow_up_questions"] and consent["share_outcome_with_care_system"]
