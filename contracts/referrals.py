@@ -386,7 +386,7 @@ class ReferralStatusChanged(CareSystemEvent):
     )
     reason: str | None = Field(
         description="The reason code, where the step has one (e.g. why it was escalated, "
-        "put on hold, failed or cancelled; how a completed one ended)."
+        "put on hold, failed or cancelled)."
     )
     changed_at: datetime = Field(description="When it changed.")
     outcome: Outcome | None = Field(

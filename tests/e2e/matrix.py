@@ -6,7 +6,7 @@ tests/e2e/test_authorization_matrix.py."""
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,8 +20,9 @@ import httpx
 from directory import demo
 from directory.hsds.brobygger import PLACES_UNIT_ID
 from directory.hsds.vocabulary import Taxonomy, term_id
+from referrals.fhir import codes
 from runtime.auth import Role
-from tests.e2e.referrals import referral
+from tests.e2e.referrals import copenhagen_day, fast_referrals, referral
 from tests.e2e.system import System, free_places_of
 from tests.e2e.webhook_receiver import WebhookReceiver
 from tests.kit import wait_for
@@ -40,6 +41,13 @@ PLACES = (WALKING_SERVICE, demo.VISITING_FRIEND_SERVICE_ID)
 NO_COMMUNITY = "no-such-community"
 """An interest no service has: a referral with only this one is escalated."""
 WAIT_SECONDS = 20
+FAST_REFERRALS = fast_referrals(1_000_000) | {"REFERRALS_FOLLOW_UP_AFTER_DAYS": "[1, 2]"}
+"""referrals' settings for the cells about a follow-up: only a clock running fast lets one
+fall due during a test, here a day after the first meeting, within a second of it."""
+CONSENT_TO_FOLLOW_UP = {**referral()["consent"], "follow_up_questions": True}
+PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
+"""What FHIR's errors come as: OperationOutcomes."""
 
 
 class Caller(StrEnum):
@@ -102,6 +110,9 @@ class Case:
     fresh: bool = False
     """A 2xx answer changes the resource for good (a step, a cancellation): each caller
     expected to succeed gets a resource of its own; the others share one, untouched."""
+    fast_referrals: bool = False
+    """Asked while referrals runs with `FAST_REFERRALS`: it is restarted so before the case
+    (and back before the next case that is not)."""
 
 
 Operation = tuple[str, str]
@@ -127,6 +138,7 @@ class World:
     no longer be offered the next referral."""
 
     def __init__(self, system: System, receiver: WebhookReceiver) -> None:
+        self.system = system
         self.receiver = receiver
         self.clients = {
             service: httpx.Client(base_url=system.url(service), timeout=10) for service in SERVICES
@@ -146,7 +158,8 @@ class World:
         self._z_token = system.token(Role.PARTNER, subject="matrix-partner-z", organization_id=Z)
         self.referrals_of: dict[Caller, list[str]] = {Caller.CARE_A: [], Caller.CARE_B: []}
         self.x_webhook_secrets: list[str] = []
-        self._ready: dict[str, deque[str]] = {"offered": deque(), "escalated": deque()}
+        self._ready: defaultdict[str, deque[str]] = defaultdict(deque)
+        self._fast = False
         self._touched: list[str] = []
         self._x_location: dict[str, Any] | None = None
         self._x_service: dict[str, Any] | None = None
@@ -175,9 +188,10 @@ class World:
         return response.json() if response.content else None
 
     def close(self) -> list[str]:
-        """Give back what the matrix took: cancel its referrals, remove the webhooks, wait
-        until the services of X and Z have their free places back (the next tests count
-        them). What went wrong, if anything."""
+        """Give back what the matrix took: referrals with its own settings again, its
+        referrals cancelled, the webhooks removed; wait until the services of X and Z have
+        their free places back (the next tests count them). What went wrong, if anything."""
+        self.use_fast_referrals(False)
         problems = self.release(everything=True)
         for partner in (Caller.PARTNER_X, Caller.PARTNER_Y):
             response = self.send(partner, "notifications", "DELETE", "/webhook", Call())
@@ -216,6 +230,16 @@ class World:
         self._touched = []
         return problems
 
+    def use_fast_referrals(self, fast: bool) -> None:
+        """Restart referrals with `FAST_REFERRALS` (or without), unless it runs so already.
+        The referrals made ready under the other clock are dropped: offers made under the
+        real clock lapse under the fast one, and a day a partner reports must not be before
+        the referral was accepted, on whichever calendar accepted it."""
+        if fast != self._fast:
+            self.system.restart("referrals", **(FAST_REFERRALS if fast else {}))
+            self._fast = fast
+            self._ready.clear()
+
     def free_places(self) -> list[int]:
         return [
             free_places_of(self.ok(Caller.NONE, "directory", "GET", f"/services/{service}"))
@@ -232,6 +256,11 @@ class World:
             then=self._keep_submitted,
         )
 
+    def fhir_submission(self) -> Call:
+        """A new referral's submission as a FHIR ServiceRequest (with an identifier of its
+        own), remembered as the submitting care system's."""
+        return Call(json=service_request(str(uuid4())), then=self._keep_submitted)
+
     def _keep_submitted(self, caller: Caller, response: httpx.Response) -> None:
         if response.is_success and caller in self.referrals_of:
             self.referrals_of[caller].append(response.json()["id"])
@@ -239,14 +268,18 @@ class World:
 
     def offered(self) -> str:
         """A referral of A's, offered to X and not answered."""
-        return self._take("offered", referral(), offered_organization_id=str(X), batch=8)
+        return self._take("offered", "offered", referral(), batch=8, offered_organization_id=str(X))
 
     def escalated(self) -> str:
         """A referral of A's that nothing fits, waiting for an operator."""
-        return self._take("escalated", referral(interests=[NO_COMMUNITY]), batch=4)
+        return self._take("escalated", "escalated", referral(interests=[NO_COMMUNITY]), batch=4)
 
-    def _take(self, status: str, body: dict[str, Any], batch: int, **expected: str) -> str:
-        ready = self._ready[status]
+    def _take(
+        self, kind: str, status: str, body: dict[str, Any], batch: int, **expected: str
+    ) -> str:
+        """One of the referrals of `kind` made ready, all submitted with `body` and waited
+        for until `status` (and `expected`); a `batch` more of them when none is left."""
+        ready = self._ready[kind]
         if not ready:
             made = [
                 self.ok(
@@ -268,14 +301,26 @@ class World:
         return referral_id
 
     def _wait_status(self, referral_id: str, status: str, **expected: str) -> None:
+        self._wait_until(
+            referral_id,
+            f"to be {status} {expected}",
+            lambda seen: (
+                seen["status"] == status and all(seen[k] == v for k, v in expected.items())
+            ),
+        )
+
+    def _wait_until(
+        self, referral_id: str, what: str, reached: Callable[[dict[str, Any]], bool]
+    ) -> None:
+        """Until the referral, as an operator reads it, is as `reached` wants it."""
         seen: dict[str, Any] = {}
 
-        def reached() -> bool:
+        def check() -> bool:
             seen.update(self.as_operator(referral_id))
-            return seen["status"] == status and all(seen[k] == v for k, v in expected.items())
+            return reached(seen)
 
         try:
-            wait_for(reached, f"referral {referral_id} to be {status} {expected}", WAIT_SECONDS)
+            wait_for(check, f"referral {referral_id} {what}", WAIT_SECONDS)
         except AssertionError as error:
             raise SetupFailed(
                 f"{error}; it is {seen.get('status')}, offered to "
@@ -331,6 +376,29 @@ class World:
 
     def on_hold(self) -> str:
         return self._x_steps(self.in_progress(), ("hold", {"reason": "citizen_away"}))
+
+    def follow_up_due(self) -> str:
+        """A referral of A's (the citizen consented to follow-up questions) in progress at
+        X, its first follow-up due. Only while referrals runs with `FAST_REFERRALS`: X met
+        the citizen on the day it accepted, by referrals' calendar."""
+        referral_id = self._take(
+            "offered, consenting to follow-up questions",
+            "offered",
+            referral(consent=CONSENT_TO_FOLLOW_UP),
+            batch=2,
+            offered_organization_id=str(X),
+        )
+        self._x_steps(referral_id, ("accept", None))
+        accepted_on = copenhagen_day(self.as_operator(referral_id)["offers"][-1]["answered_at"])
+        self._x_steps(
+            referral_id, ("first-meeting", {"met_on": accepted_on, "accompanied_by": "nobody"})
+        )
+        self._wait_until(
+            referral_id,
+            "to have its first follow-up due",
+            lambda seen: seen["follow_ups"][0]["fell_due_at"] is not None,
+        )
+        return referral_id
 
     # --- directory ---------------------------------------------------------------------
 
@@ -531,6 +599,54 @@ def new_service(
     }
 
 
+def service_request(identifier: str) -> dict[str, Any]:
+    """The matrix's referral as a care system sends it to FHIR (`POST /fhir/ServiceRequest`):
+    the test citizen, to walk in Nørrebro, in Danish, with consent to be referred; the care
+    record's `identifier` makes it a new one."""
+    citizen = referral()["citizen"]
+    family, given = citizen["name"].split()[-1], citizen["name"].split()[:-1]
+    return {
+        "resourceType": "ServiceRequest",
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.9.99", "value": identifier}],
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [{"system": codes.SDOH_CATEGORIES, "code": "social-connection"}]}],
+        "code": {"coding": [{"system": codes.SNOMED, "code": codes.SOCIAL_ISOLATION}]},
+        "orderDetail": [{"coding": [{"system": codes.DIRECTORY_INTERESTS, "code": "walking"}]}],
+        "subject": {"reference": "#citizen"},
+        "supportingInfo": [{"reference": "#consent"}],
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "citizen",
+                "identifier": [{"system": codes.CPR, "value": citizen["personal_number"]}],
+                "name": [{"family": family, "given": given}],
+                "address": [{"district": "Nørrebro"}],
+                "communication": [
+                    {"language": {"coding": [{"system": codes.BCP47, "code": "da"}]}}
+                ],
+            },
+            {
+                "resourceType": "Consent",
+                "id": "consent",
+                "status": "active",
+                "scope": {"coding": [{"system": codes.CONSENT_SCOPES, "code": "patient-privacy"}]},
+                "category": [{"coding": [{"system": codes.ACT_CODES, "code": "IDSCL"}]}],
+                "patient": {"reference": "#citizen"},
+                "dateTime": "2026-11-20",
+                "provision": {
+                    "provision": [
+                        {
+                            "type": "permit",
+                            "purpose": [{"system": codes.CONSENT_PURPOSE, "code": codes.REFERRAL}],
+                        }
+                    ]
+                },
+            },
+        ],
+    }
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -604,6 +720,8 @@ def _run_case(
     shared: Call | None = None
     broken: str | None = None
     seen: list[tuple[str, str]] = []
+    world.use_fast_referrals(case.fast_referrals)
+    error_type = FHIR_JSON if path.startswith("/fhir/") else PROBLEM_JSON
     for caller, expected in case.expected.items():
         report.cells[service] += 1
         cell = f"{where} {caller}"
@@ -624,8 +742,8 @@ def _run_case(
         got = answer_class(response.status_code)
         if got != str(expected):
             report.failures.append(f"{cell}: expected {expected}, got {got}: {_gist(response)}")
-        elif got != OK and response.headers.get("content-type") != "application/problem+json":
-            report.failures.append(f"{cell}: {got} is not application/problem+json")
+        elif got != OK and response.headers.get("content-type") != error_type:
+            report.failures.append(f"{cell}: {got} is not {error_type}")
         if call.then is not None:
             call.then(caller, response)
         if response.is_success and caller in OUTSIDERS:

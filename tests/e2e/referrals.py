@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from runtime.auth import Role
 from tests.e2e.kafka_reader import Record, records_on
@@ -70,6 +72,33 @@ def inbox(system: System, role: Role, organization_id: UUID | None = None) -> li
     assert response.status_code == 200, response.text
     messages: list[dict[str, Any]] = response.json()["data"]
     return messages
+
+
+def fast_referrals(speed: float, quiet_seconds: float = 600) -> dict[str, str]:
+    """Settings for referrals (`System.restart`) under which its clock runs `speed` times as
+    fast as real time, so that follow-ups weeks away fall due in seconds, and nothing else
+    happens on its own for `quiet_seconds` of real time: no offer lapses, no follow-up is
+    reminded or escalated. Partners' days must then come from referrals' calendar
+    (`copenhagen_day` of the accepted offer's `answered_at`), not the test machine's."""
+    quiet_days = quiet_seconds * speed / 86400
+    return {
+        "REFERRALS_CLOCK_SPEED": str(speed),
+        "REFERRALS_OFFER_TTL_HOURS": str(quiet_days * 24),
+        "REFERRALS_FOLLOW_UP_REMIND_AFTER_DAYS": str(quiet_days),
+        "REFERRALS_FOLLOW_UP_ESCALATE_AFTER_DAYS": str(quiet_days),
+        "REFERRALS_TIMER_POLL_SECONDS": "0.1",
+    }
+
+
+def copenhagen_day(timestamp: str) -> str:
+    """The day of one of referrals' timestamps in Copenhagen's calendar, as partners report
+    days (`contacted_on`, `met_on`)."""
+    return (
+        datetime.fromisoformat(timestamp)
+        .astimezone(ZoneInfo("Europe/Copenhagen"))
+        .date()
+        .isoformat()
+    )
 
 
 async def events_about(system: System, topic: str, subject: str) -> list[Record]:

@@ -50,6 +50,7 @@ ON_HOLD = "A's referral, on hold at X"
 ESCALATED = "A's referral, escalated: nothing fits"
 OFFERED_TO_Z = "A's referral, declined by X, offered to Z"
 HELD_BY_Z = "A's referral, declined by X, accepted by Z"
+FOLLOW_UP_DUE = "A's referral, in progress at X, its first follow-up due"
 
 
 def step(
@@ -83,6 +84,24 @@ def fail() -> dict[str, Any]:
     return {"reason": "citizen_not_interested"}
 
 
+def participation() -> dict[str, Any]:
+    return {"status": "taking_part", "times_last_month": 3}
+
+
+def wellbeing() -> dict[str, Any]:
+    return {
+        "ucla3": {"lack_companionship": 2, "left_out": 1, "isolated": 2},
+        "who5": {"cheerful": 3, "calm": 3, "active": 2, "rested": 3, "interested": 4},
+    }
+
+
+def first_follow_up(
+    state: Callable[[World], str], body: Callable[[], dict[str, Any]]
+) -> Callable[[World], Call]:
+    """An answer to the first follow-up of a referral in `state`."""
+    return lambda world: Call(path={"referral_id": state(world), "number": 1}, json=body())
+
+
 def listing(make: Callable[[World], object]) -> Callable[[World], Call]:
     """A list read, once `make` has put something of A's or X's in it."""
 
@@ -91,6 +110,22 @@ def listing(make: Callable[[World], object]) -> Callable[[World], Call]:
         return Call(params={"limit": 200})
 
     return call
+
+
+def fhir_read(state: Callable[[World], str]) -> Callable[[World], Call]:
+    """A FHIR read of a referral in `state`: its resource's id is the referral's."""
+    return lambda world: Call(path={"resource_id": state(world)})
+
+
+def tasks(world: World) -> Call:
+    """FHIR's search of Tasks, a referral of A's among them (FHIR's own paging parameter)."""
+    world.offered()
+    return Call(params={"_count": 200})
+
+
+def outcomes_today(_world: World) -> Call:
+    today = copenhagen_today()
+    return Call(params={"from": today, "to": today})
 
 
 def message(find: Callable[[World], str]) -> Callable[[World], Call]:
@@ -311,6 +346,65 @@ MATRIX: Table = {
                 fresh=True,
             ),
             Case(HELD_BY_Z, row(401, 403, 403, 403, 404, 403, 403), step(World.held_by_z, fail)),
+        ],
+        # The follow-ups' cells one after the other: referrals is restarted with a fast
+        # clock for those that need a follow-up due, and back once for the rest.
+        ("POST", "/partner/referrals/{referral_id}/follow-ups/{number}"): [
+            Case(
+                HELD_BY_Z,
+                row(401, 403, 403, 403, 404, 403, 403),
+                first_follow_up(World.held_by_z, participation),
+            ),
+            Case(
+                FOLLOW_UP_DUE,
+                row(401, 403, 403, OK, 404, 403, 403),
+                first_follow_up(World.follow_up_due, participation),
+                fresh=True,
+                fast_referrals=True,
+            ),
+        ],
+        ("POST", "/referrals/{referral_id}/follow-ups/{number}"): [
+            Case(
+                FOLLOW_UP_DUE,
+                row(401, OK, 404, 403, 403, 403, 403),
+                first_follow_up(World.follow_up_due, wellbeing),
+                fresh=True,
+                fast_referrals=True,
+            ),
+        ],
+        ("GET", "/referrals/changes"): [
+            Case(
+                "the care system's changes, of a referral of A's among them",
+                row(401, OK, OK, 403, 403, OK, 403),
+                listing(World.offered),
+            )
+        ],
+        ("GET", "/reports/outcomes"): [
+            Case("today's outcomes", row(401, 403, 403, OK, OK, OK, 403), outcomes_today)
+        ],
+        ("POST", "/fhir/ServiceRequest"): [
+            Case(
+                "a new referral of the caller's, as FHIR",
+                row(401, OK, OK, 403, 403, 403, 403),
+                lambda world: world.fhir_submission(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/fhir/ServiceRequest/{resource_id}"): [
+            Case(OFFERED, row(401, OK, 404, 403, 403, OK, 403), fhir_read(World.offered))
+        ],
+        ("GET", "/fhir/Task/{resource_id}"): [
+            Case(OFFERED, row(401, OK, 404, 403, 403, OK, 403), fhir_read(World.offered))
+        ],
+        ("GET", "/fhir/Task"): [
+            Case(
+                "the care system's Tasks, a referral of A's among them",
+                row(401, OK, OK, 403, 403, OK, 403),
+                tasks,
+            )
+        ],
+        ("GET", "/fhir/metadata"): [
+            Case("the CapabilityStatement", row(401, OK, OK, 403, 403, OK, 403)),
         ],
         ("GET", "/escalations"): [
             Case(

@@ -3,7 +3,6 @@ is: no event on any topic, no service's log line."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,32 +13,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from directory import demo
 from runtime.auth import Role
 from tests.e2e.kafka_reader import records_on
+from tests.e2e.personal_data import ADDRESS, NAME, NOTE, PERSONAL_NUMBER, PHONE, found_in
 from tests.e2e.referrals import CARE_SYSTEM, wait_offered, wait_status
 from tests.e2e.system import System
 
 pytestmark = pytest.mark.infra
 
-PERSONAL_NUMBER = "230439-4821"
-NAME = "Karen Skovgaard Mortensen"
-PHONE = "+45 31 42 59 26"
-ADDRESS = "Skovgårdsvej 17, 2400 København NV"
-NOTE = "Hørehæmmet, elsker fællessang og kaffe om formiddagen"
-
-PERSONAL_DATA = {
-    "the personal number": re.compile(r"230439-?4821"),
-    "the name": re.compile(r"Karen|Skovgaard|Mortensen"),
-    "the phone": re.compile(r"31\s?42\s?59\s?26"),
-    "the address": re.compile(r"Skovgårdsvej|Skovg\\u00e5rdsvej"),
-    "the note": re.compile(r"Hørehæmmet|H\\u00f8reh\\u00e6mmet|fællessang og kaffe"),
-}
-
 
 def today() -> str:
     return datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
-
-
-def found_in(text: str) -> list[str]:
-    return [what for what, pattern in PERSONAL_DATA.items() if pattern.search(text)]
 
 
 async def all_topics(kafka: str) -> list[str]:

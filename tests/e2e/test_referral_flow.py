@@ -79,14 +79,19 @@ def deliveries_caused_by(system: System, event_id: str) -> list[dict[str, Any]]:
     return [d for d in response.json()["data"] if d["source_event_id"] == event_id]
 
 
-def unpublished_events(system: System, service: str, key: str) -> list[str]:
-    """The ids of the events about `key` that `service` committed and has not published."""
+def unpublished_events(system: System, service: str, topic: str, key: str) -> list[str]:
+    """The ids of the events on `topic` about `key` that `service` committed and has not
+    published."""
     engine = make_engine(system.database_urls[service])
     try:
         with engine.connect() as connection:
             query = (
                 select(outbox.c.event_id)
-                .where(outbox.c.key == key, outbox.c.published_at.is_(None))
+                .where(
+                    outbox.c.topic == topic,
+                    outbox.c.key == key,
+                    outbox.c.published_at.is_(None),
+                )
                 .order_by(outbox.c.seq)
             )
             return list(connection.execute(query).scalars())
@@ -305,7 +310,7 @@ async def test_a_referral_committed_before_a_crash_is_published_once_after_the_r
     system.kill("referrals")
     system.start("referrals", REFERRALS_RELAY_ENABLED="false")
     created = submit(system)  # answered: committed, with its event in the outbox
-    [committed] = unpublished_events(system, "referrals", created["id"])
+    [committed] = unpublished_events(system, "referrals", REFERRALS, created["id"])
     system.kill("referrals")  # SIGKILL between the commit and the publish
     system.start("referrals")
     events = await until_offered_on_kafka(system, created["id"])
@@ -319,7 +324,7 @@ async def test_a_referral_submitted_while_the_broker_is_down_is_offered_once_it_
 ) -> None:
     with broker_down(system, use_docker):
         created = submit(system)  # accepted: the outbox keeps its event until Kafka is back
-        [committed] = unpublished_events(system, "referrals", created["id"])
+        [committed] = unpublished_events(system, "referrals", REFERRALS, created["id"])
     offered = wait_offered(system, created["id"], timeout=120)
     assert offered["offered_organization_id"] == str(PARTNER_ORG)
     assert len(offered["offers"]) == 1

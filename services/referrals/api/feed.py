@@ -40,7 +40,8 @@ class ChangePublic(BaseModel):
     status: ReferralStatus | None = Field(description="The status after it; null once erased.")
     previous_status: ReferralStatus | None
     reason: str | None = Field(
-        description="The reason code, where the step has one; for `complete`, how it ended."
+        description="The reason code, where the step has one (why it was escalated, put on "
+        "hold, failed or cancelled)."
     )
     follow_up: int | None = Field(description="The follow-up the step was about, if any.")
     outcome: Outcome | None = Field(

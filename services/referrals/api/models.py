@@ -24,6 +24,7 @@ from referrals.api.outcomes import (
 )
 from referrals.domain import (
     Accompaniment,
+    Action,
     Actor,
     Consent,
     ConsentMethod,
@@ -164,10 +165,11 @@ class TransitionPublic(BaseModel):
     by: Party = Field(description="Who took it; `system` and `clock` are Brobygger itself.")
     from_status: ReferralStatus | None
     to_status: ReferralStatus
-    reason: str | None = Field(
-        description="The reason code given, if any; for `complete`, how it ended."
+    reason: str | None = Field(description="The reason code given, if any.")
+    text: str | None = Field(
+        description="The text given with it, if any; the partner's words on completing it "
+        "only where the referral's outcome is shown."
     )
-    text: str | None = Field(description="The text given with it, if any.")
     follow_up: int | None = Field(description="The follow-up the step was about, if any.")
 
 
@@ -330,7 +332,8 @@ class ReferralPublic(BaseModel):
                     from_status=t.from_status,
                     to_status=t.to_status,
                     reason=t.reason,
-                    text=t.text,
+                    # The partner's words on how it went are part of how it went.
+                    text=t.text if shared or t.action != Action.COMPLETE.value else None,
                     follow_up=t.follow_up,
                 )
                 for t in referral.history

@@ -5,6 +5,7 @@ of `Referral` (`lifecycle`), split off by role; rules only, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -121,8 +122,14 @@ class FollowingUp:
         self, actor: Actor, number: int, participation: Participation, now: datetime
     ) -> None:
         """The partner reports whether the citizen still takes part. Sending the same
-        report again changes nothing; another report of an answered follow-up is refused."""
-        offer = self._check_holder(Action.RECORD_PARTICIPATION, actor)
+        report again changes nothing, also once it completed the referral; another report
+        of an answered follow-up is refused."""
+        try:
+            offer = self._check_holder(Action.RECORD_PARTICIPATION, actor)
+        except InvalidTransition:
+            if self._answered_so(number, lambda f: f.participation == participation):
+                return
+            raise
         follow_up = self._follow_up_due(number, now)
         if follow_up.participation is not None:
             if follow_up.participation == participation:
@@ -134,8 +141,14 @@ class FollowingUp:
     def record_wellbeing(self, actor: Actor, number: int, scores: Scores, now: datetime) -> None:
         """The care system records the citizen's answers (none, if they did not want to
         answer); only with the citizen's consent to follow-up questions. Sending the same
-        answers again changes nothing; other answers to an answered follow-up are refused."""
-        self._check(Action.RECORD_WELLBEING, actor)
+        answers again changes nothing, also once they completed the referral; other answers
+        to an answered follow-up are refused."""
+        try:
+            self._check(Action.RECORD_WELLBEING, actor)
+        except InvalidTransition:
+            if self._answered_so(number, lambda f: f.wellbeing == scores):
+                return
+            raise
         if not self.wellbeing_expected:
             raise InvalidAnswer(
                 "the citizen did not consent to follow-up questions, so their answers "
@@ -203,10 +216,19 @@ class FollowingUp:
         if all(not f.missing(self.wellbeing_expected) for f in self.follow_ups):
             self._complete(offer, SYSTEM, now, None)
 
+    def _answered_so(self, number: int, answered: Callable[[FollowUp], bool]) -> bool:
+        """Whether this follow-up was answered just so: then a retry of the answer that
+        completed the referral (its first reply lost) is no error, though the referral has
+        moved on. Refusals of the party come before the state's, and still hold."""
+        follow_up = next((f for f in self.follow_ups if f.number == number), None)
+        return follow_up is not None and answered(follow_up)
+
     def _complete(self, offer: Offer, actor: Actor, now: datetime, note: str | None) -> None:
         reports = [f.participation for f in self.follow_ups if f.participation is not None]
         self.outcome = Outcome.of(reports)
-        self._move(Action.COMPLETE, actor, S.COMPLETED, now, self.outcome, note)
+        # How it ended is `outcome`, not the step's reason: the care system sees the steps,
+        # and learns how it ended only with the citizen's consent.
+        self._move(Action.COMPLETE, actor, S.COMPLETED, now, None, note)
         self.events.append(
             ReferralCompleted(
                 **self._held_fields(offer),
