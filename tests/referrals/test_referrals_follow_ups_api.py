@@ -415,6 +415,18 @@ def test_the_care_system_sees_what_each_follow_up_still_waits_for(
     assert first["wellbeing"] == {"ucla3": None, "who5": None}
 
 
+def test_a_referral_completed_before_its_follow_ups_were_answered_waits_for_nothing(
+    client: TestClient, clock: FakeClock
+) -> None:
+    org = uuid4()
+    referral_id = held(client, org)
+    at(client, clock, DUE_1)
+    assert step(client, referral_id, org, "complete", {}).status_code == 200
+    shown = client.get(f"/referrals/{referral_id}", headers=CARE).json()
+    assert shown["status"] == "completed"
+    assert [f["waiting_for"] for f in shown["follow_ups"]] == [[], []]
+
+
 # --- the changes feed ---------------------------------------------------------------------
 
 

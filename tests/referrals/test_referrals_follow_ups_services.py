@@ -20,6 +20,7 @@ from referrals import services
 from referrals.domain import (
     CLOCK,
     FOLLOW_UP_DUE,
+    FOLLOW_UP_ESCALATION,
     FOLLOW_UP_REMINDER,
     Accompaniment,
     Actor,
@@ -148,21 +149,25 @@ def test_the_scheduler_walks_an_unanswered_follow_up_through_due_reminder_and_es
     assert stored.status is ReferralStatus.IN_PROGRESS
 
 
-def test_a_scheduler_that_was_down_catches_up_on_every_timer_that_passed(
+def test_a_scheduler_that_was_down_catches_up_and_escalates_only_as_long_after_the_reminder(
     uow: FakeUnitOfWork, clock: FakeClock, lifecycle: services.Lifecycle
 ) -> None:
     referral_id, _ = in_progress(uow, clock, lifecycle)
     events = len(uow.committed_events)
-    clock.now = DUE_2 + timedelta(days=1)
-    assert services.fire_due_timers(lifecycle) == 4
-    assert events_since(uow, events) == [
-        FollowUpDue,
-        FollowUpOverdue,
-        FollowUpEscalated,
-        FollowUpDue,
-    ]
-    assert timers_of(uow, referral_id) == {(FOLLOW_UP_REMINDER, 2, DUE_2 + REMINDED_AFTER)}
+    back = DUE_2 + timedelta(days=1)
+    clock.now = back
+    assert services.fire_due_timers(lifecycle) == 3
+    assert events_since(uow, events) == [FollowUpDue, FollowUpOverdue, FollowUpDue]
+    # The reminder went out late: those reminded get the whole time planned to answer.
+    after_the_reminder = back + (ESCALATED_AFTER - REMINDED_AFTER)
+    assert timers_of(uow, referral_id) == {
+        (FOLLOW_UP_ESCALATION, 1, after_the_reminder),
+        (FOLLOW_UP_REMINDER, 2, DUE_2 + REMINDED_AFTER),
+    }
     assert services.fire_due_timers(lifecycle) == 0
+    clock.now = after_the_reminder  # the second's reminder is due by now too
+    assert services.fire_due_timers(lifecycle) == 2
+    assert events_since(uow, events)[-2:] == [FollowUpOverdue, FollowUpEscalated]
 
 
 def test_each_answer_is_committed_with_its_event_and_the_last_completes_the_referral(

@@ -23,6 +23,7 @@ from referrals.api.outcomes import (
     ScoresPublic,
 )
 from referrals.domain import (
+    HELD,
     Accompaniment,
     Action,
     Actor,
@@ -313,7 +314,7 @@ class ReferralPublic(BaseModel):
             accompanied_by=referral.accompanied_by,
             baseline=ScoresPublic.of(referral.baseline) if referral.baseline else None,
             follow_ups=[
-                FollowUpPublic.of(f, referral.wellbeing_expected, shared)
+                FollowUpPublic.of(f, referral.status in HELD, referral.wellbeing_expected, shared)
                 for f in referral.follow_ups
             ],
             outcome=OutcomePublic(

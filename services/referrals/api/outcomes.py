@@ -177,13 +177,19 @@ class FollowUpPublic(BaseModel):
         "the citizen did not want to answer."
     )
     wellbeing_recorded_at: datetime | None
-    waiting_for: list[Part] = Field(description="What is still to be answered.")
+    waiting_for: list[Part] = Field(
+        description="What is still to be answered, while an organisation holds the referral."
+    )
     reminded_at: datetime | None = Field(description="When those it waits for were reminded.")
     escalated_at: datetime | None = Field(description="When operators were asked to step in.")
 
     @classmethod
-    def of(cls, follow_up: FollowUp, wellbeing_expected: bool, outcome_shared: bool) -> Self:
+    def of(
+        cls, follow_up: FollowUp, waited_for: bool, wellbeing_expected: bool, outcome_shared: bool
+    ) -> Self:
+        """`waited_for`: the referral is held, so its follow-ups' answers are still asked."""
         participation = follow_up.participation if outcome_shared else None
+        waiting = follow_up.missing(wellbeing_expected) if follow_up.fell_due_at else []
         return cls(
             number=follow_up.number,
             due_at=follow_up.due_at,
@@ -192,7 +198,7 @@ class FollowUpPublic(BaseModel):
             participation_recorded_at=follow_up.participation_recorded_at,
             wellbeing=ScoresPublic.of(follow_up.wellbeing) if follow_up.wellbeing else None,
             wellbeing_recorded_at=follow_up.wellbeing_recorded_at,
-            waiting_for=follow_up.missing(wellbeing_expected) if follow_up.fell_due_at else [],
+            waiting_for=waiting if waited_for else [],
             reminded_at=follow_up.reminded_at,
             escalated_at=follow_up.escalated_at,
         )

@@ -78,6 +78,14 @@ class FollowUp:
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
 
+    @property
+    def escalation_due_at(self) -> datetime:
+        """When it is escalated if still unanswered: as long after the reminder went out as
+        planned, also when the reminder went out late (the scheduler was down)."""
+        if self.reminded_at is None:
+            return self.escalate_at
+        return max(self.escalate_at, self.reminded_at + (self.escalate_at - self.remind_at))
+
     def missing(self, wellbeing_expected: bool) -> list[Part]:
         """The parts not answered yet; the care system's only if the citizen consented
         to follow-up questions."""

@@ -277,7 +277,7 @@ class FollowingUp:
                     )
                 elif follow_up.escalated_at is None:
                     deadlines.append(
-                        Deadline(FOLLOW_UP_ESCALATION, follow_up.id, follow_up.escalate_at)
+                        Deadline(FOLLOW_UP_ESCALATION, follow_up.id, follow_up.escalation_due_at)
                     )
         return deadlines
 
@@ -310,7 +310,7 @@ class FollowingUp:
             if (
                 follow_up.reminded_at is None
                 or follow_up.escalated_at is not None
-                or follow_up.escalate_at > now
+                or follow_up.escalation_due_at > now
             ):
                 return False
             follow_up.escalated_at = now

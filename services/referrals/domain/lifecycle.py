@@ -362,7 +362,8 @@ class Referral(FollowingUp):
         self.events.append(ReferralResumed(**self._held_fields(offer), resumed_at=now))
 
     def complete(self, actor: Actor, note: str | None, now: datetime) -> None:
-        """The organisation ends it as it should; the follow-ups not yet due are dropped."""
+        """The organisation ends it as it should; follow-ups not yet answered are no longer
+        asked (their timers go)."""
         offer = self._check_holder(Action.COMPLETE, actor)
         self._complete(offer, actor, now, note)
 
