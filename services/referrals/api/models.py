@@ -314,7 +314,9 @@ class ReferralPublic(BaseModel):
             accompanied_by=referral.accompanied_by,
             baseline=ScoresPublic.of(referral.baseline) if referral.baseline else None,
             follow_ups=[
-                FollowUpPublic.of(f, referral.status in HELD, referral.wellbeing_expected, shared)
+                FollowUpPublic.shown(
+                    f, referral.status in HELD, referral.wellbeing_expected, shared
+                )
                 for f in referral.follow_ups
             ],
             outcome=OutcomePublic(

@@ -161,17 +161,31 @@ class ScoreChangePublic(BaseModel):
         return cls(baseline=change.baseline, last=change.last, change=change.change)
 
 
-class FollowUpPublic(BaseModel):
-    """A follow-up after the first meeting and the answers to it."""
+class PartnerFollowUpPublic(BaseModel):
+    """A follow-up as the accepting organisation sees it: its own report, never the
+    citizen's answers."""
 
     number: int = Field(description="1 for the first, counted from the first meeting.")
     due_at: datetime = Field(description="When it falls (or fell) due.")
     fell_due_at: datetime | None = Field(description="When it was announced as due.")
     participation: ParticipationPublic | None = Field(
-        description="The partner's report, once given (and, for a care system, only if the "
-        "citizen consented to share how the referral went)."
+        description="The partner's report, once given."
     )
     participation_recorded_at: datetime | None
+    reminded_at: datetime | None = Field(description="When those it waited for were reminded.")
+
+    @classmethod
+    def of(cls, follow_up: FollowUp) -> Self:
+        return cls(**_follow_up_fields(follow_up, follow_up.participation))
+
+
+class FollowUpPublic(PartnerFollowUpPublic):
+    """A follow-up after the first meeting and the answers to it."""
+
+    participation: ParticipationPublic | None = Field(
+        description="The partner's report, once given; for a care system, only if the "
+        "citizen consented to share how the referral went."
+    )
     wellbeing: ScoresPublic | None = Field(
         description="The citizen's answers as the care system recorded them; both null when "
         "the citizen did not want to answer."
@@ -180,52 +194,33 @@ class FollowUpPublic(BaseModel):
     waiting_for: list[Part] = Field(
         description="What is still to be answered, while an organisation holds the referral."
     )
-    reminded_at: datetime | None = Field(description="When those it waits for were reminded.")
     escalated_at: datetime | None = Field(description="When operators were asked to step in.")
 
     @classmethod
-    def of(
+    def shown(
         cls, follow_up: FollowUp, waited_for: bool, wellbeing_expected: bool, outcome_shared: bool
     ) -> Self:
-        """`waited_for`: the referral is held, so its follow-ups' answers are still asked."""
-        participation = follow_up.participation if outcome_shared else None
+        """`waited_for`: the referral is held, so its follow-ups' answers are still asked;
+        `outcome_shared`: the partner's report is shown."""
         waiting = follow_up.missing(wellbeing_expected) if follow_up.fell_due_at else []
         return cls(
-            number=follow_up.number,
-            due_at=follow_up.due_at,
-            fell_due_at=follow_up.fell_due_at,
-            participation=ParticipationPublic(**vars(participation)) if participation else None,
-            participation_recorded_at=follow_up.participation_recorded_at,
+            **_follow_up_fields(follow_up, follow_up.participation if outcome_shared else None),
             wellbeing=ScoresPublic.of(follow_up.wellbeing) if follow_up.wellbeing else None,
             wellbeing_recorded_at=follow_up.wellbeing_recorded_at,
             waiting_for=waiting if waited_for else [],
-            reminded_at=follow_up.reminded_at,
             escalated_at=follow_up.escalated_at,
         )
 
 
-class PartnerFollowUpPublic(BaseModel):
-    """A follow-up as the accepting organisation sees it: its own report, never the
-    citizen's answers."""
-
-    number: int
-    due_at: datetime
-    fell_due_at: datetime | None
-    participation: ParticipationPublic | None
-    participation_recorded_at: datetime | None
-    reminded_at: datetime | None = Field(description="When a late answer was reminded.")
-
-    @classmethod
-    def of(cls, follow_up: FollowUp) -> PartnerFollowUpPublic:
-        participation = follow_up.participation
-        return cls(
-            number=follow_up.number,
-            due_at=follow_up.due_at,
-            fell_due_at=follow_up.fell_due_at,
-            participation=ParticipationPublic(**vars(participation)) if participation else None,
-            participation_recorded_at=follow_up.participation_recorded_at,
-            reminded_at=follow_up.reminded_at,
-        )
+def _follow_up_fields(follow_up: FollowUp, participation: Participation | None) -> dict[str, Any]:
+    return {
+        "number": follow_up.number,
+        "due_at": follow_up.due_at,
+        "fell_due_at": follow_up.fell_due_at,
+        "participation": ParticipationPublic(**vars(participation)) if participation else None,
+        "participation_recorded_at": follow_up.participation_recorded_at,
+        "reminded_at": follow_up.reminded_at,
+    }
 
 
 class OutcomePublic(BaseModel):

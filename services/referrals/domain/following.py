@@ -292,19 +292,18 @@ class FollowingUp:
         missing = [part.value for part in follow_up.missing(self.wellbeing_expected)]
         if not missing or follow_up.fell_due_at is None:
             return False
+        fields = {
+            **self._held_fields(offer),
+            "follow_up": follow_up.number,
+            "due_at": follow_up.due_at,
+            "waiting_for": missing,
+        }
         if kind == FOLLOW_UP_REMINDER:
             if follow_up.reminded_at is not None or follow_up.remind_at > now:
                 return False
             follow_up.reminded_at = now
             self._note("follow_up_reminded", CLOCK, now, follow_up.number)
-            self.events.append(
-                FollowUpOverdue(
-                    **self._held_fields(offer),
-                    follow_up=follow_up.number,
-                    due_at=follow_up.due_at,
-                    waiting_for=missing,
-                )
-            )
+            self.events.append(FollowUpOverdue(**fields))
             return True
         if kind == FOLLOW_UP_ESCALATION:
             if (
@@ -315,15 +314,7 @@ class FollowingUp:
                 return False
             follow_up.escalated_at = now
             self._note("follow_up_escalated", CLOCK, now, follow_up.number)
-            self.events.append(
-                FollowUpEscalated(
-                    **self._held_fields(offer),
-                    district=self.district,
-                    follow_up=follow_up.number,
-                    due_at=follow_up.due_at,
-                    waiting_for=missing,
-                )
-            )
+            self.events.append(FollowUpEscalated(**fields, district=self.district))
             return True
         return False
 
