@@ -272,8 +272,10 @@ def remind_of_overdue_follow_up(
         text = render(
             Template.FOLLOW_UP_OVERDUE, language, **_partners_follow_up_fields(event, language)
         )
+        # Its own part only: whether the care system has asked the citizen is not its business.
+        own = event.model_copy(update={"waiting_for": ["participation"]})
         _tell_organization(
-            uow, event.organization_id, event, Template.FOLLOW_UP_OVERDUE, language, text, clock()
+            uow, event.organization_id, own, Template.FOLLOW_UP_OVERDUE, language, text, clock()
         )
     else:
         log.info("follow_up.overdue.not_the_partners", follow_up=event.follow_up)
