@@ -345,6 +345,23 @@ async def test_follow_ups_fall_due_are_answered_and_the_care_system_reads_every_
         )
     ]  # fmt: skip
 
+    # The FHIR Task tells the same story: completed, owned by the organisation that
+    # accepted, the follow-ups' scores as coded Observations, how it ended.
+    with system.client("referrals", Role.CARE_SYSTEM, subject=CARE_SYSTEM) as care:
+        task = care.get(f"/fhir/Task/{referral_id}").json()
+    assert (task["resourceType"], task["status"]) == ("Task", "completed")
+    assert task["focus"]["reference"] == f"ServiceRequest/{referral_id}"
+    assert task["owner"]["identifier"]["value"] == str(organization_id)
+    scores = {o["id"]: o["valueInteger"] for o in task["contained"]}
+    assert scores == {
+        "follow-up-1-ucla3-total": 7,
+        "follow-up-1-who5-index": 40,
+        "follow-up-2-ucla3-total": 5,
+        "follow-up-2-who5-index": 56,
+    }
+    outcome = [o for o in task["output"] if "valueCodeableConcept" in o]
+    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in outcome] == ["participating"]
+
     # The partner was told of each follow-up in its inbox, and never reminded.
     def both_told() -> list[dict[str, Any]]:
         told = messages(system, "follow_up_due", referral_id, Role.PARTNER, organization_id)
