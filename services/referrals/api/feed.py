@@ -10,9 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from contracts.referrals import ScoreChangePublic
 from referrals import services
 from referrals.api.models import StartUow, actor_of
-from referrals.api.outcomes import ScoreChangePublic
 from referrals.domain import Outcome, ReferralStatus
 from referrals.store import Change
 from runtime.auth import Principal, Role, require

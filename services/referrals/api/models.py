@@ -19,7 +19,6 @@ from referrals.api.outcomes import (
     FollowUpPublic,
     OutcomePublic,
     PartnerFollowUpPublic,
-    ScoreChangePublic,
     ScoresPublic,
 )
 from referrals.domain import (
@@ -40,6 +39,7 @@ from referrals.domain import (
     Referral,
     ReferralStatus,
 )
+from referrals.domain.outcomes import published
 from referrals.store import ConcurrentUpdate
 from runtime.auth import Principal
 from runtime.http import InputModel, LongText, unit_of_work_factory
@@ -321,8 +321,8 @@ class ReferralPublic(BaseModel):
             ],
             outcome=OutcomePublic(
                 outcome=referral.outcome,
-                ucla3_change=ScoreChangePublic.of(ucla3),
-                who5_change=ScoreChangePublic.of(who5),
+                ucla3_change=published(ucla3),
+                who5_change=published(who5),
             )
             if shared and referral.status is ReferralStatus.COMPLETED
             else None,

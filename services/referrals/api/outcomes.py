@@ -9,13 +9,13 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.referrals import ScoreChangePublic
 from referrals.domain import (
     FollowUp,
     Outcome,
     Part,
     Participation,
     ParticipationStatus,
-    ScoreChange,
     Scores,
     Ucla3,
     Who5,
@@ -147,18 +147,6 @@ class ParticipationPublic(BaseModel):
     status: ParticipationStatus
     times_last_month: int
     note: str | None
-
-
-class ScoreChangePublic(BaseModel):
-    baseline: int = Field(description="The total at intake.")
-    last: int = Field(description="The total at the last follow-up that asked it.")
-    change: int = Field(description="`last` minus `baseline`.")
-
-    @classmethod
-    def of(cls, change: ScoreChange | None) -> ScoreChangePublic | None:
-        if change is None:
-            return None
-        return cls(baseline=change.baseline, last=change.last, change=change.change)
 
 
 class PartnerFollowUpPublic(BaseModel):

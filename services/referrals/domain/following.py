@@ -21,7 +21,7 @@ from contracts import (
     ReferralCompleted,
     ReferralStatusChanged,
 )
-from contracts.referrals import CareSystemEvent, ScoreChangePublic
+from contracts.referrals import CareSystemEvent
 from referrals.domain.citizen import Consent
 from referrals.domain.follow_ups import (
     CITY_TIME,
@@ -37,6 +37,7 @@ from referrals.domain.outcomes import (
     Participation,
     ScoreChange,
     Scores,
+    published,
     score_changes,
 )
 from referrals.domain.rules import (
@@ -257,8 +258,8 @@ class FollowingUp:
             reason=reason,
             changed_at=now,
             outcome=outcome.value if outcome else None,
-            ucla3_change=_public(ucla3),
-            who5_change=_public(who5),
+            ucla3_change=published(ucla3),
+            who5_change=published(who5),
         )
 
     def _follow_up_deadlines(self) -> list[Deadline]:
@@ -317,9 +318,3 @@ class FollowingUp:
             self.events.append(FollowUpEscalated(**fields, district=self.district))
             return True
         return False
-
-
-def _public(change: ScoreChange | None) -> ScoreChangePublic | None:
-    if change is None:
-        return None
-    return ScoreChangePublic(baseline=change.baseline, last=change.last, change=change.change)

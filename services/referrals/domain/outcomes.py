@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Self
 
+from contracts.referrals import ScoreChangePublic
 from referrals.domain.rules import InvalidAnswer
 
 Wording = dict[str, str]
@@ -116,6 +117,13 @@ def score_changes(
         ),
         ScoreChange.between(first.who5.index if first.who5 else None, who5[-1] if who5 else None),
     )
+
+
+def published(change: ScoreChange | None) -> ScoreChangePublic | None:
+    """A score change as the care system is told it, in events, the feed and the API."""
+    if change is None:
+        return None
+    return ScoreChangePublic(baseline=change.baseline, last=change.last, change=change.change)
 
 
 class ParticipationStatus(StrEnum):

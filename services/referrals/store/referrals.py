@@ -37,6 +37,7 @@ from referrals.domain import (
     Who5,
     in_day_order,
 )
+from referrals.domain.outcomes import published
 from referrals.store.ports import Change, ConcurrentUpdate, Sealed
 from referrals.store.tables import (
     CandidateRow,
@@ -347,9 +348,9 @@ class SqlReferralRepository:
         last = self._next_change_numbers(len(steps))
         outcome, ucla3, who5 = referral.shared_outcome()
         scores = {
-            name: {"baseline": c.baseline, "last": c.last, "change": c.change}
-            for name, c in (("ucla3", ucla3), ("who5", who5))
-            if c is not None
+            name: shown.model_dump()
+            for name, change in (("ucla3", ucla3), ("who5", who5))
+            if (shown := published(change)) is not None
         }
         for seq, step in enumerate(steps, start=last - len(steps) + 1):
             completed = (
