@@ -34,6 +34,7 @@ from contracts.referrals import (
     ReferralResumed,
     ReferralStatusChanged,
     ReferralSubmitted,
+    VolunteerNamed,
 )
 
 ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
@@ -54,6 +55,7 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ReferralCancelled,
     ConsentWithdrawn,
     ReferralErased,
+    VolunteerNamed,
     FollowUpDue,
     FollowUpRecorded,
     FollowUpOverdue,
@@ -99,4 +101,5 @@ __all__ = [
     "ReferralStatusChanged",
     "ReferralSubmitted",
     "ServiceChanged",
+    "VolunteerNamed",
 ]

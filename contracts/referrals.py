@@ -203,6 +203,28 @@ class FirstMeetingHeld(AcceptedReferralEvent):
     accompanied_by: Accompaniment = Field(description="Who came along with the citizen.")
 
 
+class VolunteerNamed(AcceptedReferralEvent):
+    """The accepting organisation named the volunteer who will meet the citizen (a visiting
+    friend, a walking buddy): notifications tells that volunteer. Who the volunteer is stays
+    in notifications, who the citizen is in referrals; this says only what the volunteer needs
+    to know to prepare, and no more."""
+
+    event_type = _type("volunteer_named")
+
+    volunteer_id: UUID = Field(
+        description="The volunteer, as the organisation registered them in notifications."
+    )
+    district: str = Field(description="City district the citizen lives in.")
+    languages: list[str] = Field(description="Languages the citizen speaks, ISO 639-1 codes.")
+    needs_accompaniment: bool = Field(
+        description="The citizen needs someone to come along the first time."
+    )
+    preferred_times: list[TimeOfDay] = Field(
+        description="When in the day the citizen would go; empty means any time."
+    )
+    named_at: datetime = Field(description="When the volunteer was named.")
+
+
 class ReferralPutOnHold(AcceptedReferralEvent):
     """The citizen's participation is paused for a while."""
 

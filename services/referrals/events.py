@@ -31,6 +31,7 @@ from contracts import (
     ReferralStatusChanged,
     ReferralSubmitted,
     ServiceChanged,
+    VolunteerNamed,
 )
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (
@@ -44,6 +45,7 @@ PUBLISHES: tuple[type[IntegrationEvent], ...] = (
     ReferralEscalated,
     ContactMade,
     FirstMeetingHeld,
+    VolunteerNamed,
     ReferralPutOnHold,
     ReferralResumed,
     ReferralCompleted,

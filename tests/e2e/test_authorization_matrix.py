@@ -68,6 +68,10 @@ def contact_made() -> dict[str, Any]:
     return {"contacted_on": copenhagen_today()}
 
 
+def volunteer() -> dict[str, Any]:
+    return {"volunteer_id": str(uuid4())}
+
+
 def first_meeting() -> dict[str, Any]:
     return {"met_on": copenhagen_today(), "accompanied_by": "volunteer"}
 
@@ -301,6 +305,19 @@ MATRIX: Table = {
                 HELD_BY_Z,
                 row(401, 403, 403, 403, 404, 403, 403),
                 step(World.held_by_z, contact_made),
+            ),
+        ],
+        ("POST", "/partner/referrals/{referral_id}/volunteer"): [
+            Case(
+                ACCEPTED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                step(World.accepted, volunteer),
+                fresh=True,
+            ),
+            Case(
+                HELD_BY_Z,
+                row(401, 403, 403, 403, 404, 403, 403),
+                step(World.held_by_z, volunteer),
             ),
         ],
         ("POST", "/partner/referrals/{referral_id}/first-meeting"): [

@@ -453,6 +453,7 @@ def test_the_events_carry_no_personal_data_no_free_text_and_no_sensitive_reason(
     referral.decline(partner(first.organization_id), DeclineReason.OTHER, texts[0], {}, NOW, TTL)
     holder = partner(second.organization_id)
     referral.accept(holder, NOW)
+    referral.name_volunteer(holder, uuid4(), NOW)
     referral.record_contact(holder, NOW.date(), NOW)
     referral.record_first_meeting(holder, NOW.date(), Accompaniment.HOME_CARE_STAFF, NOW)
     referral.put_on_hold(holder, HoldReason.CITIZEN_IN_HOSPITAL, texts[1], NOW)
@@ -464,7 +465,7 @@ def test_the_events_carry_no_personal_data_no_free_text_and_no_sensitive_reason(
     cancelled.cancel(CARE, CancelReason.CONSENT_WITHDRAWN, None, NOW)
 
     sent = "".join(e.model_dump_json() for r in (referral, failed, cancelled) for e in r.events)
-    assert len(referral.events) == 10
+    assert len(referral.events) == 11
     for secret in [*texts, "citizen_in_hospital", "citizen_died", "consent_withdrawn"]:
         assert secret not in sent
     assert [t.text for t in referral.history if t.text] == texts

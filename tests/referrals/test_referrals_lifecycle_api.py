@@ -138,6 +138,7 @@ STEP_BODIES: dict[str, dict[str, Any]] = {
     "resume": {},
     "complete": {"outcome_note": "comes every Tuesday"},
     "fail": {"reason": "citizen_moved"},
+    "volunteer": {"volunteer_id": "5f0c7a52-9a36-4d3f-8c43-9d1c6a7e2b10"},
 }
 
 
@@ -296,6 +297,32 @@ def test_the_consent_record_is_kept_and_shown_to_the_care_system_and_operators(
 
 
 # --- a referral's whole life --------------------------------------------------------------
+
+
+def test_the_accepting_organisation_names_the_volunteer_who_will_meet_the_citizen(
+    client: TestClient,
+) -> None:
+    declining, accepting = uuid4(), uuid4()
+    referral_id = offered(client, declining, accepting)
+    naming = STEP_BODIES["volunteer"]
+    problem(step(client, referral_id, declining, "volunteer", naming), 409)  # offered only
+    assert step(client, referral_id, declining, "decline", {"reason": "not_suitable"}).is_success
+    problem(step(client, referral_id, accepting, "volunteer", naming), 409)  # not accepted yet
+    assert step(client, referral_id, accepting, "accept").status_code == 200
+
+    named = step(client, referral_id, accepting, "volunteer", naming)
+    assert named.status_code == 200, named.text
+    assert named.json()["volunteer_id"] == naming["volunteer_id"]
+    again = step(client, referral_id, accepting, "volunteer", naming)
+    assert again.json()["volunteer_id"] == naming["volunteer_id"]
+    other = {"volunteer_id": str(uuid4())}
+    assert (
+        step(client, referral_id, accepting, "volunteer", other).json()["volunteer_id"]
+        == (other["volunteer_id"])
+    )
+    history = client.get(f"/referrals/{referral_id}", headers=CARE).json()["history"]
+    assert [h["action"] for h in history].count("name_volunteer") == 2, "the same again is no step"
+    problem(step(client, referral_id, declining, "volunteer", other), 403)  # declined earlier
 
 
 def test_a_declined_referral_goes_to_the_next_organisation_which_takes_it_to_completion(

@@ -30,6 +30,7 @@ from contracts import (
     ReferralOffered,
     ReferralPutOnHold,
     ReferralResumed,
+    VolunteerNamed,
 )
 from referrals.domain import (
     CLOCK,
@@ -108,6 +109,7 @@ TABLE: dict[Action, Row] = {
     Action.RESUME: row({P.PARTNER}, {S.ON_HOLD}, S.IN_PROGRESS, ReferralResumed),
     Action.COMPLETE: row({P.PARTNER}, HELD, S.COMPLETED, ReferralCompleted),
     Action.FAIL: row({P.PARTNER}, HELD, S.FAILED, ReferralFailed),
+    Action.NAME_VOLUNTEER: row({P.PARTNER}, HELD, None, VolunteerNamed),
     # The first follow-up falls due as it is answered (the scheduler had not got to it).
     Action.RECORD_PARTICIPATION: row({P.PARTNER}, MET, None, FollowUpDue, FollowUpRecorded),
     Action.RECORD_WELLBEING: row({P.CARE_SYSTEM}, MET, None, FollowUpDue, FollowUpRecorded),
@@ -166,6 +168,8 @@ def act(action: Action, referral: Referral, actor: Actor) -> bool:
             referral.fail(actor, FailReason.CITIZEN_MOVED, None, AT)
         case Action.CANCEL:
             referral.cancel(actor, CancelReason.NEED_MET_OTHERWISE, None, AT)
+        case Action.NAME_VOLUNTEER:
+            referral.name_volunteer(actor, uuid4(), AT)
         case Action.RECORD_PARTICIPATION:
             report = Participation(ParticipationStatus.TAKING_PART, 4)
             referral.record_participation(actor, 1, report, FIRST_FOLLOW_UP_DUE)
@@ -192,6 +196,7 @@ def state_of(referral: Referral) -> object:
             referral.contact_made_on,
             referral.first_meeting_on,
             referral.follow_ups,
+            referral.volunteer_id,
         )
     )
 

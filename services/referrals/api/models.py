@@ -388,6 +388,10 @@ class PartnerReferralPublic(BaseModel):
     accompanied_by: Accompaniment | None = Field(
         description="Only while this organisation holds it."
     )
+    volunteer_id: UUID | None = Field(
+        description="Only while this organisation holds it: the volunteer it named to meet "
+        "the citizen."
+    )
     follow_ups: list[PartnerFollowUpPublic] = Field(
         description="Only while this organisation holds it: each follow-up after the first "
         "meeting and the organisation's own report (`POST .../follow-ups/{n}`)."
@@ -415,6 +419,7 @@ class PartnerReferralPublic(BaseModel):
             contact_made_on=referral.contact_made_on if holds else None,
             first_meeting_on=referral.first_meeting_on if holds else None,
             accompanied_by=referral.accompanied_by if holds else None,
+            volunteer_id=referral.volunteer_id if holds else None,
             follow_ups=[PartnerFollowUpPublic.of(f) for f in referral.follow_ups] if holds else [],
         )
 

@@ -200,6 +200,32 @@ def decline(
     )
 
 
+class VolunteerCreate(InputModel):
+    volunteer_id: UUID = Field(
+        description="The volunteer who will meet the citizen, as registered in notifications "
+        "(`/partner/volunteers`); notifications tells them."
+    )
+
+
+@router.post(
+    "/{referral_id}/volunteer",
+    summary="Name the volunteer who will meet the citizen",
+    responses=STEP,
+)
+def name_volunteer(
+    referral_id: UUID, body: VolunteerCreate, principal: Partner, lifecycle: Lifecycle
+) -> PartnerReferralPublic:
+    """While the organisation holds the referral (accepted, in progress, on hold): the
+    visiting friend or walking buddy who will meet the citizen is told, with what they need to
+    prepare and no more. Naming another replaces them; the same again changes nothing."""
+    command = services.NameVolunteer(body.volunteer_id)
+    return _step(
+        referral_id,
+        principal,
+        lambda actor: services.name_volunteer(referral_id, command, actor, lifecycle),
+    )
+
+
 @router.post(
     "/{referral_id}/contact-made",
     summary="Record that the citizen was reached",

@@ -28,6 +28,7 @@ from contracts import (
     ReferralPutOnHold,
     ReferralResumed,
     ReferralSubmitted,
+    VolunteerNamed,
 )
 from contracts.referrals import CareSystemEvent, TimeOfDay
 from referrals.domain.citizen import Consent, ConsentMethod, ConsentWithdrawal, ErasureBasis
@@ -127,6 +128,8 @@ class Referral(FollowingUp):
     contact_made_on: date | None = None
     first_meeting_on: date | None = None
     accompanied_by: Accompaniment | None = None
+    volunteer_id: UUID | None = None
+    """The volunteer the accepting organisation named to meet the citizen, if any."""
     follow_ups: list[FollowUp] = field(default_factory=list)
     """Scheduled when the first meeting is recorded, in order."""
     outcome: Outcome | None = None
@@ -323,6 +326,26 @@ class Referral(FollowingUp):
         self.contact_made_on = on
         self._move(Action.RECORD_CONTACT, actor, self.status, now)
         self.events.append(ContactMade(**self._held_fields(offer), contacted_on=on))
+
+    def name_volunteer(self, actor: Actor, volunteer_id: UUID, now: datetime) -> None:
+        """The accepting organisation names who will meet the citizen; naming another
+        replaces them, naming the same one again changes nothing."""
+        offer = self._check_holder(Action.NAME_VOLUNTEER, actor)
+        if self.volunteer_id == volunteer_id:
+            return
+        self.volunteer_id = volunteer_id
+        self._move(Action.NAME_VOLUNTEER, actor, self.status, now)
+        self.events.append(
+            VolunteerNamed(
+                **self._held_fields(offer),
+                volunteer_id=volunteer_id,
+                district=self.district,
+                languages=self.languages,
+                needs_accompaniment=self.needs_accompaniment,
+                preferred_times=self.preferred_times,
+                named_at=now,
+            )
+        )
 
     def record_first_meeting(
         self,

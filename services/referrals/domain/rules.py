@@ -67,6 +67,7 @@ class Action(StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     ASSIGN = "assign"
+    NAME_VOLUNTEER = "name_volunteer"
     RECORD_PARTICIPATION = "record_participation"
     RECORD_WELLBEING = "record_wellbeing"
     WITHDRAW_CONSENT = "withdraw_consent"
@@ -107,6 +108,7 @@ RULES: Mapping[Action, Rule] = {
     Action.RESUME: Rule(frozenset({Party.PARTNER}), frozenset({S.ON_HOLD}), Holder.ACCEPTING),
     Action.COMPLETE: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
     Action.FAIL: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
+    Action.NAME_VOLUNTEER: Rule(frozenset({Party.PARTNER}), HELD, Holder.ACCEPTING),
     # Follow-ups are scheduled at the first meeting.
     Action.RECORD_PARTICIPATION: Rule(
         frozenset({Party.PARTNER}), frozenset({S.IN_PROGRESS, S.ON_HOLD}), Holder.ACCEPTING

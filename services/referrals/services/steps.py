@@ -39,6 +39,22 @@ def decline_offer(
     return change(referral_id, actor, lifecycle, decline)
 
 
+@dataclass(frozen=True)
+class NameVolunteer:
+    volunteer_id: UUID
+
+
+def name_volunteer(
+    referral_id: UUID, command: NameVolunteer, actor: Actor, lifecycle: Lifecycle
+) -> Referral:
+    return change(
+        referral_id,
+        actor,
+        lifecycle,
+        lambda r, _uow, now: r.name_volunteer(actor, command.volunteer_id, now),
+    )
+
+
 def record_contact(referral_id: UUID, on: date, actor: Actor, lifecycle: Lifecycle) -> Referral:
     return change(
         referral_id, actor, lifecycle, lambda r, _uow, now: r.record_contact(actor, on, now)

@@ -76,6 +76,7 @@ class ReferralRow(Base, table=True):
     first_meeting_on: date | None = Field(default=None, sa_column=Column(Date(), index=True))
     accompanied_by: str | None = Field(default=None, max_length=20)
     care_record_reference: str | None = Field(default=None, max_length=200)
+    volunteer_id: UUID | None = None
     baseline: dict[str, dict[str, int]] | None = Field(default=None, sa_column=Column(JSON))
     """The citizen's answers at intake: `{"ucla3": {item: answer}, "who5": {...}}`."""
     outcome: str | None = Field(default=None, max_length=20)
