@@ -1,34 +1,24 @@
 """Sends pending webhook deliveries, signed per Standard Webhooks, retrying with back-off.
 
-Each round claims the due deliveries in one transaction, POSTs them with no transaction
-open (a slow endpoint must not hold the database), then records each outcome in a
-transaction of its own, with `DeliveryRecorded` once the outcome is final.
+Due deliveries are claimed in one transaction whenever there is room, then each is sent on
+its own and its outcome recorded, in a transaction of its own, as soon as it is known (with
+`DeliveryRecorded` once the outcome is final): no transaction is open while an endpoint is
+waited for, and an endpoint that hangs until its deadline holds back no other delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections.abc import Callable
 from datetime import timedelta
-from urllib.parse import urlsplit
-
-import httpx
 
 from notifications import services
-from notifications.domain import InvalidWebhookUrl, RetryPolicy, check_resolved_addresses, sign
+from notifications.channels.webhook import Resolve, resolve_host, send_webhook
+from notifications.domain import RetryPolicy, sign
 from runtime.logs import get_logger
 from runtime.storage import utcnow
 
 log = get_logger(component="webhook-dispatcher")
-
-Resolve = Callable[[str, int], list[str]]
-"""The addresses of a host and port, as a connection to them would find them."""
-
-
-def resolve_host(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 class WebhookDispatcher:
@@ -43,42 +33,71 @@ class WebhookDispatcher:
         batch_size: int = 50,
         resolve: Resolve = resolve_host,
         clock: services.Clock = utcnow,
+        max_response_bytes: int = 64 * 1024,
     ) -> None:
+        """`timeout_seconds` is each attempt's deadline, from resolving the host to the
+        last byte of the answer read, of which at most `max_response_bytes` are."""
         self._start_uow = start_uow
         self._clock = clock
         self._allow_private_targets = allow_private_targets
         self._resolve = resolve
         self._policy = policy
         self._poll_seconds = poll_seconds
-        self._timeout = timeout_seconds
-        # Longer than one attempt can take: the timeout bounds connect, write and read each.
-        self._lease = timedelta(seconds=4 * timeout_seconds + 10)
+        self._deadline = timeout_seconds
+        self._max_response_bytes = max_response_bytes
+        # Longer than an attempt can take: its deadline, then recording its outcome.
+        self._lease = timedelta(seconds=2 * timeout_seconds + 10)
         self._batch_size = batch_size
 
     async def run(self) -> None:
-        # Redirects are not followed: the spec counts a 3xx as a failure, and following one
-        # would reach a host the URL check never saw.
-        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
+        """Claim what is due whenever there is room, and send each as soon as it is
+        claimed: a delivery that falls due while an endpoint is waited for does not wait
+        with it. At most `batch_size` are in flight."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
             while True:
+                room = self._batch_size - len(in_flight)
+                if not room:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 try:
-                    sent = await self.dispatch_due(client)
+                    attempts = await self._claim(room)
                 except Exception as error:
                     log.warning("webhooks.round_failed", error=repr(error))
-                    sent = 0
-                if sent < self._batch_size:
+                    attempts = []
+                for attempt in attempts:
+                    task = asyncio.create_task(self._deliver(attempt))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if len(attempts) < room:
                     await asyncio.sleep(self._poll_seconds)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def dispatch_due(self, client: httpx.AsyncClient) -> int:
-        """One round: send every due delivery; returns how many were attempted."""
-        attempts = await asyncio.to_thread(
+    async def dispatch_due(self) -> int:
+        """One round: send every due delivery and record its outcome; returns how many
+        were attempted."""
+        attempts = await self._claim(self._batch_size)
+        await asyncio.gather(*(self._deliver(attempt) for attempt in attempts))
+        return len(attempts)
+
+    async def _claim(self, limit: int) -> list[services.WebhookAttempt]:
+        return await asyncio.to_thread(
             services.claim_due_webhooks,
             self._start_uow,
             lease=self._lease,
-            limit=self._batch_size,
+            limit=limit,
             clock=self._clock,
         )
-        errors = await asyncio.gather(*(self._post(client, attempt) for attempt in attempts))
-        for attempt, error in zip(attempts, errors, strict=True):
+
+    async def _deliver(self, attempt: services.WebhookAttempt) -> None:
+        """Send one delivery and record its outcome, on its own: another endpoint's
+        slowness holds back neither. Never raises: an outcome not recorded is logged, and
+        the delivery is sent again once its lease ends."""
+        error = await self._post(attempt)
+        try:
             delivery = await asyncio.to_thread(
                 services.record_webhook_outcome,
                 services.RecordWebhookOutcome(attempt.delivery_id, error),
@@ -86,60 +105,43 @@ class WebhookDispatcher:
                 self._policy,
                 self._clock,
             )
-            if delivery is None:
-                log.info("webhook.erased_while_sent", delivery_id=str(attempt.delivery_id))
-                continue
-            log.log(
-                logging.WARNING if error else logging.INFO,
-                "webhook.attempted",
-                delivery_id=str(delivery.id),
-                status=delivery.status.value,
-                attempts=delivery.attempts,
-                error=error,
+        except Exception as failure:
+            # Its type only: a database error's text can quote what was written.
+            log.warning(
+                "webhook.outcome_not_recorded",
+                delivery_id=str(attempt.delivery_id),
+                error=type(failure).__name__,
             )
-        return len(attempts)
+            return
+        if delivery is None:
+            log.info("webhook.erased_while_sent", delivery_id=str(attempt.delivery_id))
+            return
+        log.log(
+            logging.WARNING if error else logging.INFO,
+            "webhook.attempted",
+            delivery_id=str(delivery.id),
+            status=delivery.status.value,
+            attempts=delivery.attempts,
+            error=error,
+        )
 
-    async def _post(
-        self, client: httpx.AsyncClient, attempt: services.WebhookAttempt
-    ) -> str | None:
+    async def _post(self, attempt: services.WebhookAttempt) -> str | None:
         """None when the endpoint answered 2xx; otherwise what went wrong."""
-        refused = await self._refusal(attempt.url)
-        if refused is not None:
-            return refused
         message_id = str(attempt.delivery_id)
         timestamp = int(self._clock().timestamp())
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(attempt.secret, message_id, timestamp, attempt.body),
+            "webhook-signature": sign(attempt.secrets, message_id, timestamp, attempt.body),
         }
-        try:
-            response = await client.post(
-                attempt.url, content=attempt.body.encode(), headers=headers
-            )
-        except httpx.HTTPError as error:
-            return f"{type(error).__name__}: {error}"
-        return None if response.is_success else f"HTTP {response.status_code}"
-
-    async def _refusal(self, url: str) -> str | None:
-        """Why the URL's host may not be called, or None: a name registered as public may
-        resolve to a private address, now or since it was registered.
-
-        httpx resolves the name again to connect, and the answer can change in between
-        (DNS rebinding): this check narrows the gap, an egress proxy that filters the
-        addresses it connects to closes it.
-        """
-        if self._allow_private_targets:
-            return None
-        parts = urlsplit(url)
-        assert parts.hostname is not None, "a webhook URL is checked to name a host"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = await asyncio.to_thread(self._resolve, parts.hostname, port)
-            check_resolved_addresses(parts.hostname, addresses)
-        except OSError as error:
-            return f"{type(error).__name__}: {error}"
-        except InvalidWebhookUrl as error:
-            return f"refused: {error}"
-        return None
+        result = await send_webhook(
+            attempt.url,
+            attempt.body.encode(),
+            headers,
+            resolve=self._resolve,
+            allow_private=self._allow_private_targets,
+            deadline_seconds=self._deadline,
+            max_response_bytes=self._max_response_bytes,
+        )
+        return result.failure

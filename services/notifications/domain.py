@@ -5,18 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
+
+from notifications import targets
+from notifications.targets import InvalidWebhookUrl as InvalidWebhookUrl
 
 
 class Language(StrEnum):
@@ -524,61 +524,8 @@ class Webhook:
     registered_at: datetime
 
 
-class InvalidWebhookUrl(ValueError):
-    pass
-
-
-def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """Refuse what is not http(s), and (unless allowed) hosts inside the private network.
-
-    Only the host as written is checked: what a name resolves to is checked before each
-    send, with `check_resolved_addresses` (Standard Webhooks, "Server side request forgery").
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidWebhookUrl("a webhook URL must be http(s) and name a host")
-    if allow_private:
-        return
-    host = parts.hostname.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        raise InvalidWebhookUrl("a webhook URL may not point at this machine")
-    address = _ip_literal(host)
-    if address is not None and _is_internal(address):
-        raise InvalidWebhookUrl(
-            f"a webhook URL may not point at a private, loopback or link-local address ({host})"
-        )
-
-
-def check_resolved_addresses(host: str, addresses: Iterable[str]) -> None:
-    """Refuse a webhook host if any address it resolves to is inside the private network."""
-    for address in addresses:
-        if _is_internal(_unmapped(ipaddress.ip_address(address))):
-            raise InvalidWebhookUrl(f"{host} resolves to a private address {address}")
-
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _is_internal(address: IPAddress) -> bool:
-    return not address.is_global or address.is_multicast
-
-
-def _ip_literal(host: str) -> IPAddress | None:
-    try:
-        return _unmapped(ipaddress.ip_address(host))
-    except ValueError:
-        try:
-            # Shorthands such as `127.1` or `2130706433` that resolvers accept as IPv4.
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-
-
-def _unmapped(address: IPAddress) -> IPAddress:
-    """`::ffff:127.0.0.1` is 127.0.0.1 to whoever connects to it."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+check_webhook_url = targets.check_url
+"""Refuse a URL no webhook may have: the address policy is `targets`'."""
 
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the marker of a secret, not one)
@@ -589,12 +536,21 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
-    """The `webhook-signature` header: `v1,` and base64 HMAC-SHA256 of `id.timestamp.body`."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+def sign(secrets: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
+    """The `webhook-signature` header: `v1,` and base64 HMAC-SHA256 of `id.timestamp.body`,
+    once per secret, space-separated, so that while a secret is rotated the old and the new
+    one both sign and a receiver knowing either accepts."""
+    if not secrets:
+        raise ValueError("a webhook is signed with at least one secret")
     content = f"{message_id}.{timestamp}.{body}".encode()
-    digest = hmac.new(key, content, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(_key(secret), content, hashlib.sha256).digest()).decode()
+        for secret in secrets
+    )
+
+
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
 def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:

@@ -480,7 +480,7 @@ class WebhookAttempt:
 
     delivery_id: UUID
     url: str
-    secret: str
+    secrets: tuple[str, ...]
     body: str
 
 
@@ -509,7 +509,7 @@ def claim_due_webhooks(
                 uow.publish(events.delivery_recorded(delivery))
             else:
                 attempts.append(
-                    WebhookAttempt(delivery.id, webhook.url, webhook.secret, delivery.body)
+                    WebhookAttempt(delivery.id, webhook.url, (webhook.secret,), delivery.body)
                 )
         uow.commit()
     return attempts

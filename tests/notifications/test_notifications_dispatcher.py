@@ -7,12 +7,10 @@ time the test takes.
 import asyncio
 import socket
 import threading
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import UUID
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from contracts import DeliveryRecorded, ReferralOffered
@@ -30,27 +28,25 @@ BACK_OFF = timedelta(minutes=5)
 JUST_BEFORE = timedelta(milliseconds=1)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
 def dispatcher(
-    start_uow: StartUow, clock: FakeClock, max_attempts: int = 3, resolve: Resolve | None = None
+    start_uow: StartUow,
+    clock: FakeClock,
+    max_attempts: int = 3,
+    resolve: Resolve | None = None,
+    allow_private_targets: bool = True,
 ) -> WebhookDispatcher:
-    """A dispatcher to the test's receiver on 127.0.0.1, or, given a resolver, one that
-    checks what the webhook's host resolves to."""
+    """A dispatcher to the test's receiver on 127.0.0.1, or, given a resolver, to where it
+    says a webhook's host is."""
 
     def no_lookups(host: str, port: int) -> list[str]:
-        raise AssertionError("private targets are allowed: nothing should be resolved")
+        raise AssertionError("an address literal needs no lookup")
 
     return WebhookDispatcher(
         start_uow,
         policy=RetryPolicy(max_attempts=max_attempts, first_delay=BACK_OFF),
         poll_seconds=0.05,
         timeout_seconds=5,
-        allow_private_targets=resolve is None,
+        allow_private_targets=allow_private_targets,
         resolve=resolve or no_lookups,
         clock=clock,
     )
@@ -94,13 +90,13 @@ def published(start_uow: StartUow) -> list[DeliveryRecorded]:
 
 
 async def test_a_due_webhook_is_posted_signed_and_recorded_delivered(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     with webhook_receiver() as receiver:
         delivery_id = await offer_to(start_uow, receiver)
         clock = clock_when_due(start_uow, delivery_id)
         clock.advance(timedelta(hours=1))  # the webhook's timestamp is when it is sent
-        assert await dispatcher(start_uow, clock).dispatch_due(client) == 1
+        assert await dispatcher(start_uow, clock).dispatch_due() == 1
     [request] = receiver.received
     assert request.signature_valid
     assert request.webhook_id == str(delivery_id)
@@ -114,14 +110,14 @@ async def test_a_due_webhook_is_posted_signed_and_recorded_delivered(
 
 
 async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_delivered(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     with webhook_receiver(failures_first=1) as receiver:
         delivery_id = await offer_to(start_uow, receiver)
         clock = clock_when_due(start_uow, delivery_id)
         failed_at = clock.now
         sender = dispatcher(start_uow, clock)
-        assert await sender.dispatch_due(client) == 1
+        assert await sender.dispatch_due() == 1
         waiting = delivery(start_uow, delivery_id)
         assert (waiting.status, waiting.attempts, waiting.last_error) == (
             DeliveryStatus.PENDING,
@@ -131,9 +127,9 @@ async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_deliver
         assert waiting.next_attempt_at == failed_at + BACK_OFF
         assert [e.channel for e in published(start_uow)] == ["inbox"]
         clock.advance(BACK_OFF - JUST_BEFORE)
-        assert await sender.dispatch_due(client) == 0  # not before the back-off
+        assert await sender.dispatch_due() == 0  # not before the back-off
         clock.advance(JUST_BEFORE)
-        assert await sender.dispatch_due(client) == 1
+        assert await sender.dispatch_due() == 1
     first, second = receiver.received
     assert (first.answered, second.answered) == (500, 204)
     assert (first.timestamp, second.timestamp) == (
@@ -148,18 +144,18 @@ async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_deliver
 
 
 async def test_an_endpoint_that_keeps_failing_is_given_up_and_the_failure_published(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     with webhook_receiver(failures_first=99) as receiver:
         delivery_id = await offer_to(start_uow, receiver)
         clock = clock_when_due(start_uow, delivery_id)
         sender = dispatcher(start_uow, clock, max_attempts=2)
-        assert await sender.dispatch_due(client) == 1
+        assert await sender.dispatch_due() == 1
         clock.advance(BACK_OFF)
-        assert await sender.dispatch_due(client) == 1
+        assert await sender.dispatch_due() == 1
         given_up_at = clock.now
         clock.advance(BACK_OFF * 100)
-        assert await sender.dispatch_due(client) == 0
+        assert await sender.dispatch_due() == 0
     assert len(receiver.received) == 2
     failed = delivery(start_uow, delivery_id)
     assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 2)
@@ -169,13 +165,13 @@ async def test_an_endpoint_that_keeps_failing_is_given_up_and_the_failure_publis
 
 
 async def test_an_unreachable_endpoint_is_a_failed_attempt(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     with webhook_receiver() as receiver:
         pass  # closed again: nothing listens on its port any more
     delivery_id = await offer_to(start_uow, receiver)
     sender = dispatcher(start_uow, clock_when_due(start_uow, delivery_id))
-    assert await sender.dispatch_due(client) == 1
+    assert await sender.dispatch_due() == 1
     waiting = delivery(start_uow, delivery_id)
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.last_error is not None
@@ -183,18 +179,19 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt(
 
 
 async def test_a_name_that_resolves_to_a_private_address_is_refused_without_a_request(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     # A public-looking name passes registration; what it resolves to is checked per send.
-    delivery_id = await offer_with_webhook(start_uow, "http://127.0.0.1.nip.io/hook")
-    answers = {("127.0.0.1.nip.io", 80): ["127.0.0.1"]}
+    delivery_id = await offer_with_webhook(start_uow, "https://127.0.0.1.nip.io/hook")
+    answers = {("127.0.0.1.nip.io", 443): ["127.0.0.1"]}
     sender = dispatcher(
         start_uow,
         clock_when_due(start_uow, delivery_id),
         max_attempts=1,
         resolve=lambda *target: answers[target],
+        allow_private_targets=False,
     )
-    assert await sender.dispatch_due(client) == 1
+    assert await sender.dispatch_due() == 1
     failed = delivery(start_uow, delivery_id)
     assert failed.status is DeliveryStatus.FAILED
     assert failed.last_error == "refused: 127.0.0.1.nip.io resolves to a private address 127.0.0.1"
@@ -202,33 +199,36 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_without_a_re
     assert (last.delivery_id, last.status) == (delivery_id, "failed")
 
 
-async def test_a_host_that_resolves_to_public_addresses_only_is_posted_to(
-    start_uow: StartUow, client: httpx.AsyncClient
+async def test_a_host_name_is_posted_to_at_the_address_it_resolved_to(
+    start_uow: StartUow,
 ) -> None:
     asked: list[tuple[str, int]] = []
 
-    def public(host: str, port: int) -> list[str]:
+    def receivers_address(host: str, port: int) -> list[str]:
         asked.append((host, port))
-        return ["93.184.215.14"]
+        return ["127.0.0.1"]
 
     with webhook_receiver() as receiver:
-        delivery_id = await offer_to(start_uow, receiver)
+        port = httpx.URL(receiver.url).port
+        url = f"http://receiver.test:{port}/hooks"
+        delivery_id = await offer_with_webhook(start_uow, url, receiver)
         clock = clock_when_due(start_uow, delivery_id)
-        assert await dispatcher(start_uow, clock, resolve=public).dispatch_due(client) == 1
+        assert await dispatcher(start_uow, clock, resolve=receivers_address).dispatch_due() == 1
     assert len(receiver.received) == 1
-    assert asked == [("127.0.0.1", httpx.URL(receiver.url).port)]
+    assert asked == [("receiver.test", port)]
     assert delivery(start_uow, delivery_id).status is DeliveryStatus.DELIVERED
 
 
 async def test_a_name_that_does_not_resolve_is_a_failed_attempt(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     def unknown(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     delivery_id = await offer_with_webhook(start_uow, "https://gone.partner.example/hook")
     clock = clock_when_due(start_uow, delivery_id)
-    assert await dispatcher(start_uow, clock, resolve=unknown).dispatch_due(client) == 1
+    sender = dispatcher(start_uow, clock, resolve=unknown, allow_private_targets=False)
+    assert await sender.dispatch_due() == 1
     waiting = delivery(start_uow, delivery_id)
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.last_error is not None
@@ -237,10 +237,12 @@ async def test_a_name_that_does_not_resolve_is_a_failed_attempt(
 
 
 async def test_a_webhook_erased_while_it_is_sent_is_let_go_and_the_round_goes_on(
-    start_uow: StartUow, client: httpx.AsyncClient
+    start_uow: StartUow,
 ) -> None:
     with webhook_receiver() as receiver:
-        erased_id = await offer_to(start_uow, receiver)
+        # Under a name, so that the resolver is asked, and erases, while the round is on.
+        url = receiver.url.replace("127.0.0.1", "receiver.test")
+        erased_id = await offer_with_webhook(start_uow, url, receiver)
         erased = delivery(start_uow, erased_id)
         assert await consume(start_uow, record_of(referral_offered(organization_id=ORG), 1)) == []
         [other_id] = [
@@ -257,11 +259,11 @@ async def test_a_webhook_erased_while_it_is_sent_is_let_go_and_the_round_goes_on
             with once:
                 if not erasures:
                     erasures.append(asyncio.run(consume(start_uow, erasure)))
-            return ["93.184.215.14"]
+            return ["127.0.0.1"]
 
         clock = clock_when_due(start_uow, other_id)
         sender = dispatcher(start_uow, clock, resolve=erase_while_sending)
-        assert await sender.dispatch_due(client) == 2
+        assert await sender.dispatch_due() == 2
     assert erasures == [[]]
     assert len(receiver.received) == 2
     with start_uow() as uow:

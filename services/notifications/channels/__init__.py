@@ -1,0 +1,1 @@
+"""Ways of reaching a recipient: e-mail, SMS, webhooks."""
