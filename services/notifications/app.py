@@ -34,9 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     service.run_in_background(dispatcher.run)
     app = service.create_app(
-        api.router,
+        *api.routers,
         description="Inbox messages and signed webhooks to partners, and their delivery status.",
     )
     app.state.start_uow = start_uow
     app.state.allow_private_webhook_targets = settings.allow_private_webhook_targets
+    app.state.language = settings.language
     return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,13 @@ from notifications.domain import (
     render,
     webhook_body,
 )
-from notifications.store import DeliveryRepository, MessageRepository, WebhookRepository
+from notifications.recipients import Preferences, Recipient, RecipientKind
+from notifications.store import (
+    DeliveryRepository,
+    MessageRepository,
+    RecipientRepository,
+    WebhookRepository,
+)
 from runtime.logs import get_logger
 from runtime.storage import ConsumedEvent, utcnow
 
@@ -69,6 +75,9 @@ class UnitOfWork(Protocol):
 
     @property
     def deliveries(self) -> DeliveryRepository: ...
+
+    @property
+    def recipients(self) -> RecipientRepository: ...
 
     @property
     def consumed(self) -> ConsumedEvent | None:
@@ -548,3 +557,126 @@ def record_webhook_outcome(
             uow.publish(events.delivery_recorded(delivery))
         uow.commit()
     return delivery
+
+
+# --- recipients: volunteers and everyone's preferences ------------------------------------
+
+
+class VolunteerNotFound(Exception):
+    """No such volunteer of this organisation; the text never names another's."""
+
+
+@dataclass(frozen=True)
+class RegisterVolunteer:
+    organization_id: UUID
+    name: str
+    language: Language
+    email: str | None = None
+    phone: str | None = None
+    """E.164."""
+    active: bool = True
+
+
+def register_volunteer(
+    command: RegisterVolunteer, start_uow: UnitOfWorkFactory, clock: Clock = utcnow
+) -> Recipient:
+    volunteer = Recipient(
+        id=uuid4(),
+        kind=RecipientKind.VOLUNTEER,
+        language=command.language.value,
+        organization_id=command.organization_id,
+        name=command.name,
+        email=command.email,
+        phone=command.phone,
+        active=command.active,
+    )
+    with start_uow() as uow:
+        uow.recipients.add(volunteer, now=clock())
+        uow.commit()
+    return volunteer
+
+
+def volunteer(organization_id: UUID, volunteer_id: UUID, start_uow: UnitOfWorkFactory) -> Recipient:
+    with start_uow() as uow:
+        return _own_volunteer(uow, organization_id, volunteer_id)
+
+
+def volunteers(
+    organization_id: UUID, offset: int, limit: int, start_uow: UnitOfWorkFactory
+) -> tuple[list[Recipient], int]:
+    with start_uow() as uow:
+        return uow.recipients.volunteers(organization_id, offset, limit)
+
+
+def change_volunteer(
+    organization_id: UUID,
+    volunteer_id: UUID,
+    changes: dict[str, Any],
+    start_uow: UnitOfWorkFactory,
+) -> Recipient:
+    """Only the fields in `changes` (name, email, phone, language, active); `None` clears
+    e-mail or phone."""
+    with start_uow() as uow:
+        changed = replace(_own_volunteer(uow, organization_id, volunteer_id), **changes)
+        uow.recipients.save(changed)
+        uow.commit()
+    return changed
+
+
+def _own_volunteer(uow: UnitOfWork, organization_id: UUID, volunteer_id: UUID) -> Recipient:
+    found = uow.recipients.get(volunteer_id)
+    if (
+        found is None
+        or found.kind is not RecipientKind.VOLUNTEER
+        or found.organization_id != organization_id
+    ):
+        raise VolunteerNotFound(f"no volunteer {volunteer_id}")
+    return found
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Whoever calls: a coordinator of an organisation, an operator or a care system."""
+
+    kind: RecipientKind
+    subject: str
+    organization_id: UUID | None = None
+
+
+def preferences_of(caller: SignedIn, start_uow: UnitOfWorkFactory, language: Language) -> Recipient:
+    """The caller's own recipient record; as the defaults say until they set it."""
+    with start_uow() as uow:
+        found = uow.recipients.by_subject(caller.kind, caller.subject)
+    return found or _new_recipient(caller, language)
+
+
+def set_preferences(
+    caller: SignedIn,
+    contact: dict[str, Any],
+    preferences: Preferences,
+    start_uow: UnitOfWorkFactory,
+    language: Language,
+    clock: Clock = utcnow,
+) -> Recipient:
+    """Replace how the caller is reached (e-mail, phone, language, districts) and their
+    preferences; the first time, the record is made."""
+    with start_uow() as uow:
+        found = uow.recipients.by_subject(caller.kind, caller.subject)
+        updated = replace(found or _new_recipient(caller, language), **contact)
+        updated.preferences = preferences
+        if found is None:
+            uow.recipients.add(updated, now=clock())
+        else:
+            uow.recipients.save(updated)
+        uow.commit()
+    return updated
+
+
+def _new_recipient(caller: SignedIn, language: Language) -> Recipient:
+    return Recipient(
+        id=uuid4(),
+        kind=caller.kind,
+        language=language.value,
+        organization_id=caller.organization_id,
+        subject=caller.subject,
+    )

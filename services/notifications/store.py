@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, time
+from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Column, Text, delete, update
+from sqlalchemy import JSON, Column, Index, Text, delete, func, update
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
@@ -24,6 +24,13 @@ from notifications.domain import (
     SourceEvent,
     Template,
     Webhook,
+)
+from notifications.recipients import (
+    Preferences,
+    QuietHours,
+    Recipient,
+    RecipientKind,
+    Via,
 )
 from runtime.storage import UnitOfWork, UTCDateTime
 
@@ -89,6 +96,142 @@ class DeliveryRow(Base, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     recorded_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class RecipientRow(Base, table=True):
+    """Who is told: contact details are personal data, kept here only."""
+
+    __tablename__ = "recipient"
+    __table_args__ = (
+        Index("ix_recipient_organization", "organization_id", "kind", "created_at"),
+        Index("ux_recipient_subject", "kind", "subject", unique=True),
+    )
+
+    id: UUID = Field(primary_key=True)
+    kind: str = Field(max_length=20)
+    organization_id: UUID | None = None
+    subject: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=16)
+    language: str = Field(max_length=2)
+    active: bool = True
+    districts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    preferences: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    """`{"channels": {kind: [via, ...]}, "quiet_hours": [start, end] | null,
+    "digest_hour": int | null}`."""
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RecipientRepository(Protocol):
+    def add(self, recipient: Recipient, *, now: datetime) -> None: ...
+
+    def save(self, recipient: Recipient) -> None: ...
+
+    def get(self, recipient_id: UUID) -> Recipient | None: ...
+
+    def by_subject(self, kind: RecipientKind, subject: str) -> Recipient | None: ...
+
+    def volunteers(
+        self, organization_id: UUID, offset: int, limit: int
+    ) -> tuple[list[Recipient], int]:
+        """The organisation's volunteers, the first registered first."""
+        ...
+
+
+class SqlRecipientRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, recipient: Recipient, *, now: datetime) -> None:
+        self.session.add(RecipientRow(**_recipient_columns(recipient), created_at=now))
+        self.session.flush()
+
+    def save(self, recipient: Recipient) -> None:
+        self.session.execute(
+            update(RecipientRow)
+            .where(col(RecipientRow.id) == recipient.id)
+            .values(**_recipient_columns(recipient))
+            .execution_options(synchronize_session=False)
+        )
+
+    def get(self, recipient_id: UUID) -> Recipient | None:
+        row = self.session.get(RecipientRow, recipient_id)
+        return _recipient(row) if row else None
+
+    def by_subject(self, kind: RecipientKind, subject: str) -> Recipient | None:
+        row = self.session.exec(
+            select(RecipientRow).where(
+                RecipientRow.kind == kind.value, RecipientRow.subject == subject
+            )
+        ).first()
+        return _recipient(row) if row else None
+
+    def volunteers(
+        self, organization_id: UUID, offset: int, limit: int
+    ) -> tuple[list[Recipient], int]:
+        query = select(RecipientRow).where(
+            RecipientRow.organization_id == organization_id,
+            RecipientRow.kind == RecipientKind.VOLUNTEER.value,
+        )
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = self.session.exec(
+            query.order_by(col(RecipientRow.created_at), col(RecipientRow.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [_recipient(row) for row in rows], int(total)
+
+
+def _recipient_columns(recipient: Recipient) -> dict[str, Any]:
+    preferences = recipient.preferences
+    quiet = preferences.quiet_hours
+    return {
+        "id": recipient.id,
+        "kind": recipient.kind.value,
+        "organization_id": recipient.organization_id,
+        "subject": recipient.subject,
+        "name": recipient.name,
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "language": recipient.language,
+        "active": recipient.active,
+        "districts": sorted(recipient.districts),
+        "preferences": {
+            "channels": {k: sorted(v) for k, v in sorted(preferences.channels.items())},
+            "quiet_hours": [quiet.start.isoformat(), quiet.end.isoformat()] if quiet else None,
+            "digest_hour": preferences.digest_hour,
+        },
+    }
+
+
+def _recipient(row: RecipientRow) -> Recipient:
+    stored = row.preferences
+    quiet = stored.get("quiet_hours")
+    return Recipient(
+        id=row.id,
+        kind=RecipientKind(row.kind),
+        language=row.language,
+        organization_id=row.organization_id,
+        subject=row.subject,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        active=row.active,
+        districts=frozenset(row.districts),
+        preferences=Preferences(
+            channels={
+                kind: frozenset(Via(v) for v in vias)
+                for kind, vias in stored.get("channels", {}).items()
+            },
+            quiet_hours=QuietHours(time.fromisoformat(quiet[0]), time.fromisoformat(quiet[1]))
+            if quiet
+            else None,
+            digest_hour=stored.get("digest_hour"),
+        ),
     )
 
 
@@ -405,8 +548,10 @@ class NotificationsUnitOfWork(UnitOfWork):
     messages: MessageRepository
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
+    recipients: RecipientRepository
 
     def _open(self) -> None:
+        self.recipients = SqlRecipientRepository(self.session)
         self.messages = SqlMessageRepository(self.session)
         self.webhooks = SqlWebhookRepository(self.session)
         self.deliveries = SqlDeliveryRepository(self.session)

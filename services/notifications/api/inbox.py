@@ -1,4 +1,4 @@
-"""HTTP API of notifications: partners read their inbox and manage their webhook;
+"""Partners read their inbox and manage their webhook;
 operators read theirs and watch deliveries."""
 
 from __future__ import annotations
