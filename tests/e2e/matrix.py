@@ -63,6 +63,8 @@ class Caller(StrEnum):
 OUTSIDERS = frozenset({Caller.NONE, Caller.CARE_B, Caller.PARTNER_Y, Caller.REVIEWER})
 """Callers owning none of the matrix's resources: no answer to them may show any."""
 
+VOLUNTEER = {"name": "Lise Holm", "email": "lise@example.org", "language": "da"}
+
 OK: Final = "2xx"
 Expected = Literal["2xx", 401, 403, 404]
 
@@ -494,6 +496,13 @@ class World:
     def _keep_x_secret(self, caller: Caller, response: httpx.Response) -> None:
         if caller is Caller.PARTNER_X and response.is_success:
             self.x_webhook_secrets.append(response.json()["secret"])
+
+    def x_volunteer(self) -> Call:
+        """A volunteer of X's."""
+        volunteer = self.ok(
+            Caller.PARTNER_X, "notifications", "POST", "/partner/volunteers", json=VOLUNTEER
+        )
+        return Call(path={"volunteer_id": volunteer["id"]}, json={"active": True})
 
     def x_webhook_only(self) -> Call:
         """X has a webhook registered, Y has none."""

@@ -24,6 +24,7 @@ from directory.hsds.vocabulary import Taxonomy, taxonomy_id, term_id
 from tests.e2e.matrix import (
     NO_COMMUNITY,
     OK,
+    VOLUNTEER,
     WALKING_SERVICE,
     Call,
     Caller,
@@ -623,6 +624,32 @@ MATRIX: Table = {
                 row(401, 403, 403, OK, 404, 403, 403),
                 lambda world: world.x_webhook_only(),
                 fresh=True,
+            )
+        ],
+        ("GET", "/partner/volunteers"): [
+            Case("the caller's volunteers", row(401, 403, 403, OK, OK, 403, 403), lambda _: Call())
+        ],
+        ("POST", "/partner/volunteers"): [
+            Case(
+                "a new volunteer",
+                row(401, 403, 403, OK, OK, 403, 403),
+                lambda _: Call(json=VOLUNTEER),
+            )
+        ],
+        ("GET", "/partner/volunteers/{volunteer_id}"): [
+            Case("a volunteer of X's", row(401, 403, 403, OK, 404, 403, 403), World.x_volunteer)
+        ],
+        ("PATCH", "/partner/volunteers/{volunteer_id}"): [
+            Case("a volunteer of X's", row(401, 403, 403, OK, 404, 403, 403), World.x_volunteer)
+        ],
+        ("GET", "/preferences"): [
+            Case("the caller's own", row(401, OK, OK, OK, OK, OK, 403), lambda _: Call())
+        ],
+        ("PUT", "/preferences"): [
+            Case(
+                "the caller's own",
+                row(401, OK, OK, OK, OK, OK, 403),
+                lambda _: Call(json={"language": "en"}),
             )
         ],
         ("GET", "/deliveries"): [
