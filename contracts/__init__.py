@@ -9,7 +9,7 @@ the old one.
 from contracts.base import IntegrationEvent
 from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChanged
 from contracts.grants import PoolOpened
-from contracts.notifications import DeliveryRecorded
+from contracts.notifications import DeliveryRecorded, DeliveryRecordedV1
 from contracts.referrals import (
     CareFollowUpDue,
     ConsentWithdrawn,
@@ -67,6 +67,7 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ServiceChanged,
     PoolOpened,
     DeliveryRecorded,
+    DeliveryRecordedV1,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "ConsentWithdrawn",
     "ContactMade",
     "DeliveryRecorded",
+    "DeliveryRecordedV1",
     "FirstMeetingHeld",
     "FollowUpDue",
     "FollowUpEscalated",

@@ -7,37 +7,83 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from notifications import api, consumers, events
+from notifications import api, consumers, events, sending
+from notifications.channels.email import SmtpEmailSender, SmtpSettings
+from notifications.channels.sms import SmsSettings, sms_gateway
 from notifications.config import Settings
-from notifications.dispatcher import WebhookDispatcher
+from notifications.dispatcher import Dispatcher, Senders
 from notifications.domain import RetryPolicy
+from notifications.sealing import SecretBox
 from notifications.store import NotificationsUnitOfWork
+from runtime.clock import Clock, running_fast, utcnow
+from runtime.logs import get_logger
 from runtime.service import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()  # read from the environment
+    if settings.clock_speed != 1:
+        get_logger(component="clock").warning(
+            "clock.running_fast",
+            speed=settings.clock_speed,
+            detail="NOTIFICATIONS_CLOCK_SPEED is set: quiet hours, digests and retries come "
+            "that many times sooner; for demonstrations and tests only",
+        )
+        clock = running_fast(settings.clock_speed, clock)
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(NotificationsUnitOfWork)
-    service.consume(consumers.handlers(settings.language), start_uow)
-    dispatcher = WebhookDispatcher(
+    box = SecretBox.parse(settings.webhook_secret_keys.get_secret_value())
+    service.consume(consumers.handlers(settings.language, clock), start_uow)
+    dispatcher = Dispatcher(
         start_uow,
+        _senders(settings, box),
         policy=RetryPolicy(
-            max_attempts=settings.webhook_max_attempts,
-            first_delay=timedelta(seconds=settings.webhook_first_retry_seconds),
+            max_attempts=settings.delivery_max_attempts,
+            first_delay=timedelta(seconds=settings.retry_first_seconds),
+            max_delay=timedelta(seconds=settings.retry_max_seconds),
+            jitter=settings.retry_jitter,
         ),
+        links=sending.Links(settings.app_url),
+        language=settings.language,
+        disable_webhooks_after=timedelta(hours=settings.webhook_disable_after_hours),
         poll_seconds=settings.dispatcher_poll_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
         allow_private_targets=settings.allow_private_webhook_targets,
+        clock=clock,
     )
     service.run_in_background(dispatcher.run)
     app = service.create_app(
         *api.routers,
-        description="Inbox messages and signed webhooks to partners, and their delivery status.",
+        description="Inbox messages, e-mails, SMS and signed webhooks to partners, volunteers, "
+        "operators and care systems, and their delivery status.",
     )
     app.state.start_uow = start_uow
     app.state.allow_private_webhook_targets = settings.allow_private_webhook_targets
     app.state.language = settings.language
+    app.state.box = box
     return app
+
+
+def _senders(settings: Settings, box: SecretBox) -> Senders:
+    email = None
+    if settings.smtp_host:
+        email = SmtpEmailSender(
+            SmtpSettings(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_sender,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+            )
+        )
+    sms = sms_gateway(
+        SmsSettings(
+            provider=settings.sms_provider,
+            base_url=settings.sms_base_url,
+            token=settings.sms_token.get_secret_value(),
+            sender=settings.sms_sender,
+        )
+    )
+    return Senders(box=box, email=email, sms=sms)

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from notifications.domain import Language
@@ -11,7 +11,52 @@ class Settings(ServiceSettings):
     service_name: str = "notifications"
     http_port: int = 8004
     language: Language = Field(
-        default=Language.DA, description="Language of the messages: 'da', 'sv' or 'en'."
+        default=Language.DA,
+        description="Language of the inbox messages: 'da', 'sv' or 'en'. E-mails and SMS are "
+        "in each recipient's own language.",
+    )
+    app_url: str = Field(
+        default="http://127.0.0.1:8004",
+        description="Where recipients sign in to read the details (the municipality's front "
+        "end): e-mails and SMS link there and never carry the details themselves.",
+    )
+    smtp_host: str = Field(default="", description="The mail server; empty: no e-mails.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = Field(default=None, description="Log in only when set.")
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = Field(
+        default="Brobygger <noreply@brobygger.invalid>", description="The From address."
+    )
+    sms_provider: str | None = Field(
+        default=None, description="The SMS gateway's API: 'gatewayapi'; unset: no SMS."
+    )
+    sms_base_url: str = ""
+    sms_token: SecretStr = SecretStr("")
+    sms_sender: str = "Brobygger"
+    delivery_max_attempts: int = Field(
+        default=14,
+        ge=1,
+        le=20,
+        description="Attempts of a webhook, e-mail or SMS before it has failed.",
+    )
+    retry_first_seconds: float = Field(
+        default=60.0, ge=0, description="The wait before the first retry; it doubles after each."
+    )
+    retry_max_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="The longest wait between two attempts."
+    )
+    retry_jitter: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Each wait is moved by up to this share of itself at random.",
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        ge=1,
+        description="For demonstrations and tests only: the service's clock runs this many "
+        "times as fast as the wall clock (quiet hours, digests, retries and the disabling of "
+        "webhooks come sooner).",
     )
     allow_private_webhook_targets: bool = Field(
         default=False,
@@ -23,9 +68,3 @@ class Settings(ServiceSettings):
         default=1.0, gt=0, description="How often the dispatcher looks for due webhooks."
     )
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
-    webhook_max_attempts: int = Field(
-        default=8, ge=1, le=20, description="Attempts before a webhook delivery has failed."
-    )
-    webhook_first_retry_seconds: float = Field(
-        default=30.0, ge=0, description="Delay before the first retry; it doubles after each."
-    )

@@ -13,6 +13,7 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    VolunteerNamed,
 )
 from notifications import services
 from notifications.domain import Language
@@ -51,6 +52,9 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
     def on_pool_opened(event: PoolOpened, uow: services.UnitOfWork) -> None:
         services.announce_pool(event, uow, language, clock)
 
+    def on_volunteer_named(event: VolunteerNamed, uow: services.UnitOfWork) -> None:
+        services.notify_volunteer_named(event, uow, language, clock)
+
     return {
         ReferralOffered: on_referral_offered,
         OfferWithdrawn: on_offer_withdrawn,
@@ -62,4 +66,5 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
         ConsentWithdrawn: on_consent_withdrawn,
         ReferralErased: on_referral_erased,
         PoolOpened: on_pool_opened,
+        VolunteerNamed: on_volunteer_named,
     }

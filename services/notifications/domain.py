@@ -6,8 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,163 +36,7 @@ class Template(StrEnum):
     FOLLOW_UP_DUE = "follow_up_due"
     FOLLOW_UP_OVERDUE = "follow_up_overdue"
     FOLLOW_UP_ESCALATED = "follow_up_escalated"
-
-
-TEMPLATES: dict[tuple[Template, Language], str] = {
-    (Template.REFERRAL_OFFERED, Language.DA): (
-        "Ny henvisning: en borger ({age_band} år, {district}) med interesse for {interests} "
-        "søger et fællesskab. Svar inden {expires}."
-    ),
-    (Template.REFERRAL_OFFERED, Language.SV): (
-        "Ny remiss: en person ({age_band} år, {district}) med intresse för {interests} "
-        "söker en gemenskap. Svara senast {expires}."
-    ),
-    (Template.REFERRAL_OFFERED, Language.EN): (
-        "New referral: a citizen ({age_band} years, {district}) interested in {interests} "
-        "is looking for a community. Please answer by {expires}."
-    ),
-    (Template.OFFER_WITHDRAWN, Language.DA): (
-        "Henvisning {referral_id} er trukket tilbage: {reason}. I skal ikke gøre mere ved den."
-    ),
-    (Template.OFFER_WITHDRAWN, Language.SV): (
-        "Remiss {referral_id} har dragits tillbaka: {reason}. Ni behöver inte göra något mer "
-        "med den."
-    ),
-    (Template.OFFER_WITHDRAWN, Language.EN): (
-        "Referral {referral_id} was withdrawn: {reason}. There is nothing more for you to do "
-        "with it."
-    ),
-    (Template.OFFER_EXPIRED, Language.DA): (
-        "Tilbuddet om henvisning {referral_id} udløb {expired} uden svar. Henvisningen går "
-        "videre, og I kan ikke længere tage imod den."
-    ),
-    (Template.OFFER_EXPIRED, Language.SV): (
-        "Erbjudandet om remiss {referral_id} gick ut {expired} utan svar. Remissen går "
-        "vidare, och ni kan inte längre ta emot den."
-    ),
-    (Template.OFFER_EXPIRED, Language.EN): (
-        "The offer of referral {referral_id} lapsed unanswered on {expired}. The referral "
-        "moves on, and you can no longer accept it."
-    ),
-    (Template.REFERRAL_ESCALATED, Language.DA): (
-        "Henvisning {referral_id} fra {district} venter på en brobygger: {reason}. "
-        "Interesser: {interests}."
-    ),
-    (Template.REFERRAL_ESCALATED, Language.SV): (
-        "Remiss {referral_id} från {district} väntar på en brobyggare: {reason}. "
-        "Intressen: {interests}."
-    ),
-    (Template.REFERRAL_ESCALATED, Language.EN): (
-        "Referral {referral_id} from {district} needs an operator: {reason}. "
-        "Interests: {interests}."
-    ),
-    (Template.POOL_OPENED, Language.DA): (
-        "Ny pulje åben for ansøgninger: {name}, {budget_dkk} kr. "
-        "Der kan søges fra {opens_on} til og med {closes_on}. Kriterier: {criteria}"
-    ),
-    (Template.POOL_OPENED, Language.SV): (
-        "Ny bidragspott öppen för ansökningar: {name}, {budget_dkk} DKK. "
-        "Ansök från {opens_on} till och med {closes_on}. Kriterier: {criteria}"
-    ),
-    (Template.POOL_OPENED, Language.EN): (
-        "New grant pool open for applications: {name}, DKK {budget_dkk}. "
-        "Apply from {opens_on} to {closes_on} inclusive. Criteria: {criteria}"
-    ),
-    (Template.DELETION_REQUESTED, Language.DA): (
-        "Henvisning {referral_id}: {reason}. Slet alt, hvad I har om henvisningen og borgeren."
-    ),
-    (Template.DELETION_REQUESTED, Language.SV): (
-        "Remiss {referral_id}: {reason}. Radera allt ni har om remissen och personen."
-    ),
-    (Template.DELETION_REQUESTED, Language.EN): (
-        "Referral {referral_id}: {reason}. Please delete everything you hold about the "
-        "referral and the citizen."
-    ),
-    (Template.FOLLOW_UP_DUE, Language.DA): (
-        "Opfølgning {follow_up} på henvisning {referral_id} skal besvares nu ({due}). "
-        "Fortæl os, om borgeren stadig deltager i fællesskabet: POST {path}"
-    ),
-    (Template.FOLLOW_UP_DUE, Language.SV): (
-        "Uppföljning {follow_up} av remiss {referral_id} ska besvaras nu ({due}). "
-        "Berätta för oss om personen fortfarande deltar i gemenskapen: POST {path}"
-    ),
-    (Template.FOLLOW_UP_DUE, Language.EN): (
-        "Follow-up {follow_up} of referral {referral_id} is due ({due}). "
-        "Please tell us whether the citizen still takes part in the community: POST {path}"
-    ),
-    (Template.FOLLOW_UP_OVERDUE, Language.DA): (
-        "Påmindelse: opfølgning {follow_up} på henvisning {referral_id} har ventet på jeres "
-        "svar siden {due}. Fortæl os, om borgeren stadig deltager i fællesskabet: POST {path}"
-    ),
-    (Template.FOLLOW_UP_OVERDUE, Language.SV): (
-        "Påminnelse: uppföljning {follow_up} av remiss {referral_id} har väntat på ert svar "
-        "sedan {due}. Berätta för oss om personen fortfarande deltar i gemenskapen: POST {path}"
-    ),
-    (Template.FOLLOW_UP_OVERDUE, Language.EN): (
-        "Reminder: follow-up {follow_up} of referral {referral_id} has been waiting for your "
-        "answer since {due}. Please tell us whether the citizen still takes part in the "
-        "community: POST {path}"
-    ),
-    (Template.FOLLOW_UP_ESCALATED, Language.DA): (
-        "Opfølgning {follow_up} på henvisning {referral_id} fra {district} er ikke besvaret "
-        "trods påmindelse (skulle besvares fra {due}). Mangler: {missing}."
-    ),
-    (Template.FOLLOW_UP_ESCALATED, Language.SV): (
-        "Uppföljning {follow_up} av remiss {referral_id} från {district} är inte besvarad "
-        "trots påminnelse (skulle besvaras från {due}). Saknas: {missing}."
-    ),
-    (Template.FOLLOW_UP_ESCALATED, Language.EN): (
-        "Follow-up {follow_up} of referral {referral_id} from {district} is still unanswered "
-        "after a reminder (due since {due}). Missing: {missing}."
-    ),
-}
-
-
-def render(template: Template, language: Language, **fields: str) -> str:
-    return TEMPLATES[(template, language)].format(**fields)
-
-
-# Why an offer was taken back (referrals' withdrawal reason codes), as a partner reads it.
-WITHDRAWAL_REASONS: dict[Language, dict[str, str]] = {
-    Language.DA: {
-        "cancelled": "henvisningen er annulleret",
-        "reassigned": "en brobygger har givet den til et andet fællesskab",
-    },
-    Language.SV: {
-        "cancelled": "remissen har avbrutits",
-        "reassigned": "en brobyggare har gett den till en annan gemenskap",
-    },
-    Language.EN: {
-        "cancelled": "the referral was cancelled",
-        "reassigned": "an operator assigned it to another community",
-    },
-}
-
-# Why a referral was escalated (referrals' escalation reason codes), as an operator reads it.
-ESCALATION_REASONS: dict[Language, dict[str, str]] = {
-    Language.DA: {
-        "no_match": "intet fællesskab i kataloget passer",
-        "all_declined": "alle de foreslåede fællesskaber har takket nej",
-        "all_expired": "ingen af de foreslåede fællesskaber svarede i tide",
-        "declined_or_expired": "de foreslåede fællesskaber har takket nej eller ikke svaret i tide",
-        "none_available": "de resterende fællesskaber er lukket eller har ingen ledige pladser",
-    },
-    Language.SV: {
-        "no_match": "ingen gemenskap i katalogen passar",
-        "all_declined": "alla föreslagna gemenskaper har tackat nej",
-        "all_expired": "ingen av de föreslagna gemenskaperna svarade i tid",
-        "declined_or_expired": "de föreslagna gemenskaperna har tackat nej eller inte svarat i tid",
-        "none_available": "de återstående gemenskaperna har stängt eller har inga lediga platser",
-    },
-    Language.EN: {
-        "no_match": "nothing in the directory fits",
-        "all_declined": "every community it was offered to declined",
-        "all_expired": "no community it was offered to answered in time",
-        "declined_or_expired": "the communities it was offered to declined or did not "
-        "answer in time",
-        "none_available": "the remaining communities have closed or have no free places",
-    },
-}
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 # Where a partner reports whether the citizen still takes part (referrals' partner API).
@@ -212,32 +57,6 @@ def partner_is_waited_for(waiting_for: Iterable[str]) -> bool:
     return PARTICIPATION in waiting_for
 
 
-# The parts of a follow-up still unanswered (referrals' follow-up part codes), as an
-# operator reads them; the partner's first, as referrals lists them.
-MISSING_PARTS: dict[Language, dict[str, str]] = {
-    Language.DA: {
-        PARTICIPATION: "partnerens besked om, hvorvidt borgeren deltager",
-        "wellbeing": "omsorgssystemets svar om borgerens trivsel",
-    },
-    Language.SV: {
-        PARTICIPATION: "partnerns besked om huruvida personen deltar",
-        "wellbeing": "omsorgssystemets svar om personens välbefinnande",
-    },
-    Language.EN: {
-        PARTICIPATION: "the partner's report on whether the citizen takes part",
-        "wellbeing": "the care system's answers on the citizen's well-being",
-    },
-}
-AND: dict[Language, str] = {Language.DA: "og", Language.SV: "och", Language.EN: "and"}
-
-
-def missing_parts(waiting_for: Iterable[str], language: Language) -> str:
-    """`waiting_for` in words, each part once, in a fixed order whatever the event's."""
-    parts = set(waiting_for)
-    words = [part_words for part, part_words in MISSING_PARTS[language].items() if part in parts]
-    return f" {AND[language]} ".join(words)
-
-
 class DeletionCause(StrEnum):
     """Why the organisations a referral was offered to must delete what they hold of it."""
 
@@ -245,78 +64,8 @@ class DeletionCause(StrEnum):
     ERASED = "erased"
 
 
-# Why a partner must delete what it holds about a referral, as the partner reads it.
-DELETION_REASONS: dict[Language, dict[DeletionCause, str]] = {
-    Language.DA: {
-        DeletionCause.CONSENT_WITHDRAWN: "borgeren har trukket sit samtykke tilbage",
-        DeletionCause.ERASED: "borgerens oplysninger er slettet",
-    },
-    Language.SV: {
-        DeletionCause.CONSENT_WITHDRAWN: "personen har återkallat sitt samtycke",
-        DeletionCause.ERASED: "personens uppgifter har raderats",
-    },
-    Language.EN: {
-        DeletionCause.CONSENT_WITHDRAWN: "the citizen withdrew consent",
-        DeletionCause.ERASED: "the citizen's data was erased",
-    },
-}
-
-
-# The directory's interest keywords, as coordinators read them; unknown ones stay as they are.
-INTEREST_NAMES: dict[Language, dict[str, str]] = {
-    Language.DA: {
-        "walking": "gåture",
-        "chess": "skak",
-        "singing": "fællessang",
-        "cooking": "madlavning",
-        "digital": "digitale medier",
-        "gardening": "havearbejde",
-        "cards": "kortspil",
-        "culture": "kultur",
-        "exercise": "motion",
-        "talk": "samtale",
-    },
-    Language.SV: {
-        "walking": "promenader",
-        "chess": "schack",
-        "singing": "allsång",
-        "cooking": "matlagning",
-        "digital": "digitala medier",
-        "gardening": "trädgård",
-        "cards": "kortspel",
-        "culture": "kultur",
-        "exercise": "motion",
-        "talk": "samtal",
-    },
-    Language.EN: {},
-}
-
 # Coordinators read times on the city's clock, not the UTC the service keeps.
 CITY_TIME = ZoneInfo("Europe/Copenhagen")
-
-
-def interest_names(interests: list[str], language: Language) -> str:
-    names = INTEREST_NAMES[language]
-    return ", ".join(names.get(interest, interest) for interest in interests)
-
-
-def format_time(moment: datetime, language: Language) -> str:
-    local = moment.astimezone(CITY_TIME)
-    if language is Language.DA:
-        return f"{local:%d.%m.%Y kl. %H:%M}"
-    if language is Language.SV:
-        return f"{local:%Y-%m-%d kl. %H:%M}"
-    return f"{local:%d %b %Y %H:%M} Copenhagen time"
-
-
-def format_amount(dkk: int, language: Language) -> str:
-    """Thousands grouped as each language writes them: 500.000 / 500 000 / 500,000."""
-    grouped = f"{dkk:,}"
-    if language is Language.DA:
-        return grouped.replace(",", ".")
-    if language is Language.SV:
-        return grouped.replace(",", "\N{NO-BREAK SPACE}")
-    return grouped
 
 
 @dataclass(frozen=True)
@@ -407,12 +156,28 @@ Reader = PartnerReader | OperatorReader
 class Channel(StrEnum):
     INBOX = "inbox"
     WEBHOOK = "webhook"
+    EMAIL = "email"
+    SMS = "sms"
+
+
+PERSONAL_CHANNELS = (Channel.EMAIL, Channel.SMS)
+"""The channels that reach one person, rendered in their language when sent."""
 
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
+    SENT = "sent"
+    """Handed over to the mail server or the SMS gateway, which take it from there."""
     DELIVERED = "delivered"
+    """Stored in the inbox, or taken by the webhook endpoint (it answered 2xx)."""
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """Never sent: the recipient's preferences leave the channel out for this kind."""
+    MERGED = "merged"
+    """Sent as a part of a digest e-mail: `merged_into` is the delivery that carried it."""
+
+
+FINAL = frozenset(DeliveryStatus) - {DeliveryStatus.PENDING}
 
 
 class InvalidTransition(Exception):
@@ -421,17 +186,39 @@ class InvalidTransition(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential back-off: `first_delay`, then twice as long after each further failure."""
+    """Exponential back-off with jitter: `first_delay`, then twice as long after each
+    further failure, at most `max_delay`, each wait moved by up to ±`jitter` of itself at
+    random, so that the retries of many deliveries that failed together (an endpoint or a
+    mail server down) do not all come back at the same moment."""
 
     max_attempts: int
     first_delay: timedelta
+    max_delay: timedelta = timedelta(hours=6)
+    jitter: float = 0.0
+    spread: Callable[[], float] = random.random
+    """Where in the jitter band a wait falls: 0 the shortest, 1 the longest."""
 
     def delay_after(self, attempts: int) -> timedelta:
-        return self.first_delay * (1 << (attempts - 1))
+        planned = min(self.first_delay * (1 << min(attempts - 1, 40)), self.max_delay)
+        return planned * (1 + self.jitter * (2 * self.spread() - 1))
+
+    def schedule(self) -> list[timedelta]:
+        """The waits between the attempts, without jitter: what the documentation shows."""
+        return [
+            min(self.first_delay * (1 << (n - 1)), self.max_delay)
+            for n in range(1, self.max_attempts)
+        ]
 
 
 @dataclass
 class Delivery:
+    """One message or event on its way to one recipient over one channel.
+
+    An inbox message is delivered when stored. A webhook carries the event as it was, byte
+    for byte. An e-mail or SMS keeps only its kind and its template's fields, and is
+    rendered when sent, in the language the recipient has then.
+    """
+
     id: UUID
     organization_id: UUID | None
     channel: Channel
@@ -448,6 +235,29 @@ class Delivery:
     last_error: str | None = None
     recorded_at: datetime | None = None
     """When the outcome (delivered or failed) was recorded."""
+    recipient_id: UUID | None = None
+    """The person an e-mail or SMS is for."""
+    webhook_id: UUID | None = None
+    """The endpoint a webhook delivery is for."""
+    kind: str | None = None
+    """What an e-mail or SMS says: the kind of its templates."""
+    fields: dict[str, Any] | None = None
+    """Its templates' fields: codes, times and ids, never a citizen's personal data."""
+    digest: bool = False
+    """An e-mail that waits for the recipient's daily digest rather than going alone."""
+    merged_into: UUID | None = None
+    """A `MERGED` delivery's: the delivery of the digest that carried it."""
+
+    @property
+    def recipient_key(self) -> str:
+        """Whom it is for, on its channel: an event reaches each at most once per channel."""
+        if self.recipient_id is not None:
+            return f"recipient:{self.recipient_id}"
+        if self.webhook_id is not None:
+            return f"webhook:{self.webhook_id}"
+        if self.organization_id is not None:
+            return f"organization:{self.organization_id}"
+        return "all"
 
     @classmethod
     def to_inbox(cls, message: Message) -> Delivery:
@@ -467,7 +277,8 @@ class Delivery:
     @classmethod
     def to_webhook(
         cls,
-        organization_id: UUID,
+        webhook_id: UUID,
+        organization_id: UUID | None,
         source: SourceEvent,
         body: str,
         now: datetime,
@@ -482,12 +293,52 @@ class Delivery:
             referral_id=referral_id,
             body=body,
             next_attempt_at=now,
+            webhook_id=webhook_id,
         )
 
-    def delivered(self, now: datetime) -> None:
+    @classmethod
+    def to_person(
+        cls,
+        recipient_id: UUID,
+        organization_id: UUID | None,
+        channel: Channel,
+        kind: str,
+        fields: dict[str, Any],
+        source: SourceEvent,
+        now: datetime,
+        *,
+        at: datetime | None,
+        digest: bool = False,
+        referral_id: UUID | None = None,
+    ) -> Delivery:
+        """An e-mail or SMS to send at `at`, or (`at` None) one the recipient's preferences
+        leave out, recorded as skipped."""
+        if channel not in PERSONAL_CHANNELS:
+            raise ValueError(f"{channel} does not reach one person")
+        return cls(
+            id=uuid4(),
+            organization_id=organization_id,
+            channel=channel,
+            source=source,
+            created_at=now,
+            status=DeliveryStatus.PENDING if at else DeliveryStatus.SKIPPED,
+            referral_id=referral_id,
+            next_attempt_at=at,
+            recorded_at=None if at else now,
+            recipient_id=recipient_id,
+            kind=kind,
+            fields=fields,
+            digest=digest,
+        )
+
+    def succeeded(self, now: datetime) -> None:
+        """The attempt worked: a webhook is delivered; an e-mail or SMS sent, the mail
+        server or gateway taking it from there."""
         self._require_pending()
         self.attempts += 1
-        self.status = DeliveryStatus.DELIVERED
+        self.status = (
+            DeliveryStatus.SENT if self.channel in PERSONAL_CHANNELS else DeliveryStatus.DELIVERED
+        )
         self.next_attempt_at = None
         self.last_error = None
         self.recorded_at = now
@@ -507,6 +358,16 @@ class Delivery:
         self.status = DeliveryStatus.FAILED
         self.next_attempt_at = None
         self.last_error = reason
+        self.recorded_at = now
+
+    def merge_into(self, digest: Delivery, now: datetime) -> None:
+        """Sent as a part of `digest`: the digest's outcome is this one's too."""
+        self._require_pending()
+        if not (self.digest and digest.digest and self.recipient_id == digest.recipient_id):
+            raise InvalidTransition("only digest e-mails of one recipient merge")
+        self.status = DeliveryStatus.MERGED
+        self.merged_into = digest.id
+        self.next_attempt_at = None
         self.recorded_at = now
 
     def _require_pending(self) -> None:

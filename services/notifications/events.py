@@ -15,6 +15,7 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    VolunteerNamed,
 )
 from notifications.domain import Delivery
 
@@ -30,20 +31,27 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ConsentWithdrawn,
     ReferralErased,
     PoolOpened,
+    VolunteerNamed,
 )
 
 
-def delivery_recorded(delivery: Delivery) -> DeliveryRecorded:
-    """The outcome of a delivery to one organisation; broadcasts, operators' messages and
-    pending deliveries have none."""
-    if delivery.organization_id is None or delivery.recorded_at is None:
-        raise ValueError(f"delivery {delivery.id} has no recipient organisation or no outcome")
-    return DeliveryRecorded(
-        delivery_id=delivery.id,
-        organization_id=delivery.organization_id,
-        channel=delivery.channel.value,
-        status=delivery.status.value,
-        source_event_id=delivery.source.id,
-        source_event_type=delivery.source.type,
-        recorded_at=delivery.recorded_at,
+def delivery_recorded(delivery: Delivery, recipient_kind: str) -> DeliveryRecorded:
+    """The final status of a delivery: `recipient_kind` says who it was for (an audience of
+    the inbox, a kind of recipient, or a webhook's owner)."""
+    if delivery.recorded_at is None:
+        raise ValueError(f"delivery {delivery.id} has no final status yet")
+    return DeliveryRecorded.model_validate(
+        {
+            "delivery_id": delivery.id,
+            "recipient_kind": recipient_kind,
+            "recipient_id": delivery.recipient_id,
+            "organization_id": delivery.organization_id,
+            "channel": delivery.channel.value,
+            "status": delivery.status.value,
+            "merged_into": delivery.merged_into,
+            "attempts": delivery.attempts,
+            "source_event_id": delivery.source.id,
+            "source_event_type": delivery.source.type,
+            "recorded_at": delivery.recorded_at,
+        }
     )

@@ -4,6 +4,7 @@ quiet hours in Copenhagen, a daily digest. Rules only, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -146,3 +147,21 @@ class Recipient:
         if via is Via.SMS:
             return self.phone is not None
         return self.kind is not RecipientKind.VOLUNTEER
+
+
+ALWAYS_URGENT = frozenset({"referral_escalated", "follow_up_escalated", "webhook_disabled"})
+"""Kinds that cannot wait for the morning or a digest: someone must act now."""
+
+OFFER_URGENT_WITHIN = timedelta(hours=24)
+"""An offer that lapses sooner than this is urgent: by the morning it may be gone."""
+
+
+def is_urgent(kind: str, fields: Mapping[str, object], now: datetime) -> bool:
+    if kind in ALWAYS_URGENT:
+        return True
+    expires = fields.get("expires")
+    return (
+        kind == "referral_offered"
+        and isinstance(expires, datetime)
+        and expires - now <= OFFER_URGENT_WITHIN
+    )

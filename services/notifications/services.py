@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -24,41 +24,37 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    VolunteerNamed,
 )
 from contracts.referrals import ReferralEvent
-from notifications import events
+from notifications import events, rendering
 from notifications.domain import (
-    DELETION_REASONS,
-    ESCALATION_REASONS,
-    WITHDRAWAL_REASONS,
     Audience,
+    Channel,
     DeletionCause,
     Delivery,
     DeliveryStatus,
     Language,
     Message,
     Reader,
-    RetryPolicy,
     SourceEvent,
     Template,
-    Webhook,
-    check_webhook_url,
     follow_up_path,
-    format_amount,
-    format_time,
-    interest_names,
-    missing_parts,
-    new_secret,
     partner_is_waited_for,
-    render,
-    webhook_body,
 )
-from notifications.recipients import Preferences, Recipient, RecipientKind
+from notifications.recipients import Preferences, Recipient, RecipientKind, Via, is_urgent
 from notifications.store import (
     DeliveryRepository,
     MessageRepository,
     RecipientRepository,
     WebhookRepository,
+)
+from notifications.webhooks import (
+    Webhook,
+    WebhookEndpoint,
+    check_webhook_url,
+    new_secret,
+    webhook_body,
 )
 from runtime.logs import get_logger
 from runtime.storage import ConsumedEvent, utcnow
@@ -106,20 +102,19 @@ class WebhookNotFound(Exception):
 def notify_referral_offered(
     event: ReferralOffered, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
-    """Tell the offered organisation: in its inbox, and by webhook if it registered one.
+    """Tell the offered organisation: in its inbox, its coordinators as they chose, and by
+    webhook where it registered one. Urgent when the offer lapses within a day.
 
     The message says only what the event says, and the event never says who the citizen is.
     """
-    text = render(
-        Template.REFERRAL_OFFERED,
-        language,
-        age_band=event.age_band,
-        district=event.district,
-        interests=interest_names(event.interests, language),
-        expires=format_time(event.expires_at, language),
-    )
+    fields = {
+        "age_band": event.age_band,
+        "district": event.district,
+        "interests": event.interests,
+        "expires": event.expires_at,
+    }
     _tell_organization(
-        uow, event.organization_id, event, Template.REFERRAL_OFFERED, language, text, clock()
+        uow, event.organization_id, event, "referral_offered", fields, language, clock()
     )
     uow.commit()
 
@@ -129,14 +124,9 @@ def notify_offer_withdrawn(
 ) -> None:
     """Tell the organisation that held the offer that it was taken back (the referral was
     cancelled or given to another), so that it does not act on it."""
-    text = render(
-        Template.OFFER_WITHDRAWN,
-        language,
-        referral_id=str(event.referral_id),
-        reason=WITHDRAWAL_REASONS[language][event.reason],
-    )
+    fields = {"referral_id": event.referral_id, "reason": event.reason}
     _tell_organization(
-        uow, event.organization_id, event, Template.OFFER_WITHDRAWN, language, text, clock()
+        uow, event.organization_id, event, "offer_withdrawn", fields, language, clock()
     )
     uow.commit()
 
@@ -145,14 +135,9 @@ def notify_offer_expired(
     event: OfferExpired, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
     """Tell the organisation that held the offer that it lapsed unanswered."""
-    text = render(
-        Template.OFFER_EXPIRED,
-        language,
-        referral_id=str(event.referral_id),
-        expired=format_time(event.expired_at, language),
-    )
+    fields = {"referral_id": event.referral_id, "expired": event.expired_at}
     _tell_organization(
-        uow, event.organization_id, event, Template.OFFER_EXPIRED, language, text, clock()
+        uow, event.organization_id, event, "offer_expired", fields, language, clock()
     )
     uow.commit()
 
@@ -194,66 +179,30 @@ def _request_deletion(
     language: Language,
     clock: Clock,
 ) -> None:
-    text = render(
-        Template.DELETION_REQUESTED,
-        language,
-        referral_id=str(event.referral_id),
-        reason=DELETION_REASONS[language][cause],
-    )
+    fields = {"referral_id": event.referral_id, "cause": cause.value}
     now = clock()
     for organization_id in dict.fromkeys(event.organization_ids):
         # Each is sent the event naming only itself: which other organisations were
         # offered the citizen's referral is none of its business.
         own = event.model_copy(update={"organization_ids": [organization_id]})
-        _tell_organization(
-            uow, organization_id, own, Template.DELETION_REQUESTED, language, text, now
-        )
-
-
-def _tell_organization(
-    uow: UnitOfWork,
-    organization_id: UUID,
-    event: ReferralEvent,
-    template: Template,
-    language: Language,
-    text: str,
-    now: datetime,
-) -> None:
-    """The organisation gets `text` about the event's referral in its inbox (the delivery
-    published), and the event by webhook if it registered one."""
-    source = _consumed(uow)
-    message = Message(
-        uuid4(),
-        Audience.ORGANIZATION,
-        organization_id,
-        template,
-        language,
-        text,
-        source,
-        now,
-        referral_id=event.referral_id,
-    )
-    delivery = _put_in_inbox(uow, message)
-    uow.publish(events.delivery_recorded(delivery))
-    webhook = uow.webhooks.get(organization_id)
-    if webhook is not None:
-        _queue_webhook(uow, webhook, source, event, now, event.referral_id)
+        _tell_organization(uow, organization_id, own, "deletion_requested", fields, language, now)
 
 
 def notify_operators_of_escalation(
     event: ReferralEscalated, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
     """Nothing (more) can be offered: a message in the operators' inbox, naming the
-    district, why and the interests, for an operator to find a community by hand."""
-    text = render(
-        Template.REFERRAL_ESCALATED,
-        language,
-        referral_id=str(event.referral_id),
-        district=event.district,
-        reason=ESCALATION_REASONS[language][event.reason],
-        interests=interest_names(event.interests, language),
+    district, why and the interests, for an operator to find a community by hand; and
+    the operators of the district as they chose."""
+    fields = {
+        "referral_id": event.referral_id,
+        "district": event.district,
+        "reason": event.reason,
+        "interests": event.interests,
+    }
+    _tell_operators(
+        uow, _consumed(uow), event.referral_id, "referral_escalated", fields, language, clock()
     )
-    _tell_operators(uow, event, Template.REFERRAL_ESCALATED, language, text, clock())
     uow.commit()
 
 
@@ -261,10 +210,15 @@ def notify_follow_up_due(
     event: FollowUpDue, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
     """Tell the accepting organisation that a follow-up is due, and where to report whether
-    the citizen still takes part: in its inbox, and by webhook if it registered one."""
-    text = render(Template.FOLLOW_UP_DUE, language, **_partners_follow_up_fields(event, language))
+    the citizen still takes part."""
     _tell_organization(
-        uow, event.organization_id, event, Template.FOLLOW_UP_DUE, language, text, clock()
+        uow,
+        event.organization_id,
+        event,
+        "follow_up_due",
+        _partners_follow_up_fields(event),
+        language,
+        clock(),
     )
     uow.commit()
 
@@ -278,13 +232,16 @@ def remind_of_overdue_follow_up(
     missing, nothing is sent (referrals reminds the care system itself) and the event is
     handled all the same."""
     if partner_is_waited_for(event.waiting_for):
-        text = render(
-            Template.FOLLOW_UP_OVERDUE, language, **_partners_follow_up_fields(event, language)
-        )
         # Its own part only: whether the care system has asked the citizen is not its business.
         own = event.model_copy(update={"waiting_for": ["participation"]})
         _tell_organization(
-            uow, event.organization_id, own, Template.FOLLOW_UP_OVERDUE, language, text, clock()
+            uow,
+            event.organization_id,
+            own,
+            "follow_up_overdue",
+            _partners_follow_up_fields(event),
+            language,
+            clock(),
         )
     else:
         log.info("follow_up.overdue.not_the_partners", follow_up=event.follow_up)
@@ -294,89 +251,222 @@ def remind_of_overdue_follow_up(
 def notify_operators_of_follow_up_escalation(
     event: FollowUpEscalated, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
-    """A follow-up is still unanswered after the reminder: a message in the operators'
-    inbox, naming the district, which follow-up and what is missing, for an operator to
-    step in."""
-    text = render(
-        Template.FOLLOW_UP_ESCALATED,
-        language,
-        **_follow_up_fields(event, language),
-        district=event.district,
-        missing=missing_parts(event.waiting_for, language),
+    """A follow-up is still unanswered after the reminder: the operators are told the
+    district, which follow-up and what is missing, for an operator to step in."""
+    fields = {
+        **_follow_up_fields(event),
+        "district": event.district,
+        "waiting_for": event.waiting_for,
+    }
+    _tell_operators(
+        uow, _consumed(uow), event.referral_id, "follow_up_escalated", fields, language, clock()
     )
-    _tell_operators(uow, event, Template.FOLLOW_UP_ESCALATED, language, text, clock())
     uow.commit()
 
 
-def _follow_up_fields(
-    event: FollowUpDue | FollowUpOverdue | FollowUpEscalated, language: Language
-) -> dict[str, str]:
-    return {
-        "referral_id": str(event.referral_id),
-        "follow_up": str(event.follow_up),
-        "due": format_time(event.due_at, language),
-    }
+def notify_volunteer_named(
+    event: VolunteerNamed, uow: UnitOfWork, language: Language, clock: Clock = utcnow
+) -> None:
+    """Tell the volunteer the organisation named that they are to meet a citizen, as they
+    (their organisation) chose: what they need to prepare, and no more. A volunteer who is
+    unknown, another organisation's or no longer active is not told; the event is handled
+    all the same."""
+    found = uow.recipients.get(event.volunteer_id)
+    if (
+        found is None
+        or found.kind is not RecipientKind.VOLUNTEER
+        or found.organization_id != event.organization_id
+    ):
+        log.warning("volunteer_named.unknown_volunteer", volunteer_id=str(event.volunteer_id))
+    else:
+        fields = {
+            "district": event.district,
+            "preferred_times": event.preferred_times,
+            "needs_accompaniment": event.needs_accompaniment,
+        }
+        _tell_person(
+            uow, found, _consumed(uow), "volunteer_named", fields, clock(), event.referral_id
+        )
+    uow.commit()
 
 
-def _partners_follow_up_fields(
-    event: FollowUpDue | FollowUpOverdue, language: Language
-) -> dict[str, str]:
+def _follow_up_fields(event: FollowUpDue | FollowUpOverdue | FollowUpEscalated) -> Fields:
+    return {"referral_id": event.referral_id, "follow_up": event.follow_up, "due": event.due_at}
+
+
+def _partners_follow_up_fields(event: FollowUpDue | FollowUpOverdue) -> Fields:
     """What a partner is told of a follow-up, with where in the API to answer it."""
     return {
-        **_follow_up_fields(event, language),
+        **_follow_up_fields(event),
         "path": follow_up_path(event.referral_id, event.follow_up),
     }
-
-
-def _tell_operators(
-    uow: UnitOfWork,
-    event: ReferralEvent,
-    template: Template,
-    language: Language,
-    text: str,
-    now: datetime,
-) -> None:
-    """The operators get `text` about the event's referral in the inbox they share."""
-    message = Message(
-        uuid4(),
-        Audience.OPERATORS,
-        None,
-        template,
-        language,
-        text,
-        _consumed(uow),
-        now,
-        referral_id=event.referral_id,
-    )
-    # No DeliveryRecorded: the event names a recipient organisation, and the operators are
-    # none. Nor a webhook: those are partners' endpoints.
-    _put_in_inbox(uow, message)
 
 
 def announce_pool(
     event: PoolOpened, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
-    """A grant pool opened: a broadcast in every partner's inbox, and a webhook to each."""
+    """A grant pool opened: a broadcast in every partner's inbox, a webhook to each partner
+    endpoint that wants it, and every coordinator as they chose."""
     source = _consumed(uow)
     now = clock()
-    text = render(
-        Template.POOL_OPENED,
-        language,
-        name=event.name,
-        budget_dkk=format_amount(event.budget_dkk, language),
-        opens_on=event.opens_on.isoformat(),
-        closes_on=event.closes_on.isoformat(),
-        criteria=event.criteria,
-    )
+    fields = {
+        "name": event.name,
+        "budget_dkk": event.budget_dkk,
+        "opens_on": event.opens_on,
+        "closes_on": event.closes_on,
+        "criteria": event.criteria,
+    }
+    text = rendering.render("pool_opened", rendering.INBOX, language, **fields).text
     message = Message(
         uuid4(), Audience.PARTNERS, None, Template.POOL_OPENED, language, text, source, now
     )
-    # No DeliveryRecorded for the broadcast: the event names one recipient organisation,
-    # and a broadcast has none. The webhook deliveries each publish theirs when sent.
     _put_in_inbox(uow, message)
-    for webhook in uow.webhooks.all():
-        _queue_webhook(uow, webhook, source, event, now)
+    for endpoint in uow.webhooks.partners_enabled():
+        _queue_webhook(uow, endpoint, source, event, now)
+    for coordinator in uow.recipients.coordinators(None):
+        _tell_person(uow, coordinator, source, "pool_opened", fields, now)
     uow.commit()
+
+
+Fields = dict[str, Any]
+"""A message's template fields: codes, times and ids, never a citizen's personal data."""
+
+
+def _tell_organization(
+    uow: UnitOfWork,
+    organization_id: UUID,
+    event: ReferralEvent,
+    kind: str,
+    fields: Fields,
+    language: Language,
+    now: datetime,
+) -> None:
+    """The organisation gets the message about the event's referral in its inbox, its
+    coordinators as each chose, and the event by webhook at each endpoint that wants it."""
+    source = _consumed(uow)
+    _tell_organization_people(
+        uow, organization_id, source, kind, fields, language, now, event.referral_id
+    )
+    for endpoint in uow.webhooks.of_organization(organization_id):
+        if endpoint.wants(source.type):
+            _queue_webhook(uow, endpoint, source, event, now, event.referral_id)
+
+
+def _tell_organization_people(
+    uow: UnitOfWork,
+    organization_id: UUID,
+    source: SourceEvent,
+    kind: str,
+    fields: Fields,
+    language: Language,
+    now: datetime,
+    referral_id: UUID | None = None,
+) -> None:
+    """The message in the organisation's inbox, and to its coordinators as each chose."""
+    text = rendering.render(kind, rendering.INBOX, language, **fields).text
+    message = Message(
+        uuid4(),
+        Audience.ORGANIZATION,
+        organization_id,
+        Template(kind),
+        language,
+        text,
+        source,
+        now,
+        referral_id=referral_id,
+    )
+    _put_in_inbox(uow, message)
+    for coordinator in uow.recipients.coordinators(organization_id):
+        _tell_person(uow, coordinator, source, kind, fields, now, referral_id)
+
+
+def _tell_operators(
+    uow: UnitOfWork,
+    source: SourceEvent,
+    referral_id: UUID | None,
+    kind: str,
+    fields: Fields,
+    language: Language,
+    now: datetime,
+) -> None:
+    """The operators get the message in the inbox they share; each operator who asked for
+    the district (or for all) as they chose."""
+    text = rendering.render(kind, rendering.INBOX, language, **fields).text
+    message = Message(
+        uuid4(),
+        Audience.OPERATORS,
+        None,
+        Template(kind),
+        language,
+        text,
+        source,
+        now,
+        referral_id=referral_id,
+    )
+    _put_in_inbox(uow, message)
+    district = fields.get("district")
+    for operator in uow.recipients.operators():
+        if not operator.districts or district is None or district in operator.districts:
+            _tell_person(uow, operator, source, kind, fields, now, referral_id)
+
+
+def _tell_person(
+    uow: UnitOfWork,
+    recipient: Recipient,
+    source: SourceEvent,
+    kind: str,
+    fields: Fields,
+    now: datetime,
+    referral_id: UUID | None = None,
+) -> None:
+    """An e-mail and an SMS to one person, each when their preferences say (or recorded as
+    skipped when they leave it out), rendered in their language when sent."""
+    if not recipient.active:
+        return
+    plan = {
+        planned.via: planned
+        for planned in recipient.preferences.plan(
+            kind, recipient.kind, urgent=is_urgent(kind, fields, now), now=now
+        )
+    }
+    for via, channel in ((Via.EMAIL, Channel.EMAIL), (Via.SMS, Channel.SMS)):
+        if channel.value not in rendering.KINDS[kind] or not recipient.reachable_by(via):
+            continue
+        planned = plan.get(via)
+        delivery = Delivery.to_person(
+            recipient.id,
+            recipient.organization_id,
+            channel,
+            kind,
+            fields,
+            source,
+            now,
+            at=planned.at if planned else None,
+            digest=planned.digest if planned else False,
+            referral_id=referral_id,
+        )
+        uow.deliveries.add(delivery)
+        if delivery.status is DeliveryStatus.SKIPPED:
+            uow.publish(events.delivery_recorded(delivery, recipient.kind.value))
+
+
+def tell_about_webhook(
+    uow: UnitOfWork,
+    endpoint: WebhookEndpoint,
+    kind: str,
+    source: SourceEvent,
+    language: Language,
+    now: datetime,
+) -> None:
+    """Something happened to a webhook endpoint (it was disabled): its organisation and the
+    operators are told, naming the owner and since when it failed."""
+    owner = str(endpoint.organization_id or endpoint.care_system)
+    fields = {"organization": owner, "failing_since": endpoint.failing_since or now}
+    if endpoint.organization_id is not None:
+        _tell_organization_people(
+            uow, endpoint.organization_id, source, kind, fields, language, now
+        )
+    _tell_operators(uow, source, None, kind, fields, language, now)
 
 
 def _consumed(uow: UnitOfWork) -> SourceEvent:
@@ -385,23 +475,25 @@ def _consumed(uow: UnitOfWork) -> SourceEvent:
     return SourceEvent(UUID(uow.consumed.id), uow.consumed.type)
 
 
-def _put_in_inbox(uow: UnitOfWork, message: Message) -> Delivery:
+def _put_in_inbox(uow: UnitOfWork, message: Message) -> None:
     uow.messages.add(message)
     delivery = Delivery.to_inbox(message)
     uow.deliveries.add(delivery)
-    return delivery
+    uow.publish(events.delivery_recorded(delivery, message.audience.value))
 
 
 def _queue_webhook(
     uow: UnitOfWork,
-    webhook: Webhook,
+    endpoint: WebhookEndpoint,
     source: SourceEvent,
     event: IntegrationEvent,
     now: datetime,
     referral_id: UUID | None = None,
 ) -> None:
     body = webhook_body(source.type, now, event.model_dump(mode="json"))
-    uow.deliveries.add(Delivery.to_webhook(webhook.organization_id, source, body, now, referral_id))
+    uow.deliveries.add(
+        Delivery.to_webhook(endpoint.id, endpoint.organization_id, source, body, now, referral_id)
+    )
 
 
 def inbox(
@@ -481,82 +573,6 @@ def recent_deliveries(
 ) -> list[Delivery]:
     with start_uow() as uow:
         return uow.deliveries.recent(status, limit)
-
-
-@dataclass(frozen=True)
-class WebhookAttempt:
-    """One signed POST for the dispatcher to make, with no transaction open."""
-
-    delivery_id: UUID
-    url: str
-    secrets: tuple[str, ...]
-    body: str
-
-
-def claim_due_webhooks(
-    start_uow: UnitOfWorkFactory, *, lease: timedelta, limit: int, clock: Clock = utcnow
-) -> list[WebhookAttempt]:
-    """Take the due webhook deliveries for one round of sending.
-
-    Each is held for `lease`, longer than an attempt can take, so that no other dispatcher
-    sends it meanwhile, and one whose sender crashed is tried again when the lease ends.
-    """
-    now = clock()
-    attempts = []
-    with start_uow() as uow:
-        for delivery in uow.deliveries.due(now, limit):
-            if not uow.deliveries.claim(delivery.id, now, now + lease):
-                continue
-            # `due` finds webhook deliveries only, and `Delivery.to_webhook` gives each both.
-            assert delivery.organization_id is not None and delivery.body is not None, (
-                f"webhook delivery {delivery.id} has no organisation or no body"
-            )
-            webhook = uow.webhooks.get(delivery.organization_id)
-            if webhook is None:
-                delivery.give_up(now, "the organisation has no webhook registered any more")
-                uow.deliveries.save(delivery)
-                uow.publish(events.delivery_recorded(delivery))
-            else:
-                attempts.append(
-                    WebhookAttempt(delivery.id, webhook.url, (webhook.secret,), delivery.body)
-                )
-        uow.commit()
-    return attempts
-
-
-@dataclass(frozen=True)
-class RecordWebhookOutcome:
-    delivery_id: UUID
-    error: str | None
-    """None when the endpoint answered 2xx; otherwise what went wrong."""
-
-
-def record_webhook_outcome(
-    command: RecordWebhookOutcome,
-    start_uow: UnitOfWorkFactory,
-    policy: RetryPolicy,
-    clock: Clock = utcnow,
-) -> Delivery | None:
-    """Record one attempt; once the outcome is final, publish it in the same transaction.
-
-    None when the delivery is gone: its referral was erased while it was being sent.
-    """
-    now = clock()
-    with start_uow() as uow:
-        delivery = uow.deliveries.get(command.delivery_id)
-        if delivery is None:
-            return None
-        if delivery.status is not DeliveryStatus.PENDING:
-            return delivery  # an earlier attempt, whose lease ran out mid-send, settled it
-        if command.error is None:
-            delivery.delivered(now)
-        else:
-            delivery.attempt_failed(now, command.error, policy)
-        uow.deliveries.save(delivery)
-        if delivery.status is not DeliveryStatus.PENDING:
-            uow.publish(events.delivery_recorded(delivery))
-        uow.commit()
-    return delivery
 
 
 # --- recipients: volunteers and everyone's preferences ------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from collections.abc import Collection
+from datetime import date, datetime, time
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -77,6 +78,11 @@ class WebhookRow(Base, table=True):
 
 class DeliveryRow(Base, table=True):
     __tablename__ = "delivery"
+    __table_args__ = (
+        # Never two deliveries of one event to one recipient on one channel.
+        Index("ux_delivery_once", "source_event_id", "channel", "recipient_key", unique=True),
+        Index("ix_delivery_digest", "recipient_id", "digest", "status"),
+    )
 
     id: UUID = Field(primary_key=True)
     organization_id: UUID | None = Field(default=None, index=True)
@@ -97,6 +103,13 @@ class DeliveryRow(Base, table=True):
     recorded_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    recipient_key: str = Field(max_length=60)
+    recipient_id: UUID | None = None
+    webhook_id: UUID | None = Field(default=None, index=True)
+    kind: str | None = Field(default=None, max_length=40)
+    fields: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    digest: bool = False
+    merged_into: UUID | None = Field(default=None, index=True)
 
 
 class RecipientRow(Base, table=True):
@@ -139,6 +152,15 @@ class RecipientRepository(Protocol):
         self, organization_id: UUID, offset: int, limit: int
     ) -> tuple[list[Recipient], int]:
         """The organisation's volunteers, the first registered first."""
+        ...
+
+    def coordinators(self, organization_id: UUID | None) -> list[Recipient]:
+        """The organisation's coordinators who set how they are told; None: every
+        organisation's."""
+        ...
+
+    def operators(self) -> list[Recipient]:
+        """The operators who set how they are told."""
         ...
 
 
@@ -184,6 +206,21 @@ class SqlRecipientRepository:
             .limit(limit)
         ).all()
         return [_recipient(row) for row in rows], int(total)
+
+    def coordinators(self, organization_id: UUID | None) -> list[Recipient]:
+        query = select(RecipientRow).where(RecipientRow.kind == RecipientKind.COORDINATOR.value)
+        if organization_id is not None:
+            query = query.where(RecipientRow.organization_id == organization_id)
+        return self._listed(query)
+
+    def operators(self) -> list[Recipient]:
+        return self._listed(
+            select(RecipientRow).where(RecipientRow.kind == RecipientKind.OPERATOR.value)
+        )
+
+    def _listed(self, query: Select[RecipientRow]) -> list[Recipient]:
+        rows = self.session.exec(query.order_by(col(RecipientRow.created_at), col(RecipientRow.id)))
+        return [_recipient(row) for row in rows]
 
 
 def _recipient_columns(recipient: Recipient) -> dict[str, Any]:
@@ -406,9 +443,20 @@ class DeliveryRepository(Protocol):
 
     def save(self, delivery: Delivery) -> None: ...
 
-    def due(self, now: datetime, limit: int) -> list[Delivery]:
-        """Pending webhook deliveries whose next attempt is due, the longest waiting first."""
+    def due(self, now: datetime, limit: int, channels: Collection[Channel]) -> list[Delivery]:
+        """Pending deliveries on `channels` whose next attempt is due, the longest waiting
+        first."""
         ...
+
+    def merged_into(self, digest_id: UUID) -> list[Delivery]:
+        """The deliveries a digest carries, the oldest first."""
+        ...
+
+    def digest_due(self, recipient_id: UUID, now: datetime) -> list[Delivery]:
+        """The recipient's pending digest e-mails that are due, the oldest first."""
+        ...
+
+    def pending_of_webhook(self, webhook_id: UUID) -> list[Delivery]: ...
 
     def claim(self, delivery_id: UUID, now: datetime, until: datetime) -> bool:
         """Hold a due delivery until `until`; False if another dispatcher got it first."""
@@ -448,6 +496,13 @@ class SqlDeliveryRepository:
                 last_error=delivery.last_error,
                 created_at=delivery.created_at,
                 recorded_at=delivery.recorded_at,
+                recipient_key=delivery.recipient_key,
+                recipient_id=delivery.recipient_id,
+                webhook_id=delivery.webhook_id,
+                kind=delivery.kind,
+                fields=None if delivery.fields is None else encode_fields(delivery.fields),
+                digest=delivery.digest,
+                merged_into=delivery.merged_into,
             )
         )
 
@@ -464,18 +519,49 @@ class SqlDeliveryRepository:
         row.next_attempt_at = delivery.next_attempt_at
         row.last_error = delivery.last_error
         row.recorded_at = delivery.recorded_at
+        row.merged_into = delivery.merged_into
         self.session.add(row)
 
-    def due(self, now: datetime, limit: int) -> list[Delivery]:
+    def due(self, now: datetime, limit: int, channels: Collection[Channel]) -> list[Delivery]:
         rows = self.session.exec(
             select(DeliveryRow)
             .where(
-                DeliveryRow.channel == Channel.WEBHOOK.value,
+                col(DeliveryRow.channel).in_([channel.value for channel in channels]),
                 DeliveryRow.status == DeliveryStatus.PENDING.value,
                 col(DeliveryRow.next_attempt_at) <= now,
             )
             .order_by(col(DeliveryRow.next_attempt_at))
             .limit(limit)
+        )
+        return [_delivery(row) for row in rows]
+
+    def merged_into(self, digest_id: UUID) -> list[Delivery]:
+        rows = self.session.exec(
+            select(DeliveryRow)
+            .where(DeliveryRow.merged_into == digest_id)
+            .order_by(col(DeliveryRow.created_at), col(DeliveryRow.id))
+        )
+        return [_delivery(row) for row in rows]
+
+    def digest_due(self, recipient_id: UUID, now: datetime) -> list[Delivery]:
+        rows = self.session.exec(
+            select(DeliveryRow)
+            .where(
+                DeliveryRow.recipient_id == recipient_id,
+                col(DeliveryRow.digest).is_(True),
+                DeliveryRow.status == DeliveryStatus.PENDING.value,
+                col(DeliveryRow.next_attempt_at) <= now,
+            )
+            .order_by(col(DeliveryRow.created_at), col(DeliveryRow.id))
+        )
+        return [_delivery(row) for row in rows]
+
+    def pending_of_webhook(self, webhook_id: UUID) -> list[Delivery]:
+        rows = self.session.exec(
+            select(DeliveryRow).where(
+                DeliveryRow.webhook_id == webhook_id,
+                DeliveryRow.status == DeliveryStatus.PENDING.value,
+            )
         )
         return [_delivery(row) for row in rows]
 
@@ -541,7 +627,46 @@ def _delivery(row: DeliveryRow) -> Delivery:
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
         recorded_at=row.recorded_at,
+        recipient_id=row.recipient_id,
+        webhook_id=row.webhook_id,
+        kind=row.kind,
+        fields=None if row.fields is None else decode_fields(row.fields),
+        digest=row.digest,
+        merged_into=row.merged_into,
     )
+
+
+# A template's fields as JSON: times and days tagged, so that they come back as they went in
+# and are shown on Copenhagen's clock when the message is rendered.
+_DATETIME, _DATE = "$datetime", "$date"
+
+
+def encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    def encode(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return {_DATETIME: value.isoformat()}
+        if isinstance(value, date):
+            return {_DATE: value.isoformat()}
+        if isinstance(value, UUID):
+            return str(value)
+        if isinstance(value, list | tuple):
+            return [encode(item) for item in value]
+        return value
+
+    return {name: encode(value) for name, value in fields.items()}
+
+
+def decode_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    def decode(value: Any) -> Any:
+        if isinstance(value, dict) and _DATETIME in value:
+            return datetime.fromisoformat(value[_DATETIME])
+        if isinstance(value, dict) and _DATE in value:
+            return date.fromisoformat(value[_DATE])
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        return value
+
+    return {name: decode(value) for name, value in stored.items()}
 
 
 class NotificationsUnitOfWork(UnitOfWork):

@@ -95,8 +95,6 @@ SAMPLES: Mapping[str, Mapping[str, object]] = {
         "url": URL,
     },
     "volunteer_named": {
-        "organization": "Ældre Sagen Nørrebro",
-        "service": "Besøgsven",
         "district": "Nørrebro",
         "preferred_times": ["morning"],
         "needs_accompaniment": True,
