@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from datetime import datetime
 from uuid import UUID, uuid4
 
 from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Reader, Webhook
+from notifications.recipients import Recipient, RecipientKind
 from runtime.storage import ConsumedEvent
 from tests import fakes
 
@@ -68,6 +70,9 @@ class FakeDeliveryRepository:
         self.rows: dict[UUID, Delivery] = {}
 
     def add(self, delivery: Delivery) -> None:
+        once = (delivery.source.id, delivery.channel, delivery.recipient_key)
+        if any((d.source.id, d.channel, d.recipient_key) == once for d in self.rows.values()):
+            raise RuntimeError(f"the event already has a {delivery.channel} delivery to them")
         self.rows[delivery.id] = copy.deepcopy(delivery)
 
     def get(self, delivery_id: UUID) -> Delivery | None:
@@ -76,9 +81,30 @@ class FakeDeliveryRepository:
     def save(self, delivery: Delivery) -> None:
         self.rows[delivery.id] = copy.deepcopy(delivery)
 
-    def due(self, now: datetime, limit: int) -> list[Delivery]:
-        due = [d for d in self.rows.values() if self._is_due(d, now)]
+    def due(self, now: datetime, limit: int, channels: Collection[Channel]) -> list[Delivery]:
+        due = [d for d in self.rows.values() if d.channel in channels and self._is_due(d, now)]
         return copy.deepcopy(sorted(due, key=lambda d: d.next_attempt_at or now)[:limit])
+
+    def merged_into(self, digest_id: UUID) -> list[Delivery]:
+        merged = [d for d in self.rows.values() if d.merged_into == digest_id]
+        return copy.deepcopy(sorted(merged, key=lambda d: d.created_at))
+
+    def digest_due(self, recipient_id: UUID, now: datetime) -> list[Delivery]:
+        due = [
+            d
+            for d in self.rows.values()
+            if d.recipient_id == recipient_id and d.digest and self._is_due(d, now)
+        ]
+        return copy.deepcopy(sorted(due, key=lambda d: d.created_at))
+
+    def pending_of_webhook(self, webhook_id: UUID) -> list[Delivery]:
+        return copy.deepcopy(
+            [
+                d
+                for d in self.rows.values()
+                if d.webhook_id == webhook_id and d.status is DeliveryStatus.PENDING
+            ]
+        )
 
     def claim(self, delivery_id: UUID, now: datetime, until: datetime) -> bool:
         delivery = self.rows[delivery_id]
@@ -118,10 +144,48 @@ class FakeDeliveryRepository:
     @staticmethod
     def _is_due(delivery: Delivery, now: datetime) -> bool:
         return (
-            delivery.channel is Channel.WEBHOOK
-            and delivery.status is DeliveryStatus.PENDING
+            delivery.status is DeliveryStatus.PENDING
             and delivery.next_attempt_at is not None
             and delivery.next_attempt_at <= now
+        )
+
+
+class FakeRecipientRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Recipient] = {}
+
+    def add(self, recipient: Recipient, *, now: datetime) -> None:
+        self.rows[recipient.id] = copy.deepcopy(recipient)
+
+    def save(self, recipient: Recipient) -> None:
+        self.rows[recipient.id] = copy.deepcopy(recipient)
+
+    def get(self, recipient_id: UUID) -> Recipient | None:
+        return copy.deepcopy(self.rows.get(recipient_id))
+
+    def by_subject(self, kind: RecipientKind, subject: str) -> Recipient | None:
+        found = [r for r in self.rows.values() if (r.kind, r.subject) == (kind, subject)]
+        return copy.deepcopy(found[0]) if found else None
+
+    def volunteers(
+        self, organization_id: UUID, offset: int, limit: int
+    ) -> tuple[list[Recipient], int]:
+        found = self._of(RecipientKind.VOLUNTEER, organization_id)
+        return found[offset : offset + limit], len(found)
+
+    def coordinators(self, organization_id: UUID | None) -> list[Recipient]:
+        return self._of(RecipientKind.COORDINATOR, organization_id)
+
+    def operators(self) -> list[Recipient]:
+        return self._of(RecipientKind.OPERATOR, None)
+
+    def _of(self, kind: RecipientKind, organization_id: UUID | None) -> list[Recipient]:
+        return copy.deepcopy(
+            [
+                r
+                for r in self.rows.values()
+                if r.kind is kind and organization_id in (None, r.organization_id)
+            ]
         )
 
 
@@ -136,9 +200,10 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.messages = FakeMessageRepository()
         self.webhooks = FakeWebhookRepository()
         self.deliveries = FakeDeliveryRepository()
+        self.recipients = FakeRecipientRepository()
 
     def _tables(self) -> list[object]:
-        return [self.messages, self.webhooks, self.deliveries]
+        return [self.messages, self.webhooks, self.deliveries, self.recipients]
 
     def consuming(self, event_type: str) -> FakeUnitOfWork:
         self.consumed = ConsumedEvent(str(uuid4()), event_type)
