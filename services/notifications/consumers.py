@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import (
+    CareFollowUpDue,
     ConsentWithdrawn,
     FollowUpDue,
     FollowUpEscalated,
@@ -13,8 +14,10 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    ReferralStatusChanged,
     VolunteerNamed,
 )
+from contracts.referrals import CareSystemEvent
 from notifications import services
 from notifications.domain import Language
 from runtime.consumer import Handler
@@ -52,6 +55,9 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
     def on_pool_opened(event: PoolOpened, uow: services.UnitOfWork) -> None:
         services.announce_pool(event, uow, language, clock)
 
+    def on_care_system_event(event: CareSystemEvent, uow: services.UnitOfWork) -> None:
+        services.forward_to_care_system(event, uow, clock)
+
     def on_volunteer_named(event: VolunteerNamed, uow: services.UnitOfWork) -> None:
         services.notify_volunteer_named(event, uow, language, clock)
 
@@ -67,4 +73,6 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
         ReferralErased: on_referral_erased,
         PoolOpened: on_pool_opened,
         VolunteerNamed: on_volunteer_named,
+        ReferralStatusChanged: on_care_system_event,
+        CareFollowUpDue: on_care_system_event,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import (
+    CareFollowUpDue,
     ConsentWithdrawn,
     DeliveryRecorded,
     FollowUpDue,
@@ -15,6 +16,7 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    ReferralStatusChanged,
     VolunteerNamed,
 )
 from notifications.domain import Delivery
@@ -32,6 +34,8 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ReferralErased,
     PoolOpened,
     VolunteerNamed,
+    ReferralStatusChanged,
+    CareFollowUpDue,
 )
 
 

@@ -26,7 +26,7 @@ from contracts import (
     ReferralOffered,
     VolunteerNamed,
 )
-from contracts.referrals import ReferralEvent
+from contracts.referrals import CareSystemEvent, ReferralEvent
 from notifications import events, rendering
 from notifications.domain import (
     Audience,
@@ -325,6 +325,18 @@ def announce_pool(
         _queue_webhook(uow, endpoint, source, event, now)
     for coordinator in uow.recipients.coordinators(None):
         _tell_person(uow, coordinator, source, "pool_opened", fields, now)
+    uow.commit()
+
+
+def forward_to_care_system(event: CareSystemEvent, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """A referral's status changed (or a follow-up is due for the care system's answers):
+    the event, as referrals published it, to each webhook endpoint of the care system that
+    submitted the referral and wants it. No other care system hears of it."""
+    source = _consumed(uow)
+    now = clock()
+    for endpoint in uow.webhooks.of_care_system(event.care_system):
+        if endpoint.wants(source.type):
+            _queue_webhook(uow, endpoint, source, event, now, event.referral_id)
     uow.commit()
 
 

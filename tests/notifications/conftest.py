@@ -10,6 +10,7 @@ from sqlmodel import Session
 from notifications.app import MIGRATIONS
 from notifications.store import NotificationsUnitOfWork
 from runtime.migrations import upgrade
+from tests.notifications.mail import smtp_server as smtp_server
 from tests.notifications.support import StartUow
 
 
