@@ -14,7 +14,9 @@ from datetime import timedelta
 
 from notifications import services
 from notifications.channels.webhook import Resolve, resolve_host, send_webhook
-from notifications.domain import RetryPolicy, sign
+from notifications.domain import RetryPolicy
+from notifications.sealing import SealingError, SecretBox
+from notifications.webhooks import sign
 from runtime.logs import get_logger
 from runtime.storage import utcnow
 
@@ -30,6 +32,7 @@ class WebhookDispatcher:
         poll_seconds: float,
         timeout_seconds: float,
         allow_private_targets: bool,
+        box: SecretBox,
         batch_size: int = 50,
         resolve: Resolve = resolve_host,
         clock: services.Clock = utcnow,
@@ -40,6 +43,7 @@ class WebhookDispatcher:
         self._start_uow = start_uow
         self._clock = clock
         self._allow_private_targets = allow_private_targets
+        self._box = box
         self._resolve = resolve
         self._policy = policy
         self._poll_seconds = poll_seconds
@@ -127,13 +131,18 @@ class WebhookDispatcher:
 
     async def _post(self, attempt: services.WebhookAttempt) -> str | None:
         """None when the endpoint answered 2xx; otherwise what went wrong."""
+        try:
+            # Opened here only, for as long as it takes to sign.
+            secrets = [self._box.open(s, attempt.endpoint_id) for s in attempt.sealed_secrets]
+        except SealingError as error:
+            return f"not signed: {error}"
         message_id = str(attempt.delivery_id)
         timestamp = int(self._clock().timestamp())
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(attempt.secrets, message_id, timestamp, attempt.body),
+            "webhook-signature": sign(secrets, message_id, timestamp, attempt.body),
         }
         result = await send_webhook(
             attempt.url,
