@@ -35,6 +35,7 @@ TEST_SECRETS = {
     "REFERRALS_MASTER_KEYS": "test-1:3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
     "REFERRALS_BLIND_INDEX_KEY": "test-blind-index-key-that-is-long-enough-01",
     "REFERRALS_FINGERPRINT_KEY": "test-fingerprint-key-that-is-long-enough-01",
+    "NOTIFICATIONS_WEBHOOK_SECRET_KEYS": "test-1:oDI4GAVp4LhEqdxKWZ9xL2SsFiS+MOd8x5IFr3J5trg=",
 }
 
 # The session's own token key pair, made at start so no private key is ever committed:

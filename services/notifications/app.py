@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from notifications import api, consumers, events, sending
+from notifications import api, consumers, events, sending, services
 from notifications.channels.email import SmtpEmailSender, SmtpSettings
 from notifications.channels.sms import SmsSettings, sms_gateway
 from notifications.config import Settings
@@ -20,6 +20,8 @@ from runtime.logs import get_logger
 from runtime.service import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = get_logger(component="notifications")
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
@@ -34,8 +36,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         clock = running_fast(settings.clock_speed, clock)
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(NotificationsUnitOfWork)
-    box = SecretBox.parse(settings.webhook_secret_keys.get_secret_value())
     service.consume(consumers.handlers(settings.language, clock), start_uow)
+    box = SecretBox.parse(settings.webhook_secret_keys.get_secret_value())
+
+    def seal_legacy_secrets() -> None:
+        sealed = services.seal_legacy_secrets(start_uow, box)
+        if sealed:
+            log.info("webhooks.legacy_secrets_sealed", endpoints=sealed)
+
+    service.on_startup(seal_legacy_secrets)
     dispatcher = Dispatcher(
         start_uow,
         _senders(settings, box),
@@ -61,8 +70,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     )
     app.state.start_uow = start_uow
     app.state.allow_private_webhook_targets = settings.allow_private_webhook_targets
+    app.state.secret_box = box
+    app.state.webhook_secret_overlap_hours = settings.webhook_secret_overlap_hours
     app.state.language = settings.language
-    app.state.box = box
     return app
 
 

@@ -20,7 +20,7 @@ from notifications.channels.email import EmailNotSent, EmailSender
 from notifications.channels.sms import SmsGateway, SmsNotSent
 from notifications.channels.webhook import Resolve, resolve_host, send_webhook
 from notifications.domain import Channel, Language, RetryPolicy
-from notifications.sealing import SecretBox
+from notifications.sealing import SealingError, SecretBox
 from notifications.webhooks import sign
 from runtime.logs import get_logger
 from runtime.storage import utcnow
@@ -184,11 +184,16 @@ class Dispatcher:
 
     async def _post(self, attempt: sending.WebhookAttempt) -> str | None:
         """None when the endpoint answered 2xx; otherwise what went wrong."""
+        try:
+            # Opened here only, for as long as it takes to sign.
+            secrets = [
+                self._senders.box.open(sealed, attempt.webhook_id)
+                for sealed in attempt.sealed_secrets
+            ]
+        except SealingError as error:
+            return f"not signed: {error}"
         message_id = str(attempt.delivery_id)
         timestamp = int(self._clock().timestamp())
-        secrets = [
-            self._senders.box.open(sealed, attempt.webhook_id) for sealed in attempt.sealed_secrets
-        ]
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,

@@ -1,23 +1,15 @@
-"""Messages, webhooks and deliveries: rules only, no I/O."""
+"""Messages and deliveries: rules only, no I/O. Webhook endpoints are `webhooks`'."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import random
-import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
-
-from notifications import targets
-from notifications.targets import InvalidWebhookUrl as InvalidWebhookUrl
 
 
 class Language(StrEnum):
@@ -373,48 +365,3 @@ class Delivery:
     def _require_pending(self) -> None:
         if self.status is not DeliveryStatus.PENDING:
             raise InvalidTransition(f"a delivery that is {self.status} has no further attempts")
-
-
-@dataclass
-class Webhook:
-    """One organisation's endpoint; the secret signs every delivery to it."""
-
-    organization_id: UUID
-    url: str
-    secret: str
-    registered_at: datetime
-
-
-check_webhook_url = targets.check_url
-"""Refuse a URL no webhook may have: the address policy is `targets`'."""
-
-
-SECRET_PREFIX = "whsec_"  # noqa: S105  (the marker of a secret, not one)
-
-
-def new_secret() -> str:
-    """A Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def sign(secrets: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
-    """The `webhook-signature` header: `v1,` and base64 HMAC-SHA256 of `id.timestamp.body`,
-    once per secret, space-separated, so that while a secret is rotated the old and the new
-    one both sign and a receiver knowing either accepts."""
-    if not secrets:
-        raise ValueError("a webhook is signed with at least one secret")
-    content = f"{message_id}.{timestamp}.{body}".encode()
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(_key(secret), content, hashlib.sha256).digest()).decode()
-        for secret in secrets
-    )
-
-
-def _key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-
-
-def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
-    """The Standard Webhooks payload, minified: what is signed must be what is sent."""
-    payload = {"type": event_type, "timestamp": timestamp.isoformat(), "data": data}
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

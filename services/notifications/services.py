@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -43,6 +43,7 @@ from notifications.domain import (
     partner_is_waited_for,
 )
 from notifications.recipients import Preferences, Recipient, RecipientKind, Via, is_urgent
+from notifications.sealing import SecretBox
 from notifications.store import (
     DeliveryRepository,
     MessageRepository,
@@ -50,7 +51,7 @@ from notifications.store import (
     WebhookRepository,
 )
 from notifications.webhooks import (
-    Webhook,
+    Owner,
     WebhookEndpoint,
     check_webhook_url,
     new_secret,
@@ -322,7 +323,8 @@ def announce_pool(
     )
     _put_in_inbox(uow, message)
     for endpoint in uow.webhooks.partners_enabled():
-        _queue_webhook(uow, endpoint, source, event, now)
+        if endpoint.wants(source.type):
+            _queue_webhook(uow, endpoint, source, event, now)
     for coordinator in uow.recipients.coordinators(None):
         _tell_person(uow, coordinator, source, "pool_opened", fields, now)
     uow.commit()
@@ -538,46 +540,194 @@ def mark_read(
     return marked
 
 
+# --- webhook endpoints: a partner's or a care system's ------------------------------------
+
+MAX_WEBHOOKS = 10
+"""Endpoints per owner."""
+
+PARTNER_EVENT_TYPES = frozenset(
+    event.event_type
+    for event in events.CONSUMES
+    if event not in (ReferralEscalated, FollowUpEscalated)  # the operators' only
+)
+"""What a partner's endpoint can be sent: the events notifications forwards to partners."""
+
+
+def _care_system_events(base: type[CareSystemEvent]) -> frozenset[str]:
+    return frozenset(
+        kind
+        for sub in base.__subclasses__()
+        for kind in (sub.event_type, *_care_system_events(sub))
+    )
+
+
+CARE_SYSTEM_EVENT_TYPES = _care_system_events(CareSystemEvent)
+"""What a care system's endpoint can be sent: the status changes of its own referrals."""
+
+
+def receivable_event_types(owner: Owner) -> frozenset[str]:
+    return PARTNER_EVENT_TYPES if owner.organization_id is not None else CARE_SYSTEM_EVENT_TYPES
+
+
+class UnknownEventType(ValueError):
+    """Names the types its owner can never be sent; they are codes, not anyone's data."""
+
+
+class TooManyWebhooks(Exception):
+    pass
+
+
 @dataclass(frozen=True)
-class RegisterWebhook:
-    organization_id: UUID
+class AddWebhook:
+    owner: Owner
     url: str
+    event_types: frozenset[str] = frozenset()
+    """Empty: every type its owner can receive."""
 
 
-def register_webhook(
-    command: RegisterWebhook,
+def add_webhook(
+    command: AddWebhook,
     start_uow: UnitOfWorkFactory,
+    box: SecretBox,
     *,
     allow_private_targets: bool,
     clock: Clock = utcnow,
-) -> tuple[Webhook, bool]:
-    """Register or replace the organisation's webhook, with a new secret each time.
-
-    Returns the webhook and whether it is new.
-    """
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint with a new secret; returns it with the plain secret, which is shown
+    once and stored only sealed."""
     check_webhook_url(command.url, allow_private=allow_private_targets)
-    webhook = Webhook(command.organization_id, command.url, new_secret(), clock())
-    try:
-        return webhook, _save_webhook(webhook, start_uow)
-    except IntegrityError:
-        # A concurrent first registration won; this one replaces it, as if it came second.
-        return webhook, _save_webhook(webhook, start_uow)
-
-
-def _save_webhook(webhook: Webhook, start_uow: UnitOfWorkFactory) -> bool:
+    _check_event_types(command.owner, command.event_types)
+    plain = new_secret()
+    endpoint_id = uuid4()
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        url=command.url,
+        secret=box.seal(plain, endpoint_id),
+        created_at=clock(),
+        organization_id=command.owner.organization_id,
+        care_system=command.owner.care_system,
+        event_types=command.event_types,
+    )
     with start_uow() as uow:
-        created = uow.webhooks.get(webhook.organization_id) is None
-        uow.webhooks.save(webhook)
+        # Two additions at the same moment may both pass at one below the cap: the cap is
+        # against a partner's mistake, not a race it could win only against itself.
+        if len(_endpoints_of(uow, command.owner)) >= MAX_WEBHOOKS:
+            raise TooManyWebhooks(f"an owner has at most {MAX_WEBHOOKS} webhook endpoints")
+        uow.webhooks.add(endpoint)
         uow.commit()
-    return created
+    log.info("webhook.added", webhook_id=str(endpoint.id))
+    return endpoint, plain
 
 
-def remove_webhook(organization_id: UUID, start_uow: UnitOfWorkFactory) -> None:
-    """Forget the webhook; deliveries still pending to it fail at their next attempt."""
+def webhooks_of(owner: Owner, start_uow: UnitOfWorkFactory) -> list[WebhookEndpoint]:
+    """The owner's endpoints, the oldest first."""
     with start_uow() as uow:
-        if not uow.webhooks.remove(organization_id):
-            raise WebhookNotFound(f"organisation {organization_id} has no webhook")
+        return _endpoints_of(uow, owner)
+
+
+def webhook_of(owner: Owner, webhook_id: UUID, start_uow: UnitOfWorkFactory) -> WebhookEndpoint:
+    with start_uow() as uow:
+        return _own_webhook(uow, owner, webhook_id)
+
+
+@dataclass(frozen=True)
+class ChangeWebhook:
+    """Only what is given changes."""
+
+    url: str | None = None
+    event_types: frozenset[str] | None = None
+    enable: bool = False
+    """Turn a disabled endpoint on again."""
+
+
+def change_webhook(
+    owner: Owner,
+    webhook_id: UUID,
+    change: ChangeWebhook,
+    start_uow: UnitOfWorkFactory,
+    *,
+    allow_private_targets: bool,
+) -> WebhookEndpoint:
+    if change.url is not None:
+        check_webhook_url(change.url, allow_private=allow_private_targets)
+    if change.event_types is not None:
+        _check_event_types(owner, change.event_types)
+    with start_uow() as uow:
+        endpoint = _own_webhook(uow, owner, webhook_id)
+        if change.url is not None:
+            endpoint.url = change.url
+        if change.event_types is not None:
+            endpoint.event_types = change.event_types
+        if change.enable:
+            endpoint.enable()
+        uow.webhooks.save(endpoint)
         uow.commit()
+    log.info("webhook.changed", webhook_id=str(webhook_id), enabled=endpoint.enabled)
+    return endpoint
+
+
+def rotate_webhook_secret(
+    owner: Owner,
+    webhook_id: UUID,
+    start_uow: UnitOfWorkFactory,
+    box: SecretBox,
+    overlap: timedelta,
+    clock: Clock = utcnow,
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret signs from now on, the one before too for `overlap`; returns the
+    endpoint with the new plain secret, shown once."""
+    plain = new_secret()
+    with start_uow() as uow:
+        endpoint = _own_webhook(uow, owner, webhook_id)
+        endpoint.rotate(box.seal(plain, endpoint.id), clock(), overlap)
+        uow.webhooks.save(endpoint)
+        uow.commit()
+    log.info("webhook.secret_rotated", webhook_id=str(webhook_id))
+    return endpoint, plain
+
+
+def remove_webhook(owner: Owner, webhook_id: UUID, start_uow: UnitOfWorkFactory) -> None:
+    """Forget the endpoint; deliveries still pending to it fail at their next attempt."""
+    with start_uow() as uow:
+        _own_webhook(uow, owner, webhook_id)
+        uow.webhooks.remove(webhook_id)
+        uow.commit()
+    log.info("webhook.removed", webhook_id=str(webhook_id))
+
+
+def seal_legacy_secrets(start_uow: UnitOfWorkFactory, box: SecretBox) -> int:
+    """Seal the secrets that migration 0006 moved over in the clear (it has no key); how
+    many. Run at start-up: until then those endpoints are not used."""
+    with start_uow() as uow:
+        legacy = uow.webhooks.legacy_secrets()
+        for endpoint_id, plain in legacy:
+            uow.webhooks.seal_legacy(endpoint_id, box.seal(plain, endpoint_id))
+        uow.commit()
+    return len(legacy)
+
+
+def _endpoints_of(uow: UnitOfWork, owner: Owner) -> list[WebhookEndpoint]:
+    if owner.organization_id is not None:
+        return uow.webhooks.of_organization(owner.organization_id)
+    assert owner.care_system is not None  # an owner is one or the other
+    return uow.webhooks.of_care_system(owner.care_system)
+
+
+def _own_webhook(uow: UnitOfWork, owner: Owner, webhook_id: UUID) -> WebhookEndpoint:
+    found = uow.webhooks.get(webhook_id)
+    if found is None or not owner.owns(found):
+        # The same for another owner's: whether it exists is none of the caller's business.
+        raise WebhookNotFound(f"no webhook endpoint {webhook_id}")
+    return found
+
+
+def _check_event_types(owner: Owner, event_types: frozenset[str]) -> None:
+    unknown = sorted(event_types - receivable_event_types(owner))
+    if unknown:
+        raise UnknownEventType(
+            f"not an event type you can receive: {', '.join(unknown)}; see the description "
+            "of `event_types`"
+        )
 
 
 def recent_deliveries(

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, Text, delete, func, update
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from notifications.domain import (
     Audience,
@@ -24,7 +24,6 @@ from notifications.domain import (
     Reader,
     SourceEvent,
     Template,
-    Webhook,
 )
 from notifications.recipients import (
     Preferences,
@@ -33,6 +32,7 @@ from notifications.recipients import (
     RecipientKind,
     Via,
 )
+from notifications.webhooks import WebhookEndpoint
 from runtime.storage import UnitOfWork, UTCDateTime
 
 
@@ -66,14 +66,30 @@ class MessageReadRow(Base, table=True):
     read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class WebhookRow(Base, table=True):
-    __tablename__ = "webhook"
+class WebhookEndpointRow(Base, table=True):
+    __tablename__ = "webhook_endpoint"
 
-    organization_id: UUID = Field(primary_key=True)
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID | None = Field(default=None, index=True)
+    care_system: str | None = Field(default=None, max_length=200, index=True)
     url: str = Field(max_length=2083)
-    # Kept in the clear: signing needs the secret itself, not a hash of it.
-    secret: str = Field(max_length=100)
-    registered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Sealed (`sealing.SecretBox`): signing needs the secret itself, not a hash of it.
+    secret: str = Field(max_length=300)
+    sealed: bool = True
+    """False only for a secret migration 0006 moved over in the clear, until start-up seals
+    it (`services.seal_legacy_secrets`); such an endpoint is not read until then."""
+    previous_secret: str | None = Field(default=None, max_length=300)
+    previous_secret_until: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    failing_since: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    disabled_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class DeliveryRow(Base, table=True):
@@ -218,7 +234,7 @@ class SqlRecipientRepository:
             select(RecipientRow).where(RecipientRow.kind == RecipientKind.OPERATOR.value)
         )
 
-    def _listed(self, query: Select[RecipientRow]) -> list[Recipient]:
+    def _listed(self, query: SelectOfScalar[RecipientRow]) -> list[Recipient]:
         rows = self.session.exec(query.order_by(col(RecipientRow.created_at), col(RecipientRow.id)))
         return [_recipient(row) for row in rows]
 
@@ -382,16 +398,34 @@ def _message(row: MessageRow, read_at: datetime | None) -> Message:
 
 
 class WebhookRepository(Protocol):
-    def get(self, organization_id: UUID) -> Webhook | None: ...
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
 
-    def all(self) -> list[Webhook]: ...
+    def save(self, endpoint: WebhookEndpoint) -> None: ...
 
-    def save(self, webhook: Webhook) -> None:
-        """Register or replace the organisation's webhook."""
+    def get(self, endpoint_id: UUID) -> WebhookEndpoint | None: ...
+
+    def of_organization(self, organization_id: UUID) -> list[WebhookEndpoint]:
+        """The organisation's endpoints, the oldest first."""
         ...
 
-    def remove(self, organization_id: UUID) -> bool:
-        """Forget the organisation's webhook; False if it had none."""
+    def of_care_system(self, care_system: str) -> list[WebhookEndpoint]:
+        """The care system's endpoints, the oldest first."""
+        ...
+
+    def partners_enabled(self) -> list[WebhookEndpoint]:
+        """Every enabled endpoint of every partner organisation: for a broadcast."""
+        ...
+
+    def remove(self, endpoint_id: UUID) -> bool:
+        """Forget the endpoint; False if there was none."""
+        ...
+
+    def legacy_secrets(self) -> list[tuple[UUID, str]]:
+        """The endpoints whose secret is still in the clear, with it (see `seal_legacy`)."""
+        ...
+
+    def seal_legacy(self, endpoint_id: UUID, sealed: str) -> None:
+        """Put the sealed secret in place of the one in the clear."""
         ...
 
 
@@ -399,40 +433,101 @@ class SqlWebhookRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, organization_id: UUID) -> Webhook | None:
-        row = self.session.get(WebhookRow, organization_id)
-        return _webhook(row) if row else None
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        self.session.add(WebhookEndpointRow(**_endpoint_columns(endpoint), sealed=True))
+        self.session.flush()  # before any statement of this transaction that looks for it
 
-    def all(self) -> list[Webhook]:
-        rows = self.session.exec(select(WebhookRow).order_by(col(WebhookRow.organization_id)))
-        return [_webhook(row) for row in rows]
-
-    def save(self, webhook: Webhook) -> None:
-        row = self.session.get(WebhookRow, webhook.organization_id) or WebhookRow(
-            organization_id=webhook.organization_id,
-            url=webhook.url,
-            secret=webhook.secret,
-            registered_at=webhook.registered_at,
+    def save(self, endpoint: WebhookEndpoint) -> None:
+        self.session.execute(
+            update(WebhookEndpointRow)
+            .where(col(WebhookEndpointRow.id) == endpoint.id)
+            .values(**_endpoint_columns(endpoint))
+            .execution_options(synchronize_session=False)
         )
-        row.url = webhook.url
-        row.secret = webhook.secret
-        row.registered_at = webhook.registered_at
-        self.session.add(row)
 
-    def remove(self, organization_id: UUID) -> bool:
-        row = self.session.get(WebhookRow, organization_id)
-        if row is None:
-            return False
-        self.session.delete(row)
-        return True
+    def get(self, endpoint_id: UUID) -> WebhookEndpoint | None:
+        row = self.session.exec(
+            select(WebhookEndpointRow).where(
+                WebhookEndpointRow.id == endpoint_id, col(WebhookEndpointRow.sealed)
+            )
+        ).first()
+        return _endpoint(row) if row else None
+
+    def of_organization(self, organization_id: UUID) -> list[WebhookEndpoint]:
+        return self._sealed(WebhookEndpointRow.organization_id == organization_id)
+
+    def of_care_system(self, care_system: str) -> list[WebhookEndpoint]:
+        return self._sealed(WebhookEndpointRow.care_system == care_system)
+
+    def partners_enabled(self) -> list[WebhookEndpoint]:
+        return self._sealed(
+            col(WebhookEndpointRow.organization_id).is_not(None),
+            col(WebhookEndpointRow.disabled_at).is_(None),
+        )
+
+    def remove(self, endpoint_id: UUID) -> bool:
+        removed = self.session.connection().execute(
+            delete(WebhookEndpointRow).where(col(WebhookEndpointRow.id) == endpoint_id)
+        )
+        return removed.rowcount == 1
+
+    def legacy_secrets(self) -> list[tuple[UUID, str]]:
+        rows = self.session.exec(
+            select(WebhookEndpointRow.id, WebhookEndpointRow.secret).where(
+                col(WebhookEndpointRow.sealed).is_(False)
+            )
+        )
+        return [(endpoint_id, secret) for endpoint_id, secret in rows]
+
+    def seal_legacy(self, endpoint_id: UUID, sealed: str) -> None:
+        self.session.execute(
+            update(WebhookEndpointRow)
+            .where(
+                col(WebhookEndpointRow.id) == endpoint_id,
+                col(WebhookEndpointRow.sealed).is_(False),
+            )
+            .values(secret=sealed, sealed=True)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _sealed(self, *where: ColumnElement[bool] | bool) -> list[WebhookEndpoint]:
+        rows = self.session.exec(
+            select(WebhookEndpointRow)
+            .where(col(WebhookEndpointRow.sealed), *where)
+            .order_by(col(WebhookEndpointRow.created_at), col(WebhookEndpointRow.id))
+        )
+        return [_endpoint(row) for row in rows]
 
 
-def _webhook(row: WebhookRow) -> Webhook:
-    return Webhook(
-        organization_id=row.organization_id,
+def _endpoint_columns(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "organization_id": endpoint.organization_id,
+        "care_system": endpoint.care_system,
+        "url": endpoint.url,
+        "event_types": sorted(endpoint.event_types),
+        "secret": endpoint.secret,
+        "previous_secret": endpoint.previous_secret,
+        "previous_secret_until": endpoint.previous_secret_until,
+        "failing_since": endpoint.failing_since,
+        "disabled_at": endpoint.disabled_at,
+        "created_at": endpoint.created_at,
+    }
+
+
+def _endpoint(row: WebhookEndpointRow) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=row.id,
         url=row.url,
         secret=row.secret,
-        registered_at=row.registered_at,
+        created_at=row.created_at,
+        organization_id=row.organization_id,
+        care_system=row.care_system,
+        event_types=frozenset(row.event_types),
+        previous_secret=row.previous_secret,
+        previous_secret_until=row.previous_secret_until,
+        failing_since=row.failing_since,
+        disabled_at=row.disabled_at,
     )
 
 

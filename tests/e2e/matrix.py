@@ -160,6 +160,8 @@ class World:
         self._z_token = system.token(Role.PARTNER, subject="matrix-partner-z", organization_id=Z)
         self.referrals_of: dict[Caller, list[str]] = {Caller.CARE_A: [], Caller.CARE_B: []}
         self.x_webhook_secrets: list[str] = []
+        self.x_webhook_ids: list[str] = []
+        self._x_webhook: str | None = None
         self._ready: defaultdict[str, deque[str]] = defaultdict(deque)
         self._fast = False
         self._touched: list[str] = []
@@ -191,14 +193,18 @@ class World:
 
     def close(self) -> list[str]:
         """Give back what the matrix took: referrals with its own settings again, its
-        referrals cancelled, the webhooks removed; wait until the services of X and Z have
-        their free places back (the next tests count them). What went wrong, if anything."""
+        referrals cancelled, the webhook endpoints removed; wait until the services of X and
+        Z have their free places back (the next tests count them). What went wrong, if
+        anything."""
         self.use_fast_referrals(False)
         problems = self.release(everything=True)
-        for partner in (Caller.PARTNER_X, Caller.PARTNER_Y):
-            response = self.send(partner, "notifications", "DELETE", "/webhook", Call())
-            if response.status_code not in (204, 404):
-                problems.append(f"removing the webhook of {partner}: {response.status_code}")
+        for owner in (Caller.CARE_A, Caller.CARE_B, Caller.PARTNER_X, Caller.PARTNER_Y):
+            listed = self.send(owner, "notifications", "GET", "/webhooks", Call())
+            for endpoint in listed.json()["data"] if listed.is_success else []:
+                path = f"/webhooks/{endpoint['id']}"
+                response = self.send(owner, "notifications", "DELETE", path, Call())
+                if response.status_code not in (204, 404):
+                    problems.append(f"removing a webhook of {owner}: {response.status_code}")
         try:
             wait_for(
                 lambda: self.free_places() == self.places_before,
@@ -491,11 +497,13 @@ class World:
         )
 
     def webhook_registration(self) -> Call:
+        """A new endpoint of the caller's."""
         return Call(json={"url": self.receiver.url}, then=self._keep_x_secret)
 
     def _keep_x_secret(self, caller: Caller, response: httpx.Response) -> None:
         if caller is Caller.PARTNER_X and response.is_success:
             self.x_webhook_secrets.append(response.json()["secret"])
+            self.x_webhook_ids.append(response.json()["id"])
 
     def x_volunteer(self) -> Call:
         """A volunteer of X's."""
@@ -504,16 +512,31 @@ class World:
         )
         return Call(path={"volunteer_id": volunteer["id"]}, json={"active": True})
 
-    def x_webhook_only(self) -> Call:
-        """X has a webhook registered, Y has none."""
-        registered = self.ok(
-            Caller.PARTNER_X, "notifications", "PUT", "/webhook", json={"url": self.receiver.url}
+    def x_webhook(self) -> Call:
+        """An endpoint of X's, made once."""
+        if self._x_webhook is None:
+            self._x_webhook = self._new_x_webhook()
+        return Call(path={"webhook_id": self._x_webhook})
+
+    def x_webhook_change(self) -> Call:
+        """An endpoint of X's, and a change that leaves it as it is."""
+        return Call(path=self.x_webhook().path, json={"enabled": True})
+
+    def x_webhook_rotation(self) -> Call:
+        """An endpoint of X's; the new secret a rotation shows X is kept as X's too."""
+        return Call(path=self.x_webhook().path, then=self._keep_x_secret)
+
+    def x_new_webhook(self) -> Call:
+        """An endpoint of X's of its own (for a removal)."""
+        return Call(path={"webhook_id": self._new_x_webhook()})
+
+    def _new_x_webhook(self) -> str:
+        added = self.ok(
+            Caller.PARTNER_X, "notifications", "POST", "/webhooks", json={"url": self.receiver.url}
         )
-        self.x_webhook_secrets.append(registered["secret"])
-        gone = self.send(Caller.PARTNER_Y, "notifications", "DELETE", "/webhook", Call())
-        if gone.status_code not in (204, 404):
-            raise SetupFailed(f"removing Y's webhook: {gone.status_code} {_gist(gone)}")
-        return Call()
+        self.x_webhook_secrets.append(added["secret"])
+        self.x_webhook_ids.append(added["id"])
+        return str(added["id"])
 
     # --- what outsiders must never see -------------------------------------------------
 
@@ -524,6 +547,7 @@ class World:
             if message["organization_id"] == str(X):
                 owned[message["id"]] = "messages of X's inbox"
         owned.update({s: "X's webhook secrets" for s in self.x_webhook_secrets})
+        owned.update({i: "X's webhook endpoints" for i in self.x_webhook_ids})
         return owned
 
 

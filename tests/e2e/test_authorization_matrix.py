@@ -8,7 +8,7 @@ to (the demo Nørrebro walking group's), Y another demo organisation; Z takes ov
 declines, so that X must be refused about referrals it no longer holds. Requests are valid,
 so each answer is about who asks, not what. Besides the class of each answer, no success
 answered to a caller who owns nothing (no token, B, Y, the reviewer) may name a referral of
-A's, a message of X's or X's webhook secret."""
+A's, a message of X's, or X's webhook endpoints or secrets."""
 
 from __future__ import annotations
 
@@ -131,6 +131,12 @@ def tasks(world: World) -> Call:
 def outcomes_today(_world: World) -> Call:
     today = copenhagen_today()
     return Call(params={"from": today, "to": today})
+
+
+def x_has_a_webhook(world: World) -> Call:
+    """A list read, once X has an endpoint (which no one else's list may show)."""
+    world.x_webhook()
+    return Call()
 
 
 def message(find: Callable[[World], str]) -> Callable[[World], Call]:
@@ -611,19 +617,41 @@ MATRIX: Table = {
                 message(World.broadcast_message),
             ),
         ],
-        ("PUT", "/webhook"): [
+        ("POST", "/webhooks"): [
             Case(
-                "the caller's organisation's webhook",
-                row(401, 403, 403, OK, OK, 403, 403),
+                "a new endpoint of the caller's",
+                row(401, OK, OK, OK, OK, 403, 403),
                 lambda world: world.webhook_registration(),
             )
         ],
-        ("DELETE", "/webhook"): [
+        ("GET", "/webhooks"): [
             Case(
-                "X has a webhook, Y has none",
-                row(401, 403, 403, OK, 404, 403, 403),
-                lambda world: world.x_webhook_only(),
+                "the caller's endpoints, X having one",
+                row(401, OK, OK, OK, OK, 403, 403),
+                x_has_a_webhook,
+            )
+        ],
+        ("GET", "/webhooks/{webhook_id}"): [
+            Case("an endpoint of X's", row(401, 404, 404, OK, 404, 403, 403), World.x_webhook)
+        ],
+        ("PATCH", "/webhooks/{webhook_id}"): [
+            Case(
+                "an endpoint of X's", row(401, 404, 404, OK, 404, 403, 403), World.x_webhook_change
+            )
+        ],
+        ("DELETE", "/webhooks/{webhook_id}"): [
+            Case(
+                "an endpoint of X's",
+                row(401, 404, 404, OK, 404, 403, 403),
+                World.x_new_webhook,
                 fresh=True,
+            )
+        ],
+        ("POST", "/webhooks/{webhook_id}/rotate-secret"): [
+            Case(
+                "an endpoint of X's",
+                row(401, 404, 404, OK, 404, 403, 403),
+                World.x_webhook_rotation,
             )
         ],
         ("GET", "/partner/volunteers"): [

@@ -144,8 +144,8 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
     system: System, webhooks: WebhookReceiver
 ) -> None:
     with system.client("notifications", Role.PARTNER, organization_id=PARTNER_ORG) as partner:
-        registered = partner.put("/webhook", json={"url": webhooks.url})
-    assert registered.status_code in (200, 201), registered.text
+        registered = partner.post("/webhooks", json={"url": webhooks.url})
+    assert registered.status_code == 201, registered.text
     secret = registered.json()["secret"]
 
     created = submit(system)

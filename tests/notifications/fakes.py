@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Reader, Webhook
+from notifications.domain import Channel, Delivery, DeliveryStatus, Message, Reader
 from notifications.recipients import Recipient, RecipientKind
+from notifications.webhooks import WebhookEndpoint
 from runtime.storage import ConsumedEvent
 from tests import fakes
 
@@ -50,19 +51,47 @@ class FakeMessageRepository:
 
 class FakeWebhookRepository:
     def __init__(self) -> None:
-        self.rows: dict[UUID, Webhook] = {}
+        self.rows: dict[UUID, WebhookEndpoint] = {}
+        self.legacy: dict[UUID, WebhookEndpoint] = {}
+        """Endpoints whose secret is still in the clear, as migration 0006 leaves them."""
 
-    def get(self, organization_id: UUID) -> Webhook | None:
-        return copy.deepcopy(self.rows.get(organization_id))
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        self.rows[endpoint.id] = copy.deepcopy(endpoint)
 
-    def all(self) -> list[Webhook]:
-        return [copy.deepcopy(w) for w in self.rows.values()]
+    def save(self, endpoint: WebhookEndpoint) -> None:
+        if endpoint.id in self.rows:
+            self.rows[endpoint.id] = copy.deepcopy(endpoint)
 
-    def save(self, webhook: Webhook) -> None:
-        self.rows[webhook.organization_id] = copy.deepcopy(webhook)
+    def get(self, endpoint_id: UUID) -> WebhookEndpoint | None:
+        return copy.deepcopy(self.rows.get(endpoint_id))
 
-    def remove(self, organization_id: UUID) -> bool:
-        return self.rows.pop(organization_id, None) is not None
+    def of_organization(self, organization_id: UUID) -> list[WebhookEndpoint]:
+        return self._oldest_first(
+            e for e in self.rows.values() if e.organization_id == organization_id
+        )
+
+    def of_care_system(self, care_system: str) -> list[WebhookEndpoint]:
+        return self._oldest_first(e for e in self.rows.values() if e.care_system == care_system)
+
+    def partners_enabled(self) -> list[WebhookEndpoint]:
+        return self._oldest_first(
+            e for e in self.rows.values() if e.organization_id is not None and e.enabled
+        )
+
+    def remove(self, endpoint_id: UUID) -> bool:
+        return self.rows.pop(endpoint_id, None) is not None
+
+    def legacy_secrets(self) -> list[tuple[UUID, str]]:
+        return [(e.id, e.secret) for e in self.legacy.values()]
+
+    def seal_legacy(self, endpoint_id: UUID, sealed: str) -> None:
+        endpoint = self.legacy.pop(endpoint_id)
+        endpoint.secret = sealed
+        self.rows[endpoint_id] = endpoint
+
+    @staticmethod
+    def _oldest_first(found: Iterable[WebhookEndpoint]) -> list[WebhookEndpoint]:
+        return copy.deepcopy(sorted(found, key=lambda e: (e.created_at, e.id)))
 
 
 class FakeDeliveryRepository:

@@ -1,6 +1,6 @@
 """A real HTTP endpoint on a free local port that checks Standard Webhooks signatures.
 
-It verifies independently of `notifications.domain.sign`, straight from the spec, so a
+It verifies independently of `notifications.webhooks.sign`, straight from the spec, so a
 wrong signature in the service cannot be agreed with by the same code.
 """
 

@@ -15,12 +15,15 @@ from contracts import (
     ReferralErased,
 )
 from contracts.referrals import FollowUpPart
-from notifications import consumers
+from notifications import consumers, services
 from notifications.domain import Language, OperatorReader, PartnerReader
-from notifications.services import Clock
+from notifications.sealing import SecretBox
+from notifications.services import Clock, UnitOfWorkFactory
 from notifications.store import NotificationsUnitOfWork
+from notifications.webhooks import Owner, WebhookEndpoint
 from runtime.consumer import EventConsumer, IncomingRecord
 from runtime.storage import UnitOfWork, utcnow
+from tests.conftest import TEST_SECRETS
 
 ORG = uuid4()
 OTHER_ORG = uuid4()
@@ -30,6 +33,23 @@ OPERATOR = OperatorReader("operator-anna")
 OTHER_OPERATOR = OperatorReader("operator-bo")
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
+BOX = SecretBox.parse(TEST_SECRETS["NOTIFICATIONS_WEBHOOK_SECRET_KEYS"])
+"""The keys the services under test seal webhook secrets with."""
+
+
+def add_webhook(
+    start_uow: UnitOfWorkFactory,
+    url: str = "https://partner.example/hook",
+    organization_id: UUID = ORG,
+    *,
+    allow_private_targets: bool = True,
+    clock: Clock = utcnow,
+) -> tuple[WebhookEndpoint, str]:
+    """An endpoint of the organisation's, wanting everything: it and its plain secret."""
+    command = services.AddWebhook(Owner(organization_id=organization_id), url)
+    return services.add_webhook(
+        command, start_uow, BOX, allow_private_targets=allow_private_targets, clock=clock
+    )
 
 
 def consent_withdrawn(referral_id: UUID, *organization_ids: UUID) -> ConsentWithdrawn:

@@ -5,6 +5,7 @@ time the test takes.
 """
 
 import asyncio
+import base64
 import socket
 import threading
 from datetime import timedelta
@@ -17,12 +18,20 @@ from contracts import DeliveryRecorded, ReferralOffered
 from notifications import services
 from notifications.dispatcher import Resolve, WebhookDispatcher
 from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
+from notifications.sealing import SecretBox
 from runtime.storage import outbox
 from tests.events import referral_offered
 from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import ORG, StartUow, consume, referral_erased
+from tests.notifications.support import (
+    BOX,
+    ORG,
+    StartUow,
+    add_webhook,
+    consume,
+    referral_erased,
+)
 
 BACK_OFF = timedelta(minutes=5)
 JUST_BEFORE = timedelta(milliseconds=1)
@@ -47,6 +56,7 @@ def dispatcher(
         poll_seconds=0.05,
         timeout_seconds=5,
         allow_private_targets=allow_private_targets,
+        box=BOX,
         resolve=resolve or no_lookups,
         clock=clock,
     )
@@ -60,10 +70,9 @@ async def offer_to(start_uow: StartUow, receiver: Receiver) -> UUID:
 async def offer_with_webhook(
     start_uow: StartUow, url: str, receiver: Receiver | None = None
 ) -> UUID:
-    command = services.RegisterWebhook(ORG, url)
-    webhook, _ = services.register_webhook(command, start_uow, allow_private_targets=True)
+    _, secret = add_webhook(start_uow, url)
     if receiver is not None:
-        receiver.secret = webhook.secret
+        receiver.secret = secret
     assert await consume(start_uow, record_of(referral_offered(organization_id=ORG))) == []
     [pending] = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
     return pending.id
@@ -107,6 +116,31 @@ async def test_a_due_webhook_is_posted_signed_and_recorded_delivered(
     assert (delivered.status, delivered.recorded_at) == (DeliveryStatus.DELIVERED, clock.now)
     last = published(start_uow)[-1]
     assert (last.delivery_id, last.channel, last.status) == (delivery_id, "webhook", "delivered")
+
+
+async def test_a_secret_that_does_not_open_under_the_keys_configured_is_not_sent(
+    start_uow: StartUow,
+) -> None:
+    other_keys = SecretBox.parse(f"test-1:{base64.b64encode(bytes(32)).decode()}")
+    with webhook_receiver() as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        sender = WebhookDispatcher(
+            start_uow,
+            policy=RetryPolicy(max_attempts=3, first_delay=BACK_OFF),
+            poll_seconds=0.05,
+            timeout_seconds=5,
+            allow_private_targets=True,
+            box=other_keys,
+            clock=clock_when_due(start_uow, delivery_id),
+        )
+        assert await sender.dispatch_due() == 1
+    assert receiver.received == []
+    held = delivery(start_uow, delivery_id)
+    assert (held.status, held.attempts, held.last_error) == (
+        DeliveryStatus.PENDING,
+        1,
+        "not signed: the secret does not open under key 'test-1' for this endpoint",
+    )
 
 
 async def test_a_failing_endpoint_is_retried_after_the_back_off_and_then_delivered(

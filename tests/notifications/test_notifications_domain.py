@@ -32,11 +32,9 @@ from notifications.domain import (
     format_time,
     interest_names,
     missing_parts,
-    new_secret,
     render,
-    sign,
-    webhook_body,
 )
+from notifications.webhooks import new_secret, sign, webhook_body
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SOURCE = SourceEvent(uuid4(), "dk.brobygger.referrals.referral.offered.v1")

@@ -21,9 +21,9 @@ from notifications.domain import (
     PartnerReader,
     SourceEvent,
     Template,
-    webhook_body,
 )
 from notifications.store import NotificationsUnitOfWork
+from notifications.webhooks import webhook_body
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
 

@@ -23,15 +23,14 @@ from notifications.domain import (
     Audience,
     Channel,
     DeliveryStatus,
-    InvalidWebhookUrl,
     Language,
     Message,
     PartnerReader,
     Reader,
     RetryPolicy,
     Template,
-    Webhook,
 )
+from notifications.webhooks import Owner, WebhookEndpoint, new_secret
 from tests.events import (
     offer_expired,
     offer_withdrawn,
@@ -43,6 +42,7 @@ from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.fakes import FakeUnitOfWork
 from tests.notifications.support import (
+    BOX,
     LEASE,
     NOW,
     OPERATOR,
@@ -62,15 +62,18 @@ from tests.notifications.support import (
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=30))
 
 
-def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> Webhook:
-    webhook = Webhook(
-        organization_id,
-        "https://partner.example/hook",
-        "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
-        NOW - timedelta(days=1),
+def with_webhook(uow: FakeUnitOfWork, organization_id: UUID = ORG) -> WebhookEndpoint:
+    """An endpoint of the organisation's wanting every event, added a day before NOW."""
+    endpoint_id = uuid4()
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        url="https://partner.example/hook",
+        secret=BOX.seal(new_secret(), endpoint_id),
+        created_at=NOW - timedelta(days=1),
+        organization_id=organization_id,
     )
-    uow.webhooks.save(webhook)
-    return webhook
+    uow.webhooks.add(endpoint)
+    return endpoint
 
 
 def handle(
@@ -351,41 +354,6 @@ def test_another_organisations_message_cannot_be_marked_read() -> None:
     assert uow.messages.reads == {}
 
 
-def test_registering_a_webhook_makes_a_secret_and_again_replaces_it() -> None:
-    uow = FakeUnitOfWork()
-    command = services.RegisterWebhook(ORG, "https://partner.example/hook")
-    clock = FakeClock(NOW)
-    first, created = services.register_webhook(
-        command, uow, allow_private_targets=False, clock=clock
-    )
-    clock.advance(timedelta(hours=1))
-    second, created_again = services.register_webhook(
-        command, uow, allow_private_targets=False, clock=clock
-    )
-    assert (created, created_again) == (True, False)
-    assert first.secret.startswith("whsec_")
-    assert second.secret != first.secret
-    assert (uow.webhooks.rows[ORG].secret, uow.webhooks.rows[ORG].registered_at) == (
-        second.secret,
-        NOW + timedelta(hours=1),
-    )
-
-
-def test_a_private_webhook_target_is_refused_and_nothing_is_stored() -> None:
-    uow = FakeUnitOfWork()
-    command = services.RegisterWebhook(ORG, "http://127.0.0.1:9000/hook")
-    with pytest.raises(InvalidWebhookUrl):
-        services.register_webhook(command, uow, allow_private_targets=False)
-    assert uow.webhooks.rows == {}
-    services.register_webhook(command, uow, allow_private_targets=True)
-    assert ORG in uow.webhooks.rows
-
-
-def test_removing_a_webhook_that_was_never_registered_is_not_found() -> None:
-    with pytest.raises(services.WebhookNotFound):
-        services.remove_webhook(ORG, FakeUnitOfWork())
-
-
 def queued_webhook(uow: FakeUnitOfWork) -> UUID:
     """A webhook delivery queued at NOW, and so due from then on."""
     consuming = uow.consuming(ReferralOffered.event_type)
@@ -473,7 +441,8 @@ def test_a_late_outcome_does_not_change_a_settled_delivery() -> None:
 def test_a_delivery_to_a_removed_webhook_fails_without_being_sent() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    services.remove_webhook(ORG, uow)
+    [endpoint] = uow.webhooks.rows.values()
+    services.remove_webhook(Owner(organization_id=ORG), endpoint.id, uow)
     assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW)) == []
     assert uow.deliveries.rows[delivery_id].status is DeliveryStatus.FAILED
     [event] = uow.committed_events

@@ -57,6 +57,7 @@ from tests.notifications.support import (
     OTHER_PARTNER,
     PARTNER,
     StartUow,
+    add_webhook,
     consent_withdrawn,
     consume,
     follow_up_due,
@@ -72,8 +73,7 @@ def count(start_uow: StartUow, table: Table | type[Any]) -> int:
 
 
 def register(start_uow: StartUow, organization_id: UUID = ORG) -> None:
-    command = services.RegisterWebhook(organization_id, "https://partner.example/hook")
-    services.register_webhook(command, start_uow, allow_private_targets=False)
+    add_webhook(start_uow, organization_id=organization_id, allow_private_targets=False)
 
 
 async def test_an_offer_stores_message_delivery_event_and_inbox_row_in_one_transaction(
@@ -262,16 +262,6 @@ async def test_a_claimed_and_delivered_webhook_is_published_after_the_inbox_deli
     ]
 
 
-def test_replacing_and_removing_a_webhook(start_uow: StartUow) -> None:
-    register(start_uow)
-    register(start_uow)
-    with start_uow() as uow:
-        assert len(uow.webhooks.all()) == 1
-    services.remove_webhook(ORG, start_uow)
-    with pytest.raises(services.WebhookNotFound):
-        services.remove_webhook(ORG, start_uow)
-
-
 def at_the_same_moment(work: Callable[[], object], threads: int = 6) -> list[object]:
     """Run `work` in `threads` threads released together; return results or exceptions."""
     barrier = threading.Barrier(threads, timeout=30)
@@ -285,16 +275,6 @@ def at_the_same_moment(work: Callable[[], object], threads: int = 6) -> list[obj
 
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda _: run(), range(threads)))
-
-
-def test_two_first_webhook_registrations_at_once_both_succeed_and_one_remains(
-    start_uow: StartUow,
-) -> None:
-    results = at_the_same_moment(lambda: register(start_uow))
-    assert not [r for r in results if isinstance(r, Exception)]
-    with start_uow() as uow:
-        webhook = uow.webhooks.get(ORG)
-    assert webhook is not None and webhook.url == "https://partner.example/hook"
 
 
 @contextmanager

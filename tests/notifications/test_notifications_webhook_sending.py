@@ -29,12 +29,13 @@ from cryptography.x509.oid import NameOID
 from notifications import services
 from notifications.channels.webhook import Resolve, WebhookResult, send_webhook
 from notifications.dispatcher import WebhookDispatcher
-from notifications.domain import Delivery, DeliveryStatus, RetryPolicy, new_secret, sign
+from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
+from notifications.webhooks import new_secret, sign
 from tests.events import referral_offered
 from tests.fakes import FakeClock
 from tests.kit import eventually, record_of
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import ORG, OTHER_ORG, StartUow, consume
+from tests.notifications.support import BOX, ORG, OTHER_ORG, StartUow, add_webhook, consume
 
 NAME = "partner.test"
 BODY = b'{"type":"dk.brobygger.test","data":{}}'
@@ -369,11 +370,10 @@ async def register_and_offer(
 ) -> str:
     """Register `url` as the organisation's webhook and consume an offer to it; returns
     the webhook's secret."""
-    command = services.RegisterWebhook(organization_id, url)
-    webhook, _ = services.register_webhook(command, start_uow, allow_private_targets=True)
+    _, secret = add_webhook(start_uow, url, organization_id)
     record = record_of(referral_offered(organization_id=organization_id), offset)
     assert await consume(start_uow, record) == []
-    return webhook.secret
+    return secret
 
 
 def pending_to(start_uow: StartUow, organization_id: UUID) -> Delivery:
@@ -404,6 +404,7 @@ async def test_a_hanging_endpoint_holds_back_neither_the_sending_nor_the_recordi
             poll_seconds=0.05,
             timeout_seconds=60,
             allow_private_targets=True,
+            box=BOX,
             resolve=no_lookups,
             clock=FakeClock(max(slow.next_attempt_at, fast.next_attempt_at)),
         )
@@ -438,6 +439,7 @@ async def test_a_delivery_due_while_an_endpoint_hangs_is_sent_without_waiting_fo
             poll_seconds=0.05,
             timeout_seconds=60,
             allow_private_targets=True,
+            box=BOX,
             resolve=no_lookups,
             # Past when anything of this test falls due: the offers are consumed on the
             # wall clock.

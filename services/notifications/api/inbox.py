@@ -1,5 +1,4 @@
-"""Partners read their inbox and manage their webhook;
-operators read theirs and watch deliveries."""
+"""Partners read their inbox; operators read theirs and watch deliveries."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from notifications import services
@@ -15,18 +14,15 @@ from notifications.domain import (
     Channel,
     Delivery,
     DeliveryStatus,
-    InvalidWebhookUrl,
     Language,
     Message,
     OperatorReader,
     PartnerReader,
     Reader,
     Template,
-    Webhook,
 )
 from runtime.auth import Principal, Role, require
-from runtime.http import HTTP_URL, InputModel, unit_of_work_factory
-from runtime.openapi import rules
+from runtime.http import unit_of_work_factory
 from runtime.problems import Problem
 
 router = APIRouter()
@@ -35,11 +31,6 @@ Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
 InboxReader = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR))]
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many, newest first.")]
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
-
-PUBLIC_TARGET = (
-    "The URL's host is not this machine, nor (as written) a private, loopback or "
-    "link-local address, unless this installation allows private targets."
-)
 
 
 class MessagePublic(BaseModel):
@@ -87,30 +78,6 @@ class MessagePublic(BaseModel):
 class MessagesPublic(BaseModel):
     data: list[MessagePublic]
     count: int
-
-
-class WebhookUpdate(InputModel):
-    url: str = Field(
-        max_length=2083,
-        pattern=HTTP_URL,
-        json_schema_extra={"format": "uri"},
-        description="Where to POST, an http(s) address with a host name, kept as sent; it "
-        "receives Standard Webhooks signed JSON.",
-        examples=["https://partner.example/brobygger/webhook"],
-    )
-
-
-class WebhookPublic(BaseModel):
-    url: str
-    registered_at: datetime
-    secret: str = Field(
-        description="Verifies `webhook-signature`. Shown only in this answer: keep it; "
-        "registering again makes a new one."
-    )
-
-    @classmethod
-    def of(cls, webhook: Webhook) -> WebhookPublic:
-        return cls.model_validate(webhook, from_attributes=True)
 
 
 class DeliveryPublic(BaseModel):
@@ -202,57 +169,6 @@ def mark_read(message_id: UUID, start_uow: StartUow, principal: InboxReader) -> 
         # Not 403: another organisation's message must not even be confirmed to exist.
         raise Problem(404, f"There is no message {message_id} in your inbox.") from error
     return MessagePublic.of(message)
-
-
-@router.put(
-    "/webhook",
-    tags=["webhooks"],
-    summary="Register or replace your organisation's webhook",
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        201: {"description": "Registered: the organisation had no webhook."},
-        200: {
-            "model": WebhookPublic,
-            "description": "Replaced: the old secret no longer signs deliveries.",
-        },
-        **rules(PUBLIC_TARGET),
-    },
-)
-def register_webhook(
-    body: WebhookUpdate,
-    request: Request,
-    start_uow: StartUow,
-    response: Response,
-    principal: Partner,
-) -> WebhookPublic:
-    """Refused with 422: a URL whose host is this machine or, as written, a private,
-    loopback or link-local address (where the installation does not allow those)."""
-    command = services.RegisterWebhook(_organization(principal), body.url)
-    try:
-        webhook, created = services.register_webhook(
-            command,
-            start_uow,
-            allow_private_targets=request.app.state.allow_private_webhook_targets,
-        )
-    except InvalidWebhookUrl as error:
-        raise Problem(422, f"url: {error}.") from error
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return WebhookPublic.of(webhook)
-
-
-@router.delete(
-    "/webhook",
-    tags=["webhooks"],
-    summary="Stop webhooks to your organisation",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "Your organisation has no webhook registered."}},
-)
-def remove_webhook(start_uow: StartUow, principal: Partner) -> None:
-    try:
-        services.remove_webhook(_organization(principal), start_uow)
-    except services.WebhookNotFound as error:
-        raise Problem(404, "Your organisation has no webhook registered.") from error
 
 
 @router.get("/deliveries", tags=["deliveries"], summary="Recent deliveries, newest first")
