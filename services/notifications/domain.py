@@ -335,12 +335,15 @@ class Delivery:
         self.last_error = None
         self.recorded_at = now
 
-    def attempt_failed(self, now: datetime, error: str, policy: RetryPolicy) -> None:
-        """Schedule the next attempt, or give up once the policy's attempts are used."""
+    def attempt_failed(
+        self, now: datetime, error: str, policy: RetryPolicy, *, permanent: bool = False
+    ) -> None:
+        """Schedule the next attempt, or give up once the policy's attempts are used or
+        when trying again cannot help (`permanent`)."""
         self._require_pending()
         self.attempts += 1
         self.last_error = error
-        if self.attempts >= policy.max_attempts:
+        if permanent or self.attempts >= policy.max_attempts:
             self.give_up(now, error)
         else:
             self.next_attempt_at = now + policy.delay_after(self.attempts)

@@ -216,10 +216,8 @@ def record_outcome(
             return delivery  # an earlier attempt, whose lease ran out mid-send, settled it
         if command.error is None:
             delivery.succeeded(now)
-        elif command.permanent:
-            delivery.give_up(now, command.error)
         else:
-            delivery.attempt_failed(now, command.error, policy)
+            delivery.attempt_failed(now, command.error, policy, permanent=command.permanent)
         uow.deliveries.save(delivery)
         if delivery.status is not DeliveryStatus.PENDING:
             uow.publish(events.delivery_recorded(delivery, _recipient_kind(uow, delivery)))

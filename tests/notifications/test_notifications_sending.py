@@ -81,7 +81,10 @@ async def test_a_named_volunteers_email_arrives_at_the_mail_server_in_their_lang
 ) -> None:
     server = smtp_server()
     volunteer_id = register_volunteer(start_uow, Language.EN, "birgit@example.dk")
-    assert await consume(start_uow, record_of(volunteer_named(volunteer_id))) == []
+    assert (
+        await consume(start_uow, record_of(volunteer_named(volunteer_id)), clock=FakeClock(DAY))
+        == []
+    )
     smtp = SmtpEmailSender(SmtpSettings("127.0.0.1", server.port, "brobygger@example.dk"))
 
     assert await dispatcher(start_uow, smtp, FakeClock(DAY)).dispatch_due() == 1
@@ -112,7 +115,10 @@ async def test_an_email_the_server_refuses_for_a_while_is_sent_at_the_next_attem
     server = smtp_server(refusal="451 4.3.0 try again later")
     register_volunteer(start_uow, Language.DA, "birgit@example.dk")
     volunteer_id = register_volunteer(start_uow, Language.DA, "bo@example.dk")
-    assert await consume(start_uow, record_of(volunteer_named(volunteer_id))) == []
+    assert (
+        await consume(start_uow, record_of(volunteer_named(volunteer_id)), clock=FakeClock(DAY))
+        == []
+    )
     smtp = SmtpEmailSender(SmtpSettings("127.0.0.1", server.port, "brobygger@example.dk"))
     clock = FakeClock(DAY)
 
