@@ -731,10 +731,14 @@ def _check_event_types(owner: Owner, event_types: frozenset[str]) -> None:
 
 
 def recent_deliveries(
-    start_uow: UnitOfWorkFactory, *, status: DeliveryStatus | None, limit: int
+    start_uow: UnitOfWorkFactory,
+    *,
+    status: DeliveryStatus | None,
+    limit: int,
+    channel: Channel | None = None,
 ) -> list[Delivery]:
     with start_uow() as uow:
-        return uow.deliveries.recent(status, limit)
+        return uow.deliveries.recent(status, limit, channel)
 
 
 # --- recipients: volunteers and everyone's preferences ------------------------------------

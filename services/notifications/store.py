@@ -557,7 +557,9 @@ class DeliveryRepository(Protocol):
         """Hold a due delivery until `until`; False if another dispatcher got it first."""
         ...
 
-    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]: ...
+    def recent(
+        self, status: DeliveryStatus | None, limit: int, channel: Channel | None = None
+    ) -> list[Delivery]: ...
 
     def remove_unfinished_of_referral(self, referral_id: UUID) -> int:
         """Delete the referral's deliveries not yet delivered or failed (a webhook waiting
@@ -674,10 +676,14 @@ class SqlDeliveryRepository:
         )
         return claimed.rowcount == 1
 
-    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]:
+    def recent(
+        self, status: DeliveryStatus | None, limit: int, channel: Channel | None = None
+    ) -> list[Delivery]:
         query = select(DeliveryRow)
         if status is not None:
             query = query.where(DeliveryRow.status == status.value)
+        if channel is not None:
+            query = query.where(DeliveryRow.channel == channel.value)
         rows = self.session.exec(
             query.order_by(col(DeliveryRow.created_at).desc(), col(DeliveryRow.id)).limit(limit)
         )

@@ -142,8 +142,14 @@ class FakeDeliveryRepository:
         delivery.next_attempt_at = until
         return True
 
-    def recent(self, status: DeliveryStatus | None, limit: int) -> list[Delivery]:
-        found = [d for d in self.rows.values() if status is None or d.status is status]
+    def recent(
+        self, status: DeliveryStatus | None, limit: int, channel: Channel | None = None
+    ) -> list[Delivery]:
+        found = [
+            d
+            for d in self.rows.values()
+            if status in (None, d.status) and channel in (None, d.channel)
+        ]
         return copy.deepcopy(sorted(found, key=lambda d: d.created_at, reverse=True)[:limit])
 
     def remove_unfinished_of_referral(self, referral_id: UUID) -> int:

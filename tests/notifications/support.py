@@ -14,9 +14,16 @@ from contracts import (
     FollowUpOverdue,
     ReferralErased,
 )
-from contracts.referrals import FollowUpPart
-from notifications import consumers, services
-from notifications.domain import Language, OperatorReader, PartnerReader
+from contracts.referrals import CareFollowUpDue, FollowUpPart, ReferralStatusChanged
+from notifications import consumers, sending, services
+from notifications.domain import (
+    Channel,
+    Delivery,
+    Language,
+    OperatorReader,
+    PartnerReader,
+    RetryPolicy,
+)
 from notifications.sealing import SecretBox
 from notifications.services import Clock, UnitOfWorkFactory
 from notifications.store import NotificationsUnitOfWork
@@ -35,6 +42,10 @@ NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 BOX = SecretBox.parse(TEST_SECRETS["NOTIFICATIONS_WEBHOOK_SECRET_KEYS"])
 """The keys the services under test seal webhook secrets with."""
+LINKS = sending.Links("https://brobygger.example.dk")
+DISABLE_AFTER = timedelta(days=3)
+"""How long an endpoint of the tests fails before it is disabled."""
+CARE_SYSTEM = "care-system-a"
 
 
 def add_webhook(
@@ -49,6 +60,38 @@ def add_webhook(
     command = services.AddWebhook(Owner(organization_id=organization_id), url)
     return services.add_webhook(
         command, start_uow, BOX, allow_private_targets=allow_private_targets, clock=clock
+    )
+
+
+def claim_webhooks(
+    start_uow: UnitOfWorkFactory, clock: Clock, *, limit: int = 10
+) -> list[sending.WebhookAttempt]:
+    """One dispatcher's claim of the due webhook deliveries, each held for LEASE."""
+    attempts = sending.claim_due(
+        start_uow, channels=[Channel.WEBHOOK], links=LINKS, lease=LEASE, limit=limit, clock=clock
+    )
+    webhooks = [a for a in attempts if isinstance(a, sending.WebhookAttempt)]
+    assert webhooks == attempts, "only webhooks were claimed"
+    return webhooks
+
+
+def record_outcome(
+    start_uow: UnitOfWorkFactory,
+    delivery_id: UUID,
+    error: str | None,
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    language: Language = Language.DA,
+) -> Delivery | None:
+    """Record one attempt as the dispatcher does: None when it worked, else `error`."""
+    return sending.record_outcome(
+        sending.RecordOutcome(delivery_id, error),
+        start_uow,
+        policy,
+        disable_webhooks_after=DISABLE_AFTER,
+        language=language,
+        clock=clock,
     )
 
 
@@ -114,6 +157,31 @@ def follow_up_escalated(
         follow_up=follow_up,
         due_at=DUE_AT,
         waiting_for=list(waiting_for),
+    )
+
+
+def referral_status_changed(care_system: str = CARE_SYSTEM) -> ReferralStatusChanged:
+    """A referral the care system submitted was offered."""
+    return ReferralStatusChanged(
+        referral_id=uuid4(),
+        care_system=care_system,
+        care_record_reference="EPJ-1234",
+        status="offered",
+        previous_status="submitted",
+        reason=None,
+        changed_at=NOW,
+    )
+
+
+def care_follow_up_due(care_system: str = CARE_SYSTEM) -> CareFollowUpDue:
+    """The first follow-up of a referral the care system submitted fell due at DUE_AT."""
+    return CareFollowUpDue(
+        referral_id=uuid4(),
+        care_system=care_system,
+        care_record_reference=None,
+        follow_up=1,
+        due_at=DUE_AT,
+        wellbeing_expected=True,
     )
 
 

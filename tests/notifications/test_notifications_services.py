@@ -22,6 +22,7 @@ from notifications import consumers, events, services
 from notifications.domain import (
     Audience,
     Channel,
+    Delivery,
     DeliveryStatus,
     Language,
     Message,
@@ -51,11 +52,13 @@ from tests.notifications.support import (
     OTHER_ORG,
     OTHER_PARTNER,
     PARTNER,
+    claim_webhooks,
     consent_withdrawn,
     consume,
     follow_up_due,
     follow_up_escalated,
     follow_up_overdue,
+    record_outcome,
     referral_erased,
 )
 
@@ -173,23 +176,34 @@ def test_a_pool_opening_is_one_broadcast_seen_by_every_partner() -> None:
     [message] = uow.messages.rows.values()
     assert message.organization_id is None
     assert "Nye fællesskaber 2026" in message.text
-    assert "2026-04-30" in message.text
+    assert "30.04.2026" in message.text
     for org in (ORG, OTHER_ORG):
         assert [
             m.id for m in uow.messages.for_reader(PartnerReader(org), unread_only=False, limit=9)
         ] == [message.id]
 
 
-def test_a_pool_opening_publishes_nothing_but_queues_a_webhook_to_every_registered_one() -> None:
+def test_a_pool_opening_publishes_the_broadcast_and_queues_a_webhook_to_every_registered_one() -> (
+    None
+):
     uow = FakeUnitOfWork().consuming(PoolOpened.event_type)
     with_webhook(uow, ORG)
     with_webhook(uow, OTHER_ORG)
     services.announce_pool(pool_opened(), uow, Language.DA)
-    assert uow.committed_events == []
     webhooks = uow.deliveries.of_channel(Channel.WEBHOOK)
     assert {d.organization_id for d in webhooks} == {ORG, OTHER_ORG}
+    assert all(d.status is DeliveryStatus.PENDING for d in webhooks)
     [inbox] = uow.deliveries.of_channel(Channel.INBOX)
     assert (inbox.organization_id, inbox.status) == (None, DeliveryStatus.DELIVERED)
+    # The broadcast's delivery only: each webhook's is published when it has been sent.
+    [recorded] = uow.committed_events
+    assert isinstance(recorded, DeliveryRecorded)
+    assert (recorded.delivery_id, recorded.recipient_kind, recorded.organization_id) == (
+        inbox.id,
+        "partners",
+        None,
+    )
+    assert (recorded.channel, recorded.status) == ("inbox", "delivered")
 
 
 @pytest.mark.parametrize(
@@ -222,7 +236,7 @@ def test_an_expired_offer_tells_the_organisation_when_it_lapsed_on_the_citys_clo
     uow = handle(offer_expired(offer), Language.SV)
     [message] = uow.messages.for_reader(PARTNER, unread_only=False, limit=10)
     assert message.text == (
-        f"Erbjudandet om remiss {offer.referral_id} gick ut 2026-11-25 kl. 13:00 utan svar. "
+        f"Erbjudandet om remiss {offer.referral_id} gick ut 2026-11-25 13:00 utan svar. "
         "Remissen går vidare, och ni kan inte längre ta emot den."
     )
     assert (message.template, message.referral_id, message.created_at) == (
@@ -296,10 +310,24 @@ def test_no_partner_is_told_of_an_escalation_in_the_inbox_by_webhook_or_event() 
     handle(referral_escalated(), uow=uow)
     assert uow.messages.for_reader(PARTNER, unread_only=False, limit=10) == []
     assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
-    assert uow.committed_events == []
     [inbox] = uow.deliveries.of_channel(Channel.INBOX)
     assert (inbox.organization_id, inbox.status) == (None, DeliveryStatus.DELIVERED)
+    assert operators_inbox_only(uow) == [inbox.id]
     assert uow.commits == 1
+
+
+def operators_inbox_only(uow: FakeUnitOfWork) -> list[UUID]:
+    """The deliveries the published events tell of, after checking that each is a message in
+    the operators' inbox: no partner, no person."""
+    for event in uow.committed_events:
+        assert isinstance(event, DeliveryRecorded)
+        assert (event.recipient_kind, event.organization_id, event.recipient_id) == (
+            "operators",
+            None,
+            None,
+        )
+        assert (event.channel, event.status) == ("inbox", "delivered")
+    return [e.delivery_id for e in uow.committed_events if isinstance(e, DeliveryRecorded)]
 
 
 def test_every_operator_sees_an_escalation_and_marks_it_read_only_for_themselves() -> None:
@@ -366,17 +394,32 @@ def queued_webhook(uow: FakeUnitOfWork) -> UUID:
     return delivery.id
 
 
+def record(
+    uow: FakeUnitOfWork, delivery_id: UUID, error: str | None, clock: FakeClock
+) -> Delivery | None:
+    return record_outcome(uow, delivery_id, error, policy=POLICY, clock=clock)
+
+
+def recorded_outcome(
+    uow: FakeUnitOfWork, delivery_id: UUID, error: str | None, clock: FakeClock
+) -> Delivery:
+    """`record` of a delivery that is there."""
+    delivery = record(uow, delivery_id, error, clock)
+    assert delivery is not None
+    return delivery
+
+
 def test_a_claimed_delivery_is_not_handed_out_again_until_its_lease_runs_out() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     clock = FakeClock(NOW)
-    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    [attempt] = claim_webhooks(uow, clock)
     assert attempt.delivery_id == delivery_id
     assert attempt.url == "https://partner.example/hook"
     clock.advance(LEASE - timedelta(milliseconds=1))
-    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock) == []
+    assert claim_webhooks(uow, clock) == []
     clock.advance(timedelta(milliseconds=1))  # a sender that crashed mid-send leaves it again
-    [again] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    [again] = claim_webhooks(uow, clock)
     assert again.delivery_id == delivery_id
 
 
@@ -384,24 +427,27 @@ def test_a_successful_attempt_publishes_the_webhook_delivery() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     clock = FakeClock(NOW)
-    services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    claim_webhooks(uow, clock)
     clock.advance(timedelta(seconds=1))
-    command = services.RecordWebhookOutcome(delivery_id, None)
-    delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
+    delivery = recorded_outcome(uow, delivery_id, None, clock)
     assert (delivery.status, delivery.recorded_at) == (DeliveryStatus.DELIVERED, clock.now)
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
     assert (event.delivery_id, event.channel, event.status) == (delivery_id, "webhook", "delivered")
+    assert (event.recipient_kind, event.organization_id, event.attempts) == (
+        "organization",
+        ORG,
+        1,
+    )
 
 
 def test_a_failed_attempt_is_retried_later_and_publishes_nothing_yet() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     clock = FakeClock(NOW)
-    services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=clock)
+    claim_webhooks(uow, clock)
     clock.advance(timedelta(seconds=4))  # the attempt took this long
-    command = services.RecordWebhookOutcome(delivery_id, "HTTP 503")
-    delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
+    delivery = recorded_outcome(uow, delivery_id, "HTTP 503", clock)
     assert (delivery.status, delivery.attempts, delivery.last_error) == (
         DeliveryStatus.PENDING,
         1,
@@ -414,10 +460,9 @@ def test_a_failed_attempt_is_retried_later_and_publishes_nothing_yet() -> None:
 def test_the_last_failed_attempt_publishes_the_failure() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
-    command = services.RecordWebhookOutcome(delivery_id, "HTTP 500")
     clock = FakeClock(NOW)
     for attempt in range(1, POLICY.max_attempts + 1):
-        delivery = services.record_webhook_outcome(command, uow, POLICY, clock)
+        delivery = recorded_outcome(uow, delivery_id, "HTTP 500", clock)
         clock.advance(POLICY.delay_after(attempt))
     assert (delivery.status, delivery.next_attempt_at) == (DeliveryStatus.FAILED, None)
     [event] = uow.committed_events
@@ -429,11 +474,9 @@ def test_a_late_outcome_does_not_change_a_settled_delivery() -> None:
     uow = FakeUnitOfWork()
     delivery_id = queued_webhook(uow)
     clock = FakeClock(NOW)
-    delivered = services.RecordWebhookOutcome(delivery_id, None)
-    services.record_webhook_outcome(delivered, uow, POLICY, clock)
+    record(uow, delivery_id, None, clock)
     clock.advance(timedelta(minutes=1))
-    timed_out = services.RecordWebhookOutcome(delivery_id, "timeout")
-    again = services.record_webhook_outcome(timed_out, uow, POLICY, clock)
+    again = recorded_outcome(uow, delivery_id, "timeout", clock)
     assert (again.status, again.recorded_at) == (DeliveryStatus.DELIVERED, NOW)
     assert len(uow.committed_events) == 1
 
@@ -443,11 +486,11 @@ def test_a_delivery_to_a_removed_webhook_fails_without_being_sent() -> None:
     delivery_id = queued_webhook(uow)
     [endpoint] = uow.webhooks.rows.values()
     services.remove_webhook(Owner(organization_id=ORG), endpoint.id, uow)
-    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW)) == []
+    assert claim_webhooks(uow, FakeClock(NOW)) == []
     assert uow.deliveries.rows[delivery_id].status is DeliveryStatus.FAILED
     [event] = uow.committed_events
     assert isinstance(event, DeliveryRecorded)
-    assert event.status == "failed"
+    assert (event.delivery_id, event.status, event.attempts) == (delivery_id, "failed", 0)
 
 
 # What the organisations a referral was offered to are told to do when it goes.
@@ -630,8 +673,7 @@ def test_an_erasure_deletes_the_referrals_unsent_webhooks_and_what_the_sent_ones
         return delivery.id
 
     def outcome(delivery_id: UUID, error: str | None) -> None:
-        command = services.RecordWebhookOutcome(delivery_id, error)
-        services.record_webhook_outcome(command, uow, POLICY, clock)
+        record(uow, delivery_id, error, clock)
 
     delivered = webhook_of(offer)
     outcome(delivered, None)
@@ -678,11 +720,10 @@ def test_a_webhook_erased_while_it_was_being_sent_is_let_go_and_nothing_publishe
     delivery_id = queued_webhook(uow)
     referral_id = uow.deliveries.rows[delivery_id].referral_id
     assert referral_id is not None
-    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW))
+    [attempt] = claim_webhooks(uow, FakeClock(NOW))
     handle(referral_erased(referral_id), uow=uow)
     uow.committed_events.clear()
-    command = services.RecordWebhookOutcome(attempt.delivery_id, None)
-    assert services.record_webhook_outcome(command, uow, POLICY, FakeClock(NOW)) is None
+    assert record(uow, attempt.delivery_id, None, FakeClock(NOW)) is None
     assert delivery_id not in uow.deliveries.rows
     assert uow.committed_events == []
 
@@ -710,13 +751,13 @@ def webhook_data(uow: FakeUnitOfWork) -> list[tuple[UUID | None, str, object]]:
         ),
         (
             Language.SV,
-            "Uppföljning 1 av remiss {id} ska besvaras nu (2026-12-20 kl. 10:00). Berätta för "
+            "Uppföljning 1 av remiss {id} ska besvaras nu (2026-12-20 10:00). Berätta för "
             "oss om personen fortfarande deltar i gemenskapen: POST /partner/referrals/{id}/"
             "follow-ups/1",
         ),
         (
             Language.EN,
-            "Follow-up 1 of referral {id} is due (20 Dec 2026 10:00 Copenhagen time). Please "
+            "Follow-up 1 of referral {id} is due (20 December 2026, 10:00). Please "
             "tell us whether the citizen still takes part in the community: POST "
             "/partner/referrals/{id}/follow-ups/1",
         ),
@@ -838,7 +879,8 @@ def test_an_escalated_follow_up_reaches_the_operators_naming_district_follow_up_
     )
     assert uow.messages.for_reader(PARTNER, unread_only=False, limit=10) == []
     assert uow.deliveries.of_channel(Channel.WEBHOOK) == []
-    assert uow.committed_events == []
+    [inbox] = uow.deliveries.of_channel(Channel.INBOX)
+    assert operators_inbox_only(uow) == [inbox.id]
     assert uow.commits == 1
 
 
@@ -847,7 +889,7 @@ def test_an_escalated_follow_up_is_written_in_the_services_language() -> None:
     [message] = handle(event, Language.EN).messages.rows.values()
     assert message.text == (
         f"Follow-up 1 of referral {event.referral_id} from Nørrebro is still unanswered after "
-        "a reminder (due since 20 Dec 2026 10:00 Copenhagen time). Missing: the partner's "
+        "a reminder (due since 20 December 2026, 10:00). Missing: the partner's "
         "report on whether the citizen takes part and the care system's answers on the "
         "citizen's well-being."
     )

@@ -25,11 +25,13 @@ from notifications.domain import (
     Audience,
     Channel,
     DeliveryStatus,
+    Language,
     Message,
     PartnerReader,
     RetryPolicy,
     Template,
 )
+from notifications.recipients import Preferences, Recipient, RecipientKind
 from notifications.store import (
     DeliveryRow,
     MessageReadRow,
@@ -37,6 +39,7 @@ from notifications.store import (
     SqlDeliveryRepository,
     SqlMessageRepository,
 )
+from notifications.webhooks import Owner
 from runtime.storage import inbox, outbox
 from tests.events import (
     offer_expired,
@@ -48,7 +51,8 @@ from tests.events import (
 from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.support import (
-    LEASE,
+    BOX,
+    CARE_SYSTEM,
     NOW,
     OPERATOR,
     ORG,
@@ -58,13 +62,20 @@ from tests.notifications.support import (
     PARTNER,
     StartUow,
     add_webhook,
+    care_follow_up_due,
+    claim_webhooks,
     consent_withdrawn,
     consume,
     follow_up_due,
     follow_up_escalated,
     follow_up_overdue,
+    record_outcome,
     referral_erased,
+    referral_status_changed,
 )
+from tests.notifications.test_notifications_people import volunteer_named
+
+POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
 
 
 def count(start_uow: StartUow, table: Table | type[Any]) -> int:
@@ -104,36 +115,69 @@ def rows(start_uow: StartUow) -> dict[str, int]:
     return {name: count(start_uow, table) for name, table in tables.items()}
 
 
-CONSUMED: dict[str, Callable[[], IntegrationEvent]] = {
-    "referral.offered": lambda: referral_offered(organization_id=ORG),
-    "referral.offer_withdrawn": lambda: offer_withdrawn(referral_offered(organization_id=ORG)),
-    "referral.offer_expired": lambda: offer_expired(referral_offered(organization_id=ORG)),
-    "referral.escalated": referral_escalated,
-    "referral.follow_up_due": follow_up_due,
-    "referral.follow_up_overdue": lambda: follow_up_overdue("participation", "wellbeing"),
-    "referral.follow_up_escalated": lambda: follow_up_escalated("participation"),
-    "pool.opened": pool_opened,
-    "referral.consent_withdrawn": lambda: consent_withdrawn(uuid4(), ORG),
-    "referral.erased": lambda: referral_erased(uuid4(), ORG),
+VOLUNTEER = uuid4()
+"""The volunteer every redelivery case has registered."""
+
+# Each consumed event, and how many inbox messages it makes: a volunteer and a care system
+# are told by e-mail and by webhook only.
+CONSUMED: dict[str, tuple[Callable[[], IntegrationEvent], int]] = {
+    "referral.offered": (lambda: referral_offered(organization_id=ORG), 1),
+    "referral.offer_withdrawn": (
+        lambda: offer_withdrawn(referral_offered(organization_id=ORG)),
+        1,
+    ),
+    "referral.offer_expired": (lambda: offer_expired(referral_offered(organization_id=ORG)), 1),
+    "referral.escalated": (referral_escalated, 1),
+    "referral.follow_up_due": (follow_up_due, 1),
+    "referral.follow_up_overdue": (lambda: follow_up_overdue("participation", "wellbeing"), 1),
+    "referral.follow_up_escalated": (lambda: follow_up_escalated("participation"), 1),
+    "referral.volunteer_named": (lambda: volunteer_named(VOLUNTEER), 0),
+    "pool.opened": (pool_opened, 1),
+    "referral.consent_withdrawn": (lambda: consent_withdrawn(uuid4(), ORG), 1),
+    "referral.erased": (lambda: referral_erased(uuid4(), ORG), 1),
+    "status.changed": (referral_status_changed, 0),
+    "status.follow_up_due": (care_follow_up_due, 0),
 }
 
 
 def test_the_redelivery_cases_are_every_type_the_service_consumes() -> None:
-    assert {make().event_type for make in CONSUMED.values()} == {
+    assert {make().event_type for make, _ in CONSUMED.values()} == {
         consumed.event_type for consumed in events.CONSUMES
     }
 
 
-@pytest.mark.parametrize("event", CONSUMED.values(), ids=CONSUMED.keys())
-async def test_a_redelivered_event_changes_nothing(
-    start_uow: StartUow, event: Callable[[], IntegrationEvent]
-) -> None:
+def everyone_to_tell(start_uow: StartUow) -> None:
+    """ORG's and the care system's webhooks, a coordinator of ORG, an operator and a
+    volunteer of ORG, each with an e-mail address: whoever an event reaches, it reaches."""
     register(start_uow)
+    command = services.AddWebhook(Owner(care_system=CARE_SYSTEM), "https://care.example/hook")
+    services.add_webhook(command, start_uow, BOX, allow_private_targets=False)
+    for kind, subject, organization_id in (
+        (RecipientKind.COORDINATOR, "coordinator-1", ORG),
+        (RecipientKind.OPERATOR, "operator-1", None),
+    ):
+        caller = services.SignedIn(kind, subject, organization_id)
+        contact = {"email": f"{subject}@example.dk"}
+        services.set_preferences(caller, contact, Preferences(), start_uow, Language.DA)
+    volunteer = Recipient(
+        VOLUNTEER, RecipientKind.VOLUNTEER, "da", ORG, email="volunteer@example.dk"
+    )
+    with start_uow() as uow:
+        uow.recipients.add(volunteer, now=NOW)
+        uow.commit()
+
+
+@pytest.mark.parametrize(("event", "messages"), CONSUMED.values(), ids=CONSUMED.keys())
+async def test_a_redelivered_event_changes_nothing(
+    start_uow: StartUow, event: Callable[[], IntegrationEvent], messages: int
+) -> None:
+    everyone_to_tell(start_uow)
     record = record_of(event())
-    assert await consume(start_uow, record) == []
+    assert await consume(start_uow, record, clock=FakeClock(NOW)) == []
     once = rows(start_uow)
-    assert (once["message"], once["inbox"]) == (1, 1)
-    assert await consume(start_uow, record) == []
+    assert (once["message"], once["inbox"]) == (messages, 1)
+    assert once["delivery"] > messages, "someone is told by e-mail or webhook too"
+    assert await consume(start_uow, record, clock=FakeClock(NOW)) == []
     assert rows(start_uow) == once
 
 
@@ -200,7 +244,15 @@ async def test_a_pool_broadcast_reaches_every_partner_and_every_webhook(
     pending = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=10)
     assert {d.organization_id for d in pending} == {ORG, OTHER_ORG}
     assert {d.source.type for d in pending} == {PoolOpened.event_type}
-    assert count(start_uow, outbox) == 0
+    # The broadcast's delivery only: each webhook's is published when it has been sent.
+    with start_uow() as uow:
+        [value] = uow.session.execute(select(outbox.c.value)).scalars()
+    recorded = DeliveryRecorded.model_validate_json(value)
+    assert (recorded.recipient_kind, recorded.organization_id, recorded.channel) == (
+        "partners",
+        None,
+        "inbox",
+    )
 
 
 async def test_the_inbox_is_own_messages_and_broadcasts_newest_first_with_own_read_marks(
@@ -242,11 +294,9 @@ async def test_a_claimed_and_delivered_webhook_is_published_after_the_inbox_deli
     register(start_uow)
     await consume(start_uow, record_of(referral_offered(organization_id=ORG)))
     clock = clock_when_all_due(start_uow)
-    [attempt] = services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock)
-    assert services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock) == []
-    policy = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
-    outcome = services.RecordWebhookOutcome(attempt.delivery_id, None)
-    services.record_webhook_outcome(outcome, start_uow, policy, clock)
+    [attempt] = claim_webhooks(start_uow, clock)
+    assert claim_webhooks(start_uow, clock) == []
+    record_outcome(start_uow, attempt.delivery_id, None, policy=POLICY, clock=clock)
     delivered = {
         d.id: d
         for d in services.recent_deliveries(start_uow, status=DeliveryStatus.DELIVERED, limit=10)
@@ -256,9 +306,9 @@ async def test_a_claimed_and_delivered_webhook_is_published_after_the_inbox_deli
     with start_uow() as uow:
         values = uow.session.execute(select(outbox.c.value).order_by(outbox.c.seq)).scalars()
         events = [DeliveryRecorded.model_validate_json(v) for v in values]
-    assert [(e.channel, e.status) for e in events] == [
-        ("inbox", "delivered"),
-        ("webhook", "delivered"),
+    assert [(e.channel, e.status, e.recipient_kind) for e in events] == [
+        ("inbox", "delivered", "organization"),
+        ("webhook", "delivered", "organization"),
     ]
 
 
@@ -312,7 +362,7 @@ async def test_dispatchers_claiming_at_once_get_each_due_delivery_exactly_once_b
     dispatchers = 3
     with all_read_before_any_writes(SqlDeliveryRepository, "due", dispatchers):
         results = at_the_same_moment(
-            lambda: services.claim_due_webhooks(start_uow, lease=LEASE, limit=10, clock=clock),
+            lambda: claim_webhooks(start_uow, clock),
             threads=dispatchers,
         )
     assert all(isinstance(r, list) for r in results), results
@@ -400,11 +450,9 @@ async def test_an_erasure_leaves_of_the_referral_only_its_notices_and_what_was_s
         assert await consume(start_uow, record_of(event, offset), clock=clock) == []
     # The offer's webhook is delivered, the withdrawal's waits for a retry, the rest for
     # their first attempt.
-    sent, retrying = services.claim_due_webhooks(start_uow, lease=LEASE, limit=2, clock=clock)
-    policy = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
+    sent, retrying = claim_webhooks(start_uow, clock, limit=2)
     for attempt, error in ((sent, None), (retrying, "HTTP 503")):
-        outcome = services.RecordWebhookOutcome(attempt.delivery_id, error)
-        services.record_webhook_outcome(outcome, start_uow, policy, clock)
+        record_outcome(start_uow, attempt.delivery_id, error, policy=POLICY, clock=clock)
     for reader in (PARTNER, OTHER_PARTNER, OPERATOR):
         for message in services.inbox(reader, start_uow, unread_only=False, limit=20):
             services.mark_read(message.id, reader, start_uow, clock)

@@ -16,14 +16,14 @@ from contracts import (
     ReferralOffered,
 )
 from contracts.referrals import CareFollowUpDue, ReferralStatusChanged
-from notifications import services
-from notifications.domain import Channel, DeliveryStatus, Language
+from notifications import sending, services
+from notifications.domain import Channel, Delivery, DeliveryStatus, Language
 from notifications.webhooks import InvalidWebhookUrl, Owner, WebhookEndpoint, new_secret, sign
 from tests.events import pool_opened, referral_offered
 from tests.fakes import FakeClock
 from tests.notifications.fakes import FakeUnitOfWork
 from tests.notifications.receiver import Receiver
-from tests.notifications.support import BOX, LEASE, NOW, ORG, OTHER_ORG, add_webhook
+from tests.notifications.support import BOX, NOW, ORG, OTHER_ORG, add_webhook, claim_webhooks
 
 OVERLAP = timedelta(hours=24)
 DISABLE_AFTER = timedelta(hours=72)
@@ -344,18 +344,29 @@ def test_secrets_moved_over_in_the_clear_are_sealed_at_start_up() -> None:
     assert services.seal_legacy_secrets(uow, BOX) == 0
 
 
-# --- what deliveries make of the endpoints, until they are queued per endpoint -----------------
+# --- what deliveries make of the endpoints: one delivery per endpoint that wants the event -----
 
 
-def queued(uow: FakeUnitOfWork, *events: ReferralOffered | PoolOpened) -> list[UUID | None]:
-    """Consume each event; the organisations a webhook delivery was queued for."""
+def webhook_deliveries(
+    uow: FakeUnitOfWork, *events: ReferralOffered | PoolOpened
+) -> list[Delivery]:
+    """Consume each event; every webhook delivery queued so far."""
     for event in events:
         consuming = uow.consuming(event.event_type)
         if isinstance(event, ReferralOffered):
             services.notify_referral_offered(event, consuming, Language.DA, FakeClock(NOW))
         else:
             services.announce_pool(event, consuming, Language.DA, FakeClock(NOW))
-    return [d.organization_id for d in uow.deliveries.of_channel(Channel.WEBHOOK)]
+    return uow.deliveries.of_channel(Channel.WEBHOOK)
+
+
+def queued(uow: FakeUnitOfWork, *events: ReferralOffered | PoolOpened) -> list[UUID | None]:
+    """Consume each event; the organisations a webhook delivery was queued for."""
+    return [d.organization_id for d in webhook_deliveries(uow, *events)]
+
+
+def claim(uow: FakeUnitOfWork) -> list[sending.WebhookAttempt]:
+    return claim_webhooks(uow, FakeClock(NOW))
 
 
 def test_an_organisation_whose_endpoints_do_not_want_the_event_gets_no_webhook() -> None:
@@ -368,22 +379,26 @@ def test_an_organisation_whose_endpoints_do_not_want_the_event_gets_no_webhook()
     assert queued(uow, referral_offered(organization_id=ORG)) == [ORG]
 
 
-def test_a_pool_reaches_each_organisation_with_an_endpoint_wanting_it_once() -> None:
+def test_a_pool_reaches_each_partner_endpoint_wanting_it_once() -> None:
     uow = FakeUnitOfWork()
-    add(uow, PARTNER)
-    add(uow, PARTNER, PoolOpened.event_type)
+    everything = add(uow, PARTNER)
+    pools = add(uow, PARTNER, PoolOpened.event_type)
+    add(uow, PARTNER, OFFERED)
     add(uow, OTHER_PARTNER, OFFERED)
     add(uow, CARE)
-    assert queued(uow, pool_opened()) == [ORG]
+    delivered = webhook_deliveries(uow, pool_opened())
+    assert sorted((str(d.webhook_id), d.organization_id) for d in delivered) == sorted(
+        [(str(everything.id), ORG), (str(pools.id), ORG)]
+    )
 
 
-def test_a_delivery_goes_to_the_oldest_endpoint_wanting_it_with_every_secret_signing() -> None:
+def test_each_endpoint_wanting_an_event_gets_it_signed_with_every_secret_of_its_own() -> None:
     uow = FakeUnitOfWork()
     clock = FakeClock(NOW - timedelta(hours=2))
-    add_webhook(uow, "https://partner.example/withdrawals", clock=clock)
+    withdrawals, _ = add_webhook(uow, "https://partner.example/withdrawals", clock=clock)
     services.change_webhook(
         PARTNER,
-        services.webhooks_of(PARTNER, uow)[0].id,
+        withdrawals.id,
         services.ChangeWebhook(event_types=frozenset({WITHDRAWN})),
         uow,
         allow_private_targets=False,
@@ -391,13 +406,19 @@ def test_a_delivery_goes_to_the_oldest_endpoint_wanting_it_with_every_secret_sig
     clock.advance(timedelta(hours=1))
     wanting, old = add_webhook(uow, "https://partner.example/offers", clock=clock)
     _, new = services.rotate_webhook_secret(PARTNER, wanting.id, uow, BOX, OVERLAP, clock)
+    also, own = add_webhook(uow, "https://partner.example/everything", clock=clock)
     queued(uow, referral_offered(organization_id=ORG))
-    [attempt] = services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW))
-    assert (attempt.endpoint_id, attempt.url) == (wanting.id, "https://partner.example/offers")
-    assert [BOX.open(s, wanting.id) for s in attempt.sealed_secrets] == [new, old]
+    signing = {
+        (a.webhook_id, a.url): [BOX.open(s, a.webhook_id) for s in a.sealed_secrets]
+        for a in claim(uow)
+    }
+    assert signing == {
+        (wanting.id, "https://partner.example/offers"): [new, old],
+        (also.id, "https://partner.example/everything"): [own],
+    }
 
 
-def test_a_delivery_whose_organisation_no_longer_wants_it_fails_without_being_sent() -> None:
+def test_a_delivery_to_an_endpoint_that_no_longer_wants_it_fails_without_being_sent() -> None:
     uow = FakeUnitOfWork()
     hook = add(uow, PARTNER)
     queued(uow, referral_offered(organization_id=ORG))
@@ -408,6 +429,16 @@ def test_a_delivery_whose_organisation_no_longer_wants_it_fails_without_being_se
         uow,
         allow_private_targets=False,
     )
-    assert services.claim_due_webhooks(uow, lease=LEASE, limit=10, clock=FakeClock(NOW)) == []
+    assert claim(uow) == []
     [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
     assert delivery.status is DeliveryStatus.FAILED
+
+
+def test_a_delivery_to_a_disabled_endpoint_fails_without_being_sent() -> None:
+    uow = FakeUnitOfWork()
+    hook = add(uow, PARTNER)
+    queued(uow, referral_offered(organization_id=ORG))
+    uow.webhooks.rows[hook.id].disabled_at = NOW
+    assert claim(uow) == []
+    [delivery] = uow.deliveries.of_channel(Channel.WEBHOOK)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 0)

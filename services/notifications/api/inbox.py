@@ -97,7 +97,18 @@ class DeliveryPublic(BaseModel):
     next_attempt_at: datetime | None
     last_error: str | None
     created_at: datetime
-    recorded_at: datetime | None = Field(description="When it was delivered or gave up.")
+    recorded_at: datetime | None = Field(
+        description="When its status became final: delivered, sent, failed, skipped or merged."
+    )
+    recipient_id: UUID | None = Field(
+        description="The person an e-mail or SMS is for (a coordinator, volunteer or operator)."
+    )
+    webhook_id: UUID | None = Field(description="The endpoint a webhook delivery is for.")
+    kind: str | None = Field(description="What an e-mail or SMS says, e.g. `referral_offered`.")
+    digest: bool = Field(description="An e-mail that waits for the recipient's daily digest.")
+    merged_into: UUID | None = Field(
+        description="A merged e-mail's: the delivery of the digest that carried it."
+    )
 
     @classmethod
     def of(cls, delivery: Delivery) -> DeliveryPublic:
@@ -114,6 +125,11 @@ class DeliveryPublic(BaseModel):
             last_error=delivery.last_error,
             created_at=delivery.created_at,
             recorded_at=delivery.recorded_at,
+            recipient_id=delivery.recipient_id,
+            webhook_id=delivery.webhook_id,
+            kind=delivery.kind,
+            digest=delivery.digest,
+            merged_into=delivery.merged_into,
         )
 
 
@@ -179,9 +195,14 @@ def list_deliveries(
     delivery_status: Annotated[
         DeliveryStatus | None, Query(alias="status", description="Only deliveries in this state.")
     ] = None,
+    channel: Annotated[
+        Channel | None, Query(description="Only deliveries on this channel.")
+    ] = None,
 ) -> DeliveriesPublic:
     """When a citizen's data is erased, the deliveries of their referrals still pending are
     deleted; the finished ones keep their record here (to whom, how, the outcome, when,
     which event), but what they sent is forgotten."""
-    deliveries = services.recent_deliveries(start_uow, status=delivery_status, limit=limit)
+    deliveries = services.recent_deliveries(
+        start_uow, status=delivery_status, channel=channel, limit=limit
+    )
     return DeliveriesPublic(data=[DeliveryPublic.of(d) for d in deliveries], count=len(deliveries))
