@@ -48,8 +48,6 @@ KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "follow_up_escalated": _EVERY_CHANNEL,
         "volunteer_named": _EVERY_CHANNEL,
         "webhook_disabled": _EVERY_CHANNEL,
-        # For care systems, whose own systems take it by webhook; people read it in the app.
-        "care_status_changed": (INBOX,),
     }
 )
 """Each kind of message and the channels it has templates for, in every language."""

@@ -511,10 +511,21 @@ def _queue_webhook(
 
 
 def inbox(
-    reader: Reader, start_uow: UnitOfWorkFactory, *, unread_only: bool, limit: int
+    reader: Reader,
+    start_uow: UnitOfWorkFactory,
+    *,
+    unread_only: bool,
+    limit: int,
+    offset: int = 0,
 ) -> list[Message]:
     with start_uow() as uow:
-        return uow.messages.for_reader(reader, unread_only=unread_only, limit=limit)
+        return uow.messages.for_reader(reader, unread_only=unread_only, limit=limit, offset=offset)
+
+
+def inbox_size(reader: Reader, start_uow: UnitOfWorkFactory, *, unread_only: bool) -> int:
+    """How many messages the reader's inbox holds (unread only, or all)."""
+    with start_uow() as uow:
+        return uow.messages.count_for_reader(reader, unread_only=unread_only)
 
 
 def mark_read(

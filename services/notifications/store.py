@@ -291,9 +291,13 @@ def _recipient(row: RecipientRow) -> Recipient:
 class MessageRepository(Protocol):
     def add(self, message: Message) -> None: ...
 
-    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+    def for_reader(
+        self, reader: Reader, *, unread_only: bool, limit: int, offset: int = 0
+    ) -> list[Message]:
         """What the reader may see (`Reader.can_see`), newest first, with its read marks."""
         ...
+
+    def count_for_reader(self, reader: Reader, *, unread_only: bool) -> int: ...
 
     def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
         """The message with the reader's read mark, if the reader may see it."""
@@ -327,12 +331,24 @@ class SqlMessageRepository:
             )
         )
 
-    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+    def for_reader(
+        self, reader: Reader, *, unread_only: bool, limit: int, offset: int = 0
+    ) -> list[Message]:
         query = self._visible_to(reader)
         if unread_only:
             query = query.where(col(MessageReadRow.read_at).is_(None))
-        query = query.order_by(col(MessageRow.created_at).desc(), col(MessageRow.id)).limit(limit)
+        query = (
+            query.order_by(col(MessageRow.created_at).desc(), col(MessageRow.id))
+            .offset(offset)
+            .limit(limit)
+        )
         return [_message(row, read_at) for row, read_at in self.session.exec(query)]
+
+    def count_for_reader(self, reader: Reader, *, unread_only: bool) -> int:
+        query = self._visible_to(reader)
+        if unread_only:
+            query = query.where(col(MessageReadRow.read_at).is_(None))
+        return int(self.session.exec(select(func.count()).select_from(query.subquery())).one())
 
     def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
         query = self._visible_to(reader).where(MessageRow.id == message_id)

@@ -22,11 +22,17 @@ class FakeMessageRepository:
     def add(self, message: Message) -> None:
         self.rows[message.id] = copy.deepcopy(message)
 
-    def for_reader(self, reader: Reader, *, unread_only: bool, limit: int) -> list[Message]:
+    def for_reader(
+        self, reader: Reader, *, unread_only: bool, limit: int, offset: int = 0
+    ) -> list[Message]:
         visible = [self._as_read_by(m, reader) for m in self.rows.values() if reader.can_see(m)]
         if unread_only:
             visible = [m for m in visible if m.read_at is None]
-        return sorted(visible, key=lambda m: m.created_at, reverse=True)[:limit]
+        newest_first = sorted(visible, key=lambda m: m.created_at, reverse=True)
+        return newest_first[offset : offset + limit]
+
+    def count_for_reader(self, reader: Reader, *, unread_only: bool) -> int:
+        return len(self.for_reader(reader, unread_only=unread_only, limit=len(self.rows) + 1))
 
     def get_for_reader(self, message_id: UUID, reader: Reader) -> Message | None:
         message = self.rows.get(message_id)

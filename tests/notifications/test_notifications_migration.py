@@ -1,13 +1,16 @@
 """Revision 0003 gives messages their audience and referral, and read marks their reader;
-revision 0004 gives deliveries their referral: what was stored before keeps its meaning,
+revision 0004 gives deliveries their referral; revision 0007 gives them their recipient (a
+person, an endpoint) and sends e-mails and SMS: what was stored before keeps its meaning,
 both ways."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from uuid import uuid4
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
 
+import pytest
 from alembic import command
-from sqlalchemy import Engine, Integer, String, Uuid, column, insert, select, table
+from sqlalchemy import Engine, Integer, String, Uuid, column, insert, inspect, select, table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -15,6 +18,9 @@ from notifications import services
 from notifications.app import MIGRATIONS
 from notifications.domain import (
     Audience,
+    Channel,
+    Delivery,
+    DeliveryStatus,
     Language,
     Message,
     OperatorReader,
@@ -22,10 +28,20 @@ from notifications.domain import (
     SourceEvent,
     Template,
 )
-from notifications.store import NotificationsUnitOfWork
-from notifications.webhooks import webhook_body
+from notifications.store import DeliveryRow, NotificationsUnitOfWork
+from notifications.webhooks import Owner, new_secret, webhook_body
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
+from tests.fakes import FakeClock
+from tests.kit import record_of
+from tests.notifications.support import (
+    BOX,
+    CARE_SYSTEM,
+    StartUow,
+    claim_webhooks,
+    consume,
+    referral_status_changed,
+)
 
 ORG = uuid4()
 READ_AT = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -194,3 +210,176 @@ def test_deliveries_from_before_revision_0004_are_found_by_the_referral_they_are
     with engine.connect() as connection:
         kept = connection.execute(select(DELIVERY_0003.c.id)).scalars().all()
     assert set(kept) == {d["id"] for d in deliveries.values()}
+
+
+DELIVERY_0006 = table(
+    "delivery",
+    *(column(c.name, c.type) for c in DELIVERY_0003.columns),
+    column("referral_id", Uuid()),
+    column("next_attempt_at", UTCDateTime()),
+    column("last_error", String()),
+    column("recorded_at", UTCDateTime()),
+)
+WEBHOOK_0005 = table(
+    "webhook",
+    column("organization_id", Uuid()),
+    column("url", String()),
+    column("secret", String()),
+    column("registered_at", UTCDateTime()),
+)
+COLUMNS_0007 = {"recipient_key", "recipient_id", "webhook_id", "kind", "fields", "digest"}
+
+
+def delivery_0006(channel: str, status: str, organization_id: UUID | None) -> dict[str, object]:
+    """A delivery as revision 0006 stores it: to an organisation, or to every partner."""
+    pending = status == "pending"
+    return {
+        **old_delivery(channel, body="{}" if channel == "webhook" else None),
+        "organization_id": organization_id,
+        "status": status,
+        "referral_id": uuid4(),
+        "attempts": 0 if channel == "inbox" else 1,
+        "next_attempt_at": READ_AT if pending else None,
+        "last_error": "HTTP 503" if pending else None,
+        "recorded_at": None if pending else READ_AT,
+    }
+
+
+def migrated(engine: Engine) -> StartUow:
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
+
+
+def deliveries_0006(engine: Engine) -> dict[object, dict[str, object]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(DELIVERY_0006)).mappings().all()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def test_deliveries_from_before_revision_0007_keep_their_meaning_and_peoples_go_back_down(
+    engine_for: Callable[[str], Engine],
+) -> None:
+    engine = engine_for("notifications")
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, "0006")
+    before = {
+        "inbox": delivery_0006("inbox", "delivered", ORG),
+        "broadcast": delivery_0006("inbox", "delivered", None),
+        "webhook delivered": delivery_0006("webhook", "delivered", ORG),
+        "webhook failed": delivery_0006("webhook", "failed", ORG),
+    }
+    with engine.begin() as connection:
+        connection.execute(insert(DELIVERY_0006), list(before.values()))
+
+    command.upgrade(config, "head")
+    start_uow = migrated(engine)
+    with start_uow() as uow:
+        found = {name: uow.deliveries.get(d["id"]) for name, d in before.items()}
+        keys = {
+            name: uow.session.get(DeliveryRow, d["id"]).recipient_key  # type: ignore[union-attr]
+            for name, d in before.items()
+        }
+    for name, delivery in found.items():
+        assert delivery is not None, name
+        old = before[name]
+        assert (delivery.organization_id, delivery.status.value, delivery.body) == (
+            old["organization_id"],
+            old["status"],
+            old["body"],
+        )
+        assert (delivery.recipient_id, delivery.kind, delivery.digest) == (None, None, False)
+    assert keys == {
+        "inbox": f"organization:{ORG}",
+        "broadcast": "all",
+        "webhook delivered": f"organization:{ORG}",
+        "webhook failed": f"organization:{ORG}",
+    }
+    # The key is the one the service computes: an event still reaches each recipient once.
+    inbox = found["inbox"]
+    assert inbox is not None
+    again = Delivery(uuid4(), ORG, Channel.INBOX, inbox.source, READ_AT, DeliveryStatus.DELIVERED)
+    with start_uow() as uow:
+        uow.deliveries.add(again)
+        with pytest.raises(IntegrityError):
+            uow.commit()
+    email = Delivery.to_person(
+        uuid4(),
+        ORG,
+        Channel.EMAIL,
+        "offer_expired",
+        {"referral_id": uuid4(), "expired": READ_AT},
+        inbox.source,
+        READ_AT,
+        at=READ_AT,
+    )
+    with start_uow() as uow:
+        uow.deliveries.add(email)
+        uow.commit()
+
+    # Down again, an e-mail or SMS goes: there was no channel for it.
+    command.downgrade(config, "0006")
+    assert not COLUMNS_0007 & {c["name"] for c in inspect(engine).get_columns("delivery")}
+    assert deliveries_0006(engine) == {d["id"]: d for d in before.values()}
+    command.upgrade(config, "head")
+    with migrated(engine)() as uow:
+        assert uow.deliveries.get(email.id) is None
+        assert uow.deliveries.get(inbox.id) == inbox
+
+
+def test_a_webhook_pending_before_revision_0007_is_still_sent_to_its_organisations_endpoint(
+    engine_for: Callable[[str], Engine],
+) -> None:
+    engine = engine_for("notifications")
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, "0005")
+    webhook = {
+        "organization_id": ORG,
+        "url": "https://partner.example/hook",
+        "secret": new_secret(),
+        "registered_at": READ_AT - timedelta(days=30),
+    }
+    pending = delivery_0006("webhook", "pending", ORG)
+    with engine.begin() as connection:
+        connection.execute(insert(WEBHOOK_0005), [webhook])
+        connection.execute(insert(DELIVERY_0006), [pending])
+
+    command.upgrade(config, "head")
+    start_uow = migrated(engine)
+    services.seal_legacy_secrets(start_uow, BOX)  # as at start-up
+    [endpoint] = services.webhooks_of(Owner(organization_id=ORG), start_uow)
+
+    [attempt] = claim_webhooks(start_uow, FakeClock(READ_AT))
+
+    assert (attempt.delivery_id, attempt.webhook_id, attempt.url, attempt.body) == (
+        pending["id"],
+        endpoint.id,
+        webhook["url"],
+        pending["body"],
+    )
+    assert [BOX.open(s, endpoint.id) for s in attempt.sealed_secrets] == [webhook["secret"]]
+
+
+async def test_down_below_revision_0007_no_webhook_waits_without_an_organisation_to_send_it_to(
+    engine_for: Callable[[str], Engine],
+) -> None:
+    # Before 0007 a webhook was for an organisation: one for a care system would be sent to
+    # nobody, and the dispatcher of then takes an organisation for granted.
+    engine = engine_for("notifications")
+    config = alembic_config(MIGRATIONS, engine)
+    command.upgrade(config, "head")
+    start_uow = migrated(engine)
+    care = services.AddWebhook(Owner(care_system=CARE_SYSTEM), "https://care.example/hook")
+    services.add_webhook(care, start_uow, BOX, allow_private_targets=False)
+    record = record_of(referral_status_changed())
+    assert await consume(start_uow, record, clock=FakeClock(READ_AT)) == []
+    [waiting] = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
+    assert (waiting.channel, waiting.organization_id) == (Channel.WEBHOOK, None)
+
+    command.downgrade(config, "0006")
+
+    left = deliveries_0006(engine).values()
+    assert [
+        d["id"]
+        for d in left
+        if (d["channel"], d["status"], d["organization_id"]) == ("webhook", "pending", None)
+    ] == []

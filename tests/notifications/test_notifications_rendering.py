@@ -16,7 +16,6 @@ from jinja2 import UndefinedError, meta
 from contracts.referrals import (
     EscalationReason,
     FollowUpPart,
-    ReferralState,
     TimeOfDay,
     WithdrawalReason,
 )
@@ -105,7 +104,6 @@ SAMPLES: Mapping[str, Mapping[str, object]] = {
         "failing_since": WINTER,
         "url": URL,
     },
-    "care_status_changed": {"referral_id": REFERRAL_ID, "status": "accepted"},
 }
 
 # What an e-mail or SMS never says: what the citizen is like, and which referral it is. They say
@@ -185,26 +183,23 @@ def test_every_kind_has_all_three_languages_for_each_of_its_channels_and_nothing
     assert found == expected
 
 
-def test_every_kind_but_the_care_systems_status_reaches_people_on_every_channel() -> None:
-    assert dict(KINDS) == {
-        **dict.fromkeys(
-            [
-                "referral_offered",
-                "offer_withdrawn",
-                "offer_expired",
-                "referral_escalated",
-                "pool_opened",
-                "deletion_requested",
-                "follow_up_due",
-                "follow_up_overdue",
-                "follow_up_escalated",
-                "volunteer_named",
-                "webhook_disabled",
-            ],
-            (INBOX, EMAIL, SMS),
-        ),
-        "care_status_changed": (INBOX,),
-    }
+def test_every_kind_reaches_people_on_every_channel() -> None:
+    assert dict(KINDS) == dict.fromkeys(
+        [
+            "referral_offered",
+            "offer_withdrawn",
+            "offer_expired",
+            "referral_escalated",
+            "pool_opened",
+            "deletion_requested",
+            "follow_up_due",
+            "follow_up_overdue",
+            "follow_up_escalated",
+            "volunteer_named",
+            "webhook_disabled",
+        ],
+        (INBOX, EMAIL, SMS),
+    )
 
 
 @pytest.mark.parametrize(("kind", "channel", "language"), EVERY_TEMPLATE)
@@ -323,8 +318,6 @@ def test_a_missing_template_is_named_by_kind_channel_and_language(
 ) -> None:
     with pytest.raises(TemplateMissing, match=r"no fax template for 'referral_offered' in .*'sv'"):
         render("referral_offered", "fax", Language.SV, **SAMPLES["referral_offered"])
-    with pytest.raises(TemplateMissing, match="no email template for 'care_status_changed'"):
-        render("care_status_changed", EMAIL, Language.DA, **SAMPLES["care_status_changed"])
     with pytest.raises(TemplateMissing, match=r"no inbox template for 'no_such_kind' in .*'en'"):
         render("no_such_kind", INBOX, Language.EN)
     # Declared, but no file: the loader's miss is told the same way.
@@ -448,7 +441,6 @@ VARIANTS = [
     ("volunteer_named", "needs_accompaniment", [True, False]),
     ("referral_offered", "interests", [["walking"], []]),
     ("referral_escalated", "interests", [["walking"], []]),
-    ("care_status_changed", "status", list(get_args(ReferralState))),
 ]
 
 

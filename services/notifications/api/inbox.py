@@ -77,7 +77,9 @@ class MessagePublic(BaseModel):
 
 class MessagesPublic(BaseModel):
     data: list[MessagePublic]
-    count: int
+    count: int = Field(description="How many messages this page holds.")
+    total: int = Field(description="How many the inbox holds (unread only, if asked).")
+    offset: int = Field(description="How many newer ones come before this page.")
 
 
 class DeliveryPublic(BaseModel):
@@ -155,14 +157,26 @@ def read_inbox(
     start_uow: StartUow,
     principal: InboxReader,
     limit: Limit = 50,
+    offset: Annotated[
+        int, Query(ge=0, le=100_000, description="Skip this many newer messages: the page.")
+    ] = 0,
     unread_only: Annotated[bool, Query(description="Only what is not marked read.")] = False,
 ) -> MessagesPublic:
     """A partner reads its organisation's messages and the broadcasts to every partner,
     with the organisation's read marks. An operator reads the operators' messages
     (escalated referrals), which no partner sees; the messages are shared by all
     operators, the read marks are each operator's own (by the token's subject)."""
-    messages = services.inbox(_reader(principal), start_uow, unread_only=unread_only, limit=limit)
-    return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
+    reader = _reader(principal)
+    messages = services.inbox(
+        reader, start_uow, unread_only=unread_only, limit=limit, offset=offset
+    )
+    total = services.inbox_size(reader, start_uow, unread_only=unread_only)
+    return MessagesPublic(
+        data=[MessagePublic.of(m) for m in messages],
+        count=len(messages),
+        total=total,
+        offset=offset,
+    )
 
 
 @router.post(
