@@ -317,11 +317,7 @@ def announce_pool(
         "closes_on": event.closes_on,
         "criteria": event.criteria,
     }
-    text = rendering.render("pool_opened", rendering.INBOX, language, **fields).text
-    message = Message(
-        uuid4(), Audience.PARTNERS, None, Template.POOL_OPENED, language, text, source, now
-    )
-    _put_in_inbox(uow, message)
+    _put_in_inbox(uow, Audience.PARTNERS, None, source, "pool_opened", fields, language, now)
     for endpoint in uow.webhooks.partners_enabled():
         if endpoint.wants(source.type):
             _queue_webhook(uow, endpoint, source, event, now)
@@ -377,19 +373,17 @@ def _tell_organization_people(
     referral_id: UUID | None = None,
 ) -> None:
     """The message in the organisation's inbox, and to its coordinators as each chose."""
-    text = rendering.render(kind, rendering.INBOX, language, **fields).text
-    message = Message(
-        uuid4(),
+    _put_in_inbox(
+        uow,
         Audience.ORGANIZATION,
         organization_id,
-        Template(kind),
-        language,
-        text,
         source,
+        kind,
+        fields,
+        language,
         now,
-        referral_id=referral_id,
+        referral_id,
     )
-    _put_in_inbox(uow, message)
     for coordinator in uow.recipients.coordinators(organization_id):
         _tell_person(uow, coordinator, source, kind, fields, now, referral_id)
 
@@ -405,19 +399,7 @@ def _tell_operators(
 ) -> None:
     """The operators get the message in the inbox they share; each operator who asked for
     the district (or for all) as they chose."""
-    text = rendering.render(kind, rendering.INBOX, language, **fields).text
-    message = Message(
-        uuid4(),
-        Audience.OPERATORS,
-        None,
-        Template(kind),
-        language,
-        text,
-        source,
-        now,
-        referral_id=referral_id,
-    )
-    _put_in_inbox(uow, message)
+    _put_in_inbox(uow, Audience.OPERATORS, None, source, kind, fields, language, now, referral_id)
     district = fields.get("district")
     for operator in uow.recipients.operators():
         if not operator.districts or district is None or district in operator.districts:
@@ -489,7 +471,31 @@ def _consumed(uow: UnitOfWork) -> SourceEvent:
     return SourceEvent(UUID(uow.consumed.id), uow.consumed.type)
 
 
-def _put_in_inbox(uow: UnitOfWork, message: Message) -> None:
+def _put_in_inbox(
+    uow: UnitOfWork,
+    audience: Audience,
+    organization_id: UUID | None,
+    source: SourceEvent,
+    kind: str,
+    fields: Fields,
+    language: Language,
+    now: datetime,
+    referral_id: UUID | None = None,
+) -> None:
+    """The message, in the service's language, in the audience's inbox: delivered (and the
+    delivery published) as it is stored."""
+    text = rendering.render(kind, rendering.INBOX, language, **fields).text
+    message = Message(
+        uuid4(),
+        audience,
+        organization_id,
+        Template(kind),
+        language,
+        text,
+        source,
+        now,
+        referral_id=referral_id,
+    )
     uow.messages.add(message)
     delivery = Delivery.to_inbox(message)
     uow.deliveries.add(delivery)

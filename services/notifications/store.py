@@ -645,6 +645,11 @@ class SqlDeliveryRepository:
             )
             .order_by(col(DeliveryRow.next_attempt_at))
             .limit(limit)
+            # On PostgreSQL, rows another dispatcher is claiming are passed over rather than
+            # waited for, so that two replicas claim different deliveries in one round
+            # (`claim` alone would keep them apart, but leave the second with nothing).
+            # SQLite has no row locks, and ignores it.
+            .with_for_update(skip_locked=True)
         )
         return [_delivery(row) for row in rows]
 
