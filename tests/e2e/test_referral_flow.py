@@ -180,10 +180,12 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
     assert offered_event.data()["organization_id"] == str(PARTNER_ORG)
     deliveries = [
         r
-        for r in await records_on(system.kafka, "notifications.delivery.v1")
+        for r in await records_on(system.kafka, "notifications.delivery.v2")
         if r.data()["source_event_id"] == offered_event.headers["ce_id"]
     ]
-    assert {d.data()["channel"] for d in deliveries} >= {"inbox"}
+    assert ("inbox", "organization") in {
+        (d.data()["channel"], d.data()["recipient_kind"]) for d in deliveries
+    }
     for record in [*on_referrals, *on_directory, *deliveries]:
         validated_cloudevent(record.headers, record.value)
         assert record.key == record.subject

@@ -25,6 +25,10 @@ class Received:
     body: dict[str, Any]
     signature_valid: bool
     answered: int
+    raw: bytes
+    """The body as it came, byte for byte: what was signed."""
+    signatures: str
+    """The `webhook-signature` header."""
 
 
 @dataclass
@@ -55,13 +59,16 @@ def webhook_receiver(**options: Any) -> Iterator[Receiver]:
             raw = self.rfile.read(int(self.headers["content-length"]))
             webhook_id = self.headers["webhook-id"]
             timestamp = self.headers["webhook-timestamp"]
-            valid = receiver.verify(webhook_id, timestamp, raw, self.headers["webhook-signature"])
+            signatures = self.headers["webhook-signature"]
+            valid = receiver.verify(webhook_id, timestamp, raw, signatures)
             if len(receiver.received) < receiver.failures_first:
                 answer = 500
             else:
                 answer = 204 if valid else 401
             receiver.received.append(
-                Received(webhook_id, int(timestamp), json.loads(raw), valid, answer)
+                Received(
+                    webhook_id, int(timestamp), json.loads(raw), valid, answer, raw, signatures
+                )
             )
             self.send_response(answer)
             self.end_headers()

@@ -16,6 +16,8 @@ from contracts import (
 )
 from contracts.referrals import CareFollowUpDue, FollowUpPart, ReferralStatusChanged
 from notifications import consumers, sending, services
+from notifications.channels.webhook import Resolve
+from notifications.dispatcher import Dispatcher, Senders
 from notifications.domain import (
     Channel,
     Delivery,
@@ -24,6 +26,7 @@ from notifications.domain import (
     PartnerReader,
     RetryPolicy,
 )
+from notifications.recipients import Preferences, RecipientKind
 from notifications.sealing import SecretBox
 from notifications.services import Clock, UnitOfWorkFactory
 from notifications.store import NotificationsUnitOfWork
@@ -91,6 +94,32 @@ def record_outcome(
         policy,
         disable_webhooks_after=DISABLE_AFTER,
         language=language,
+        clock=clock,
+    )
+
+
+def webhook_dispatcher(
+    start_uow: UnitOfWorkFactory,
+    clock: Clock,
+    *,
+    policy: RetryPolicy,
+    resolve: Resolve,
+    box: SecretBox = BOX,
+    allow_private_targets: bool = True,
+    timeout_seconds: float = 5,
+) -> Dispatcher:
+    """A dispatcher with no mail server or SMS gateway: it sends webhooks only, on the
+    test's clock, opening their secrets with `box` and resolving names with `resolve`."""
+    return Dispatcher(
+        start_uow,
+        Senders(box=box, resolve=resolve),
+        policy=policy,
+        links=LINKS,
+        language=Language.DA,
+        disable_webhooks_after=DISABLE_AFTER,
+        poll_seconds=0.05,
+        timeout_seconds=timeout_seconds,
+        allow_private_targets=allow_private_targets,
         clock=clock,
     )
 
@@ -183,6 +212,21 @@ def care_follow_up_due(care_system: str = CARE_SYSTEM) -> CareFollowUpDue:
         due_at=DUE_AT,
         wellbeing_expected=True,
     )
+
+
+def people_to_tell(start_uow: UnitOfWorkFactory) -> dict[RecipientKind, UUID]:
+    """A coordinator of ORG and an operator of every district, each with an e-mail address
+    and the default preferences: their ids."""
+    ids = {}
+    for kind, subject, organization_id in (
+        (RecipientKind.COORDINATOR, "coordinator-1", ORG),
+        (RecipientKind.OPERATOR, "operator-1", None),
+    ):
+        caller = services.SignedIn(kind, subject, organization_id)
+        contact = {"email": f"{subject}@example.dk"}
+        person = services.set_preferences(caller, contact, Preferences(), start_uow, Language.DA)
+        ids[kind] = person.id
+    return ids
 
 
 StartUow = Callable[[], NotificationsUnitOfWork]

@@ -249,6 +249,7 @@ def test_the_document_says_who_reads_the_inbox_and_what_a_message_carries(
         "follow_up_due",
         "follow_up_overdue",
         "follow_up_escalated",
+        "webhook_disabled",
     }
     assert "`deletion_requested`" in message["properties"]["kind"]["description"]
 
@@ -292,10 +293,11 @@ def test_a_consumed_offer_leaves_its_delivery_event_in_the_outbox(
     deliver(client, referral_offered(organization_id=ORG))
     with engine.connect() as connection:
         row = connection.execute(select(outbox)).one()
-    assert row.topic == "notifications.delivery.v1"
+    assert row.topic == "notifications.delivery.v2"
     assert row.published_at is None  # Kafka is unreachable: it waits for the relay
     event = DeliveryRecorded.model_validate_json(row.value)
-    assert (event.organization_id, event.channel, event.status) == (ORG, "inbox", "delivered")
+    assert (event.recipient_kind, event.organization_id) == ("organization", ORG)
+    assert (event.channel, event.status) == ("inbox", "delivered")
 
 
 def test_the_running_service_sends_a_withdrawal_to_the_partners_webhook(
@@ -341,7 +343,7 @@ def test_the_running_service_retries_a_failing_webhook_until_it_is_delivered(
     client = start(
         allow_private_webhook_targets=True,
         dispatcher_poll_seconds=0.05,
-        webhook_first_retry_seconds=0.1,
+        retry_first_seconds=0.1,
     )
     with webhook_receiver(failures_first=1) as receiver:
         registered = client.post("/webhooks", headers=PARTNER, json={"url": receiver.url})

@@ -1,4 +1,5 @@
-"""The webhook dispatcher against a real local HTTP endpoint, on SQLite and PostgreSQL.
+"""The dispatcher sending webhooks to real local HTTP endpoints, on SQLite and PostgreSQL:
+signed, retried, one delivery per endpoint, and endpoints that keep failing disabled.
 
 Its clock is the test's: back-off and timestamps follow the clock the test moves, not the
 time the test takes.
@@ -8,29 +9,38 @@ import asyncio
 import base64
 import socket
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
 from sqlalchemy import select
 
-from contracts import DeliveryRecorded, ReferralOffered
+from contracts import DeliveryRecorded, OfferWithdrawn, ReferralOffered
 from notifications import services
-from notifications.dispatcher import Resolve, WebhookDispatcher
-from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
+from notifications.channels.webhook import Resolve
+from notifications.dispatcher import Dispatcher
+from notifications.domain import Channel, Delivery, DeliveryStatus, Language, RetryPolicy, Template
+from notifications.rendering import when
 from notifications.sealing import SecretBox
+from notifications.webhooks import Owner, WebhookEndpoint
 from runtime.storage import outbox
-from tests.events import referral_offered
+from tests.events import offer_withdrawn, referral_offered
 from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.receiver import Receiver, webhook_receiver
 from tests.notifications.support import (
     BOX,
+    DISABLE_AFTER,
+    OPERATOR,
     ORG,
+    OTHER_PARTNER,
+    PARTNER,
     StartUow,
     add_webhook,
     consume,
+    people_to_tell,
     referral_erased,
+    webhook_dispatcher,
 )
 
 BACK_OFF = timedelta(minutes=5)
@@ -43,23 +53,20 @@ def dispatcher(
     max_attempts: int = 3,
     resolve: Resolve | None = None,
     allow_private_targets: bool = True,
-) -> WebhookDispatcher:
+) -> Dispatcher:
     """A dispatcher to the test's receiver on 127.0.0.1, or, given a resolver, to where it
     says a webhook's host is."""
-
-    def no_lookups(host: str, port: int) -> list[str]:
-        raise AssertionError("an address literal needs no lookup")
-
-    return WebhookDispatcher(
+    return webhook_dispatcher(
         start_uow,
+        clock,
         policy=RetryPolicy(max_attempts=max_attempts, first_delay=BACK_OFF),
-        poll_seconds=0.05,
-        timeout_seconds=5,
-        allow_private_targets=allow_private_targets,
-        box=BOX,
         resolve=resolve or no_lookups,
-        clock=clock,
+        allow_private_targets=allow_private_targets,
     )
+
+
+def no_lookups(host: str, port: int) -> list[str]:
+    raise AssertionError("an address literal needs no lookup")
 
 
 async def offer_to(start_uow: StartUow, receiver: Receiver) -> UUID:
@@ -124,14 +131,12 @@ async def test_a_secret_that_does_not_open_under_the_keys_configured_is_not_sent
     other_keys = SecretBox.parse(f"test-1:{base64.b64encode(bytes(32)).decode()}")
     with webhook_receiver() as receiver:
         delivery_id = await offer_to(start_uow, receiver)
-        sender = WebhookDispatcher(
+        sender = webhook_dispatcher(
             start_uow,
+            clock_when_due(start_uow, delivery_id),
             policy=RetryPolicy(max_attempts=3, first_delay=BACK_OFF),
-            poll_seconds=0.05,
-            timeout_seconds=5,
-            allow_private_targets=True,
+            resolve=no_lookups,
             box=other_keys,
-            clock=clock_when_due(start_uow, delivery_id),
         )
         assert await sender.dispatch_due() == 1
     assert receiver.received == []
@@ -305,3 +310,163 @@ async def test_a_webhook_erased_while_it_is_sent_is_let_go_and_the_round_goes_on
     assert delivery(start_uow, other_id).status is DeliveryStatus.DELIVERED
     webhooks = [e for e in published(start_uow) if e.channel == "webhook"]
     assert [(e.delivery_id, e.status) for e in webhooks] == [(other_id, "delivered")]
+
+
+# --- endpoints that keep failing ---------------------------------------------------------------
+
+DAY = timedelta(days=1)
+# A retry a day: the endpoint's fourth failed attempt comes DISABLE_AFTER after its first.
+DAILY = RetryPolicy(max_attempts=10, first_delay=DAY, max_delay=DAY)
+DISABLED = "notifications.webhook.disabled"
+
+
+def endpoint_of(start_uow: StartUow) -> WebhookEndpoint:
+    [endpoint] = services.webhooks_of(Owner(organization_id=ORG), start_uow)
+    return endpoint
+
+
+def pending_emails_of_kind(start_uow: StartUow, kind: str) -> list[Delivery]:
+    pending = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=50)
+    return [d for d in pending if d.channel is Channel.EMAIL and d.kind == kind]
+
+
+async def dispatch_at(sender: Dispatcher, clock: FakeClock, moment: datetime) -> int:
+    clock.now = moment
+    return await sender.dispatch_due()
+
+
+async def test_an_endpoint_failing_for_the_disable_time_is_disabled_and_owner_and_operators_told(
+    start_uow: StartUow,
+) -> None:
+    with webhook_receiver(failures_first=99) as receiver:
+        delivery_id = await offer_to(start_uow, receiver)
+        people = people_to_tell(start_uow)
+        clock = clock_when_due(start_uow, delivery_id)
+        first_failure = clock.now
+        sender = webhook_dispatcher(start_uow, clock, policy=DAILY, resolve=no_lookups)
+        for days in range(3):
+            assert await dispatch_at(sender, clock, first_failure + days * DAY) == 1
+        still = endpoint_of(start_uow)
+        assert (still.enabled, still.failing_since) == (True, first_failure)
+        assert pending_emails_of_kind(start_uow, "webhook_disabled") == []
+
+        assert await dispatch_at(sender, clock, first_failure + DISABLE_AFTER) == 1
+        disabled = endpoint_of(start_uow)
+        assert disabled.disabled_at == first_failure + DISABLE_AFTER
+        assert await dispatch_at(sender, clock, first_failure + DISABLE_AFTER + 2 * DAY) == 0
+    assert len(receiver.received) == 4, "nothing is sent to it once disabled"
+
+    text = (
+        f"Webhooken for {ORG} har fejlet siden {when(first_failure, Language.DA)} og er slået "
+        "fra. Der sendes ikke flere hændelser til den, før den er rettet og slået til igen."
+    )
+    for reader in (PARTNER, OPERATOR):
+        [told] = [
+            m
+            for m in services.inbox(reader, start_uow, unread_only=False, limit=10)
+            if m.template is Template.WEBHOOK_DISABLED
+        ]
+        assert (told.text, told.created_at) == (text, disabled.disabled_at)
+        assert told.source.type == DISABLED
+    assert services.inbox(OTHER_PARTNER, start_uow, unread_only=False, limit=10) == []
+    # Urgent: each person's e-mail is due at once, past quiet hours and digests.
+    emails = pending_emails_of_kind(start_uow, "webhook_disabled")
+    assert sorted((str(e.recipient_id), e.next_attempt_at) for e in emails) == sorted(
+        (str(person), disabled.disabled_at) for person in people.values()
+    )
+    told_in_inbox = [
+        (e.recipient_kind, e.organization_id, e.channel, e.status)
+        for e in published(start_uow)
+        if e.source_event_type == DISABLED
+    ]
+    assert sorted(told_in_inbox, key=str) == sorted(
+        [("organization", ORG, "inbox", "delivered"), ("operators", None, "inbox", "delivered")],
+        key=str,
+    )
+
+
+async def test_with_the_attempt_that_disables_an_endpoint_its_pending_deliveries_fail(
+    start_uow: StartUow,
+) -> None:
+    with webhook_receiver(failures_first=99) as receiver:
+        first = await offer_to(start_uow, receiver)
+        clock = clock_when_due(start_uow, first)
+        first_failure = clock.now
+        # Another offer an hour later: at the disabling its delivery waits for a retry.
+        later = record_of(referral_offered(organization_id=ORG), 1)
+        hour = timedelta(hours=1)
+        assert await consume(start_uow, later, clock=FakeClock(first_failure + hour)) == []
+        [second] = [
+            d.id
+            for d in services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
+            if d.id != first
+        ]
+        sender = webhook_dispatcher(start_uow, clock, policy=DAILY, resolve=no_lookups)
+        for days in range(3):
+            assert await dispatch_at(sender, clock, first_failure + days * DAY) == 1
+            assert await dispatch_at(sender, clock, first_failure + days * DAY + hour) == 1
+
+        assert await dispatch_at(sender, clock, first_failure + DISABLE_AFTER) == 1
+    assert len(receiver.received) == 7
+
+    disabled_at = first_failure + DISABLE_AFTER
+    for delivery_id in (first, second):
+        failed = delivery(start_uow, delivery_id)
+        assert (failed.status, failed.next_attempt_at, failed.recorded_at) == (
+            DeliveryStatus.FAILED,
+            None,
+            disabled_at,
+        )
+    webhooks = [(e.delivery_id, e.status) for e in published(start_uow) if e.channel == "webhook"]
+    assert sorted(webhooks, key=str) == sorted([(first, "failed"), (second, "failed")], key=str)
+
+
+# --- several endpoints of one organisation -----------------------------------------------------
+
+
+async def test_each_endpoint_of_an_organisation_gets_only_what_it_wants_signed_with_its_own_secret(
+    start_uow: StartUow,
+) -> None:
+    with webhook_receiver() as offers, webhook_receiver() as withdrawals:
+        for receiver, wanted in (
+            (offers, ReferralOffered.event_type),
+            (withdrawals, OfferWithdrawn.event_type),
+        ):
+            command = services.AddWebhook(
+                Owner(organization_id=ORG), receiver.url, frozenset({wanted})
+            )
+            _, receiver.secret = services.add_webhook(
+                command, start_uow, BOX, allow_private_targets=True
+            )
+        offer = referral_offered(organization_id=ORG)
+        withdrawal = offer_withdrawn(offer, reason="reassigned")
+        assert await consume(start_uow, record_of(offer, 0), record_of(withdrawal, 1)) == []
+        pending = services.recent_deliveries(start_uow, status=DeliveryStatus.PENDING, limit=5)
+        assert len(pending) == 2
+        clock = FakeClock(max(d.next_attempt_at for d in pending if d.next_attempt_at))
+        assert await dispatcher(start_uow, clock).dispatch_due() == 2
+    [to_offers] = offers.received
+    [to_withdrawals] = withdrawals.received
+    assert (to_offers.body["type"], to_offers.body["data"]) == (
+        ReferralOffered.event_type,
+        offer.model_dump(mode="json"),
+    )
+    assert (to_withdrawals.body["type"], to_withdrawals.body["data"]) == (
+        OfferWithdrawn.event_type,
+        withdrawal.model_dump(mode="json"),
+    )
+    assert to_offers.signature_valid and to_withdrawals.signature_valid
+    # Signed with its own endpoint's secret alone: the other endpoint's does not verify it.
+    for request, others in ((to_offers, withdrawals), (to_withdrawals, offers)):
+        assert not Receiver(url="", secret=others.secret).verify(
+            request.webhook_id, str(request.timestamp), request.raw, request.signatures
+        )
+    assert to_offers.webhook_id != to_withdrawals.webhook_id
+    delivered = [
+        (str(e.delivery_id), e.recipient_kind, e.organization_id)
+        for e in published(start_uow)
+        if e.channel == "webhook"
+    ]
+    assert sorted(delivered) == sorted(
+        (r.webhook_id, "organization", ORG) for r in (to_offers, to_withdrawals)
+    )

@@ -12,7 +12,7 @@ from alembic import command
 from sqlalchemy import Engine, Integer, String, Uuid, column, insert, inspect, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from notifications import services
 from notifications.app import MIGRATIONS
@@ -245,6 +245,11 @@ def delivery_0006(channel: str, status: str, organization_id: UUID | None) -> di
     }
 
 
+def id_of(row: dict[str, object]) -> UUID:
+    assert isinstance(row["id"], UUID)
+    return row["id"]
+
+
 def migrated(engine: Engine) -> StartUow:
     factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
     return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
@@ -274,11 +279,13 @@ def test_deliveries_from_before_revision_0007_keep_their_meaning_and_peoples_go_
     command.upgrade(config, "head")
     start_uow = migrated(engine)
     with start_uow() as uow:
-        found = {name: uow.deliveries.get(d["id"]) for name, d in before.items()}
-        keys = {
-            name: uow.session.get(DeliveryRow, d["id"]).recipient_key  # type: ignore[union-attr]
-            for name, d in before.items()
-        }
+        found = {name: uow.deliveries.get(id_of(d)) for name, d in before.items()}
+        key_of = dict(
+            uow.session.execute(select(col(DeliveryRow.id), col(DeliveryRow.recipient_key)))
+            .tuples()
+            .all()
+        )
+    keys = {name: key_of[id_of(d)] for name, d in before.items()}
     for name, delivery in found.items():
         assert delivery is not None, name
         old = before[name]

@@ -25,13 +25,12 @@ from notifications.domain import (
     Audience,
     Channel,
     DeliveryStatus,
-    Language,
     Message,
     PartnerReader,
     RetryPolicy,
     Template,
 )
-from notifications.recipients import Preferences, Recipient, RecipientKind
+from notifications.recipients import Recipient, RecipientKind
 from notifications.store import (
     DeliveryRow,
     MessageReadRow,
@@ -69,6 +68,7 @@ from tests.notifications.support import (
     follow_up_due,
     follow_up_escalated,
     follow_up_overdue,
+    people_to_tell,
     record_outcome,
     referral_erased,
     referral_status_changed,
@@ -152,13 +152,7 @@ def everyone_to_tell(start_uow: StartUow) -> None:
     register(start_uow)
     command = services.AddWebhook(Owner(care_system=CARE_SYSTEM), "https://care.example/hook")
     services.add_webhook(command, start_uow, BOX, allow_private_targets=False)
-    for kind, subject, organization_id in (
-        (RecipientKind.COORDINATOR, "coordinator-1", ORG),
-        (RecipientKind.OPERATOR, "operator-1", None),
-    ):
-        caller = services.SignedIn(kind, subject, organization_id)
-        contact = {"email": f"{subject}@example.dk"}
-        services.set_preferences(caller, contact, Preferences(), start_uow, Language.DA)
+    people_to_tell(start_uow)
     volunteer = Recipient(
         VOLUNTEER, RecipientKind.VOLUNTEER, "da", ORG, email="volunteer@example.dk"
     )

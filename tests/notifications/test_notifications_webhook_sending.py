@@ -28,14 +28,20 @@ from cryptography.x509.oid import NameOID
 
 from notifications import services
 from notifications.channels.webhook import Resolve, WebhookResult, send_webhook
-from notifications.dispatcher import WebhookDispatcher
 from notifications.domain import Delivery, DeliveryStatus, RetryPolicy
 from notifications.webhooks import new_secret, sign
 from tests.events import referral_offered
 from tests.fakes import FakeClock
 from tests.kit import eventually, record_of
 from tests.notifications.receiver import Receiver, webhook_receiver
-from tests.notifications.support import BOX, ORG, OTHER_ORG, StartUow, add_webhook, consume
+from tests.notifications.support import (
+    ORG,
+    OTHER_ORG,
+    StartUow,
+    add_webhook,
+    consume,
+    webhook_dispatcher,
+)
 
 NAME = "partner.test"
 BODY = b'{"type":"dk.brobygger.test","data":{}}'
@@ -398,15 +404,12 @@ async def test_a_hanging_endpoint_holds_back_neither_the_sending_nor_the_recordi
         quick.secret = await register_and_offer(start_uow, OTHER_ORG, quick.url, 1)
         slow, fast = pending_to(start_uow, ORG), pending_to(start_uow, OTHER_ORG)
         assert slow.next_attempt_at is not None and fast.next_attempt_at is not None
-        sender = WebhookDispatcher(
+        sender = webhook_dispatcher(
             start_uow,
+            FakeClock(max(slow.next_attempt_at, fast.next_attempt_at)),
             policy=RetryPolicy(max_attempts=3, first_delay=timedelta(minutes=5)),
-            poll_seconds=0.05,
-            timeout_seconds=60,
-            allow_private_targets=True,
-            box=BOX,
             resolve=no_lookups,
-            clock=FakeClock(max(slow.next_attempt_at, fast.next_attempt_at)),
+            timeout_seconds=60,
         )
         round_ = asyncio.create_task(sender.dispatch_due())
         await eventually(
@@ -433,17 +436,14 @@ async def test_a_delivery_due_while_an_endpoint_hangs_is_sent_without_waiting_fo
     with endpoint(never_answer) as hanging, webhook_receiver() as quick:
         await register_and_offer(start_uow, ORG, f"http://127.0.0.1:{hanging.port}/hooks", 0)
         slow = pending_to(start_uow, ORG)
-        sender = WebhookDispatcher(
+        sender = webhook_dispatcher(
             start_uow,
-            policy=RetryPolicy(max_attempts=3, first_delay=timedelta(minutes=5)),
-            poll_seconds=0.05,
-            timeout_seconds=60,
-            allow_private_targets=True,
-            box=BOX,
-            resolve=no_lookups,
             # Past when anything of this test falls due: the offers are consumed on the
             # wall clock.
-            clock=FakeClock(datetime.now(UTC) + timedelta(hours=1)),
+            FakeClock(datetime.now(UTC) + timedelta(hours=1)),
+            policy=RetryPolicy(max_attempts=3, first_delay=timedelta(minutes=5)),
+            resolve=no_lookups,
+            timeout_seconds=60,
         )
         running = asyncio.create_task(sender.run())
         try:
