@@ -113,8 +113,8 @@ def _attempt(
 ) -> Attempt:
     if delivery.channel is Channel.WEBHOOK:
         endpoint = uow.webhooks.get(delivery.webhook_id) if delivery.webhook_id else None
-        if endpoint is None or not endpoint.enabled:
-            raise _CannotSend("the webhook endpoint was removed or disabled")
+        if endpoint is None or not endpoint.wants(delivery.source.type):
+            raise _CannotSend("the webhook endpoint was removed, disabled or no longer wants it")
         assert delivery.body is not None, f"webhook delivery {delivery.id} has no body"
         return WebhookAttempt(
             delivery.id,
@@ -225,6 +225,7 @@ def record_outcome(
             endpoint = uow.webhooks.get(delivery.webhook_id)
             if endpoint is not None:
                 _webhook_attempted(uow, endpoint, command, now, disable_webhooks_after, language)
+                delivery = uow.deliveries.get(delivery.id) or delivery  # settled if disabled
         uow.commit()
     return delivery
 
@@ -245,9 +246,10 @@ def _webhook_attempted(
     uow.webhooks.save(endpoint)
     if not disabled:
         return
+    # Every one, also those waiting for a retry or being sent by another dispatcher (whose
+    # outcome, when it comes, finds the delivery settled and changes nothing).
     for pending in uow.deliveries.pending_of_webhook(endpoint.id):
-        if uow.deliveries.claim(pending.id, now, now):
-            _settle(uow, pending, now, "the webhook endpoint was disabled")
+        _settle(uow, pending, now, "the webhook endpoint was disabled")
     log.warning("webhook.disabled", webhook_id=str(endpoint.id))
     tell_about_webhook(uow, endpoint, "webhook_disabled", _disabled_source(endpoint), language, now)
 

@@ -565,7 +565,9 @@ MAX_WEBHOOKS = 10
 PARTNER_EVENT_TYPES = frozenset(
     event.event_type
     for event in events.CONSUMES
-    if event not in (ReferralEscalated, FollowUpEscalated)  # the operators' only
+    # The operators' only, the care systems', and a volunteer's (an e-mail, never a webhook).
+    if event not in (ReferralEscalated, FollowUpEscalated, VolunteerNamed)
+    and not issubclass(event, CareSystemEvent)
 )
 """What a partner's endpoint can be sent: the events notifications forwards to partners."""
 
