@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         timeout_seconds=settings.webhook_timeout_seconds,
         allow_private_targets=settings.allow_private_webhook_targets,
         clock=clock,
+        clock_speed=settings.clock_speed,
     )
     service.run_in_background(dispatcher.run)
     app = service.create_app(

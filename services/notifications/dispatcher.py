@@ -54,10 +54,13 @@ class Dispatcher:
         allow_private_targets: bool,
         batch_size: int = 50,
         clock: services.Clock = utcnow,
+        clock_speed: float = 1.0,
         max_response_bytes: int = 64 * 1024,
     ) -> None:
         """`timeout_seconds` is each webhook attempt's deadline, from resolving the host to
-        the last byte of the answer read, of which at most `max_response_bytes` are."""
+        the last byte of the answer read, of which at most `max_response_bytes` are.
+        `clock_speed`: how many seconds pass on `clock` in one real second (a fast clock's,
+        for demonstrations), so that a lease outlasts a real attempt."""
         self._start_uow = start_uow
         self._senders = senders
         self._policy = policy
@@ -71,7 +74,7 @@ class Dispatcher:
         self._max_response_bytes = max_response_bytes
         # Longer than an attempt can take: its deadline (or the mail server's), then
         # recording its outcome.
-        self._lease = timedelta(seconds=2 * max(timeout_seconds, 30) + 10)
+        self._lease = timedelta(seconds=(2 * max(timeout_seconds, 30) + 10) * clock_speed)
         self._batch_size = batch_size
         self._channels = [Channel.WEBHOOK]
         if senders.email is not None:
