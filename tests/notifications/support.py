@@ -7,6 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
 from contracts import (
     ConsentWithdrawn,
     FollowUpDue,
@@ -14,7 +18,12 @@ from contracts import (
     FollowUpOverdue,
     ReferralErased,
 )
-from contracts.referrals import CareFollowUpDue, FollowUpPart, ReferralStatusChanged
+from contracts.referrals import (
+    CareFollowUpDue,
+    FollowUpPart,
+    ReferralStatusChanged,
+    VolunteerNamed,
+)
 from notifications import consumers, sending, services
 from notifications.channels.webhook import Resolve
 from notifications.dispatcher import Dispatcher, Senders
@@ -232,6 +241,12 @@ def people_to_tell(start_uow: UnitOfWorkFactory) -> dict[RecipientKind, UUID]:
 StartUow = Callable[[], NotificationsUnitOfWork]
 
 
+def units_of_work(engine: Engine) -> StartUow:
+    """Units of work on `engine`'s (migrated) notifications database."""
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
+
+
 async def consume(
     start_uow: Callable[[], UnitOfWork], *records: IncomingRecord, clock: Clock = utcnow
 ) -> list[str]:
@@ -255,3 +270,18 @@ async def consume(
     for record in records:
         await consumer.handle(record)
     return dead_letters
+
+
+def volunteer_named(volunteer_id: UUID, organization_id: UUID = ORG) -> VolunteerNamed:
+    """The organisation named the volunteer to meet a citizen of Nørrebro, in the morning."""
+    return VolunteerNamed(
+        referral_id=uuid4(),
+        organization_id=organization_id,
+        service_id=uuid4(),
+        volunteer_id=volunteer_id,
+        district="Nørrebro",
+        languages=["da"],
+        needs_accompaniment=True,
+        preferred_times=["morning"],
+        named_at=NOW,
+    )

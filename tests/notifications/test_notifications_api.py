@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from functools import partial
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -14,8 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from contracts import DeliveryRecorded, IntegrationEvent
-from notifications.app import create_app
-from notifications.config import Settings
 from runtime.auth import Role
 from runtime.storage import make_engine, outbox
 from tests.events import (
@@ -39,30 +35,6 @@ PARTNER = auth_header(Role.PARTNER, organization_id=ORG)
 OTHER_PARTNER = auth_header(Role.PARTNER, organization_id=OTHER_ORG)
 OPERATOR = auth_header(Role.OPERATOR, subject="someone")
 OTHER_OPERATOR = auth_header(Role.OPERATOR, subject="someone else")
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/notifications.db"
-
-
-@pytest.fixture
-def start(
-    offline_service_env: pytest.MonkeyPatch, database_url: str
-) -> Iterator[Callable[..., TestClient]]:
-    """`start(**settings)`: the running service on its own SQLite file."""
-    with ExitStack() as stack:
-
-        def make(**settings: Any) -> TestClient:
-            app = create_app(Settings(database_url=database_url, **settings))
-            return stack.enter_context(TestClient(app))
-
-        yield make
-
-
-@pytest.fixture
-def client(start: Callable[..., TestClient]) -> TestClient:
-    return start()
 
 
 @pytest.fixture

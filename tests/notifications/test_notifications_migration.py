@@ -37,10 +37,10 @@ from tests.kit import record_of
 from tests.notifications.support import (
     BOX,
     CARE_SYSTEM,
-    StartUow,
     claim_webhooks,
     consume,
     referral_status_changed,
+    units_of_work,
 )
 
 ORG = uuid4()
@@ -250,11 +250,6 @@ def id_of(row: dict[str, object]) -> UUID:
     return row["id"]
 
 
-def migrated(engine: Engine) -> StartUow:
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
-
-
 def deliveries_0006(engine: Engine) -> dict[object, dict[str, object]]:
     with engine.connect() as connection:
         rows = connection.execute(select(DELIVERY_0006)).mappings().all()
@@ -277,7 +272,7 @@ def test_deliveries_from_before_revision_0007_keep_their_meaning_and_peoples_go_
         connection.execute(insert(DELIVERY_0006), list(before.values()))
 
     command.upgrade(config, "head")
-    start_uow = migrated(engine)
+    start_uow = units_of_work(engine)
     with start_uow() as uow:
         found = {name: uow.deliveries.get(id_of(d)) for name, d in before.items()}
         key_of = dict(
@@ -328,7 +323,7 @@ def test_deliveries_from_before_revision_0007_keep_their_meaning_and_peoples_go_
     assert not COLUMNS_0007 & {c["name"] for c in inspect(engine).get_columns("delivery")}
     assert deliveries_0006(engine) == {d["id"]: d for d in before.values()}
     command.upgrade(config, "head")
-    with migrated(engine)() as uow:
+    with units_of_work(engine)() as uow:
         assert uow.deliveries.get(email.id) is None
         assert uow.deliveries.get(inbox.id) == inbox
 
@@ -351,7 +346,7 @@ def test_a_webhook_pending_before_revision_0007_is_still_sent_to_its_organisatio
         connection.execute(insert(DELIVERY_0006), [pending])
 
     command.upgrade(config, "head")
-    start_uow = migrated(engine)
+    start_uow = units_of_work(engine)
     services.seal_legacy_secrets(start_uow, BOX)  # as at start-up
     [endpoint] = services.webhooks_of(Owner(organization_id=ORG), start_uow)
 
@@ -374,7 +369,7 @@ async def test_down_below_revision_0007_no_webhook_waits_without_an_organisation
     engine = engine_for("notifications")
     config = alembic_config(MIGRATIONS, engine)
     command.upgrade(config, "head")
-    start_uow = migrated(engine)
+    start_uow = units_of_work(engine)
     care = services.AddWebhook(Owner(care_system=CARE_SYSTEM), "https://care.example/hook")
     services.add_webhook(care, start_uow, BOX, allow_private_targets=False)
     record = record_of(referral_status_changed())

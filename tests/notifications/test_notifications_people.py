@@ -9,14 +9,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from contracts import DeliveryRecorded, IntegrationEvent, VolunteerNamed
+from contracts import DeliveryRecorded, IntegrationEvent
 from notifications import consumers, sending
 from notifications.domain import Channel, Delivery, DeliveryStatus, Language, RetryPolicy
 from notifications.recipients import Preferences, QuietHours, Recipient, RecipientKind, Via
 from tests.events import referral_escalated, referral_offered
 from tests.fakes import FakeClock
 from tests.notifications.fakes import FakeUnitOfWork
-from tests.notifications.support import ORG, OTHER_ORG
+from tests.notifications.support import ORG, OTHER_ORG, volunteer_named
 
 # 23:30 in Copenhagen (CET): inside quiet hours of 22:00-07:00.
 NIGHT = datetime(2026, 11, 22, 22, 30, tzinfo=UTC)
@@ -61,20 +61,6 @@ def with_people(*people: Recipient) -> FakeUnitOfWork:
 def handle(event: IntegrationEvent, uow: FakeUnitOfWork, now: datetime) -> None:
     consuming = uow.consuming(event.event_type)
     consumers.handlers(Language.DA, FakeClock(now))[type(event)](event, consuming)
-
-
-def volunteer_named(volunteer_id: UUID, organization_id: UUID = ORG) -> VolunteerNamed:
-    return VolunteerNamed(
-        referral_id=uuid4(),
-        organization_id=organization_id,
-        service_id=uuid4(),
-        volunteer_id=volunteer_id,
-        district="Nørrebro",
-        languages=["da"],
-        needs_accompaniment=True,
-        preferred_times=["morning"],
-        named_at=DAY,
-    )
 
 
 def claim(uow: FakeUnitOfWork, now: datetime) -> list[sending.Attempt]:

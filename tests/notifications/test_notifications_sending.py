@@ -8,14 +8,14 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from contracts import DeliveryRecorded, VolunteerNamed
+from contracts import DeliveryRecorded
 from notifications import sending, services
 from notifications.app import MIGRATIONS
 from notifications.channels.email import SmtpEmailSender, SmtpSettings
@@ -30,7 +30,7 @@ from tests.events import referral_offered
 from tests.fakes import FakeClock
 from tests.kit import record_of
 from tests.notifications.mail import StartServer
-from tests.notifications.support import ORG, StartUow, consume
+from tests.notifications.support import ORG, StartUow, consume, volunteer_named
 
 DAY = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 BOX = SecretBox.parse("test-1:" + "A" * 43 + "=")
@@ -60,20 +60,6 @@ def register_volunteer(start_uow: StartUow, language: Language, email: str) -> U
         services.RegisterVolunteer(ORG, "Birgit Holm", language, email=email), start_uow
     )
     return volunteer.id
-
-
-def volunteer_named(volunteer_id: UUID) -> VolunteerNamed:
-    return VolunteerNamed(
-        referral_id=uuid4(),
-        organization_id=ORG,
-        service_id=uuid4(),
-        volunteer_id=volunteer_id,
-        district="Nørrebro",
-        languages=["da"],
-        needs_accompaniment=False,
-        preferred_times=[],
-        named_at=DAY,
-    )
 
 
 async def test_a_named_volunteers_email_arrives_at_the_mail_server_in_their_language(

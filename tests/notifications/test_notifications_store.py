@@ -72,8 +72,8 @@ from tests.notifications.support import (
     record_outcome,
     referral_erased,
     referral_status_changed,
+    volunteer_named,
 )
-from tests.notifications.test_notifications_people import volunteer_named
 
 POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
 

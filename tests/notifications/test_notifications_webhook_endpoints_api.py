@@ -3,11 +3,9 @@ another owner's not found; with Kafka unreachable."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,8 +14,6 @@ from fastapi.testclient import TestClient
 
 from contracts import FollowUpEscalated, OfferWithdrawn, ReferralOffered
 from contracts.referrals import ReferralStatusChanged
-from notifications.app import create_app
-from notifications.config import Settings
 from notifications.store import NotificationsUnitOfWork
 from runtime.auth import Role
 from tests.events import offer_withdrawn, referral_offered
@@ -33,26 +29,6 @@ OPERATOR = auth_header(Role.OPERATOR, subject="someone")
 REVIEWER = auth_header(Role.REVIEWER, subject="someone else")
 HOOK = "https://partner.example/brobygger"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def start(
-    offline_service_env: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Callable[..., TestClient]]:
-    """`start(**settings)`: the running service on its own SQLite file."""
-    with ExitStack() as stack:
-
-        def make(**settings: Any) -> TestClient:
-            database_url = f"sqlite:///{tmp_path}/notifications.db"
-            app = create_app(Settings(database_url=database_url, **settings))
-            return stack.enter_context(TestClient(app))
-
-        yield make
-
-
-@pytest.fixture
-def client(start: Callable[..., TestClient]) -> TestClient:
-    return start()
 
 
 def add(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

@@ -7,17 +7,23 @@ from uuid import uuid4
 
 from alembic import command
 from sqlalchemy import Engine, String, Uuid, column, insert, select, table
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
 
 from notifications import services
 from notifications.app import MIGRATIONS
-from notifications.store import NotificationsUnitOfWork, WebhookEndpointRow
+from notifications.store import WebhookEndpointRow
 from notifications.webhooks import Owner, WebhookEndpoint, new_secret
 from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
 from tests.fakes import FakeClock
-from tests.notifications.support import BOX, NOW, ORG, OTHER_ORG, StartUow, add_webhook
+from tests.notifications.support import (
+    BOX,
+    NOW,
+    ORG,
+    OTHER_ORG,
+    StartUow,
+    add_webhook,
+    units_of_work,
+)
 
 CARE = Owner(care_system="care-system-a")
 
@@ -104,11 +110,6 @@ WEBHOOK_0005 = table(
 )
 
 
-def migrated(engine: Engine) -> StartUow:
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    return lambda: NotificationsUnitOfWork(factory, "/brobygger/notifications")
-
-
 def old_webhooks(engine: Engine) -> dict[object, dict[str, object]]:
     """Revision 0005's `webhook` rows, by organisation."""
     with engine.connect() as connection:
@@ -135,7 +136,7 @@ def test_each_organisations_webhook_becomes_an_endpoint_sealed_at_start_up_and_g
         connection.execute(insert(WEBHOOK_0005), before)
 
     command.upgrade(config, "head")
-    start_uow = migrated(engine)
+    start_uow = units_of_work(engine)
     # Not used until sealed: its secret is in the clear.
     assert services.webhooks_of(Owner(organization_id=ORG), start_uow) == []
     assert services.seal_legacy_secrets(start_uow, BOX) == 2
