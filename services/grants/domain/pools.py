@@ -23,6 +23,15 @@ class InvalidTransition(Exception):
     """The pool is not in a state where this can happen."""
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion of a pool's scoring rubric: each reviewer scores it 0-5."""
+
+    name: str
+    weight: int
+    """Its weight in the weighted total, more than 0."""
+
+
 @dataclass
 class GrantPool:
     id: UUID
@@ -38,6 +47,10 @@ class GrantPool:
     created_by: str
     created_at: datetime
     status: PoolStatus = PoolStatus.OPEN
+    max_per_application_dkk: int | None = None
+    """The most one application may ask; None: up to the budget."""
+    rubric: tuple[Criterion, ...] = ()
+    """The weighted criteria reviewers score, published with the pool."""
 
     @classmethod
     def open(
@@ -89,3 +102,18 @@ class GrantPool:
         """Whether the pool takes applications on `today`: open, and within its window
         (both ends included). An open pool whose window lies ahead takes none yet."""
         return self.status is PoolStatus.OPEN and self.opens_on <= today <= self.closes_on
+
+
+class OverBudget(InvalidTransition):
+    """Approving these would take the pool past its budget."""
+
+
+def within_budget(pool: GrantPool, committed_dkk: int, granted_dkk: list[int]) -> None:
+    """Raise `OverBudget` unless what is committed already and what these decisions grant
+    fit in the pool's budget together."""
+    total = committed_dkk + sum(granted_dkk)
+    if total > pool.budget_dkk:
+        raise OverBudget(
+            f"these decisions would commit {total} kroner of a budget of {pool.budget_dkk}; "
+            f"{max(pool.budget_dkk - committed_dkk, 0)} kroner remain"
+        )
