@@ -8,7 +8,7 @@ the old one.
 
 from contracts.base import IntegrationEvent
 from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChanged
-from contracts.grants import PoolOpened
+from contracts.grants import PoolAnnounced, PoolClosed, PoolOpened
 from contracts.notifications import DeliveryRecorded, DeliveryRecordedV1
 from contracts.referrals import (
     CareFollowUpDue,
@@ -65,7 +65,9 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     MatchesFound,
     NoMatchFound,
     ServiceChanged,
+    PoolAnnounced,
     PoolOpened,
+    PoolClosed,
     DeliveryRecorded,
     DeliveryRecordedV1,
 )
@@ -89,6 +91,8 @@ __all__ = [
     "OfferDeclined",
     "OfferExpired",
     "OfferWithdrawn",
+    "PoolAnnounced",
+    "PoolClosed",
     "PoolOpened",
     "ReferralAccepted",
     "ReferralAssigned",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from runtime.auth import Principal, Role, require
+from runtime.clock import Clock
 from runtime.http import (
     JSON_INTEGER,
     TRIMMED_LINES,
@@ -41,14 +42,23 @@ OptionalText = Annotated[str, StringConstraints(max_length=4000, pattern=f"^$|{T
 StartUow = Annotated[services.UnitOfWorkFactory, Depends(unit_of_work_factory)]
 
 
-def utc_today() -> date:
-    """The day whose applications a pool takes now; a dependency, so tests can pin it."""
-    return datetime.now(UTC).date()
+def clock_of(request: Request) -> Clock:
+    """The service's clock (`create_app`'s): tests pin it."""
+    clock: Clock = request.app.state.clock
+    return clock
 
 
-Today = Annotated[date, Depends(utc_today)]
+AppClock = Annotated[Clock, Depends(clock_of)]
 
-WINDOW_RULE = "closes_on is not before opens_on."
+
+def city_today(clock: AppClock) -> date:
+    """The day in Copenhagen, whose applications a pool takes now."""
+    return services.city_today(clock)
+
+
+Today = Annotated[date, Depends(city_today)]
+
+WINDOW_RULE = "closes_on is not before opens_on, nor before today."
 SHORT_FORM_RULE = "small_grant_limit_dkk, when given, is at most budget_dkk."
 
 
@@ -79,12 +89,12 @@ class GrantPoolPublic(BaseModel):
     criteria: str
     small_grant_limit_dkk: int | None
     status: PoolStatus = Field(
-        description="open: published and not closed early; see accepting_applications for "
-        "the window. closed: closed by an operator, for good."
+        description="announced: published, taking applications from opens_on; open: taking "
+        "applications; closed: its window ended or an operator closed it, for good."
     )
     accepting_applications: bool = Field(
-        description="Whether the pool takes applications today (UTC): it is open and today "
-        "lies between opens_on and closes_on, both included."
+        description="Whether the pool takes applications today (Copenhagen's date): it is "
+        "open and today lies between opens_on and closes_on, both included."
     )
     created_at: datetime
 
@@ -107,16 +117,18 @@ class GrantPoolPublic(BaseModel):
 def open_pool(
     body: GrantPoolCreate,
     start_uow: StartUow,
-    today: Today,
+    clock: AppClock,
     response: Response,
     principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
     idempotency_key: IdempotencyKey = None,
 ) -> GrantPoolPublic:
-    """The pool opens at once and every partner is told. An operator who retries must not
-    open a second pool, so every request names itself with an `Idempotency-Key`.
+    """The pool is announced (`pool.announced`) and opens for applications on its opening
+    day (`pool.opened`: at once, when that day has come), when every partner is told. An
+    operator who retries must not open a second pool, so every request names itself with an
+    `Idempotency-Key`.
 
-    Refused with 422: a pool that closes before it opens; a short-form limit over the
-    budget."""
+    Refused with 422: a pool that closes before it opens, or whose window has ended; a
+    short-form limit over the budget."""
     if idempotency_key is None:
         raise Problem(
             400,
@@ -135,13 +147,13 @@ def open_pool(
         idempotency_key=idempotency_key,
     )
     try:
-        pool, created = services.open_pool(command, start_uow)
+        pool, created = services.open_pool(command, start_uow, clock)
     except InvalidPool as error:
         raise Problem(422, f"{error}.") from error
     except IdempotencyConflict as error:
         raise Problem(409, f"{error}.") from error
     answer_created(response, f"/pools/{pool.id}", created)
-    return GrantPoolPublic.of(pool, today)
+    return GrantPoolPublic.of(pool, services.city_today(clock))
 
 
 @router.get("", summary="List grant pools", dependencies=[Depends(require(*Role))])
@@ -179,10 +191,11 @@ def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPubli
     dependencies=[Depends(require(Role.OPERATOR))],
     responses={**NOT_FOUND, 409: {"description": "The pool is closed already."}},
 )
-def close_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
+def close_pool(pool_id: UUID, start_uow: StartUow, clock: AppClock) -> GrantPoolPublic:
     """For good: a closed pool takes no more applications and cannot be reopened."""
     try:
-        return GrantPoolPublic.of(services.close_pool(pool_id, start_uow), today)
+        pool = services.close_pool(pool_id, start_uow, clock)
+        return GrantPoolPublic.of(pool, services.city_today(clock))
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
     except InvalidTransition as error:

@@ -6,21 +6,34 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from grants import api, events
+from grants import api, events, services
 from grants.config import Settings
 from grants.store import GrantsUnitOfWork
+from runtime.clock import Clock, utcnow
+from runtime.scheduler import run_timers
 from runtime.service import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+ADVANCE_BATCH = 100
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
-    # No consumer: grants consumes no events yet (events.CONSUMES is empty).
+    start_uow = service.uow_factory(GrantsUnitOfWork)
+
+    async def advance_pools() -> None:
+        await run_timers(
+            lambda: services.advance_pools(start_uow, clock, ADVANCE_BATCH),
+            poll_seconds=settings.timer_poll_seconds,
+            batch=ADVANCE_BATCH,
+        )
+
+    service.run_in_background(advance_pools)
     app = service.create_app(
         api.router,
-        description="Grant pools with a budget, an open window and published criteria.",
+        description="Grant pools with a budget, an application window and published criteria.",
     )
-    app.state.start_uow = service.uow_factory(GrantsUnitOfWork)
+    app.state.start_uow = start_uow
+    app.state.clock = clock
     return app

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from runtime.config import ServiceSettings
@@ -8,3 +9,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "grants"
     http_port: int = 8003
+    timer_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often pools are opened and closed on their days."
+    )

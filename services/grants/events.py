@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from contracts import IntegrationEvent, PoolOpened
-from grants.domain import GrantPool
+from datetime import date
 
-PUBLISHES: tuple[type[IntegrationEvent], ...] = (PoolOpened,)
+from contracts import IntegrationEvent, PoolAnnounced, PoolClosed, PoolOpened
+from grants.domain import GrantPool, PoolChange
+
+PUBLISHES: tuple[type[IntegrationEvent], ...] = (PoolAnnounced, PoolOpened, PoolClosed)
 CONSUMES: tuple[type[IntegrationEvent], ...] = ()
 
 
-def pool_opened(pool: GrantPool) -> PoolOpened:
-    return PoolOpened(
-        pool_id=pool.id,
-        name=pool.name,
-        budget_dkk=pool.budget_dkk,
-        opens_on=pool.opens_on,
-        closes_on=pool.closes_on,
-        criteria=pool.criteria,
-    )
+def of_change(pool: GrantPool, change: PoolChange, today: date) -> IntegrationEvent:
+    """The event telling of one change of the pool, `today` being the city's date."""
+    if change in (PoolChange.CLOSED_EARLY, PoolChange.WINDOW_ENDED):
+        return PoolClosed(pool_id=pool.id, closed_on=today, reason=change.value)
+    terms = {
+        "pool_id": pool.id,
+        "name": pool.name,
+        "budget_dkk": pool.budget_dkk,
+        "opens_on": pool.opens_on,
+        "closes_on": pool.closes_on,
+        "criteria": pool.criteria,
+    }
+    if change is PoolChange.ANNOUNCED:
+        return PoolAnnounced.model_validate(terms)
+    return PoolOpened.model_validate(terms)

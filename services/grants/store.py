@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, Text
 from sqlalchemy.orm import registry
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 
 from grants.domain import GrantPool, PoolStatus
 from runtime.storage import UnitOfWork, UTCDateTime
@@ -44,6 +44,11 @@ class GrantPoolRepository(Protocol):
         ...
 
     def save(self, pool: GrantPool) -> None: ...
+
+    def due_to_advance(self, today: date, limit: int) -> list[GrantPool]:
+        """Announced pools whose opening day has come, open ones whose closing day has
+        passed; the ones waiting longest first."""
+        ...
 
 
 class SqlGrantPoolRepository:
@@ -85,6 +90,24 @@ class SqlGrantPoolRepository:
             raise LookupError(f"pool {pool.id} was never added")
         row.status = pool.status.value
         self.session.add(row)
+
+    def due_to_advance(self, today: date, limit: int) -> list[GrantPool]:
+        announced = and_(
+            GrantPoolRow.status == PoolStatus.ANNOUNCED.value,
+            col(GrantPoolRow.opens_on) <= today,
+        )
+        open_past = and_(
+            GrantPoolRow.status == PoolStatus.OPEN.value, col(GrantPoolRow.closes_on) < today
+        )
+        query = (
+            select(GrantPoolRow)
+            .where(or_(announced, open_past))
+            .order_by(col(GrantPoolRow.opens_on), col(GrantPoolRow.id))
+            .limit(limit)
+            # Two replicas advance different pools rather than wait for each other.
+            .with_for_update(skip_locked=True)
+        )
+        return [_to_domain(row) for row in self.session.exec(query)]
 
 
 def _to_domain(row: GrantPoolRow) -> GrantPool:

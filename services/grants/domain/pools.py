@@ -1,18 +1,34 @@
-"""The grant pool: rules only, no I/O."""
+"""Grant pools: their terms, their window and their budget. Rules only, no I/O.
+
+A pool is announced when it is created, opens for applications on its opening day and
+closes after its closing day, or earlier when an operator closes it. Each of these is a
+change the pool records, for the service layer to publish.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
 
 class PoolStatus(StrEnum):
+    ANNOUNCED = "announced"
+    """Published: its terms can be read; it takes applications from its opening day."""
     OPEN = "open"
-    """Published and not closed early; `GrantPool.accepting_applications` adds the window."""
+    """Taking applications: its window has begun and it has not closed."""
     CLOSED = "closed"
-    """No more applications, whatever the window says."""
+    """No more applications: its window ended, or an operator closed it early."""
+
+
+class PoolChange(StrEnum):
+    """What happened to a pool, for the events that tell of it."""
+
+    ANNOUNCED = "announced"
+    OPENED = "opened"
+    CLOSED_EARLY = "closed_early"
+    WINDOW_ENDED = "window_ended"
 
 
 class InvalidPool(ValueError):
@@ -46,14 +62,16 @@ class GrantPool:
     """Applications for up to this amount use the short form; None: no short form."""
     created_by: str
     created_at: datetime
-    status: PoolStatus = PoolStatus.OPEN
+    status: PoolStatus = PoolStatus.ANNOUNCED
     max_per_application_dkk: int | None = None
     """The most one application may ask; None: up to the budget."""
     rubric: tuple[Criterion, ...] = ()
     """The weighted criteria reviewers score, published with the pool."""
+    changes: list[PoolChange] = field(default_factory=list, compare=False, repr=False)
+    """What happened to it in this unit of work, oldest first, not yet published."""
 
     @classmethod
-    def open(
+    def announce(
         cls,
         *,
         name: str,
@@ -65,8 +83,10 @@ class GrantPool:
         small_grant_limit_dkk: int | None,
         created_by: str,
         now: datetime,
+        today: date,
     ) -> GrantPool:
-        """A new pool, open at once; refuses terms that break the rules."""
+        """A new pool, announced, and open at once when its window has begun (`today`, the
+        city's date); refuses terms that break the rules and a window already over."""
         if not name.strip():
             raise InvalidPool("name: a pool needs a name")
         if not criteria.strip():
@@ -75,12 +95,14 @@ class GrantPool:
             raise InvalidPool("budget_dkk: the budget must be more than 0 kroner")
         if closes_on < opens_on:
             raise InvalidPool(f"closes_on: the pool cannot close before it opens on {opens_on}")
+        if closes_on < today:
+            raise InvalidPool(f"closes_on: the window would have ended already, before {today}")
         if small_grant_limit_dkk is not None and not 0 < small_grant_limit_dkk <= budget_dkk:
             raise InvalidPool(
                 "small_grant_limit_dkk: the short-form limit must be more than 0 kroner "
                 "and no more than the budget"
             )
-        return cls(
+        pool = cls(
             id=uuid4(),
             name=name.strip(),
             description=description.strip(),
@@ -92,15 +114,34 @@ class GrantPool:
             created_by=created_by,
             created_at=now,
         )
+        pool.changes.append(PoolChange.ANNOUNCED)
+        pool.advance(today)
+        return pool
+
+    def advance(self, today: date) -> None:
+        """Follow the window to `today`: open on the opening day, close after the closing
+        day. A pool whose whole window passed while nobody looked closes without opening."""
+        if self.status is PoolStatus.ANNOUNCED and today > self.closes_on:
+            self._close(PoolChange.WINDOW_ENDED)
+        elif self.status is PoolStatus.ANNOUNCED and today >= self.opens_on:
+            self.status = PoolStatus.OPEN
+            self.changes.append(PoolChange.OPENED)
+        if self.status is PoolStatus.OPEN and today > self.closes_on:
+            self._close(PoolChange.WINDOW_ENDED)
 
     def close(self) -> None:
+        """An operator closes it early, for good."""
         if self.status is PoolStatus.CLOSED:
             raise InvalidTransition("the pool is already closed")
+        self._close(PoolChange.CLOSED_EARLY)
+
+    def _close(self, why: PoolChange) -> None:
         self.status = PoolStatus.CLOSED
+        self.changes.append(why)
 
     def accepting_applications(self, today: date) -> bool:
         """Whether the pool takes applications on `today`: open, and within its window
-        (both ends included). An open pool whose window lies ahead takes none yet."""
+        (both ends included): the window counts even before the pool has been advanced."""
         return self.status is PoolStatus.OPEN and self.opens_on <= today <= self.closes_on
 
 
