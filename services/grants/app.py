@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from grants import api, events
+from grants import api, consumers, events
 from grants.config import Settings
 from grants.store import GrantsUnitOfWork
 from runtime.service import ServiceRuntime
@@ -17,10 +17,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
-    # No consumer: grants consumes no events yet (events.CONSUMES is empty).
+    start_uow = service.uow_factory(GrantsUnitOfWork)
+    service.consume(consumers.handlers(), start_uow)
     app = service.create_app(
         api.router,
-        description="Grant pools with a budget, an open window and published criteria.",
+        description="Grant pools with a budget, an open window and published criteria, and "
+        "where the need is: the referrals no community could take, by district.",
     )
-    app.state.start_uow = service.uow_factory(GrantsUnitOfWork)
+    app.state.start_uow = start_uow
     return app

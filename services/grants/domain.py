@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
+
+from grants.need import TARGET_GROUPS
 
 
 class PoolStatus(StrEnum):
@@ -38,6 +41,8 @@ class GrantPool:
     created_by: str
     created_at: datetime
     status: PoolStatus = PoolStatus.OPEN
+    target_groups: list[str] = field(default_factory=list)
+    """Whom the pool is for (`grants.need.TargetGroup` codes), sorted; empty: everyone."""
 
     @classmethod
     def open(
@@ -52,6 +57,7 @@ class GrantPool:
         small_grant_limit_dkk: int | None,
         created_by: str,
         now: datetime,
+        target_groups: Iterable[str] = (),
     ) -> GrantPool:
         """A new pool, open at once; refuses terms that break the rules."""
         if not name.strip():
@@ -67,6 +73,11 @@ class GrantPool:
                 "small_grant_limit_dkk: the short-form limit must be more than 0 kroner "
                 "and no more than the budget"
             )
+        groups = set(target_groups)
+        if not groups <= TARGET_GROUPS:
+            raise InvalidPool(
+                f"target_groups: the target groups are {', '.join(sorted(TARGET_GROUPS))}"
+            )
         return cls(
             id=uuid4(),
             name=name.strip(),
@@ -78,6 +89,7 @@ class GrantPool:
             small_grant_limit_dkk=small_grant_limit_dkk,
             created_by=created_by,
             created_at=now,
+            target_groups=sorted(str(group) for group in groups),
         )
 
     def close(self) -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from contracts import IntegrationEvent, PoolOpened
+from contracts import (
+    IntegrationEvent,
+    NoMatchFound,
+    PoolOpened,
+    ReferralErased,
+    ReferralEscalated,
+    ReferralSubmitted,
+)
 from grants.domain import GrantPool
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (PoolOpened,)
-CONSUMES: tuple[type[IntegrationEvent], ...] = ()
+# Where the need is: the referrals that went unmet, and the submissions that place them.
+CONSUMES: tuple[type[IntegrationEvent], ...] = (
+    ReferralSubmitted,
+    NoMatchFound,
+    ReferralEscalated,
+    ReferralErased,
+)
 
 
 def pool_opened(pool: GrantPool) -> PoolOpened:
