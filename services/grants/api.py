@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
+from grants.domain.need import TargetGroup, UnmetNeed
 from runtime.auth import Principal, Role, require
 from runtime.clock import Clock
 from runtime.http import (
@@ -77,6 +78,12 @@ class GrantPoolCreate(InputModel):
         description="Applications for up to this amount use the short form; "
         "at most the budget. Leave out for no short form.",
     )
+    target_groups: list[TargetGroup] = Field(
+        default=[],
+        max_length=len(TargetGroup),
+        description="Whom the pool is for, in the directory's vocabulary of target groups "
+        "(a referral's needs). Leave out or empty for everyone.",
+    )
 
 
 class GrantPoolPublic(BaseModel):
@@ -88,6 +95,7 @@ class GrantPoolPublic(BaseModel):
     closes_on: date
     criteria: str
     small_grant_limit_dkk: int | None
+    target_groups: list[TargetGroup] = Field(description="Whom the pool is for; empty: everyone.")
     status: PoolStatus = Field(
         description="announced: published, taking applications from opens_on; open: taking "
         "applications; closed: its window ended or an operator closed it, for good."
@@ -102,6 +110,35 @@ class GrantPoolPublic(BaseModel):
     def of(cls, pool: GrantPool, today: date) -> GrantPoolPublic:
         accepting = pool.accepting_applications(today)
         return cls.model_validate({**asdict(pool), "accepting_applications": accepting})
+
+
+class DistrictNeedPublic(BaseModel):
+    district: str = Field(examples=["Nørrebro"])
+    referrals: int = Field(description="How many referrals of the district went unmet.")
+
+
+class NeedPublic(BaseModel):
+    """The referrals no community could take, by district: Brobygger's own evidence of
+    where a new community is needed."""
+
+    since: date = Field(description="The first day counted (UTC), 12 months before `until`.")
+    until: date = Field(description="The last day counted (UTC): today.")
+    by_district: list[DistrictNeedPublic] = Field(description="Most referrals first.")
+    total: int = Field(description="The referrals of every district together.")
+
+    @classmethod
+    def of(cls, need: UnmetNeed) -> NeedPublic:
+        return cls.model_validate({**asdict(need), "total": need.total})
+
+
+class GrantPoolWithNeed(GrantPoolPublic):
+    need: NeedPublic = Field(
+        description="Where the need is: the referrals of the pool's target groups (every "
+        "referral, for a pool without target groups) that went unmet in the last 12 months: "
+        "nothing in the directory fitted them, or every community offered them declined, let "
+        "the offer lapse or filled up. Each referral counts once, from the day it first went "
+        "unmet; an erased referral no longer counts."
+    )
 
 
 @router.post(
@@ -145,6 +182,7 @@ def open_pool(
         criteria=body.criteria,
         small_grant_limit_dkk=body.small_grant_limit_dkk,
         idempotency_key=idempotency_key,
+        target_groups=tuple(body.target_groups),
     )
     try:
         pool, created = services.open_pool(command, start_uow, clock)
@@ -178,11 +216,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(require(*Role))],
     responses=NOT_FOUND,
 )
-def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolPublic:
+def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolWithNeed:
+    """The pool's terms, and where the need is for its target groups."""
     try:
-        return GrantPoolPublic.of(services.get_pool(pool_id, start_uow), today)
+        pool = services.get_pool(pool_id, start_uow)
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
+    need = services.unmet_need(pool.target_groups, today, start_uow)
+    return GrantPoolWithNeed.model_validate(
+        {**GrantPoolPublic.of(pool, today).model_dump(), "need": NeedPublic.of(need)}
+    )
 
 
 @router.post(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from grants import api, events, services
+from grants import api, consumers, events, services
 from grants.config import Settings
 from grants.store import GrantsUnitOfWork
 from runtime.clock import Clock, utcnow
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     settings = settings or Settings()  # read from the environment
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(GrantsUnitOfWork)
+    service.consume(consumers.handlers(), start_uow)
 
     async def advance_pools() -> None:
         await run_timers(

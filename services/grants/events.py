@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
-from contracts import IntegrationEvent, PoolAnnounced, PoolClosed, PoolOpened
+from contracts import (
+    IntegrationEvent,
+    NoMatchFound,
+    PoolAnnounced,
+    PoolClosed,
+    PoolOpened,
+    ReferralErased,
+    ReferralEscalated,
+    ReferralSubmitted,
+)
 from grants.domain import GrantPool, PoolChange
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (PoolAnnounced, PoolOpened, PoolClosed)
-CONSUMES: tuple[type[IntegrationEvent], ...] = ()
+# Where the need is: the referrals that went unmet, and the submissions that place them.
+CONSUMES: tuple[type[IntegrationEvent], ...] = (
+    ReferralSubmitted,
+    NoMatchFound,
+    ReferralEscalated,
+    ReferralErased,
+)
 
 
 def of_change(pool: GrantPool, change: PoolChange, today: date) -> IntegrationEvent:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -10,10 +10,17 @@ from typing import Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from contracts import IntegrationEvent
+from contracts import (
+    IntegrationEvent,
+    NoMatchFound,
+    ReferralErased,
+    ReferralEscalated,
+    ReferralSubmitted,
+)
 from grants import events
-from grants.domain import GrantPool, PoolStatus
-from grants.store import GrantPoolRepository
+from grants.domain import GrantPool, PoolStatus, need
+from grants.domain.need import ReferralNeed, UnmetNeed
+from grants.store import GrantPoolRepository, ReferralNeedRepository
 from runtime.clock import Clock, utcnow
 from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
@@ -28,6 +35,9 @@ def city_today(clock: Clock) -> date:
 class UnitOfWork(KeyStore, Protocol):
     @property
     def pools(self) -> GrantPoolRepository: ...
+
+    @property
+    def referral_needs(self) -> ReferralNeedRepository: ...
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
@@ -50,6 +60,7 @@ class OpenPool:
     criteria: str
     small_grant_limit_dkk: int | None = None
     idempotency_key: str | None = None
+    target_groups: tuple[str, ...] = ()
 
 
 def open_pool(
@@ -74,6 +85,7 @@ def open_pool(
         created_by=command.created_by,
         now=now,
         today=today,
+        target_groups=command.target_groups,
     )
 
     def create(uow: UnitOfWork) -> tuple[GrantPool, str]:
@@ -129,6 +141,58 @@ def list_pools(start_uow: UnitOfWorkFactory, status: PoolStatus | None = None) -
 def get_pool(pool_id: UUID, start_uow: UnitOfWorkFactory) -> GrantPool:
     with start_uow() as uow:
         return _get(uow, pool_id)
+
+
+# --- where the need is: one consumed event each, one commit each --------------------------
+
+
+def keep_referral(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+    """Keep what places a submitted referral, in case nothing fits it; if its no-match
+    came first, it counts from now."""
+    _change(
+        uow,
+        event.referral_id,
+        lambda referral: referral.submitted(event.district, event.needs, event.submitted_at),
+    )
+
+
+def count_no_match(event: NoMatchFound, uow: UnitOfWork) -> None:
+    """Nothing fits the referral: it counts as unmet at its submission, once that is known."""
+    _change(uow, event.referral_id, ReferralNeed.found_no_match)
+
+
+def count_escalation(event: ReferralEscalated, uow: UnitOfWork) -> None:
+    """An escalated referral counts as unmet, once: one nothing fits stays counted as of
+    its submission."""
+    _change(
+        uow,
+        event.referral_id,
+        lambda referral: referral.escalated(event.district, event.needs, event.escalated_at),
+    )
+
+
+def forget_referral(event: ReferralErased, uow: UnitOfWork) -> None:
+    """An erased referral leaves nothing here, and no longer counts."""
+    uow.referral_needs.forget(event.referral_id)
+    uow.commit()
+
+
+def unmet_need(
+    target_groups: Iterable[str], today: date, start_uow: UnitOfWorkFactory
+) -> UnmetNeed:
+    """The referrals that went unmet in the 12 months up to `today`, by district: those in
+    one of `target_groups`, or all when there are none."""
+    since, until = need.last_twelve_months(today)
+    with start_uow() as uow:
+        by_district = uow.referral_needs.unmet_by_district(since, until, frozenset(target_groups))
+    return UnmetNeed(since, until, by_district)
+
+
+def _change(uow: UnitOfWork, referral_id: UUID, change: Callable[[ReferralNeed], None]) -> None:
+    referral = uow.referral_needs.get(referral_id) or ReferralNeed(referral_id)
+    change(referral)
+    uow.referral_needs.save(referral)
+    uow.commit()
 
 
 def _get(uow: UnitOfWork, pool_id: UUID) -> GrantPool:

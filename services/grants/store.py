@@ -1,16 +1,18 @@
-"""Storage of grant pools: SQLModel tables and the repository the service layer uses."""
+"""Storage of grant pools and of the referrals that tell where the need is: SQLModel
+tables and the repositories the service layer uses."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Protocol
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 
 from grants.domain import GrantPool, PoolStatus
+from grants.domain.need import DistrictNeed, ReferralNeed
 from runtime.storage import UnitOfWork, UTCDateTime
 
 
@@ -32,6 +34,9 @@ class GrantPoolRow(Base, table=True):
     small_grant_limit_dkk: int | None = Field(default=None, sa_column=Column(BigInteger))
     status: str = Field(index=True, max_length=20)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    target_groups: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class GrantPoolRepository(Protocol):
@@ -69,6 +74,7 @@ class SqlGrantPoolRepository:
                 small_grant_limit_dkk=pool.small_grant_limit_dkk,
                 status=pool.status.value,
                 created_at=pool.created_at,
+                target_groups=pool.target_groups,
             )
         )
 
@@ -123,13 +129,144 @@ def _to_domain(row: GrantPoolRow) -> GrantPool:
         created_by=row.created_by,
         created_at=row.created_at,
         status=PoolStatus(row.status),
+        target_groups=list(row.target_groups),
     )
+
+
+class ReferralNeedRow(Base, table=True):
+    """What grants keeps of a referral to count it where the need is: no personal data,
+    and gone when the referral is erased."""
+
+    __tablename__ = "referral_need"
+    referral_id: UUID = Field(primary_key=True)
+    district: str | None = Field(default=None, sa_column=Column(Text))
+    submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    no_match: bool
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # `ReferralNeed.unmet_at`, kept so that the last 12 months are a range on an index.
+    unmet_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+
+
+class ReferralNeedTargetGroupRow(Base, table=True):
+    """A kept referral's target groups, one row each, to count it for a pool's in SQL."""
+
+    __tablename__ = "referral_need_target_group"
+    referral_id: UUID = Field(foreign_key="referral_need.referral_id", primary_key=True)
+    target_group: str = Field(primary_key=True, max_length=40)
+
+
+class ReferralNeedRepository(Protocol):
+    def get(self, referral_id: UUID) -> ReferralNeed | None:
+        """The kept referral, locked until the transaction ends (a no-match and the
+        submission it is about may be handled at once)."""
+        ...
+
+    def save(self, referral: ReferralNeed) -> None: ...
+
+    def forget(self, referral_id: UUID) -> None:
+        """Drop everything kept of the referral."""
+        ...
+
+    def unmet_by_district(
+        self, since: date, until: date, target_groups: frozenset[str]
+    ) -> list[DistrictNeed]:
+        """The referrals that went unmet from `since` to `until` (UTC days, both included)
+        counted by district, most first; only those in one of `target_groups`, unless it is
+        empty. Each referral counts once."""
+        ...
+
+
+class SqlReferralNeedRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, referral_id: UUID) -> ReferralNeed | None:
+        row = self.session.exec(
+            select(ReferralNeedRow)
+            .where(ReferralNeedRow.referral_id == referral_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        groups = self.session.exec(
+            select(ReferralNeedTargetGroupRow.target_group).where(
+                ReferralNeedTargetGroupRow.referral_id == referral_id
+            )
+        )
+        return ReferralNeed(
+            referral_id=row.referral_id,
+            district=row.district,
+            target_groups=frozenset(groups),
+            submitted_at=row.submitted_at,
+            no_match=row.no_match,
+            escalated_at=row.escalated_at,
+        )
+
+    def save(self, referral: ReferralNeed) -> None:
+        row = self.session.get(ReferralNeedRow, referral.referral_id) or ReferralNeedRow(
+            referral_id=referral.referral_id, no_match=False
+        )
+        row.district, row.no_match = referral.district, referral.no_match
+        row.submitted_at, row.escalated_at = referral.submitted_at, referral.escalated_at
+        row.unmet_at = referral.unmet_at
+        self.session.add(row)
+        self.session.execute(
+            delete(ReferralNeedTargetGroupRow)
+            .where(col(ReferralNeedTargetGroupRow.referral_id) == referral.referral_id)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.flush()  # the referral before its target groups, which refer to it
+        self.session.add_all(
+            ReferralNeedTargetGroupRow(referral_id=referral.referral_id, target_group=group)
+            for group in referral.target_groups
+        )
+        self.session.flush()
+
+    def forget(self, referral_id: UUID) -> None:
+        for table in (ReferralNeedTargetGroupRow, ReferralNeedRow):
+            self.session.execute(
+                delete(table)
+                .where(col(table.referral_id) == referral_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    def unmet_by_district(
+        self, since: date, until: date, target_groups: frozenset[str]
+    ) -> list[DistrictNeed]:
+        referral = ReferralNeedRow
+        referrals = func.count()
+        first = datetime.combine(since, time(), UTC)
+        after_last = datetime.combine(until + timedelta(days=1), time(), UTC)
+        query = (
+            select(col(referral.district), referrals)
+            .where(col(referral.unmet_at) >= first, col(referral.unmet_at) < after_last)
+            .group_by(col(referral.district))
+            .order_by(referrals.desc(), col(referral.district))
+        )
+        if target_groups:
+            # EXISTS, not a join: a referral in two of the groups still counts once.
+            query = query.where(
+                exists().where(
+                    col(ReferralNeedTargetGroupRow.referral_id) == col(referral.referral_id),
+                    col(ReferralNeedTargetGroupRow.target_group).in_(target_groups),
+                )
+            )
+        return [
+            # A referral is unmet only once its district is known (`ReferralNeed.unmet_at`).
+            DistrictNeed(district=cast(str, district), referrals=count)
+            for district, count in self.session.exec(query)
+        ]
 
 
 class GrantsUnitOfWork(UnitOfWork):
     def _open(self) -> None:
         self._pools = SqlGrantPoolRepository(self.session)
+        self._referral_needs = SqlReferralNeedRepository(self.session)
 
     @property
     def pools(self) -> GrantPoolRepository:
         return self._pools
+
+    @property
+    def referral_needs(self) -> ReferralNeedRepository:
+        return self._referral_needs

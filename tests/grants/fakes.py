@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
+from datetime import UTC, date
 from uuid import UUID
 
 from grants.domain import GrantPool, PoolStatus
+from grants.domain.need import DistrictNeed, ReferralNeed
 from tests import fakes
 
 
@@ -30,12 +33,41 @@ class FakeGrantPoolRepository:
         self.rows[pool.id] = replace(pool)
 
 
+class FakeReferralNeedRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, ReferralNeed] = {}
+
+    def get(self, referral_id: UUID) -> ReferralNeed | None:
+        found = self.rows.get(referral_id)
+        return replace(found) if found else None
+
+    def save(self, referral: ReferralNeed) -> None:
+        self.rows[referral.referral_id] = replace(referral)
+
+    def forget(self, referral_id: UUID) -> None:
+        self.rows.pop(referral_id, None)
+
+    def unmet_by_district(
+        self, since: date, until: date, target_groups: frozenset[str]
+    ) -> list[DistrictNeed]:
+        counts = Counter(
+            referral.district
+            for referral in self.rows.values()
+            if referral.unmet_at is not None
+            and since <= referral.unmet_at.astimezone(UTC).date() <= until
+            and (not target_groups or referral.target_groups & target_groups)
+        )
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0] or ""))
+        return [DistrictNeed(str(district), referrals) for district, referrals in ranked]
+
+
 class FakeUnitOfWork(fakes.FakeUnitOfWork):
     """The grant pools in memory, with the shared unit of work's transactions."""
 
     def __init__(self) -> None:
         super().__init__()
         self.pools = FakeGrantPoolRepository()
+        self.referral_needs = FakeReferralNeedRepository()
 
     def _tables(self) -> list[object]:
-        return [self.pools]
+        return [self.pools, self.referral_needs]

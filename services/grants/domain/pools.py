@@ -7,10 +7,13 @@ change the pool records, for the service layer to publish.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
+
+from grants.domain.need import TARGET_GROUPS
 
 
 class PoolStatus(StrEnum):
@@ -63,6 +66,8 @@ class GrantPool:
     created_by: str
     created_at: datetime
     status: PoolStatus = PoolStatus.ANNOUNCED
+    target_groups: list[str] = field(default_factory=list)
+    """Whom the pool is for (`need.TargetGroup` codes), sorted; empty: everyone."""
     max_per_application_dkk: int | None = None
     """The most one application may ask; None: up to the budget."""
     rubric: tuple[Criterion, ...] = ()
@@ -84,6 +89,7 @@ class GrantPool:
         created_by: str,
         now: datetime,
         today: date,
+        target_groups: Iterable[str] = (),
     ) -> GrantPool:
         """A new pool, announced, and open at once when its window has begun (`today`, the
         city's date); refuses terms that break the rules and a window already over."""
@@ -97,6 +103,11 @@ class GrantPool:
             raise InvalidPool(f"closes_on: the pool cannot close before it opens on {opens_on}")
         if closes_on < today:
             raise InvalidPool(f"closes_on: the window would have ended already, before {today}")
+        groups = set(target_groups)
+        if not groups <= TARGET_GROUPS:
+            raise InvalidPool(
+                f"target_groups: the target groups are {', '.join(sorted(TARGET_GROUPS))}"
+            )
         if small_grant_limit_dkk is not None and not 0 < small_grant_limit_dkk <= budget_dkk:
             raise InvalidPool(
                 "small_grant_limit_dkk: the short-form limit must be more than 0 kroner "
@@ -113,6 +124,7 @@ class GrantPool:
             small_grant_limit_dkk=small_grant_limit_dkk,
             created_by=created_by,
             created_at=now,
+            target_groups=sorted(str(group) for group in groups),
         )
         pool.changes.append(PoolChange.ANNOUNCED)
         pool.advance(today)
