@@ -105,7 +105,7 @@ def close_pool(pool_id: UUID, start_uow: UnitOfWorkFactory, clock: Clock = utcno
     """Stop taking applications, and publish `PoolClosed`; closing a closed pool raises
     `InvalidTransition`."""
     with start_uow() as uow:
-        pool = _get(uow, pool_id)
+        pool = _get(uow, pool_id, for_update=True)
         pool.close()
         uow.pools.save(pool)
         _publish_changes(uow, pool, city_today(clock))
@@ -195,8 +195,8 @@ def _change(uow: UnitOfWork, referral_id: UUID, change: Callable[[ReferralNeed],
     uow.commit()
 
 
-def _get(uow: UnitOfWork, pool_id: UUID) -> GrantPool:
-    pool = uow.pools.get(pool_id)
+def _get(uow: UnitOfWork, pool_id: UUID, for_update: bool = False) -> GrantPool:
+    pool = uow.pools.get(pool_id, for_update)
     if pool is None:
         raise PoolNotFound(f"no pool {pool_id}")
     return pool

@@ -42,7 +42,10 @@ class GrantPoolRow(Base, table=True):
 class GrantPoolRepository(Protocol):
     def add(self, pool: GrantPool) -> None: ...
 
-    def get(self, pool_id: UUID) -> GrantPool | None: ...
+    def get(self, pool_id: UUID, for_update: bool = False) -> GrantPool | None:
+        """The pool; `for_update`: locked until the unit of work ends, so that what is
+        decided on it (closing it) cannot cross the scheduler's change of it."""
+        ...
 
     def all(self, status: PoolStatus | None = None) -> list[GrantPool]:
         """Pools, newest first; only those in `status` when given."""
@@ -78,8 +81,8 @@ class SqlGrantPoolRepository:
             )
         )
 
-    def get(self, pool_id: UUID) -> GrantPool | None:
-        row = self.session.get(GrantPoolRow, pool_id)
+    def get(self, pool_id: UUID, for_update: bool = False) -> GrantPool | None:
+        row = self.session.get(GrantPoolRow, pool_id, with_for_update=for_update)
         return _to_domain(row) if row else None
 
     def all(self, status: PoolStatus | None = None) -> list[GrantPool]:

@@ -9,7 +9,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Literal
 from uuid import UUID, uuid4
@@ -431,7 +431,8 @@ class World:
     # --- grants ------------------------------------------------------------------------
 
     def pool_opening(self) -> Call:
-        today = datetime.now(UTC).date()
+        """A pool opening today, so that it is opened (and every partner told) at once."""
+        today = date.fromisoformat(copenhagen_today())
         return Call(
             json={
                 "name": f"Matrixpuljen {uuid4().hex[:8]}",

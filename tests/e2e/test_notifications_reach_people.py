@@ -138,12 +138,14 @@ def organizations(system: System) -> list[UUID]:
 
 
 def open_pool(system: System, name: str) -> None:
+    """A pool opening today: opened at once, so that every partner is told at once."""
+    today = datetime.now(COPENHAGEN).date()
     pool = {
         "name": name,
         "description": "Små og store foreninger kan søge.",
         "budget_dkk": 250_000,
-        "opens_on": "2027-01-04",
-        "closes_on": "2027-02-26",
+        "opens_on": today.isoformat(),
+        "closes_on": (today + timedelta(days=53)).isoformat(),
         "criteria": "Nye fællesskaber for ensomme ældre.",
     }
     with system.client("grants", Role.OPERATOR) as operator:

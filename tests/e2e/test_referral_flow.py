@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.e2e.kafka_reader import (
     wait_for_records,
     wait_until_consumed,
 )
+from tests.e2e.matrix import copenhagen_today
 from tests.e2e.referrals import (
     IDENTITY,
     events_about,
@@ -193,25 +195,66 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
         assert not [part for part in IDENTITY if part in seen]
 
 
-def test_an_operator_opens_a_grant_pool_and_partners_find_it_announced(system: System) -> None:
+def open_pool_today(system: System) -> tuple[str, str]:
+    """An operator opens a pool whose window begins today (Copenhagen's date), so that it
+    opens at once: its id and name."""
     suffix = uuid.uuid4().hex[:6]
     name = f"Fællesskabspuljen {suffix}"
+    today = date.fromisoformat(copenhagen_today())
     pool = {
         "name": name,
         "description": "Små og store foreninger kan søge.",
         "budget_dkk": 500_000,
-        "opens_on": "2026-12-01",
-        "closes_on": "2027-02-01",
+        "opens_on": today.isoformat(),
+        "closes_on": (today + timedelta(days=62)).isoformat(),
         "criteria": "Nye fællesskaber for ensomme ældre.",
     }
     with system.client("grants", Role.OPERATOR) as operator:
         response = operator.post("/pools", json=pool, headers={"Idempotency-Key": f"pool-{suffix}"})
     assert response.status_code == 201, response.text
+    assert response.json()["status"] == "open"
+    return response.json()["id"], name
+
+
+def test_an_operator_opens_a_grant_pool_and_partners_find_it_announced(system: System) -> None:
+    _, name = open_pool_today(system)
+
     announcement = wait_for(
         lambda: [m for m in partner_inbox(system) if name in m["text"]],
         "the pool's announcement in the partner's inbox",
     )
     assert announcement[0]["organization_id"] is None
+
+
+async def test_a_pool_opening_today_is_announced_then_opened_on_kafka_and_partners_are_told(
+    system: System,
+) -> None:
+    pool_id, name = open_pool_today(system)
+
+    def mine(records: list[Record]) -> list[Record]:
+        return [r for r in records if r.key == pool_id]
+
+    records = mine(
+        await wait_for_records(
+            system.kafka,
+            "grants.pool.v1",
+            lambda found: len(mine(found)) >= 2,
+            f"pool {pool_id} announced and opened",
+        )
+    )
+    assert [r.type for r in records] == [
+        "dk.brobygger.grants.pool.announced.v1",
+        "dk.brobygger.grants.pool.opened.v1",
+    ]
+    for record in records:
+        validated_cloudevent(record.headers, record.value)
+        assert record.subject == pool_id
+        assert (record.data()["pool_id"], record.data()["name"]) == (pool_id, name)
+    told = wait_for(
+        lambda: [m for m in partner_inbox(system) if name in m["text"]],
+        "the pool's announcement in the partner's inbox",
+    )
+    assert [(m["kind"], m["organization_id"]) for m in told] == [("pool_opened", None)]
 
 
 async def test_a_retry_with_the_same_idempotency_key_makes_one_referral_and_one_event(

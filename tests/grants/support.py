@@ -1,8 +1,9 @@
-"""What the grants tests share: the terms an operator opens a pool on."""
+"""What the grants tests share: the terms an operator opens a pool on, and moments before
+and inside its window."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 TERMS: dict[str, Any] = {
@@ -15,3 +16,8 @@ TERMS: dict[str, Any] = {
     "criteria": "Open to associations in Copenhagen that reach lonely older citizens.",
     "small_grant_limit_dkk": 25_000,
 }
+
+BEFORE = datetime(2026, 2, 20, 9, 0, tzinfo=UTC)
+"""Before TERMS' window: a pool created now is announced only."""
+DURING = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+"""Inside TERMS' window: a pool created now opens at once."""

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from grants.api import utc_today
 from grants.app import create_app
 from grants.config import Settings
 from runtime.auth import Role
 from runtime.storage import make_engine, outbox
-from tests.kit import auth_header
+from tests.fakes import FakeClock
+from tests.grants.support import BEFORE, DURING
+from tests.kit import auth_header, wait_for
 
 POOL = {
     "name": "New communities 2026",
@@ -46,8 +46,16 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(offline_service_env: pytest.MonkeyPatch, database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+def clock() -> FakeClock:
+    """Inside POOL's window, unless a test moves it."""
+    return FakeClock(DURING)
+
+
+@pytest.fixture
+def client(
+    offline_service_env: pytest.MonkeyPatch, database_url: str, clock: FakeClock
+) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=database_url), clock=clock)) as client:
         yield client
 
 
@@ -60,7 +68,13 @@ def engine(client: TestClient, database_url: str) -> Iterator[Engine]:
 
 def outbox_rows(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
-        return list(connection.execute(select(outbox)).all())
+        return list(connection.execute(select(outbox).order_by(outbox.c.seq)).all())
+
+
+def event_types(engine: Engine) -> list[str]:
+    """The outbox's events, in order, by the last words of their type."""
+    prefix = "dk.brobygger.grants."
+    return [row.headers["ce_type"].removeprefix(prefix) for row in outbox_rows(engine)]
 
 
 def open_pool(client: TestClient, **changes: Any) -> dict[str, Any]:
@@ -91,14 +105,17 @@ def test_a_partner_cannot_open_a_pool(client: TestClient, engine: Engine) -> Non
     assert outbox_rows(engine) == []
 
 
-def test_a_pool_closing_before_it_opens_is_refused_and_nothing_is_written(
-    client: TestClient, engine: Engine
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"opens_on": "2026-05-01", "closes_on": "2026-04-30"},  # closes before it opens
+        {"opens_on": "2026-03-01", "closes_on": "2026-03-09"},  # ended before today
+    ],
+)
+def test_a_pool_closing_before_it_opens_or_before_today_is_refused_and_nothing_is_written(
+    client: TestClient, engine: Engine, window: dict[str, str]
 ) -> None:
-    response = client.post(
-        "/pools",
-        json={**POOL, "opens_on": "2026-05-01", "closes_on": "2026-04-30"},
-        headers=opening(),
-    )
+    response = client.post("/pools", json={**POOL, **window}, headers=opening())
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -144,7 +161,7 @@ def test_bad_terms_are_a_problem_and_write_nothing(
     assert outbox_rows(engine) == []
 
 
-def test_an_operator_opens_a_pool_and_pool_opened_waits_in_the_outbox(
+def test_an_operator_opens_a_pool_in_its_window_and_its_announcement_and_opening_wait_in_the_outbox(
     client: TestClient, engine: Engine
 ) -> None:
     response = client.post("/pools", json=POOL, headers=opening())
@@ -152,22 +169,48 @@ def test_an_operator_opens_a_pool_and_pool_opened_waits_in_the_outbox(
     assert response.status_code == 201
     pool = response.json()
     assert response.headers["location"] == f"/pools/{pool['id']}"
-    assert pool["status"] == "open"
+    assert (pool["status"], pool["accepting_applications"]) == ("open", True)
     assert pool["budget_dkk"] == 500_000
     assert pool["small_grant_limit_dkk"] == 25_000
-    [row] = outbox_rows(engine)
-    assert row.headers["ce_type"] == "dk.brobygger.grants.pool.opened.v1"
-    assert row.topic == "grants.pool.v1"
-    assert row.key == pool["id"]
-    assert row.published_at is None  # Kafka is unreachable
-    assert json.loads(row.value) == {
-        "pool_id": pool["id"],
-        "name": POOL["name"],
-        "budget_dkk": 500_000,
-        "opens_on": "2026-03-01",
-        "closes_on": "2026-04-30",
-        "criteria": POOL["criteria"],
-    }
+    announced, opened = outbox_rows(engine)
+    assert [announced.headers["ce_type"], opened.headers["ce_type"]] == [
+        "dk.brobygger.grants.pool.announced.v1",
+        "dk.brobygger.grants.pool.opened.v1",
+    ]
+    for row in (announced, opened):
+        assert row.topic == "grants.pool.v1"
+        assert row.key == pool["id"]
+        assert row.published_at is None  # Kafka is unreachable
+        assert json.loads(row.value) == {
+            "pool_id": pool["id"],
+            "name": POOL["name"],
+            "budget_dkk": 500_000,
+            "opens_on": "2026-03-01",
+            "closes_on": "2026-04-30",
+            "criteria": POOL["criteria"],
+        }
+
+
+def test_a_pool_created_before_its_opening_day_is_announced_only(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    clock.now = BEFORE
+
+    pool = open_pool(client)
+
+    assert (pool["status"], pool["accepting_applications"]) == ("announced", False)
+    assert event_types(engine) == ["pool.announced.v1"]
+
+
+def test_the_opening_day_is_copenhagens_not_utcs(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)  # 00:30 on 1 March in Copenhagen
+
+    pool = open_pool(client)
+
+    assert (pool["status"], pool["accepting_applications"]) == ("open", True)
+    assert event_types(engine) == ["pool.announced.v1", "pool.opened.v1"]
 
 
 def test_a_pool_without_an_idempotency_key_is_refused_and_nothing_is_written(
@@ -199,7 +242,7 @@ def test_a_retry_with_the_same_key_returns_the_same_pool(
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
-    assert len(outbox_rows(engine)) == 1
+    assert event_types(engine) == ["pool.announced.v1", "pool.opened.v1"]  # one pool's
 
 
 def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, engine: Engine) -> None:
@@ -210,7 +253,7 @@ def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, engine
 
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
-    assert len(outbox_rows(engine)) == 1
+    assert event_types(engine) == ["pool.announced.v1", "pool.opened.v1"]  # one pool's
 
 
 def test_an_empty_idempotency_key_is_a_problem(client: TestClient, engine: Engine) -> None:
@@ -230,14 +273,14 @@ def test_every_role_can_read_the_pools(client: TestClient, role: Role) -> None:
     assert listed.status_code == 200
     assert [(p["id"], p["status"]) for p in listed.json()] == [(pool["id"], "open")]
     assert single.status_code == 200
-    assert single.json() == pool
+    # One pool read alone also shows where the need is (`test_grants_need_api`).
+    assert {k: v for k, v in single.json().items() if k != "need"} == pool
 
 
-def test_a_pool_whose_window_lies_ahead_is_open_but_not_yet_accepting_applications(
-    client: TestClient,
+def test_a_pool_whose_window_lies_ahead_is_announced_and_not_yet_accepting_applications(
+    client: TestClient, clock: FakeClock
 ) -> None:
-    assert isinstance(client.app, FastAPI)
-    client.app.dependency_overrides[utc_today] = lambda: date(2026, 11, 22)
+    clock.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     ahead = open_pool(client, opens_on="2027-01-01", closes_on="2027-03-31")
     running = open_pool(client, opens_on="2026-11-01", closes_on="2026-11-22")
 
@@ -245,8 +288,8 @@ def test_a_pool_whose_window_lies_ahead_is_open_but_not_yet_accepting_applicatio
         body = client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()
         return body["status"], body["accepting_applications"]
 
-    assert (ahead["status"], ahead["accepting_applications"]) == ("open", False)
-    assert seen(ahead) == ("open", False)
+    assert (ahead["status"], ahead["accepting_applications"]) == ("announced", False)
+    assert seen(ahead) == ("announced", False)
     assert (running["status"], running["accepting_applications"]) == ("open", True)
     listed = client.get("/pools", headers=OPERATOR).json()
     assert {p["id"]: p["accepting_applications"] for p in listed} == {
@@ -269,7 +312,9 @@ def test_a_malformed_pool_id_is_a_problem(client: TestClient) -> None:
     assert client.get("/pools/not-a-uuid", headers=OPERATOR).status_code == 422
 
 
-def test_an_operator_closes_a_pool(client: TestClient, engine: Engine) -> None:
+def test_an_operator_closes_a_pool_early_and_pool_closed_waits_in_the_outbox(
+    client: TestClient, engine: Engine
+) -> None:
     pool = open_pool(client)
 
     response = client.post(f"/pools/{pool['id']}/close", headers=OPERATOR)
@@ -277,10 +322,44 @@ def test_an_operator_closes_a_pool(client: TestClient, engine: Engine) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "closed"
     assert client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()["status"] == "closed"
-    assert len(outbox_rows(engine)) == 1  # closing publishes nothing in this step
+    closed = outbox_rows(engine)[-1]
+    assert closed.headers["ce_type"] == "dk.brobygger.grants.pool.closed.v1"
+    assert closed.key == pool["id"]
+    assert json.loads(closed.value) == {
+        "pool_id": pool["id"],
+        "closed_on": "2026-03-10",
+        "reason": "closed_early",
+    }
+
+
+def test_the_service_opens_and_closes_its_pools_on_their_days_by_itself(
+    offline_service_env: pytest.MonkeyPatch, database_url: str
+) -> None:
+    # Its own service, not `client`'s: one scheduler, polling often, on this test's clock.
+    clock = FakeClock(BEFORE)
+    settings = Settings(database_url=database_url, timer_poll_seconds=0.02)
+    with TestClient(create_app(settings, clock=clock)) as client:
+        pool = open_pool(client)
+
+        def status() -> str:
+            found: str = client.get(f"/pools/{pool['id']}", headers=OPERATOR).json()["status"]
+            return found
+
+        clock.now = DURING
+        wait_for(lambda: status() == "open", "the pool to open on its opening day")
+        clock.now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+        wait_for(lambda: status() == "closed", "the pool to close after its closing day")
+
+    engine = make_engine(database_url)
+    try:
+        assert event_types(engine) == ["pool.announced.v1", "pool.opened.v1", "pool.closed.v1"]
+        assert json.loads(outbox_rows(engine)[-1].value)["reason"] == "window_ended"
+    finally:
+        engine.dispose()
 
 
 def test_pools_can_be_listed_by_status(client: TestClient) -> None:
+    ahead = open_pool(client, name="Ahead", opens_on="2026-04-01")
     kept = open_pool(client, name="Kept open")
     closed = open_pool(client, name="Closed early")
     client.post(f"/pools/{closed['id']}/close", headers=OPERATOR)
@@ -288,9 +367,10 @@ def test_pools_can_be_listed_by_status(client: TestClient) -> None:
     def ids(query: str) -> set[UUID]:
         return {UUID(p["id"]) for p in client.get(f"/pools{query}", headers=OPERATOR).json()}
 
+    assert ids("?status=announced") == {UUID(ahead["id"])}
     assert ids("?status=open") == {UUID(kept["id"])}
     assert ids("?status=closed") == {UUID(closed["id"])}
-    assert ids("") == {UUID(kept["id"]), UUID(closed["id"])}
+    assert ids("") == {UUID(ahead["id"]), UUID(kept["id"]), UUID(closed["id"])}
     assert client.get("/pools?status=paused", headers=OPERATOR).status_code == 422
 
 
@@ -332,14 +412,20 @@ def test_the_api_document_names_every_answer_a_pool_request_can_get(client: Test
     assert {"404", "409"} <= set(closed["responses"])
 
 
-def test_the_asyncapi_document_lists_what_grants_sends_and_no_receive(client: TestClient) -> None:
+def test_the_asyncapi_document_lists_what_grants_sends_and_receives(client: TestClient) -> None:
     document = client.get("/asyncapi.json").json()
 
     assert document["channels"]["grants_pool_v1"]["address"] == "grants.pool.v1"
-    assert list(document["operations"]) == ["send_grants_pool_v1"]
-    assert document["components"]["messages"]["PoolOpened"]["name"] == (
-        "dk.brobygger.grants.pool.opened.v1"
-    )
+    assert list(document["operations"]) == [
+        "send_grants_pool_v1",
+        "receive_directory_match_v1",
+        "receive_referrals_referral_v1",
+    ]
+    assert {
+        "dk.brobygger.grants.pool.announced.v1",
+        "dk.brobygger.grants.pool.opened.v1",
+        "dk.brobygger.grants.pool.closed.v1",
+    } <= {m["name"] for m in document["components"]["messages"].values()}
 
 
 def test_the_service_is_healthy_without_any_consumer_or_kafka(client: TestClient) -> None:

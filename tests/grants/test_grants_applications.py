@@ -35,7 +35,7 @@ RUBRIC = (Criterion("reach", 3), Criterion("feasibility", 2), Criterion("novelty
 
 
 def pool(**changes: object) -> GrantPool:
-    opened = GrantPool.open(
+    opened = GrantPool.announce(
         name="Fællesskaber 2027",
         description="",
         budget_dkk=100_000,
@@ -45,6 +45,7 @@ def pool(**changes: object) -> GrantPool:
         small_grant_limit_dkk=20_000,
         created_by="operator",
         now=NOW - timedelta(days=30),
+        today=TODAY,
     )
     return replace(opened, max_per_application_dkk=60_000, rubric=RUBRIC, **changes)
 

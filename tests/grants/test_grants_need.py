@@ -13,8 +13,9 @@ from contracts import NoMatchFound, ReferralErased, ReferralEscalated, ReferralS
 from grants import consumers, events, services
 from grants.domain import GrantPool, InvalidPool
 from grants.domain.need import DistrictNeed, ReferralNeed, last_twelve_months, target_groups_of
+from tests.fakes import FakeClock
 from tests.grants.fakes import FakeUnitOfWork
-from tests.grants.support import TERMS
+from tests.grants.support import DURING, TERMS
 
 TODAY = date(2026, 11, 30)
 SUBMITTED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -132,16 +133,20 @@ def test_an_escalation_keeps_the_submissions_district_and_target_groups() -> Non
 
 
 def test_a_pool_keeps_its_target_groups_sorted_and_once_and_is_for_everyone_without() -> None:
-    now = datetime.now(UTC)
-    pool = GrantPool.open(**TERMS, now=now, target_groups=["dementia", "older_people", "dementia"])
+    pool = GrantPool.announce(
+        **TERMS,
+        now=DURING,
+        today=DURING.date(),
+        target_groups=["dementia", "older_people", "dementia"],
+    )
 
     assert pool.target_groups == ["dementia", "older_people"]
-    assert GrantPool.open(**TERMS, now=now).target_groups == []
+    assert GrantPool.announce(**TERMS, now=DURING, today=DURING.date()).target_groups == []
 
 
 def test_a_pool_refuses_a_target_group_that_is_not_in_the_vocabulary() -> None:
     with pytest.raises(InvalidPool, match="target_groups: the target groups are dementia, "):
-        GrantPool.open(**TERMS, now=datetime.now(UTC), target_groups=["lonely"])
+        GrantPool.announce(**TERMS, now=DURING, today=DURING.date(), target_groups=["lonely"])
 
 
 # -- the use cases ----------------------------------------------------------------------------
@@ -269,7 +274,9 @@ def test_a_pool_opened_for_target_groups_keeps_them() -> None:
     uow = FakeUnitOfWork()
 
     pool, _ = services.open_pool(
-        services.OpenPool(**TERMS, target_groups=("older_people", "dementia")), uow
+        services.OpenPool(**TERMS, target_groups=("older_people", "dementia")),
+        uow,
+        FakeClock(DURING),
     )
 
     stored = uow.pools.get(pool.id)

@@ -17,22 +17,23 @@ from sqlalchemy import select
 
 from contracts import NoMatchFound, ReferralSubmitted
 from grants import services
-from grants.api import utc_today
 from grants.app import create_app
 from grants.config import Settings
 from runtime.auth import Role
 from runtime.storage import make_engine, outbox
+from tests.fakes import FakeClock
 from tests.kit import auth_header
 
 POOL = {
     "name": "Nye fællesskaber 2026",
     "budget_dkk": 500_000,
-    "opens_on": "2026-03-01",
-    "closes_on": "2026-04-30",
+    "opens_on": "2026-11-01",
+    "closes_on": "2026-12-31",
     "criteria": "Associations in Copenhagen that start a new community for older citizens.",
 }
 OPERATOR = auth_header(Role.OPERATOR, subject="operator-1")
 TODAY = date(2026, 11, 30)
+NOON = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -42,9 +43,8 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(offline_service_env: pytest.MonkeyPatch, database_url: str) -> FastAPI:
-    app = create_app(Settings(database_url=database_url))
-    app.dependency_overrides[utc_today] = lambda: TODAY
-    return app
+    # Noon in Copenhagen on TODAY: the service's clock, which a test may move.
+    return create_app(Settings(database_url=database_url), clock=FakeClock(NOON))
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_the_need_moves_with_the_day_and_the_window_of_a_new_pool_is_empty(
     nothing_fitted(app, "Valby", ["dementia"], TODAY)
     assert read(client, pool)["need"]["total"] == 1
 
-    app.dependency_overrides[utc_today] = lambda: TODAY.replace(year=2027)
+    app.state.clock.advance(timedelta(days=365))  # to TODAY a year on
 
     assert read(client, pool)["need"] == {
         "since": "2026-12-01",
