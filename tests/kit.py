@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+from sqlalchemy import Engine, text
+
 from contracts import IntegrationEvent
 from runtime.auth import Role
 from runtime.cli import mint_token
@@ -82,3 +84,17 @@ def auth_header(
     """The `Authorization` header of a `token` with these claims."""
     bearer = token(role, subject=subject, organization_id=organization_id)
     return {"Authorization": f"Bearer {bearer}"}
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    """Whether a session of the engine's PostgreSQL database waits for a lock: the signal
+    that a second writer is blocked behind the first."""
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )

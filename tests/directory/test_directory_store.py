@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, Row, func, select, text
+from sqlalchemy import Engine, Row, func, select
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -33,7 +33,7 @@ from tests.events import (
     referral_completed,
     referral_failed,
 )
-from tests.kit import record_of, wait_for
+from tests.kit import record_of, wait_for, waiting_for_a_lock
 
 StartUow = Callable[[], DirectoryUnitOfWork]
 SOURCE = "/brobygger/directory"
@@ -498,18 +498,6 @@ def rename(start_uow: StartUow) -> dict[str, Any]:
     return services.change(
         "service", str(WALKING), {"name": "Gågruppen"}, PARTNER, start_uow, clock=lambda: NOW
     )
-
-
-def waiting_for_a_lock(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 def assert_place_and_rename_both_kept(seeded: StartUow) -> None:

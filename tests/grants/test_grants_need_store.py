@@ -24,7 +24,6 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
-    text,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
@@ -37,7 +36,7 @@ from grants.domain.need import DistrictNeed, ReferralNeed
 from grants.store import GrantsUnitOfWork, ReferralNeedRow, ReferralNeedTargetGroupRow
 from runtime.migrations import alembic_config, upgrade
 from runtime.storage import UTCDateTime
-from tests.kit import wait_for
+from tests.kit import wait_for, waiting_for_a_lock
 
 UowFactory = Callable[[], GrantsUnitOfWork]
 SOURCE = "/brobygger/grants"
@@ -226,18 +225,6 @@ def submitted(referral_id: UUID) -> ReferralSubmitted:
         needs=["dementia"],
         submitted_at=SUBMITTED,
     )
-
-
-def waiting_for_a_lock(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 @pytest.mark.parametrize("engine_for", ["postgresql"], indirect=True)

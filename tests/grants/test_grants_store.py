@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlmodel
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 import grants.app
@@ -23,7 +23,7 @@ from runtime.migrations import upgrade
 from runtime.storage import outbox
 from tests.fakes import FakeClock
 from tests.grants.support import BEFORE, DURING, TERMS
-from tests.kit import wait_for
+from tests.kit import wait_for, waiting_for_a_lock
 
 UowFactory = Callable[[], GrantsUnitOfWork]
 SOURCE = "/brobygger/grants"
@@ -270,18 +270,6 @@ def test_two_advancers_at_once_share_the_due_pools_and_never_publish_a_change_tw
     opened = Counter(key for key, kind, _ in published(engine) if kind == "pool.opened.v1")
     assert opened == Counter(str(pool.id) for pool in pools)
     assert services.advance_pools(start_uow, FakeClock(DURING)) == 0
-
-
-def waiting_for_a_lock(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        return bool(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 @pytest.mark.parametrize("engine_for", ["postgresql"], indirect=True)
