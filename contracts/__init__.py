@@ -8,7 +8,13 @@ the old one.
 
 from contracts.base import IntegrationEvent
 from contracts.directory import Match, MatchesFound, NoMatchFound, ServiceChanged
-from contracts.grants import PoolAnnounced, PoolClosed, PoolOpened
+from contracts.grants import (
+    ApplicationDecided,
+    ApplicationSubmitted,
+    PoolAnnounced,
+    PoolClosed,
+    PoolOpened,
+)
 from contracts.notifications import DeliveryRecorded, DeliveryRecordedV1
 from contracts.referrals import (
     CareFollowUpDue,
@@ -68,12 +74,16 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     PoolAnnounced,
     PoolOpened,
     PoolClosed,
+    ApplicationSubmitted,
+    ApplicationDecided,
     DeliveryRecorded,
     DeliveryRecordedV1,
 )
 
 __all__ = [
     "ALL_EVENTS",
+    "ApplicationDecided",
+    "ApplicationSubmitted",
     "CareFollowUpDue",
     "ConsentWithdrawn",
     "ContactMade",

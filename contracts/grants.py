@@ -1,8 +1,10 @@
-"""Events owned by the grants service. Topic `grants.pool.v1`, keyed by pool id."""
+"""Events owned by the grants service: a pool's on `grants.pool.v1`, keyed by pool id; an
+application's on `grants.application.v1`, keyed by application id. No personal data: an
+application's contact person stays in grants."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -11,6 +13,7 @@ from pydantic import Field
 from contracts.base import REVERSE_DOMAIN, IntegrationEvent
 
 TOPIC = "grants.pool.v1"
+APPLICATION_TOPIC = "grants.application.v1"
 
 
 class PoolAnnounced(IntegrationEvent):
@@ -58,3 +61,53 @@ class PoolClosed(IntegrationEvent):
         description="`window_ended`: its closing day passed; `closed_early`: an operator "
         "closed it before."
     )
+
+
+EligibilityRule = Literal[
+    "non_profit",
+    "cvr_number",
+    "in_municipality",
+    "unpaid_board",
+    "no_overdue_report",
+    "within_maximum",
+    "budget_adds_up",
+]
+
+
+class ApplicationSubmitted(IntegrationEvent):
+    """An organisation submitted an application inside the pool's window; the automatic
+    eligibility check ran at once (`grants.application.decided` follows when it failed)."""
+
+    event_type = f"{REVERSE_DOMAIN}.grants.application.submitted.v1"
+    topic = APPLICATION_TOPIC
+    key_field = "application_id"
+
+    application_id: UUID = Field(description="The application's id, also the Kafka key.")
+    pool_id: UUID
+    organization_id: UUID = Field(description="The applying organisation.")
+    amount_dkk: int = Field(ge=0, description="The amount asked, in Danish kroner.")
+    short_form: bool = Field(
+        description="Within the pool's short-form limit: fewer fields, one reviewer."
+    )
+    eligible: bool = Field(description="Whether every eligibility rule held.")
+    failed_rules: list[EligibilityRule] = Field(
+        description="The eligibility rules that failed; empty when eligible."
+    )
+    submitted_at: datetime
+
+
+class ApplicationDecided(IntegrationEvent):
+    """An application was decided: rejected by the eligibility check at submission, or
+    decided by an operator."""
+
+    event_type = f"{REVERSE_DOMAIN}.grants.application.decided.v1"
+    topic = APPLICATION_TOPIC
+    key_field = "application_id"
+
+    application_id: UUID = Field(description="The application's id, also the Kafka key.")
+    pool_id: UUID
+    organization_id: UUID = Field(description="The applying organisation.")
+    outcome: Literal["approved", "partly_approved", "rejected"]
+    amount_dkk: int = Field(ge=0, description="What was granted: 0 when rejected.")
+    reasons: str = Field(description="Why, in words the applicant reads.")
+    decided_at: datetime

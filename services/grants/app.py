@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
 
     service.run_in_background(advance_pools)
     app = service.create_app(
-        api.router,
+        *api.ROUTERS,
         description="Grant pools with a budget, an application window and published criteria.",
     )
     app.state.start_uow = start_uow

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from contracts import (
+    ApplicationDecided,
+    ApplicationSubmitted,
     IntegrationEvent,
     NoMatchFound,
     PoolAnnounced,
@@ -15,8 +17,15 @@ from contracts import (
     ReferralSubmitted,
 )
 from grants.domain import GrantPool, PoolChange
+from grants.domain.applications import Application
 
-PUBLISHES: tuple[type[IntegrationEvent], ...] = (PoolAnnounced, PoolOpened, PoolClosed)
+PUBLISHES: tuple[type[IntegrationEvent], ...] = (
+    PoolAnnounced,
+    PoolOpened,
+    PoolClosed,
+    ApplicationSubmitted,
+    ApplicationDecided,
+)
 # Where the need is: the referrals that went unmet, and the submissions that place them.
 CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ReferralSubmitted,
@@ -41,3 +50,32 @@ def of_change(pool: GrantPool, change: PoolChange, today: date) -> IntegrationEv
     if change is PoolChange.ANNOUNCED:
         return PoolAnnounced.model_validate(terms)
     return PoolOpened.model_validate(terms)
+
+
+def submitted(application: Application) -> ApplicationSubmitted:
+    """The submission and its eligibility check; nothing of the contact person."""
+    assert application.eligibility is not None and application.submitted_at is not None
+    return ApplicationSubmitted(
+        application_id=application.id,
+        pool_id=application.pool_id,
+        organization_id=application.applicant.organization_id,
+        amount_dkk=application.form.amount_dkk,
+        short_form=application.eligibility.short_form,
+        eligible=application.eligibility.eligible,
+        failed_rules=[r.rule.value for r in application.eligibility.results if not r.passed],
+        submitted_at=application.submitted_at,
+    )
+
+
+def decided(application: Application) -> ApplicationDecided:
+    assert application.decision is not None
+    decision = application.decision
+    return ApplicationDecided(
+        application_id=application.id,
+        pool_id=application.pool_id,
+        organization_id=application.applicant.organization_id,
+        outcome=decision.outcome.value,
+        amount_dkk=decision.amount_dkk,
+        reasons=decision.reasons,
+        decided_at=decision.decided_at,
+    )

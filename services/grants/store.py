@@ -1,10 +1,10 @@
-"""Storage of grant pools and of the referrals that tell where the need is: SQLModel
-tables and the repositories the service layer uses."""
+"""Storage of grant pools, their applications and the referrals that tell where the need
+is: SQLModel tables and the repositories the service layer uses."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func
@@ -12,6 +12,16 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 
 from grants.domain import GrantPool, PoolStatus
+from grants.domain.applications import (
+    Applicant,
+    Application,
+    ApplicationStatus,
+    BudgetLine,
+    Decision,
+    Form,
+    Outcome,
+)
+from grants.domain.eligibility import Eligibility, Rule, RuleResult
 from grants.domain.need import DistrictNeed, ReferralNeed
 from runtime.storage import UnitOfWork, UTCDateTime
 
@@ -261,10 +271,238 @@ class SqlReferralNeedRepository:
         ]
 
 
+class ApplicationRow(Base, table=True):
+    """An application: the form as JSON but for the amount (which budgets add up) and the
+    contact person (personal data, in columns of their own so that nothing else carries it)."""
+
+    __tablename__ = "grant_application"
+    id: UUID = Field(primary_key=True)
+    pool_id: UUID = Field(foreign_key="grant_pool.id", index=True)
+    organization_id: UUID = Field(index=True)
+    applicant: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    form: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    amount_dkk: int = Field(sa_column=Column(BigInteger, nullable=False))
+    contact_name: str = Field(sa_column=Column(Text, nullable=False))
+    contact_email: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(index=True, max_length=20)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    eligibility: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    override_note: str | None = Field(default=None, sa_column=Column(Text))
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    history: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ApplicationRepository(Protocol):
+    def add(self, application: Application) -> None: ...
+
+    def get(self, application_id: UUID, for_update: bool = False) -> Application | None:
+        """The application; `for_update`: locked until the unit of work ends."""
+        ...
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        organization_id: UUID | None = None,
+        pool_id: UUID | None = None,
+        status: ApplicationStatus | None = None,
+    ) -> tuple[list[Application], int]:
+        """One page of the applications that match every filter given, newest first, and
+        how many match in all."""
+        ...
+
+    def of_pool(self, pool_id: UUID) -> list[Application]:
+        """Every application to the pool, oldest first."""
+        ...
+
+    def save(self, application: Application) -> None: ...
+
+    def overdue_reports(self, organization_id: UUID, today: date) -> int:
+        """How many reports of the organisation's earlier grants are past their due date
+        and not received."""
+        ...
+
+
+class SqlApplicationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, application: Application) -> None:
+        row = ApplicationRow(
+            id=application.id,
+            pool_id=application.pool_id,
+            organization_id=application.applicant.organization_id,
+            created_at=application.created_at,
+            **_application_columns(application),
+        )
+        self.session.add(row)
+
+    def get(self, application_id: UUID, for_update: bool = False) -> Application | None:
+        row = self.session.get(ApplicationRow, application_id, with_for_update=for_update)
+        return _application(row) if row else None
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        organization_id: UUID | None = None,
+        pool_id: UUID | None = None,
+        status: ApplicationStatus | None = None,
+    ) -> tuple[list[Application], int]:
+        conditions = []
+        if organization_id is not None:
+            conditions.append(col(ApplicationRow.organization_id) == organization_id)
+        if pool_id is not None:
+            conditions.append(col(ApplicationRow.pool_id) == pool_id)
+        if status is not None:
+            conditions.append(col(ApplicationRow.status) == status.value)
+        total = self.session.exec(
+            select(func.count()).select_from(ApplicationRow).where(*conditions)
+        ).one()
+        rows = self.session.exec(
+            select(ApplicationRow)
+            .where(*conditions)
+            .order_by(col(ApplicationRow.created_at).desc(), col(ApplicationRow.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_application(row) for row in rows], total
+
+    def of_pool(self, pool_id: UUID) -> list[Application]:
+        rows = self.session.exec(
+            select(ApplicationRow)
+            .where(ApplicationRow.pool_id == pool_id)
+            .order_by(col(ApplicationRow.created_at), col(ApplicationRow.id))
+        )
+        return [_application(row) for row in rows]
+
+    def save(self, application: Application) -> None:
+        row = self.session.get(ApplicationRow, application.id)
+        if row is None:
+            raise LookupError(f"application {application.id} was never added")
+        for name, value in _application_columns(application).items():
+            setattr(row, name, value)
+        self.session.add(row)
+
+    def overdue_reports(self, organization_id: UUID, today: date) -> int:
+        # Reports come with payments; until a grant can be paid none can be overdue.
+        return 0
+
+
+def _application_columns(application: Application) -> dict[str, Any]:
+    """What changes of an application over its life, as its row holds it."""
+    form, eligibility, decision = application.form, application.eligibility, application.decision
+    return {
+        "applicant": {
+            "name": application.applicant.name,
+            "cvr": application.applicant.cvr,
+            "legal_form": application.applicant.legal_form,
+            "municipality_code": application.applicant.municipality_code,
+            "board_unpaid": application.applicant.board_unpaid,
+        },
+        "form": {
+            "title": form.title,
+            "description": form.description,
+            "budget_lines": [[line.label, line.amount_dkk] for line in form.budget_lines],
+            "target_groups": list(form.target_groups),
+            "districts": list(form.districts),
+            "expected_participants": form.expected_participants,
+            "co_financing_dkk": form.co_financing_dkk,
+            "starts_on": _day(form.starts_on),
+            "ends_on": _day(form.ends_on),
+        },
+        "amount_dkk": form.amount_dkk,
+        "contact_name": form.contact_name,
+        "contact_email": form.contact_email,
+        "status": application.status.value,
+        "submitted_at": application.submitted_at,
+        "withdrawn_at": application.withdrawn_at,
+        "eligibility": None
+        if eligibility is None
+        else {
+            "short_form": eligibility.short_form,
+            "results": [[r.rule.value, r.passed, r.reason] for r in eligibility.results],
+        },
+        "override_note": application.override_note,
+        "decision": None
+        if decision is None
+        else {
+            "outcome": decision.outcome.value,
+            "amount_dkk": decision.amount_dkk,
+            "reasons": decision.reasons,
+            "decided_by": decision.decided_by,
+            "decided_at": decision.decided_at.isoformat(),
+        },
+        "history": [[status.value, at.isoformat()] for status, at in application.history],
+    }
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _day_of(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _application(row: ApplicationRow) -> Application:
+    form, eligibility, decision = row.form, row.eligibility, row.decision
+    return Application(
+        id=row.id,
+        pool_id=row.pool_id,
+        applicant=Applicant(organization_id=row.organization_id, **row.applicant),
+        form=Form(
+            title=form["title"],
+            description=form["description"],
+            amount_dkk=row.amount_dkk,
+            budget_lines=tuple(BudgetLine(label, amount) for label, amount in form["budget_lines"]),
+            target_groups=tuple(form["target_groups"]),
+            districts=tuple(form["districts"]),
+            expected_participants=form["expected_participants"],
+            co_financing_dkk=form["co_financing_dkk"],
+            starts_on=_day_of(form["starts_on"]),
+            ends_on=_day_of(form["ends_on"]),
+            contact_name=row.contact_name,
+            contact_email=row.contact_email,
+        ),
+        created_at=row.created_at,
+        status=ApplicationStatus(row.status),
+        submitted_at=row.submitted_at,
+        eligibility=None
+        if eligibility is None
+        else Eligibility(
+            tuple(
+                RuleResult(Rule(rule), passed, reason)
+                for rule, passed, reason in eligibility["results"]
+            ),
+            eligibility["short_form"],
+        ),
+        override_note=row.override_note,
+        decision=None
+        if decision is None
+        else Decision(
+            outcome=Outcome(decision["outcome"]),
+            amount_dkk=decision["amount_dkk"],
+            reasons=decision["reasons"],
+            decided_by=decision["decided_by"],
+            decided_at=datetime.fromisoformat(decision["decided_at"]),
+        ),
+        withdrawn_at=row.withdrawn_at,
+        history=[
+            (ApplicationStatus(status), datetime.fromisoformat(at)) for status, at in row.history
+        ],
+    )
+
+
 class GrantsUnitOfWork(UnitOfWork):
     def _open(self) -> None:
         self._pools = SqlGrantPoolRepository(self.session)
         self._referral_needs = SqlReferralNeedRepository(self.session)
+        self._applications = SqlApplicationRepository(self.session)
 
     @property
     def pools(self) -> GrantPoolRepository:
@@ -273,3 +511,7 @@ class GrantsUnitOfWork(UnitOfWork):
     @property
     def referral_needs(self) -> ReferralNeedRepository:
         return self._referral_needs
+
+    @property
+    def applications(self) -> ApplicationRepository:
+        return self._applications

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date
 from uuid import UUID
 
 from grants.domain import GrantPool, PoolStatus
+from grants.domain.applications import Application, ApplicationStatus
 from grants.domain.need import DistrictNeed, ReferralNeed
 from tests import fakes
 
@@ -76,6 +78,54 @@ class FakeReferralNeedRepository:
         return [DistrictNeed(str(district), referrals) for district, referrals in ranked]
 
 
+class FakeApplicationRepository:
+    """Hands out copies, so that only `save` changes what is stored."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Application] = {}
+        self.overdue: dict[UUID, int] = {}
+        """Overdue reports by organisation, for tests of the rule that reads them."""
+
+    def add(self, application: Application) -> None:
+        self.rows[application.id] = copy.deepcopy(application)
+
+    def get(self, application_id: UUID, for_update: bool = False) -> Application | None:
+        found = self.rows.get(application_id)
+        return copy.deepcopy(found) if found else None
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        organization_id: UUID | None = None,
+        pool_id: UUID | None = None,
+        status: ApplicationStatus | None = None,
+    ) -> tuple[list[Application], int]:
+        found = [
+            a
+            for a in self.rows.values()
+            if (organization_id is None or a.applicant.organization_id == organization_id)
+            and (pool_id is None or a.pool_id == pool_id)
+            and (status is None or a.status is status)
+        ]
+        found.sort(key=lambda a: (a.created_at, a.id), reverse=True)
+        return [copy.deepcopy(a) for a in found[offset : offset + limit]], len(found)
+
+    def of_pool(self, pool_id: UUID) -> list[Application]:
+        found = sorted(
+            (a for a in self.rows.values() if a.pool_id == pool_id),
+            key=lambda a: (a.created_at, a.id),
+        )
+        return [copy.deepcopy(a) for a in found]
+
+    def save(self, application: Application) -> None:
+        self.rows[application.id] = copy.deepcopy(application)
+
+    def overdue_reports(self, organization_id: UUID, today: date) -> int:
+        return self.overdue.get(organization_id, 0)
+
+
 class FakeUnitOfWork(fakes.FakeUnitOfWork):
     """The grant pools in memory, with the shared unit of work's transactions."""
 
@@ -83,6 +133,7 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         super().__init__()
         self.pools = FakeGrantPoolRepository()
         self.referral_needs = FakeReferralNeedRepository()
+        self.applications = FakeApplicationRepository()
 
     def _tables(self) -> list[object]:
-        return [self.pools, self.referral_needs]
+        return [self.pools, self.referral_needs, self.applications]

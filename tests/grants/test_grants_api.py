@@ -416,7 +416,9 @@ def test_the_asyncapi_document_lists_what_grants_sends_and_receives(client: Test
     document = client.get("/asyncapi.json").json()
 
     assert document["channels"]["grants_pool_v1"]["address"] == "grants.pool.v1"
+    assert document["channels"]["grants_application_v1"]["address"] == "grants.application.v1"
     assert list(document["operations"]) == [
+        "send_grants_application_v1",
         "send_grants_pool_v1",
         "receive_directory_match_v1",
         "receive_referrals_referral_v1",
@@ -425,6 +427,8 @@ def test_the_asyncapi_document_lists_what_grants_sends_and_receives(client: Test
         "dk.brobygger.grants.pool.announced.v1",
         "dk.brobygger.grants.pool.opened.v1",
         "dk.brobygger.grants.pool.closed.v1",
+        "dk.brobygger.grants.application.submitted.v1",
+        "dk.brobygger.grants.application.decided.v1",
     } <= {m["name"] for m in document["components"]["messages"].values()}
 
 

@@ -1,4 +1,5 @@
-"""HTTP API of grants: operators run grant pools; every role can read them."""
+"""Grant pools: operators run them; every role can read them. Also what the grants API's
+routes share: the unit of work, the clock and the city's date."""
 
 from __future__ import annotations
 

@@ -1,0 +1,514 @@
+"""Applications for grants: a partner drafts, completes and submits its organisation's own;
+operators read them all and may override the eligibility check."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field, StringConstraints
+
+from grants import services
+from grants.api.pools import MAX_DKK, AppClock, Kroner, OptionalText, StartUow
+from grants.domain import InvalidTransition
+from grants.domain.applications import (
+    Applicant,
+    Application,
+    ApplicationStatus,
+    BudgetLine,
+    Form,
+    InvalidApplication,
+    Outcome,
+)
+from grants.domain.eligibility import Rule
+from grants.domain.need import TargetGroup
+from runtime.auth import Principal, Role, require
+from runtime.http import (
+    JSON_BOOLEAN,
+    JSON_INTEGER,
+    TRIMMED,
+    Day,
+    IdempotencyKey,
+    InputModel,
+    LongText,
+    Name,
+    ShortText,
+    answer_created,
+)
+from runtime.idempotency import IdempotencyConflict
+from runtime.openapi import created_responses, rules
+from runtime.problems import Problem
+
+router = APIRouter(tags=["applications"])
+
+Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
+PartnerOrOperator = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR))]
+
+Amount = Annotated[int, Field(ge=0, le=MAX_DKK), JSON_INTEGER]
+Participants = Annotated[int, Field(ge=1, le=1_000_000), JSON_INTEGER]
+Boolean = Annotated[bool, JSON_BOOLEAN]
+Title = Annotated[str, StringConstraints(max_length=200, pattern=f"^$|{TRIMMED}")]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=r"^$|^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+$"),
+]
+Cvr = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=TRIMMED)]
+"""As written: whether it is a CVR number is an eligibility rule, with its reason."""
+MunicipalityCode = Annotated[int, Field(ge=100, le=999), JSON_INTEGER]
+
+DRAFT_RULE = (
+    "Each budget line is more than 0 kroner; ends_on is not before starts_on; the pool "
+    "exists (404 otherwise)."
+)
+PATCH_RULE = "organization's fields cannot be removed (null)."
+
+
+class LegalForm(StrEnum):
+    ASSOCIATION = "association"
+    SELF_GOVERNING_INSTITUTION = "self_governing_institution"
+    FUND = "fund"
+    COMPANY = "company"
+    OTHER = "other"
+
+
+class Declaration(InputModel):
+    """The applying organisation as it declares itself: what the eligibility check reads."""
+
+    name: Name = Field(examples=["Ældre Sagen Nørrebro"])
+    cvr: Cvr = Field(description="Its CVR number.", examples=["29470405"])
+    legal_form: LegalForm = Field(
+        description="association (forening), self_governing_institution (selvejende "
+        "institution), fund (fond): non-profits; company, other: not."
+    )
+    municipality_code: MunicipalityCode = Field(
+        description="The municipality it is registered in (kommunekode); Copenhagen: 101."
+    )
+    board_unpaid: Boolean = Field(description="Whether its board members are unpaid.")
+
+
+class BudgetLineModel(InputModel):
+    label: Name
+    amount_dkk: Kroner
+
+
+class FormFields(InputModel):
+    """The form; a draft may leave any of it out, a submission needs what its form asks
+    (the short form: title, description, amount, budget lines and contact person)."""
+
+    title: Title = ""
+    description: OptionalText = ""
+    amount_dkk: Amount = Field(default=0, description="The amount asked, in Danish kroner.")
+    budget_lines: list[BudgetLineModel] = Field(
+        default=[],
+        max_length=100,
+        description="They add up to amount_dkk (a rule checked at submission).",
+    )
+    target_groups: list[TargetGroup] = Field(default=[], max_length=len(TargetGroup))
+    districts: list[ShortText] = Field(default=[], max_length=30)
+    expected_participants: Participants | None = None
+    co_financing_dkk: Amount = 0
+    starts_on: Day | None = None
+    ends_on: Day | None = None
+    contact_name: Title = Field(
+        default="", description="Personal data: seen by the organisation and operators only."
+    )
+    contact_email: Email = Field(
+        default="", description="Personal data: seen by the organisation and operators only."
+    )
+
+
+class ApplicationCreate(FormFields):
+    organization: Declaration
+
+
+class DeclarationPatch(InputModel):
+    name: Name | None = None
+    cvr: Cvr | None = None
+    legal_form: LegalForm | None = None
+    municipality_code: MunicipalityCode | None = None
+    board_unpaid: Boolean | None = None
+
+
+class ApplicationPatch(InputModel):
+    """A JSON Merge Patch (RFC 7396) of a draft: the fields named change; null takes a field
+    of the form back to empty; a list is replaced whole."""
+
+    title: Title | None = None
+    description: OptionalText | None = None
+    amount_dkk: Amount | None = None
+    budget_lines: list[BudgetLineModel] | None = Field(default=None, max_length=100)
+    target_groups: list[TargetGroup] | None = Field(default=None, max_length=len(TargetGroup))
+    districts: list[ShortText] | None = Field(default=None, max_length=30)
+    expected_participants: Participants | None = None
+    co_financing_dkk: Amount | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
+    contact_name: Title | None = None
+    contact_email: Email | None = None
+    organization: DeclarationPatch | None = None
+
+
+class OverrideCreate(InputModel):
+    note: LongText = Field(description="Why the application is screened nonetheless.")
+
+
+class RuleResultPublic(BaseModel):
+    rule: Rule
+    passed: bool
+    reason: str
+
+
+class DecisionPublic(BaseModel):
+    outcome: Outcome
+    amount_dkk: int = Field(description="What was granted: 0 when rejected.")
+    reasons: str
+    decided_at: datetime
+
+
+class StepPublic(BaseModel):
+    status: ApplicationStatus
+    at: datetime
+
+
+class DeclarationPublic(BaseModel):
+    name: str
+    cvr: str
+    legal_form: str
+    municipality_code: int
+    board_unpaid: bool
+
+
+class BudgetLinePublic(BaseModel):
+    label: str
+    amount_dkk: int
+
+
+class ApplicationPublic(BaseModel):
+    id: UUID
+    pool_id: UUID
+    organization_id: UUID
+    organization: DeclarationPublic
+    status: ApplicationStatus
+    title: str
+    description: str
+    amount_dkk: int
+    budget_lines: list[BudgetLinePublic]
+    target_groups: list[str]
+    districts: list[str]
+    expected_participants: int | None
+    co_financing_dkk: int
+    starts_on: date | None
+    ends_on: date | None
+    contact_name: str
+    contact_email: str
+    short_form: bool | None = Field(
+        description="Within the pool's short-form limit; null until submitted."
+    )
+    eligibility: list[RuleResultPublic] | None = Field(
+        description="Each rule of the check at submission, with its reason; null before."
+    )
+    override_note: str | None = Field(
+        description="An operator's reason for screening it although the check failed."
+    )
+    decision: DecisionPublic | None
+    created_at: datetime
+    submitted_at: datetime | None
+    withdrawn_at: datetime | None
+    history: list[StepPublic]
+
+    @classmethod
+    def of(cls, application: Application) -> ApplicationPublic:
+        form, applicant, found = application.form, application.applicant, application.eligibility
+        decision = application.decision
+        return cls(
+            id=application.id,
+            pool_id=application.pool_id,
+            organization_id=applicant.organization_id,
+            organization=DeclarationPublic(
+                name=applicant.name,
+                cvr=applicant.cvr,
+                legal_form=applicant.legal_form,
+                municipality_code=applicant.municipality_code,
+                board_unpaid=applicant.board_unpaid,
+            ),
+            status=application.status,
+            title=form.title,
+            description=form.description,
+            amount_dkk=form.amount_dkk,
+            budget_lines=[
+                BudgetLinePublic(label=b.label, amount_dkk=b.amount_dkk) for b in form.budget_lines
+            ],
+            target_groups=list(form.target_groups),
+            districts=list(form.districts),
+            expected_participants=form.expected_participants,
+            co_financing_dkk=form.co_financing_dkk,
+            starts_on=form.starts_on,
+            ends_on=form.ends_on,
+            contact_name=form.contact_name,
+            contact_email=form.contact_email,
+            short_form=found.short_form if found else None,
+            eligibility=[
+                RuleResultPublic(rule=r.rule, passed=r.passed, reason=r.reason)
+                for r in found.results
+            ]
+            if found
+            else None,
+            override_note=application.override_note,
+            decision=DecisionPublic(
+                outcome=decision.outcome,
+                amount_dkk=decision.amount_dkk,
+                reasons=decision.reasons,
+                decided_at=decision.decided_at,
+            )
+            if decision
+            else None,
+            created_at=application.created_at,
+            submitted_at=application.submitted_at,
+            withdrawn_at=application.withdrawn_at,
+            history=[StepPublic(status=s, at=at) for s, at in application.history],
+        )
+
+
+class ApplicationPage(BaseModel):
+    data: list[ApplicationPublic]
+    total: int = Field(ge=0, description="How many there are in all.")
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "There is no such application, or it is another organisation's."}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The application is not in a state where this can happen."}
+}
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.")]
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many.")]
+
+
+def _organization(principal: Principal) -> UUID:
+    assert principal.organization_id is not None  # a partner token always names it
+    return principal.organization_id
+
+
+def _scope(principal: Principal) -> UUID | None:
+    """The organisation whose applications the caller may see; None: every one."""
+    return None if principal.role is Role.OPERATOR else _organization(principal)
+
+
+def _form(body: FormFields) -> Form:
+    return Form(**_form_fields(body.model_dump(exclude={"organization"})))
+
+
+def _form_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields as the domain holds them: tuples, and budget lines."""
+    converted = dict(fields)
+    if "budget_lines" in converted:
+        converted["budget_lines"] = tuple(BudgetLine(**b) for b in converted["budget_lines"])
+    for name in ("target_groups", "districts"):
+        if name in converted:
+            converted[name] = tuple(converted[name])
+    return converted
+
+
+def _missing(application_id: UUID) -> Problem:
+    return Problem(404, f"There is no application {application_id}.")
+
+
+@router.post(
+    "/pools/{pool_id}/applications",
+    status_code=status.HTTP_201_CREATED,
+    summary="Draft an application to a grant pool",
+    responses={
+        **created_responses(ApplicationPublic, "application"),
+        404: {"description": "There is no pool with this id."},
+        409: {"description": "The Idempotency-Key was used before with another body."},
+        **rules(DRAFT_RULE),
+    },
+)
+def draft_application(
+    pool_id: UUID,
+    body: ApplicationCreate,
+    start_uow: StartUow,
+    clock: AppClock,
+    response: Response,
+    principal: Partner,
+    idempotency_key: IdempotencyKey = None,
+) -> ApplicationPublic:
+    """A draft for the token's organisation, to complete (`PATCH`) and submit. A retry
+    with the same `Idempotency-Key` answers the first draft."""
+    if idempotency_key is None:
+        raise Problem(
+            400,
+            "The Idempotency-Key header is required: send a key unique to this application, "
+            "and the same key when retrying.",
+        )
+    declaration = body.organization
+    command = services.DraftApplication(
+        drafted_by=principal.subject,
+        pool_id=pool_id,
+        applicant=Applicant(
+            organization_id=_organization(principal),
+            name=declaration.name,
+            cvr=declaration.cvr,
+            legal_form=declaration.legal_form.value,
+            municipality_code=declaration.municipality_code,
+            board_unpaid=declaration.board_unpaid,
+        ),
+        form=_form(body),
+        idempotency_key=idempotency_key,
+    )
+    try:
+        application, created = services.draft_application(command, start_uow, clock)
+    except services.PoolNotFound as error:
+        raise Problem(404, f"There is no pool {pool_id}.") from error
+    except InvalidApplication as error:
+        raise Problem(422, f"{error}.") from error
+    except IdempotencyConflict as error:
+        raise Problem(409, f"{error}.") from error
+    answer_created(response, f"/applications/{application.id}", created)
+    return ApplicationPublic.of(application)
+
+
+@router.patch(
+    "/applications/{application_id}",
+    summary="Change a draft application",
+    responses={**NOT_FOUND, **CONFLICT, **rules(DRAFT_RULE, PATCH_RULE)},
+)
+def change_application(
+    application_id: UUID, body: ApplicationPatch, start_uow: StartUow, principal: Partner
+) -> ApplicationPublic:
+    """Drafts only: a submitted application is 409."""
+    changes = body.model_dump(exclude_unset=True)
+    declared = changes.pop("organization", None) or {}
+    if None in declared.values():
+        raise Problem(422, f"The organisation's {PATCH_RULE}")
+    if "legal_form" in declared:
+        declared["legal_form"] = declared["legal_form"].value
+    # Null takes a field back to the empty form's.
+    empty = Form()
+    form_changes = _form_fields(
+        {name: getattr(empty, name) if value is None else value for name, value in changes.items()}
+    )
+    try:
+        application = services.change_application(
+            application_id, _organization(principal), form_changes, declared, start_uow
+        )
+    except services.ApplicationNotFound as error:
+        raise _missing(application_id) from error
+    except InvalidApplication as error:
+        raise Problem(422, f"{error}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Application {application_id} cannot be changed: {error}.") from error
+    return ApplicationPublic.of(application)
+
+
+@router.post(
+    "/applications/{application_id}/submit",
+    summary="Submit an application",
+    responses={
+        **NOT_FOUND,
+        409: {"description": "It is not a draft, or the pool does not take applications today."},
+        **rules("Every field the application's form needs is filled in."),
+    },
+)
+def submit_application(
+    application_id: UUID, start_uow: StartUow, clock: AppClock, principal: Partner
+) -> ApplicationPublic:
+    """Inside the pool's window (Copenhagen's dates). Every eligibility rule is checked and
+    recorded with its reason; an ineligible application is rejected at once, and the
+    answer says why."""
+    try:
+        application = services.submit_application(
+            application_id, _organization(principal), start_uow, clock
+        )
+    except services.ApplicationNotFound as error:
+        raise _missing(application_id) from error
+    except InvalidApplication as error:
+        raise Problem(422, f"{error}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Application {application_id} cannot be submitted: {error}.") from error
+    return ApplicationPublic.of(application)
+
+
+@router.post(
+    "/applications/{application_id}/withdraw",
+    summary="Withdraw an application",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def withdraw_application(
+    application_id: UUID, start_uow: StartUow, clock: AppClock, principal: Partner
+) -> ApplicationPublic:
+    """Until it is decided."""
+    try:
+        application = services.withdraw_application(
+            application_id, _organization(principal), start_uow, clock
+        )
+    except services.ApplicationNotFound as error:
+        raise _missing(application_id) from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Application {application_id} cannot be withdrawn: {error}.") from error
+    return ApplicationPublic.of(application)
+
+
+@router.post(
+    "/applications/{application_id}/eligibility-override",
+    summary="Screen an application the eligibility check rejected",
+    dependencies=[Depends(require(Role.OPERATOR))],
+    responses={
+        **NOT_FOUND,
+        409: {"description": "The eligibility check did not reject it."},
+    },
+)
+def override_eligibility(
+    application_id: UUID, body: OverrideCreate, start_uow: StartUow, clock: AppClock
+) -> ApplicationPublic:
+    """The note is recorded with the application; the check's results stay as they were."""
+    try:
+        application = services.override_eligibility(application_id, body.note, start_uow, clock)
+    except services.ApplicationNotFound as error:
+        raise _missing(application_id) from error
+    except InvalidTransition as error:
+        raise Problem(
+            409, f"Application {application_id} cannot be overridden: {error}."
+        ) from error
+    return ApplicationPublic.of(application)
+
+
+@router.get("/applications", summary="List applications")
+def list_applications(
+    principal: PartnerOrOperator,
+    start_uow: StartUow,
+    pool_id: Annotated[UUID | None, Query(description="Only this pool's.")] = None,
+    application_status: Annotated[
+        ApplicationStatus | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> ApplicationPage:
+    """A partner's own organisation's, an operator's every one; the newest first."""
+    found, total = services.list_applications(
+        _scope(principal),
+        start_uow,
+        offset,
+        limit,
+        pool_id=pool_id,
+        status=application_status,
+    )
+    return ApplicationPage(
+        data=[ApplicationPublic.of(a) for a in found], total=total, offset=offset, limit=limit
+    )
+
+
+@router.get("/applications/{application_id}", summary="Read an application", responses=NOT_FOUND)
+def get_application(
+    application_id: UUID, principal: PartnerOrOperator, start_uow: StartUow
+) -> ApplicationPublic:
+    try:
+        application = services.get_application(application_id, _scope(principal), start_uow)
+    except services.ApplicationNotFound as error:
+        raise _missing(application_id) from error
+    return ApplicationPublic.of(application)
