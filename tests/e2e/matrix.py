@@ -64,6 +64,28 @@ OUTSIDERS = frozenset({Caller.NONE, Caller.CARE_B, Caller.PARTNER_Y, Caller.REVI
 """Callers owning none of the matrix's resources: no answer to them may show any."""
 
 VOLUNTEER = {"name": "Lise Holm", "email": "lise@example.org", "language": "da"}
+APPLICATION: dict[str, Any] = {
+    "organization": {
+        "name": "Ældre Sagen Nørrebro",
+        "cvr": "29470405",
+        "legal_form": "association",
+        "municipality_code": 101,
+        "board_unpaid": True,
+    },
+    "title": "Gågruppe om tirsdagen",
+    "description": "En ugentlig gåtur for ældre, der sidder meget alene.",
+    "amount_dkk": 15_000,
+    "budget_lines": [{"label": "Kaffe og kage", "amount_dkk": 15_000}],
+    "target_groups": ["older_people"],
+    "districts": ["Nørrebro"],
+    "expected_participants": 12,
+    "starts_on": "2027-03-01",
+    "ends_on": "2027-12-31",
+    "contact_name": "Karen Ølgaard",
+    "contact_email": "karen@example.dk",
+}
+"""X's application, with every field the full form asks (the matrix's pools have no short
+form), from a non-profit the eligibility check passes."""
 
 OK: Final = "2xx"
 Expected = Literal["2xx", 401, 403, 404]
@@ -166,6 +188,8 @@ class World:
         self._fast = False
         self._touched: list[str] = []
         self._x_location: dict[str, Any] | None = None
+        self._application_pool: str | None = None
+        self.x_application_ids: list[str] = []
         self._x_service: dict[str, Any] | None = None
         self.places_before = self.free_places()
 
@@ -453,6 +477,46 @@ class World:
         )
         return str(made["id"]), str(made["name"])
 
+    def application_pool(self) -> str:
+        """A pool taking applications today, made once: the one X applies to."""
+        if self._application_pool is None:
+            self._application_pool = self.pool()[0]
+        return self._application_pool
+
+    def application_drafting(self) -> Call:
+        """A new draft of the caller's to the application pool; X's is remembered as X's."""
+        return Call(
+            path={"pool_id": self.application_pool()},
+            json=APPLICATION,
+            headers={"Idempotency-Key": str(uuid4())},
+            then=self._keep_x_application,
+        )
+
+    def _keep_x_application(self, caller: Caller, response: httpx.Response) -> None:
+        if caller is Caller.PARTNER_X and response.is_success:
+            self.x_application_ids.append(response.json()["id"])
+
+    def x_draft(self, **organization: Any) -> str:
+        """A draft application of X's (its declaration changed by `organization`)."""
+        body = {**APPLICATION, "organization": {**APPLICATION["organization"], **organization}}
+        made = self.ok(
+            Caller.PARTNER_X,
+            "grants",
+            "POST",
+            f"/pools/{self.application_pool()}/applications",
+            json=body,
+            headers={"Idempotency-Key": str(uuid4())},
+        )
+        self.x_application_ids.append(str(made["id"]))
+        return str(made["id"])
+
+    def x_rejected(self) -> str:
+        """An application of X's, declared a company, which the eligibility check rejected
+        at submission."""
+        application_id = self.x_draft(legal_form="company")
+        self.ok(Caller.PARTNER_X, "grants", "POST", f"/applications/{application_id}/submit")
+        return application_id
+
     # --- notifications -----------------------------------------------------------------
 
     def inbox(self, caller: Caller) -> list[dict[str, Any]]:
@@ -549,6 +613,7 @@ class World:
                 owned[message["id"]] = "messages of X's inbox"
         owned.update({s: "X's webhook secrets" for s in self.x_webhook_secrets})
         owned.update({i: "X's webhook endpoints" for i in self.x_webhook_ids})
+        owned.update({i: "X's grant applications" for i in self.x_application_ids})
         return owned
 
 

@@ -8,7 +8,7 @@ to (the demo Nørrebro walking group's), Y another demo organisation; Z takes ov
 declines, so that X must be refused about referrals it no longer holds. Requests are valid,
 so each answer is about who asks, not what. Besides the class of each answer, no success
 answered to a caller who owns nothing (no token, B, Y, the reviewer) may name a referral of
-A's, a message of X's, or X's webhook endpoints or secrets."""
+A's, a message of X's, X's webhook endpoints or secrets, or X's grant applications."""
 
 from __future__ import annotations
 
@@ -146,6 +146,17 @@ def message(find: Callable[[World], str]) -> Callable[[World], Call]:
 def pool(world: World) -> Call:
     pool_id, _ = world.pool()
     return Call(path={"pool_id": pool_id})
+
+
+X_DRAFT = "a draft application of X's"
+X_REJECTED = "an application of X's the eligibility check rejected"
+
+
+def application(
+    state: Callable[[World], str], body: dict[str, Any] | None = None
+) -> Callable[[World], Call]:
+    """A call about an application of X's in `state`, with `body`."""
+    return lambda world: Call(path={"application_id": state(world)}, json=body)
 
 
 NEW_ORGANIZATION = {
@@ -587,6 +598,56 @@ MATRIX: Table = {
         ],
         ("POST", "/pools/{pool_id}/close"): [
             Case("an open grant pool", row(401, 403, 403, 403, 403, OK, 403), pool, fresh=True),
+        ],
+        ("POST", "/pools/{pool_id}/applications"): [
+            Case(
+                "a new application of the caller's organisation, to an open pool",
+                row(401, 403, 403, OK, OK, 403, 403),
+                lambda world: world.application_drafting(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/applications"): [
+            Case(
+                "the applications the caller may see, a draft of X's among them",
+                row(401, 403, 403, OK, OK, OK, 403),
+                listing(World.x_draft),
+            )
+        ],
+        ("GET", "/applications/{application_id}"): [
+            Case(X_DRAFT, row(401, 403, 403, OK, 404, OK, 403), application(World.x_draft)),
+            Case(X_REJECTED, row(401, 403, 403, OK, 404, OK, 403), application(World.x_rejected)),
+        ],
+        ("PATCH", "/applications/{application_id}"): [
+            Case(
+                X_DRAFT,
+                row(401, 403, 403, OK, 404, 403, 403),
+                application(World.x_draft, {"title": "Gågruppe om torsdagen"}),
+            )
+        ],
+        ("POST", "/applications/{application_id}/submit"): [
+            Case(
+                X_DRAFT,
+                row(401, 403, 403, OK, 404, 403, 403),
+                application(World.x_draft),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/withdraw"): [
+            Case(
+                X_DRAFT,
+                row(401, 403, 403, OK, 404, 403, 403),
+                application(World.x_draft),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/eligibility-override"): [
+            Case(
+                X_REJECTED,
+                row(401, 403, 403, 403, 403, OK, 403),
+                application(World.x_rejected, {"note": "Foreningen er ved at skifte form."}),
+                fresh=True,
+            )
         ],
     },
     "notifications": {
