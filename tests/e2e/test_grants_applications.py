@@ -12,10 +12,10 @@ import pytest
 
 from runtime.auth import Role
 from tests.cloudevents import validated_cloudevent
+from tests.e2e.grants import open_pool_today
 from tests.e2e.kafka_reader import Record, wait_for_records
 from tests.e2e.matrix import APPLICATION
 from tests.e2e.system import System
-from tests.e2e.test_referral_flow import open_pool_today
 
 pytestmark = pytest.mark.infra
 

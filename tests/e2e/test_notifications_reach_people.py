@@ -25,6 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from runtime.auth import Role
+from tests.e2e.grants import open_pool_today
 from tests.e2e.personal_data import NAME, PERSONAL_NUMBER
 from tests.e2e.referrals import submit, wait_offered, wait_status
 from tests.e2e.system import System
@@ -137,24 +138,6 @@ def organizations(system: System) -> list[UUID]:
     return [UUID(o["id"]) for o in found]
 
 
-def open_pool(system: System, name: str) -> None:
-    """A pool opening today: opened at once, so that every partner is told at once."""
-    today = datetime.now(COPENHAGEN).date()
-    pool = {
-        "name": name,
-        "description": "Små og store foreninger kan søge.",
-        "budget_dkk": 250_000,
-        "opens_on": today.isoformat(),
-        "closes_on": (today + timedelta(days=53)).isoformat(),
-        "criteria": "Nye fællesskaber for ensomme ældre.",
-    }
-    with system.client("grants", Role.OPERATOR) as operator:
-        response = operator.post(
-            "/pools", json=pool, headers={"Idempotency-Key": name.replace(" ", "-")}
-        )
-    assert response.status_code == 201, response.text
-
-
 def assert_nothing_personal(*texts: str) -> None:
     for text in texts:
         for personal in (NAME, PERSONAL_NUMBER, "Nørrebro"):
@@ -264,7 +247,7 @@ def test_quiet_hours_hold_an_email_until_they_end_and_a_digest_merges_three_into
     )
 
     for n in range(3):
-        open_pool(system, f"Puljen {run}-{n}")
+        open_pool_today(system, f"Puljen {run}-{n}")
 
     held = wait_for(
         lambda: len(emails_to(mail, night_owl)) == 3 and emails_to(mail, night_owl),
@@ -357,7 +340,7 @@ def test_a_failing_webhook_is_retried_on_schedule_then_disabled_and_the_operator
         assert response.status_code == 201, response.text
         webhook_id = response.json()["id"]
 
-        open_pool(system, f"Puljen {run}")
+        open_pool_today(system, f"Puljen {run}")
 
         def disabled() -> dict[str, Any] | None:
             found: dict[str, Any] = partner.get(f"/webhooks/{webhook_id}").json()

@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from runtime.auth import Role
 from runtime.storage import make_engine, outbox
 from tests.cloudevents import validated_cloudevent
 from tests.conftest import control_test_broker
+from tests.e2e.grants import open_pool_today
 from tests.e2e.kafka_reader import (
     Record,
     produce,
@@ -28,7 +28,6 @@ from tests.e2e.kafka_reader import (
     wait_for_records,
     wait_until_consumed,
 )
-from tests.e2e.matrix import copenhagen_today
 from tests.e2e.referrals import (
     IDENTITY,
     events_about,
@@ -193,27 +192,6 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
         assert record.key == record.subject
         seen = record.value.decode() + json.dumps(record.headers, ensure_ascii=False)
         assert not [part for part in IDENTITY if part in seen]
-
-
-def open_pool_today(system: System) -> tuple[str, str]:
-    """An operator opens a pool whose window begins today (Copenhagen's date), so that it
-    opens at once: its id and name."""
-    suffix = uuid.uuid4().hex[:6]
-    name = f"Fællesskabspuljen {suffix}"
-    today = date.fromisoformat(copenhagen_today())
-    pool = {
-        "name": name,
-        "description": "Små og store foreninger kan søge.",
-        "budget_dkk": 500_000,
-        "opens_on": today.isoformat(),
-        "closes_on": (today + timedelta(days=62)).isoformat(),
-        "criteria": "Nye fællesskaber for ensomme ældre.",
-    }
-    with system.client("grants", Role.OPERATOR) as operator:
-        response = operator.post("/pools", json=pool, headers={"Idempotency-Key": f"pool-{suffix}"})
-    assert response.status_code == 201, response.text
-    assert response.json()["status"] == "open"
-    return response.json()["id"], name
 
 
 def test_an_operator_opens_a_grant_pool_and_partners_find_it_announced(system: System) -> None:
