@@ -21,7 +21,14 @@ from grants import events
 from grants.domain import GrantPool, PoolStatus, eligibility, need
 from grants.domain.applications import Applicant, Application, ApplicationStatus, Form
 from grants.domain.need import ReferralNeed, UnmetNeed
-from grants.store import ApplicationRepository, GrantPoolRepository, ReferralNeedRepository
+from grants.domain.pools import Criterion, InvalidTransition, set_review_terms
+from grants.domain.reviews import Reviewer, Reviews, Score, Summary
+from grants.store import (
+    ApplicationRepository,
+    GrantPoolRepository,
+    ReferralNeedRepository,
+    ReviewRepository,
+)
 from runtime.clock import Clock, utcnow
 from runtime.idempotency import IdempotentRequest, KeyStore, create_once
 
@@ -42,6 +49,9 @@ class UnitOfWork(KeyStore, Protocol):
 
     @property
     def applications(self) -> ApplicationRepository: ...
+
+    @property
+    def reviews(self) -> ReviewRepository: ...
 
     def publish(self, event: IntegrationEvent) -> None: ...
 
@@ -69,6 +79,9 @@ class OpenPool:
     small_grant_limit_dkk: int | None = None
     idempotency_key: str | None = None
     target_groups: tuple[str, ...] = ()
+    rubric: tuple[Criterion, ...] | None = None
+    """None: `pools.DEFAULT_RUBRIC`."""
+    max_per_application_dkk: int | None = None
 
 
 def open_pool(
@@ -95,6 +108,7 @@ def open_pool(
         today=today,
         target_groups=command.target_groups,
     )
+    set_review_terms(pool, command.rubric, command.max_per_application_dkk)
 
     def create(uow: UnitOfWork) -> tuple[GrantPool, str]:
         uow.pools.add(pool)
@@ -297,6 +311,142 @@ def _application(
     ):
         raise ApplicationNotFound(application_id)
     return application
+
+
+# --- reviews: operators assign reviewers, who declare conflicts of interest and score ------
+
+
+class NotAssigned(Exception):
+    """The reviewer is not assigned to the application (or it does not exist)."""
+
+
+class NotDeclared(Exception):
+    """The reviewer has not declared whether they have a conflict of interest yet."""
+
+
+class Conflicted(Exception):
+    """The reviewer declared a conflict of interest: they may neither see nor score it."""
+
+
+@dataclass(frozen=True)
+class ReviewedApplication:
+    """What an operator reads: the application, its reviewers and their summary."""
+
+    application: Application
+    reviewers: list[Reviewer]
+    summary: Summary
+
+
+def assign_reviewers(
+    application_id: UUID,
+    subjects: Iterable[str],
+    start_uow: UnitOfWorkFactory,
+    clock: Clock = utcnow,
+) -> ReviewedApplication:
+    """Assign reviewers to a screened application (or one in review), moving it to review;
+    a reviewer assigned already stays as they were. `InvalidTransition` otherwise."""
+    now = clock()
+    with start_uow() as uow:
+        application = _application(uow, application_id, None, for_update=True)
+        application.start_review(now)
+        reviews = uow.reviews.of(application_id)
+        for subject in subjects:
+            reviews.assign(subject, now)
+        uow.applications.save(application)
+        uow.reviews.save(reviews)
+        found = _reviewed(uow, application, reviews)
+        uow.commit()
+    return found
+
+
+def declare_conflict(
+    application_id: UUID,
+    subject: str,
+    conflict: bool,
+    start_uow: UnitOfWorkFactory,
+    clock: Clock = utcnow,
+) -> Reviewer:
+    """An assigned reviewer declares, once, whether they have a conflict of interest
+    (`NotAssigned`; `InvalidTransition` the second time or once the review is over)."""
+    with start_uow() as uow:
+        application = _application(uow, application_id, None, for_update=True)
+        reviews = uow.reviews.of(application_id)
+        reviewer = _assigned(reviews, subject)
+        _in_review(application)
+        reviewer.declare(conflict, clock())
+        uow.reviews.save(reviews)
+        uow.commit()
+    return reviewer
+
+
+def review_application(
+    application_id: UUID,
+    subject: str,
+    scores: Iterable[Score],
+    start_uow: UnitOfWorkFactory,
+    clock: Clock = utcnow,
+) -> Reviewer:
+    """A reviewer without a conflict scores every criterion of the pool's rubric, once
+    (`InvalidReview` for scores that break the rubric; `InvalidTransition` a second time)."""
+    with start_uow() as uow:
+        application = _application(uow, application_id, None, for_update=True)
+        reviews = uow.reviews.of(application_id)
+        reviewer = _seeing(reviews, subject)
+        _in_review(application)
+        pool = _get(uow, application.pool_id)
+        reviewer.score(pool.rubric, tuple(scores), clock())
+        uow.reviews.save(reviews)
+        uow.commit()
+    return reviewer
+
+
+def get_reviewed_application(
+    application_id: UUID, start_uow: UnitOfWorkFactory
+) -> ReviewedApplication:
+    """For an operator: the application with its reviewers and the summary of scores."""
+    with start_uow() as uow:
+        application = _application(uow, application_id, None)
+        return _reviewed(uow, application, uow.reviews.of(application_id))
+
+
+def get_application_to_review(
+    application_id: UUID, subject: str, start_uow: UnitOfWorkFactory
+) -> Application:
+    """For a reviewer assigned to it who declared no conflict of interest; `NotAssigned`,
+    `NotDeclared` or `Conflicted` otherwise."""
+    with start_uow() as uow:
+        application = _application(uow, application_id, None)
+        _seeing(uow.reviews.of(application_id), subject)
+        return application
+
+
+def _reviewed(uow: UnitOfWork, application: Application, reviews: Reviews) -> ReviewedApplication:
+    pool = _get(uow, application.pool_id)
+    return ReviewedApplication(
+        application,
+        list(reviews.reviewers.values()),
+        reviews.summary(pool.rubric, application.short_form),
+    )
+
+
+def _assigned(reviews: Reviews, subject: str) -> Reviewer:
+    if subject not in reviews.reviewers:
+        raise NotAssigned(reviews.application_id)
+    return reviews.of(subject)
+
+
+def _seeing(reviews: Reviews, subject: str) -> Reviewer:
+    reviewer = _assigned(reviews, subject)
+    if reviewer.conflict is None:
+        raise NotDeclared(reviews.application_id)
+    if reviewer.conflict:
+        raise Conflicted(reviews.application_id)
+    return reviewer
+
+
+def _in_review(application: Application) -> None:
+    if application.status is not ApplicationStatus.IN_REVIEW:
+        raise InvalidTransition(f"an application that is {application.status} is not in review")
 
 
 # --- where the need is: one consumed event each, one commit each --------------------------

@@ -23,6 +23,8 @@ from grants.domain.applications import (
 )
 from grants.domain.eligibility import Eligibility, Rule, RuleResult
 from grants.domain.need import DistrictNeed, ReferralNeed
+from grants.domain.pools import DEFAULT_RUBRIC, Criterion
+from grants.domain.reviews import Reviewer, Reviews, Score
 from runtime.storage import UnitOfWork, UTCDateTime
 
 
@@ -47,6 +49,16 @@ class GrantPoolRow(Base, table=True):
     target_groups: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
+    # [[name, weight], ...]; pools from before rubrics have the default one.
+    rubric: list[list[Any]] = Field(
+        default_factory=lambda: _rubric_column(DEFAULT_RUBRIC),
+        sa_column=Column(JSON, nullable=False, server_default='[["fit", 1]]'),
+    )
+    max_per_application_dkk: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+def _rubric_column(rubric: tuple[Criterion, ...]) -> list[list[Any]]:
+    return [[c.name, c.weight] for c in rubric]
 
 
 class GrantPoolRepository(Protocol):
@@ -88,6 +100,8 @@ class SqlGrantPoolRepository:
                 status=pool.status.value,
                 created_at=pool.created_at,
                 target_groups=pool.target_groups,
+                rubric=_rubric_column(pool.rubric),
+                max_per_application_dkk=pool.max_per_application_dkk,
             )
         )
 
@@ -143,6 +157,8 @@ def _to_domain(row: GrantPoolRow) -> GrantPool:
         created_at=row.created_at,
         status=PoolStatus(row.status),
         target_groups=list(row.target_groups),
+        max_per_application_dkk=row.max_per_application_dkk,
+        rubric=tuple(Criterion(name, weight) for name, weight in row.rubric),
     )
 
 
@@ -498,11 +514,74 @@ def _application(row: ApplicationRow) -> Application:
     )
 
 
+class ReviewerRow(Base, table=True):
+    """One reviewer's part in one application: the declaration, then the scores."""
+
+    __tablename__ = "grant_reviewer"
+    application_id: UUID = Field(foreign_key="grant_application.id", primary_key=True)
+    subject: str = Field(primary_key=True, max_length=200)
+    assigned_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    conflict: bool | None = None
+    declared_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # [[criterion, score, comment], ...] in the rubric's order; empty until scored.
+    scores: list[list[Any]] = Field(sa_column=Column(JSON, nullable=False))
+    reviewed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ReviewRepository(Protocol):
+    def of(self, application_id: UUID) -> Reviews:
+        """The application's reviewers, none when nobody is assigned yet."""
+        ...
+
+    def save(self, reviews: Reviews) -> None: ...
+
+
+class SqlReviewRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def of(self, application_id: UUID) -> Reviews:
+        rows = self.session.exec(
+            select(ReviewerRow)
+            .where(ReviewerRow.application_id == application_id)
+            .order_by(col(ReviewerRow.assigned_at), col(ReviewerRow.subject))
+        )
+        return Reviews(
+            application_id,
+            {
+                row.subject: Reviewer(
+                    subject=row.subject,
+                    assigned_at=row.assigned_at,
+                    conflict=row.conflict,
+                    declared_at=row.declared_at,
+                    scores=tuple(Score(*score) for score in row.scores),
+                    reviewed_at=row.reviewed_at,
+                )
+                for row in rows
+            },
+        )
+
+    def save(self, reviews: Reviews) -> None:
+        for reviewer in reviews.reviewers.values():
+            key = (reviews.application_id, reviewer.subject)
+            row = self.session.get(ReviewerRow, key) or ReviewerRow(
+                application_id=reviews.application_id,
+                subject=reviewer.subject,
+                assigned_at=reviewer.assigned_at,
+                scores=[],
+            )
+            row.conflict, row.declared_at = reviewer.conflict, reviewer.declared_at
+            row.scores = [[s.criterion, s.score, s.comment] for s in reviewer.scores]
+            row.reviewed_at = reviewer.reviewed_at
+            self.session.add(row)
+
+
 class GrantsUnitOfWork(UnitOfWork):
     def _open(self) -> None:
         self._pools = SqlGrantPoolRepository(self.session)
         self._referral_needs = SqlReferralNeedRepository(self.session)
         self._applications = SqlApplicationRepository(self.session)
+        self._reviews = SqlReviewRepository(self.session)
 
     @property
     def pools(self) -> GrantPoolRepository:
@@ -515,3 +594,7 @@ class GrantsUnitOfWork(UnitOfWork):
     @property
     def applications(self) -> ApplicationRepository:
         return self._applications
+
+    @property
+    def reviews(self) -> ReviewRepository:
+        return self._reviews

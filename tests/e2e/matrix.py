@@ -60,6 +60,8 @@ class Caller(StrEnum):
     REVIEWER = "reviewer"
 
 
+MATRIX_REVIEWER = "matrix-reviewer"
+"""The reviewer's token subject: assigned to applications of Y's only, never to X's."""
 OUTSIDERS = frozenset({Caller.NONE, Caller.CARE_B, Caller.PARTNER_Y, Caller.REVIEWER})
 """Callers owning none of the matrix's resources: no answer to them may show any."""
 
@@ -177,7 +179,7 @@ class World:
                 Role.PARTNER, subject="matrix-partner-y", organization_id=Y
             ),
             Caller.OPERATOR: system.token(Role.OPERATOR, subject="matrix-operator"),
-            Caller.REVIEWER: system.token(Role.REVIEWER, subject="matrix-reviewer"),
+            Caller.REVIEWER: system.token(Role.REVIEWER, subject=MATRIX_REVIEWER),
         }
         self._z_token = system.token(Role.PARTNER, subject="matrix-partner-z", organization_id=Z)
         self.referrals_of: dict[Caller, list[str]] = {Caller.CARE_A: [], Caller.CARE_B: []}
@@ -515,6 +517,56 @@ class World:
         at submission."""
         application_id = self.x_draft(legal_form="company")
         self.ok(Caller.PARTNER_X, "grants", "POST", f"/applications/{application_id}/submit")
+        return application_id
+
+    def screened(self, caller: Caller = Caller.PARTNER_X) -> str:
+        """An application of the caller's organisation (X's is remembered as X's) that
+        passed the eligibility check at submission."""
+        made = self.ok(
+            caller,
+            "grants",
+            "POST",
+            f"/pools/{self.application_pool()}/applications",
+            json=APPLICATION,
+            headers={"Idempotency-Key": str(uuid4())},
+        )
+        application_id = str(made["id"])
+        if caller is Caller.PARTNER_X:
+            self.x_application_ids.append(application_id)
+        self.ok(caller, "grants", "POST", f"/applications/{application_id}/submit")
+        return application_id
+
+    def in_review(self, caller: Caller, reviewer: str) -> str:
+        """A screened application of the caller's organisation, `reviewer` assigned to it."""
+        application_id = self.screened(caller)
+        self.ok(
+            Caller.OPERATOR,
+            "grants",
+            "POST",
+            f"/applications/{application_id}/reviewers",
+            json={"subjects": [reviewer]},
+        )
+        return application_id
+
+    def x_in_review(self) -> str:
+        """An application of X's in review by another reviewer than the matrix's."""
+        return self.in_review(Caller.PARTNER_X, "another-reviewer")
+
+    def y_in_review(self) -> str:
+        """An application of Y's in review by the matrix's reviewer, who has not declared:
+        Y's, since the matrix's reviewer is one of those who must never see X's."""
+        return self.in_review(Caller.PARTNER_Y, MATRIX_REVIEWER)
+
+    def y_declared(self) -> str:
+        """An application of Y's whose reviewer, the matrix's, declared no conflict."""
+        application_id = self.y_in_review()
+        self.ok(
+            Caller.REVIEWER,
+            "grants",
+            "POST",
+            f"/applications/{application_id}/conflict-declaration",
+            json={"conflict": False},
+        )
         return application_id
 
     # --- notifications -----------------------------------------------------------------

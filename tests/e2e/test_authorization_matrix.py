@@ -150,6 +150,9 @@ def pool(world: World) -> Call:
 
 X_DRAFT = "a draft application of X's"
 X_REJECTED = "an application of X's the eligibility check rejected"
+X_IN_REVIEW = "an application of X's in review, the reviewer not assigned"
+Y_IN_REVIEW = "an application of Y's in review by the reviewer, who has not declared"
+Y_DECLARED = "an application of Y's whose reviewer declared no conflict of interest"
 
 
 def application(
@@ -157,6 +160,15 @@ def application(
 ) -> Callable[[World], Call]:
     """A call about an application of X's in `state`, with `body`."""
     return lambda world: Call(path={"application_id": state(world)}, json=body)
+
+
+def declaration(state: Callable[[World], str]) -> Callable[[World], Call]:
+    return application(state, {"conflict": False})
+
+
+def review(state: Callable[[World], str]) -> Callable[[World], Call]:
+    """Scores for the matrix pool's rubric, the default one."""
+    return application(state, {"scores": [{"criterion": "fit", "score": 4, "comment": "God."}]})
 
 
 NEW_ORGANIZATION = {
@@ -615,8 +627,10 @@ MATRIX: Table = {
             )
         ],
         ("GET", "/applications/{application_id}"): [
-            Case(X_DRAFT, row(401, 403, 403, OK, 404, OK, 403), application(World.x_draft)),
-            Case(X_REJECTED, row(401, 403, 403, OK, 404, OK, 403), application(World.x_rejected)),
+            Case(X_DRAFT, row(401, 403, 403, OK, 404, OK, 404), application(World.x_draft)),
+            Case(X_REJECTED, row(401, 403, 403, OK, 404, OK, 404), application(World.x_rejected)),
+            Case(Y_IN_REVIEW, row(401, 403, 403, 404, OK, OK, 403), application(World.y_in_review)),
+            Case(Y_DECLARED, row(401, 403, 403, 404, OK, OK, OK), application(World.y_declared)),
         ],
         ("PATCH", "/applications/{application_id}"): [
             Case(
@@ -648,6 +662,34 @@ MATRIX: Table = {
                 application(World.x_rejected, {"note": "Foreningen er ved at skifte form."}),
                 fresh=True,
             )
+        ],
+        ("POST", "/applications/{application_id}/reviewers"): [
+            Case(
+                "a screened application of X's",
+                row(401, 403, 403, 403, 403, OK, 403),
+                application(World.screened, {"subjects": ["another-reviewer"]}),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/conflict-declaration"): [
+            Case(
+                X_IN_REVIEW, row(401, 403, 403, 403, 403, 403, 404), declaration(World.x_in_review)
+            ),
+            Case(
+                Y_IN_REVIEW,
+                row(401, 403, 403, 403, 403, 403, OK),
+                declaration(World.y_in_review),
+                fresh=True,
+            ),
+        ],
+        ("POST", "/applications/{application_id}/reviews"): [
+            Case(X_IN_REVIEW, row(401, 403, 403, 403, 403, 403, 404), review(World.x_in_review)),
+            Case(
+                Y_DECLARED,
+                row(401, 403, 403, 403, 403, 403, OK),
+                review(World.y_declared),
+                fresh=True,
+            ),
         ],
     },
     "notifications": {

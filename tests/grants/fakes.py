@@ -11,6 +11,7 @@ from uuid import UUID
 from grants.domain import GrantPool, PoolStatus
 from grants.domain.applications import Application, ApplicationStatus
 from grants.domain.need import DistrictNeed, ReferralNeed
+from grants.domain.reviews import Reviews
 from tests import fakes
 
 
@@ -126,6 +127,17 @@ class FakeApplicationRepository:
         return self.overdue.get(organization_id, 0)
 
 
+class FakeReviewRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Reviews] = {}
+
+    def of(self, application_id: UUID) -> Reviews:
+        return copy.deepcopy(self.rows.get(application_id, Reviews(application_id)))
+
+    def save(self, reviews: Reviews) -> None:
+        self.rows[reviews.application_id] = copy.deepcopy(reviews)
+
+
 class FakeUnitOfWork(fakes.FakeUnitOfWork):
     """The grant pools in memory, with the shared unit of work's transactions."""
 
@@ -134,6 +146,7 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.pools = FakeGrantPoolRepository()
         self.referral_needs = FakeReferralNeedRepository()
         self.applications = FakeApplicationRepository()
+        self.reviews = FakeReviewRepository()
 
     def _tables(self) -> list[object]:
-        return [self.pools, self.referral_needs, self.applications]
+        return [self.pools, self.referral_needs, self.applications, self.reviews]

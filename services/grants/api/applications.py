@@ -1,5 +1,6 @@
 """Applications for grants: a partner drafts, completes and submits its organisation's own;
-operators read them all and may override the eligibility check."""
+operators read them all, may override the eligibility check and assign reviewers, who
+declare conflicts of interest and score."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from grants.domain.applications import (
 )
 from grants.domain.eligibility import Rule
 from grants.domain.need import TargetGroup
+from grants.domain.reviews import HIGHEST, LOWEST, InvalidReview, Score
 from runtime.auth import Principal, Role, require
 from runtime.http import (
     JSON_BOOLEAN,
@@ -46,6 +48,8 @@ router = APIRouter(tags=["applications"])
 
 Partner = Annotated[Principal, Depends(require(Role.PARTNER))]
 PartnerOrOperator = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR))]
+Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
+Reader = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR, Role.REVIEWER))]
 
 Amount = Annotated[int, Field(ge=0, le=MAX_DKK), JSON_INTEGER]
 Participants = Annotated[int, Field(ge=1, le=1_000_000), JSON_INTEGER]
@@ -155,6 +159,81 @@ class OverrideCreate(InputModel):
     note: LongText = Field(description="Why the application is screened nonetheless.")
 
 
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TRIMMED)]
+
+
+class ReviewersAssign(InputModel):
+    subjects: list[Subject] = Field(
+        min_length=1,
+        max_length=20,
+        description="The reviewers' token subjects (role reviewer); one assigned already "
+        "stays as they were.",
+    )
+
+
+class ConflictDeclaration(InputModel):
+    conflict: Boolean = Field(
+        description="Whether the reviewer has a conflict of interest with the application."
+    )
+
+
+class ScoreModel(InputModel):
+    criterion: ShortText = Field(description="A criterion of the pool's rubric.")
+    score: Annotated[int, Field(ge=LOWEST, le=HIGHEST), JSON_INTEGER]
+    comment: OptionalText = Field(description="Why this score; needed (422 when empty).")
+
+
+class ReviewCreate(InputModel):
+    scores: list[ScoreModel] = Field(
+        min_length=1, max_length=10, description="One for each criterion of the pool's rubric."
+    )
+
+
+class ReviewerPublic(BaseModel):
+    subject: str
+    conflict: bool | None = Field(description="null until declared.")
+    reviewed: bool
+
+
+class ReviewsPublic(BaseModel):
+    needed: int = Field(description="Reviews a decision needs: 1 short form, 2 full form.")
+    reviews: int = Field(description="Reviews given.")
+    mean: float | None = Field(
+        description="The mean of the reviewers' weighted totals (0-5); null before any."
+    )
+    spread: float | None = Field(
+        description="The highest weighted total less the lowest; null before any."
+    )
+    reviewers: list[ReviewerPublic]
+
+    @classmethod
+    def of(cls, found: services.ReviewedApplication) -> ReviewsPublic:
+        summary = found.summary
+        return cls(
+            needed=summary.needed,
+            reviews=summary.reviews,
+            mean=summary.mean,
+            spread=summary.spread,
+            reviewers=[
+                ReviewerPublic(
+                    subject=r.subject, conflict=r.conflict, reviewed=r.reviewed_at is not None
+                )
+                for r in found.reviewers
+            ],
+        )
+
+
+class DeclarationAnswer(BaseModel):
+    application_id: UUID
+    conflict: bool
+    declared_at: datetime
+
+
+class ReviewAnswer(BaseModel):
+    application_id: UUID
+    reviewed_at: datetime
+
+
 class RuleResultPublic(BaseModel):
     rule: Rule
     passed: bool
@@ -218,6 +297,9 @@ class ApplicationPublic(BaseModel):
     submitted_at: datetime | None
     withdrawn_at: datetime | None
     history: list[StepPublic]
+    reviews: ReviewsPublic | None = Field(
+        default=None, description="To operators only: the reviewers and their scores' summary."
+    )
 
     @classmethod
     def of(cls, application: Application) -> ApplicationPublic:
@@ -503,12 +585,149 @@ def list_applications(
     )
 
 
-@router.get("/applications/{application_id}", summary="Read an application", responses=NOT_FOUND)
+NOT_ASSIGNED: dict[int | str, dict[str, Any]] = {
+    404: {"description": "There is no such application, or the reviewer is not assigned to it."}
+}
+
+
+def _unassigned(application_id: UUID) -> Problem:
+    return Problem(404, f"There is no application {application_id} assigned to you.")
+
+
+@router.get(
+    "/applications/{application_id}",
+    summary="Read an application",
+    responses={
+        **NOT_FOUND,
+        403: {
+            "description": "A reviewer who has not declared whether they have a conflict of "
+            "interest, or who declared one."
+        },
+    },
+)
 def get_application(
-    application_id: UUID, principal: PartnerOrOperator, start_uow: StartUow
+    application_id: UUID, principal: Reader, start_uow: StartUow
 ) -> ApplicationPublic:
+    """A partner reads its own organisation's; an operator any, with its reviews; a reviewer
+    one assigned to them, once they declared no conflict of interest."""
     try:
-        application = services.get_application(application_id, _scope(principal), start_uow)
+        if principal.role is Role.OPERATOR:
+            found = services.get_reviewed_application(application_id, start_uow)
+            return ApplicationPublic.of(found.application).model_copy(
+                update={"reviews": ReviewsPublic.of(found)}
+            )
+        if principal.role is Role.REVIEWER:
+            application = services.get_application_to_review(
+                application_id, principal.subject, start_uow
+            )
+        else:
+            application = services.get_application(
+                application_id, _organization(principal), start_uow
+            )
+    except (services.ApplicationNotFound, services.NotAssigned) as error:
+        raise _missing(application_id) from error
+    except services.NotDeclared as error:
+        raise Problem(
+            403, "Declare first whether you have a conflict of interest with this application."
+        ) from error
+    except services.Conflicted as error:
+        raise Problem(403, "You declared a conflict of interest with this application.") from error
+    return ApplicationPublic.of(application)
+
+
+@router.post(
+    "/applications/{application_id}/reviewers",
+    summary="Assign reviewers to an application",
+    dependencies=[Depends(require(Role.OPERATOR))],
+    responses={
+        **NOT_FOUND,
+        409: {"description": "The application is neither screened nor in review."},
+    },
+)
+def assign_reviewers(
+    application_id: UUID, body: ReviewersAssign, start_uow: StartUow, clock: AppClock
+) -> ReviewsPublic:
+    """A screened application moves to review. Each reviewer declares whether they have a
+    conflict of interest before they can read or score it."""
+    try:
+        found = services.assign_reviewers(application_id, body.subjects, start_uow, clock)
     except services.ApplicationNotFound as error:
         raise _missing(application_id) from error
-    return ApplicationPublic.of(application)
+    except InvalidTransition as error:
+        raise Problem(409, f"Application {application_id} cannot be reviewed: {error}.") from error
+    return ReviewsPublic.of(found)
+
+
+@router.post(
+    "/applications/{application_id}/conflict-declaration",
+    summary="Declare whether you have a conflict of interest",
+    responses={
+        **NOT_ASSIGNED,
+        409: {"description": "Declared already, or the application is no longer in review."},
+    },
+)
+def declare_conflict(
+    application_id: UUID,
+    body: ConflictDeclaration,
+    start_uow: StartUow,
+    clock: AppClock,
+    principal: Reviewer,
+) -> DeclarationAnswer:
+    """Once. A reviewer who declares a conflict can neither read nor score the application."""
+    try:
+        reviewer = services.declare_conflict(
+            application_id, principal.subject, body.conflict, start_uow, clock
+        )
+    except (services.ApplicationNotFound, services.NotAssigned) as error:
+        raise _unassigned(application_id) from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Cannot declare: {error}.") from error
+    assert reviewer.conflict is not None and reviewer.declared_at is not None  # just declared
+    return DeclarationAnswer(
+        application_id=application_id,
+        conflict=reviewer.conflict,
+        declared_at=reviewer.declared_at,
+    )
+
+
+@router.post(
+    "/applications/{application_id}/reviews",
+    summary="Score an application",
+    responses={
+        **NOT_ASSIGNED,
+        403: {"description": "The reviewer declared a conflict of interest."},
+        409: {
+            "description": "Not declared yet, scored already, or the application is no "
+            "longer in review."
+        },
+        **rules("scores: one for each criterion of the pool's rubric, each with a comment."),
+    },
+)
+def review_application(
+    application_id: UUID,
+    body: ReviewCreate,
+    start_uow: StartUow,
+    clock: AppClock,
+    principal: Reviewer,
+) -> ReviewAnswer:
+    """Once, after declaring no conflict of interest: every criterion of the pool's rubric
+    scored 0-5 with a comment."""
+    scores = [Score(s.criterion, s.score, s.comment) for s in body.scores]
+    try:
+        reviewer = services.review_application(
+            application_id, principal.subject, scores, start_uow, clock
+        )
+    except (services.ApplicationNotFound, services.NotAssigned) as error:
+        raise _unassigned(application_id) from error
+    except services.NotDeclared as error:
+        raise Problem(
+            409, "Declare first whether you have a conflict of interest with this application."
+        ) from error
+    except services.Conflicted as error:
+        raise Problem(403, "You declared a conflict of interest with this application.") from error
+    except InvalidReview as error:
+        raise Problem(422, f"{error}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Cannot score: {error}.") from error
+    assert reviewer.reviewed_at is not None  # just scored
+    return ReviewAnswer(application_id=application_id, reviewed_at=reviewer.reviewed_at)

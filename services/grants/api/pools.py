@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from grants import services
 from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
 from grants.domain.need import TargetGroup, UnmetNeed
+from grants.domain.pools import MAX_CRITERIA, MAX_WEIGHT, Criterion
 from runtime.auth import Principal, Role, require
 from runtime.clock import Clock
 from runtime.http import (
@@ -24,6 +25,7 @@ from runtime.http import (
     InputModel,
     LongText,
     Name,
+    ShortText,
     answer_created,
     unit_of_work_factory,
 )
@@ -62,6 +64,20 @@ Today = Annotated[date, Depends(city_today)]
 
 WINDOW_RULE = "closes_on is not before opens_on, nor before today."
 SHORT_FORM_RULE = "small_grant_limit_dkk, when given, is at most budget_dkk."
+RUBRIC_RULE = "The rubric's criteria have names of their own."
+MAXIMUM_RULE = "max_per_application_dkk, when given, is at most budget_dkk."
+
+
+class CriterionModel(InputModel):
+    name: ShortText = Field(examples=["fit"])
+    weight: Annotated[int, Field(ge=1, le=MAX_WEIGHT), JSON_INTEGER] = Field(
+        description="Its weight in a reviewer's weighted total."
+    )
+
+
+class CriterionPublic(BaseModel):
+    name: str
+    weight: int
 
 
 class GrantPoolCreate(InputModel):
@@ -85,6 +101,18 @@ class GrantPoolCreate(InputModel):
         description="Whom the pool is for, in the directory's vocabulary of target groups "
         "(a referral's needs). Leave out or empty for everyone.",
     )
+    rubric: list[CriterionModel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CRITERIA,
+        description="The weighted criteria reviewers score, each 0-5, names unique. "
+        'Leave out for the default: one criterion, {"name": "fit", "weight": 1}.',
+    )
+    max_per_application_dkk: Kroner | None = Field(
+        default=None,
+        description="The most one application may ask; at most the budget. Leave out for "
+        "up to the budget.",
+    )
 
 
 class GrantPoolPublic(BaseModel):
@@ -97,6 +125,10 @@ class GrantPoolPublic(BaseModel):
     criteria: str
     small_grant_limit_dkk: int | None
     target_groups: list[TargetGroup] = Field(description="Whom the pool is for; empty: everyone.")
+    rubric: list[CriterionPublic] = Field(description="The weighted criteria reviewers score.")
+    max_per_application_dkk: int | None = Field(
+        description="The most one application may ask; null: up to the budget."
+    )
     status: PoolStatus = Field(
         description="announced: published, taking applications from opens_on; open: taking "
         "applications; closed: its window ended or an operator closed it, for good."
@@ -149,7 +181,7 @@ class GrantPoolWithNeed(GrantPoolPublic):
     responses={
         **created_responses(GrantPoolPublic, "pool"),
         409: {"description": "The Idempotency-Key was used before with another body."},
-        **rules(WINDOW_RULE, SHORT_FORM_RULE),
+        **rules(WINDOW_RULE, SHORT_FORM_RULE, RUBRIC_RULE, MAXIMUM_RULE),
     },
 )
 def open_pool(
@@ -166,7 +198,8 @@ def open_pool(
     `Idempotency-Key`.
 
     Refused with 422: a pool that closes before it opens, or whose window has ended; a
-    short-form limit over the budget."""
+    short-form limit or a maximum per application over the budget; a rubric naming a
+    criterion twice."""
     if idempotency_key is None:
         raise Problem(
             400,
@@ -184,6 +217,10 @@ def open_pool(
         small_grant_limit_dkk=body.small_grant_limit_dkk,
         idempotency_key=idempotency_key,
         target_groups=tuple(body.target_groups),
+        rubric=None
+        if body.rubric is None
+        else tuple(Criterion(c.name, c.weight) for c in body.rubric),
+        max_per_application_dkk=body.max_per_application_dkk,
     )
     try:
         pool, created = services.open_pool(command, start_uow, clock)

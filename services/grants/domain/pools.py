@@ -170,3 +170,30 @@ def within_budget(pool: GrantPool, committed_dkk: int, granted_dkk: list[int]) -
             f"these decisions would commit {total} kroner of a budget of {pool.budget_dkk}; "
             f"{max(pool.budget_dkk - committed_dkk, 0)} kroner remain"
         )
+
+
+DEFAULT_RUBRIC = (Criterion("fit", 1),)
+"""The rubric of a pool that names none: one criterion, how well it fits the purpose."""
+MAX_CRITERIA, MAX_WEIGHT = 10, 10
+
+
+def set_review_terms(
+    pool: GrantPool,
+    rubric: Iterable[Criterion] | None,
+    max_per_application_dkk: int | None,
+) -> None:
+    """Give a new pool its rubric (`DEFAULT_RUBRIC` when None) and its maximum per
+    application; raises `InvalidPool` for terms that break the rules."""
+    criteria = DEFAULT_RUBRIC if rubric is None else tuple(rubric)
+    if not 1 <= len(criteria) <= MAX_CRITERIA:
+        raise InvalidPool(f"rubric: from 1 to {MAX_CRITERIA} criteria")
+    names = [c.name.strip() for c in criteria]
+    if not all(names) or len(set(names)) != len(names):
+        raise InvalidPool("rubric: each criterion has a name of its own")
+    if any(not 1 <= c.weight <= MAX_WEIGHT for c in criteria):
+        raise InvalidPool(f"rubric: each weight is from 1 to {MAX_WEIGHT}")
+    maximum = max_per_application_dkk
+    if maximum is not None and not 0 < maximum <= pool.budget_dkk:
+        raise InvalidPool("max_per_application_dkk: more than 0 kroner and no more than the budget")
+    pool.rubric = tuple(Criterion(name, c.weight) for name, c in zip(names, criteria, strict=True))
+    pool.max_per_application_dkk = maximum
