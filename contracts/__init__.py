@@ -14,6 +14,7 @@ from contracts.grants import (
     PoolAnnounced,
     PoolClosed,
     PoolOpened,
+    ReportOverdue,
 )
 from contracts.notifications import DeliveryRecorded, DeliveryRecordedV1
 from contracts.referrals import (
@@ -76,6 +77,7 @@ ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
     PoolClosed,
     ApplicationSubmitted,
     ApplicationDecided,
+    ReportOverdue,
     DeliveryRecorded,
     DeliveryRecordedV1,
 )
@@ -116,6 +118,7 @@ __all__ = [
     "ReferralResumed",
     "ReferralStatusChanged",
     "ReferralSubmitted",
+    "ReportOverdue",
     "ServiceChanged",
     "VolunteerNamed",
 ]

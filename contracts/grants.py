@@ -111,3 +111,17 @@ class ApplicationDecided(IntegrationEvent):
     amount_dkk: int = Field(ge=0, description="What was granted: 0 when rejected.")
     reasons: str = Field(description="Why, in words the applicant reads.")
     decided_at: datetime
+
+
+class ReportOverdue(IntegrationEvent):
+    """A grant's report was not received by its due day: the organisation is reminded, and
+    the report blocks its next application until it arrives."""
+
+    event_type = f"{REVERSE_DOMAIN}.grants.application.report_overdue.v1"
+    topic = APPLICATION_TOPIC
+    key_field = "application_id"
+
+    application_id: UUID = Field(description="The application's id, also the Kafka key.")
+    pool_id: UUID
+    organization_id: UUID = Field(description="The organisation that owes the report.")
+    report_due_on: date = Field(description="The day the report was due (the city's date).")

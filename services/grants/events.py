@@ -15,6 +15,7 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralSubmitted,
+    ReportOverdue,
 )
 from grants.domain import GrantPool, PoolChange
 from grants.domain.applications import Application
@@ -25,6 +26,7 @@ PUBLISHES: tuple[type[IntegrationEvent], ...] = (
     PoolClosed,
     ApplicationSubmitted,
     ApplicationDecided,
+    ReportOverdue,
 )
 # Where the need is: the referrals that went unmet, and the submissions that place them.
 CONSUMES: tuple[type[IntegrationEvent], ...] = (
