@@ -111,6 +111,11 @@ class ApplicationDecided(IntegrationEvent):
     amount_dkk: int = Field(ge=0, description="What was granted: 0 when rejected.")
     reasons: str = Field(description="Why, in words the applicant reads.")
     decided_at: datetime
+    pool_name: str = Field(default="", description="The pool's public name.")
+    language: Literal["da", "sv", "en"] = Field(
+        default="da",
+        description="The language the application was written in: its letters are too.",
+    )
 
 
 class ReportOverdue(IntegrationEvent):
@@ -125,3 +130,8 @@ class ReportOverdue(IntegrationEvent):
     pool_id: UUID
     organization_id: UUID = Field(description="The organisation that owes the report.")
     report_due_on: date = Field(description="The day the report was due (the city's date).")
+    pool_name: str = Field(default="", description="The pool's public name.")
+    language: Literal["da", "sv", "en"] = Field(
+        default="da",
+        description="The language the application was written in: its letters are too.",
+    )
