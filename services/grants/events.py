@@ -18,7 +18,7 @@ from contracts import (
     ReportOverdue,
 )
 from grants.domain import GrantPool, PoolChange
-from grants.domain.applications import Application
+from grants.domain.applications import Application, ApplicationChange
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (
     PoolAnnounced,
@@ -54,8 +54,35 @@ def of_change(pool: GrantPool, change: PoolChange, today: date) -> IntegrationEv
     return PoolOpened.model_validate(terms)
 
 
-def submitted(application: Application) -> ApplicationSubmitted:
-    """The submission and its eligibility check; nothing of the contact person."""
+def of_application_change(
+    application: Application, change: ApplicationChange, pool: GrantPool
+) -> IntegrationEvent:
+    """The event telling of one change of the application: never its contact person."""
+    if change is ApplicationChange.SUBMITTED:
+        return _submitted(application)
+    about = {
+        "application_id": application.id,
+        "pool_id": application.pool_id,
+        "organization_id": application.applicant.organization_id,
+        "pool_name": pool.name,
+        "language": application.form.language,
+    }
+    if change is ApplicationChange.REPORT_OVERDUE:
+        return ReportOverdue.model_validate({**about, "report_due_on": application.report_due_on})
+    decision = application.decision
+    assert decision is not None
+    return ApplicationDecided.model_validate(
+        {
+            **about,
+            "outcome": decision.outcome.value,
+            "amount_dkk": decision.amount_dkk,
+            "reasons": decision.reasons,
+            "decided_at": decision.decided_at,
+        }
+    )
+
+
+def _submitted(application: Application) -> ApplicationSubmitted:
     assert application.eligibility is not None and application.submitted_at is not None
     return ApplicationSubmitted(
         application_id=application.id,
@@ -66,18 +93,4 @@ def submitted(application: Application) -> ApplicationSubmitted:
         eligible=application.eligibility.eligible,
         failed_rules=[r.rule.value for r in application.eligibility.results if not r.passed],
         submitted_at=application.submitted_at,
-    )
-
-
-def decided(application: Application) -> ApplicationDecided:
-    assert application.decision is not None
-    decision = application.decision
-    return ApplicationDecided(
-        application_id=application.id,
-        pool_id=application.pool_id,
-        organization_id=application.applicant.organization_id,
-        outcome=decision.outcome.value,
-        amount_dkk=decision.amount_dkk,
-        reasons=decision.reasons,
-        decided_at=decision.decided_at,
     )

@@ -22,6 +22,7 @@ from grants.domain.applications import (
     Outcome,
 )
 from grants.domain.eligibility import Eligibility, Rule, RuleResult
+from grants.domain.funding import Payment, Repayment, Report
 from grants.domain.need import DistrictNeed, ReferralNeed
 from grants.domain.pools import DEFAULT_RUBRIC, Criterion
 from grants.domain.reviews import Reviewer, Reviews, Score
@@ -55,6 +56,7 @@ class GrantPoolRow(Base, table=True):
         sa_column=Column(JSON, nullable=False, server_default='[["fit", 1]]'),
     )
     max_per_application_dkk: int | None = Field(default=None, sa_column=Column(BigInteger))
+    report_due_on: date | None = None
 
 
 def _rubric_column(rubric: tuple[Criterion, ...]) -> list[list[Any]]:
@@ -102,6 +104,7 @@ class SqlGrantPoolRepository:
                 target_groups=pool.target_groups,
                 rubric=_rubric_column(pool.rubric),
                 max_per_application_dkk=pool.max_per_application_dkk,
+                report_due_on=pool.report_due_on,
             )
         )
 
@@ -159,6 +162,7 @@ def _to_domain(row: GrantPoolRow) -> GrantPool:
         target_groups=list(row.target_groups),
         max_per_application_dkk=row.max_per_application_dkk,
         rubric=tuple(Criterion(name, weight) for name, weight in row.rubric),
+        report_due_on=row.report_due_on,
     )
 
 
@@ -307,6 +311,22 @@ class ApplicationRow(Base, table=True):
     eligibility: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     override_note: str | None = Field(default=None, sa_column=Column(Text))
     decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # In columns of their own so that awards and overdue reports are found by a query.
+    granted_dkk: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    report_due_on: date | None = Field(default=None, index=True)
+    agreement_accepted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # [[amount, day, reference, by, at], ...]
+    payments: list[list[Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    repayments: list[list[Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     history: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
 
 
@@ -339,6 +359,16 @@ class ApplicationRepository(Protocol):
     def overdue_reports(self, organization_id: UUID, today: date) -> int:
         """How many reports of the organisation's earlier grants are past their due date
         and not received."""
+        ...
+
+    def due_for_reminder(self, today: date, limit: int) -> list[Application]:
+        """Paid grants whose report is overdue and not yet reminded of, locked; another
+        replica takes others."""
+        ...
+
+    def awarded(self, offset: int, limit: int) -> tuple[list[Application], int]:
+        """A page of the applications that were granted money, newest decision first, and
+        how many there are."""
         ...
 
 
@@ -405,8 +435,42 @@ class SqlApplicationRepository:
         self.session.add(row)
 
     def overdue_reports(self, organization_id: UUID, today: date) -> int:
-        # Reports come with payments; until a grant can be paid none can be overdue.
-        return 0
+        return self.session.exec(
+            select(func.count())
+            .select_from(ApplicationRow)
+            .where(*_overdue(today), ApplicationRow.organization_id == organization_id)
+        ).one()
+
+    def due_for_reminder(self, today: date, limit: int) -> list[Application]:
+        rows = self.session.exec(
+            select(ApplicationRow)
+            .where(*_overdue(today), col(ApplicationRow.reminded_at).is_(None))
+            .order_by(col(ApplicationRow.report_due_on), col(ApplicationRow.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_application(row) for row in rows]
+
+    def awarded(self, offset: int, limit: int) -> tuple[list[Application], int]:
+        granted = col(ApplicationRow.granted_dkk) > 0
+        total = self.session.exec(
+            select(func.count()).select_from(ApplicationRow).where(granted)
+        ).one()
+        rows = self.session.exec(
+            select(ApplicationRow)
+            .where(granted)
+            .order_by(col(ApplicationRow.decided_at).desc(), col(ApplicationRow.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_application(row) for row in rows], total
+
+
+def _overdue(today: date) -> tuple[Any, ...]:
+    return (
+        ApplicationRow.status == ApplicationStatus.PAID.value,
+        col(ApplicationRow.report_due_on) < today,
+    )
 
 
 def _application_columns(application: Application) -> dict[str, Any]:
@@ -430,6 +494,7 @@ def _application_columns(application: Application) -> dict[str, Any]:
             "co_financing_dkk": form.co_financing_dkk,
             "starts_on": _day(form.starts_on),
             "ends_on": _day(form.ends_on),
+            "language": form.language,
         },
         "amount_dkk": form.amount_dkk,
         "contact_name": form.contact_name,
@@ -453,6 +518,40 @@ def _application_columns(application: Application) -> dict[str, Any]:
             "decided_by": decision.decided_by,
             "decided_at": decision.decided_at.isoformat(),
         },
+        "granted_dkk": application.granted_dkk,
+        "decided_at": decision.decided_at if decision else None,
+        "report_due_on": application.report_due_on,
+        "agreement_accepted_at": application.agreement_accepted_at,
+        "payments": [
+            [
+                p.amount_dkk,
+                p.paid_on.isoformat(),
+                p.reference,
+                p.recorded_by,
+                p.recorded_at.isoformat(),
+            ]
+            for p in application.payments
+        ],
+        "report": None
+        if application.report is None
+        else {
+            "participants": application.report.participants,
+            "activities": application.report.activities,
+            "spent_dkk": application.report.spent_dkk,
+            "summary": application.report.summary,
+            "received_at": application.report.received_at.isoformat(),
+        },
+        "repayments": [
+            [
+                r.amount_dkk,
+                r.repaid_on.isoformat(),
+                r.reference,
+                r.recorded_by,
+                r.recorded_at.isoformat(),
+            ]
+            for r in application.repayments
+        ],
+        "reminded_at": application.reminded_at,
         "history": [[status.value, at.isoformat()] for status, at in application.history],
     }
 
@@ -484,6 +583,7 @@ def _application(row: ApplicationRow) -> Application:
             ends_on=_day_of(form["ends_on"]),
             contact_name=row.contact_name,
             contact_email=row.contact_email,
+            language=form.get("language", "da"),
         ),
         created_at=row.created_at,
         status=ApplicationStatus(row.status),
@@ -508,6 +608,26 @@ def _application(row: ApplicationRow) -> Application:
             decided_at=datetime.fromisoformat(decision["decided_at"]),
         ),
         withdrawn_at=row.withdrawn_at,
+        report_due_on=row.report_due_on,
+        agreement_accepted_at=row.agreement_accepted_at,
+        payments=[
+            Payment(amount, date.fromisoformat(day), reference, by, datetime.fromisoformat(at))
+            for amount, day, reference, by, at in row.payments
+        ],
+        report=None
+        if row.report is None
+        else Report(
+            participants=row.report["participants"],
+            activities=row.report["activities"],
+            spent_dkk=row.report["spent_dkk"],
+            summary=row.report["summary"],
+            received_at=datetime.fromisoformat(row.report["received_at"]),
+        ),
+        repayments=[
+            Repayment(amount, date.fromisoformat(day), reference, by, datetime.fromisoformat(at))
+            for amount, day, reference, by, at in row.repayments
+        ],
+        reminded_at=row.reminded_at,
         history=[
             (ApplicationStatus(status), datetime.fromisoformat(at)) for status, at in row.history
         ],

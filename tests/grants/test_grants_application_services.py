@@ -125,6 +125,7 @@ def test_an_ineligible_submission_is_rejected_at_once_with_the_failed_rules_reas
         amount_dkk=0,
         reasons=rejected.decision.reasons,
         decided_at=DURING,
+        pool_name=pool.name,
     )
     assert "non-profit" in decided.reasons and "Copenhagen" in decided.reasons
 

@@ -20,12 +20,11 @@ from grants.domain.applications import (
     Outcome,
 )
 from grants.domain.eligibility import Rule, check, valid_cvr
+from grants.domain.funding import Budget, OverBudget
 from grants.domain.pools import (
     Criterion,
     GrantPool,
     InvalidTransition,
-    OverBudget,
-    within_budget,
 )
 from grants.domain.reviews import InvalidReview, Reviews, Score
 
@@ -307,16 +306,18 @@ def test_a_decision_grants_what_its_outcome_says(
 ) -> None:
     application = in_review()
     with pytest.raises(InvalidApplication, match=message):
-        application.decide(Decision(outcome, amount, "Begrundelse.", "operator", NOW))
+        application.decide(Decision(outcome, amount, "Begrundelse.", "operator", NOW), pool())
     assert application.status is ApplicationStatus.IN_REVIEW
 
 
 def test_every_decision_gives_its_reasons_and_a_partial_one_its_amount() -> None:
     application = in_review()
     with pytest.raises(InvalidApplication, match="reasons"):
-        application.decide(Decision(Outcome.APPROVED, 50_000, " ", "operator", NOW))
+        application.decide(Decision(Outcome.APPROVED, 50_000, " ", "operator", NOW), pool())
 
-    application.decide(Decision(Outcome.PARTLY_APPROVED, 30_000, "Færre ture.", "operator", NOW))
+    application.decide(
+        Decision(Outcome.PARTLY_APPROVED, 30_000, "Færre ture.", "operator", NOW), pool()
+    )
 
     assert (application.status, application.granted_dkk) == (ApplicationStatus.DECIDED, 30_000)
 
@@ -324,8 +325,8 @@ def test_every_decision_gives_its_reasons_and_a_partial_one_its_amount() -> None
 def test_decisions_are_refused_when_they_would_pass_the_budget() -> None:
     the_pool = pool()
 
-    within_budget(the_pool, 60_000, [40_000])
-    with pytest.raises(
-        OverBudget, match="101000 kroner of a budget of 100000; 40000 kroner remain"
-    ):
-        within_budget(the_pool, 60_000, [40_000, 1_000])
+    budget = Budget(the_pool.budget_dkk, committed_dkk=60_000, paid_dkk=0, repaid_dkk=0)
+
+    budget.allows([40_000])
+    with pytest.raises(OverBudget, match="would grant 41000 kroner; 40000 kroner of the budget"):
+        budget.allows([40_000, 1_000])

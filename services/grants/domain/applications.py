@@ -2,9 +2,12 @@
 them. Rules only, no I/O.
 
 draft → submitted → screened → in review → decided (approved, partly approved, rejected) →
-agreement accepted → paid → report received → closed. The automatic eligibility check at
-submission either screens the application or rejects it at once with its reasons; the
-applicant may withdraw until the decision.
+agreement accepted → paid (the report is due from now) → report received → closed. The
+automatic eligibility check at submission either screens the application or rejects it at
+once with its reasons; the applicant may withdraw until the decision. A report that shows
+money unspent makes a repayment claim: the grant closes once it is paid back.
+
+An application records what happened to it (`changes`) for the service layer to publish.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from enum import StrEnum
 from uuid import UUID, uuid4
 
 from grants.domain.eligibility import Eligibility
+from grants.domain.funding import Payment, Repayment, Report
 from grants.domain.pools import GrantPool, InvalidTransition
 
 
@@ -31,6 +35,17 @@ class ApplicationStatus(StrEnum):
     REPORT_RECEIVED = "report_received"
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"
+
+
+class ApplicationChange(StrEnum):
+    """What happened to an application that others hear of."""
+
+    SUBMITTED = "submitted"
+    DECIDED = "decided"
+    REPORT_OVERDUE = "report_overdue"
+
+
+LANGUAGES = ("da", "sv", "en")
 
 
 class Outcome(StrEnum):
@@ -82,6 +97,8 @@ class Form:
     contact_name: str = ""
     """Personal data: kept in grants, never on Kafka or in a public list."""
     contact_email: str = ""
+    language: str = "da"
+    """The language it is written in (`LANGUAGES`): its letters are written in it too."""
 
     def short(self, pool: GrantPool) -> bool:
         limit = pool.small_grant_limit_dkk
@@ -109,6 +126,8 @@ class Form:
 
     def check(self) -> None:
         """Rules any draft keeps, complete or not."""
+        if self.language not in LANGUAGES:
+            raise InvalidApplication(f"language: one of {', '.join(LANGUAGES)}")
         if self.amount_dkk < 0 or self.co_financing_dkk < 0:
             raise InvalidApplication("amount_dkk: amounts are 0 kroner or more")
         if any(line.amount_dkk <= 0 for line in self.budget_lines):
@@ -147,7 +166,17 @@ class Application:
     """An operator's reason for screening an application the check found ineligible."""
     decision: Decision | None = None
     withdrawn_at: datetime | None = None
+    report_due_on: date | None = None
+    """Set when money is granted: the pool's day for reports."""
+    agreement_accepted_at: datetime | None = None
+    payments: list[Payment] = field(default_factory=list)
+    report: Report | None = None
+    repayments: list[Repayment] = field(default_factory=list)
+    reminded_at: datetime | None = None
+    """When the organisation was reminded of its overdue report."""
     history: list[tuple[ApplicationStatus, datetime]] = field(default_factory=list)
+    changes: list[ApplicationChange] = field(default_factory=list, compare=False, repr=False)
+    """What happened to it in this unit of work, oldest first, not yet published."""
 
     @classmethod
     def draft(cls, pool: GrantPool, applicant: Applicant, form: Form, now: datetime) -> Application:
@@ -179,6 +208,7 @@ class Application:
         self.submitted_at = now
         self.eligibility = eligibility
         self._move(ApplicationStatus.SUBMITTED, now)
+        self.changes.append(ApplicationChange.SUBMITTED)
         if eligibility.eligible:
             self._move(ApplicationStatus.SCREENED, now)
         else:
@@ -186,6 +216,7 @@ class Application:
                 Outcome.REJECTED, 0, eligibility.reasons(), "eligibility check", now
             )
             self._move(ApplicationStatus.DECIDED, now)
+            self.changes.append(ApplicationChange.DECIDED)
 
     def override_eligibility(self, note: str, now: datetime) -> None:
         """An operator screens an application the check rejected, with a recorded note."""
@@ -210,7 +241,8 @@ class Application:
         self._require(ApplicationStatus.SCREENED, "reviewed")
         self._move(ApplicationStatus.IN_REVIEW, now)
 
-    def decide(self, decision: Decision) -> None:
+    def decide(self, decision: Decision, pool: GrantPool) -> None:
+        """Decide it, with reasons; money granted makes its report due on the pool's day."""
         self._require(ApplicationStatus.IN_REVIEW, "decided")
         asked = self.form.amount_dkk
         if decision.outcome is Outcome.APPROVED and decision.amount_dkk != asked:
@@ -222,12 +254,100 @@ class Application:
         if not decision.reasons.strip():
             raise InvalidApplication("reasons: every decision gives its reasons")
         self.decision = decision
+        if decision.amount_dkk:
+            self.report_due_on = pool.reports_due_on
         self._move(ApplicationStatus.DECIDED, decision.decided_at)
+        self.changes.append(ApplicationChange.DECIDED)
 
     @property
     def granted_dkk(self) -> int:
         """What the pool's budget carries for it: the amount decided, unless rejected."""
         return self.decision.amount_dkk if self.decision else 0
+
+    # --- after the decision: agreement, payments, report, repayment -----------------------
+
+    def accept_agreement(self, now: datetime) -> None:
+        """The organisation accepts the grant's terms: money can be paid from now."""
+        self._require(ApplicationStatus.DECIDED, "accepted")
+        if not self.granted_dkk:
+            raise InvalidTransition("a rejected application has no agreement to accept")
+        self.agreement_accepted_at = now
+        self._move(ApplicationStatus.AGREEMENT_ACCEPTED, now)
+
+    @property
+    def paid_dkk(self) -> int:
+        return sum(payment.amount_dkk for payment in self.payments)
+
+    def pay(self, payment: Payment) -> None:
+        """Record money paid out, in one payment or several, never more than was granted.
+        The first payment makes the report due."""
+        if self.status not in (ApplicationStatus.AGREEMENT_ACCEPTED, ApplicationStatus.PAID):
+            raise InvalidTransition(
+                f"an application that is {self.status} cannot be paid: "
+                "its agreement is accepted first"
+            )
+        if not payment.reference.strip():
+            raise InvalidApplication("reference: a payment names its reference")
+        left = self.granted_dkk - self.paid_dkk
+        if not 0 < payment.amount_dkk <= left:
+            raise InvalidApplication(
+                f"amount_dkk: more than 0 kroner and at most the {left} kroner left to pay"
+            )
+        self.payments.append(payment)
+        if self.status is ApplicationStatus.AGREEMENT_ACCEPTED:
+            self._move(ApplicationStatus.PAID, payment.recorded_at)
+
+    def report_overdue(self, today: date) -> bool:
+        """Paid, and its report not received by its due day."""
+        return (
+            self.status is ApplicationStatus.PAID
+            and self.report_due_on is not None
+            and self.report_due_on < today
+        )
+
+    def remind_of_report(self, today: date, now: datetime) -> bool:
+        """Remind the organisation, once, of a report that is overdue; whether it did."""
+        if not self.report_overdue(today) or self.reminded_at is not None:
+            return False
+        self.reminded_at = now
+        self.changes.append(ApplicationChange.REPORT_OVERDUE)
+        return True
+
+    @property
+    def repayment_claim_dkk(self) -> int:
+        """Money paid and, as the report shows, not spent: the organisation pays it back."""
+        if self.report is None:
+            return 0
+        return max(self.paid_dkk - self.report.spent_dkk, 0)
+
+    @property
+    def repaid_dkk(self) -> int:
+        return sum(repayment.amount_dkk for repayment in self.repayments)
+
+    def receive_report(self, report: Report) -> None:
+        """The report on what the grant did; closes the grant unless money is to be paid
+        back."""
+        self._require(ApplicationStatus.PAID, "reported on")
+        if min(report.participants, report.activities, report.spent_dkk) < 0:
+            raise InvalidApplication("participants, activities, spent_dkk: 0 or more")
+        self.report = report
+        self._move(ApplicationStatus.REPORT_RECEIVED, report.received_at)
+        if not self.repayment_claim_dkk:
+            self._move(ApplicationStatus.CLOSED, report.received_at)
+
+    def repay(self, repayment: Repayment) -> None:
+        """Record money paid back; the grant closes when the whole claim is repaid."""
+        self._require(ApplicationStatus.REPORT_RECEIVED, "repaid")
+        owed = self.repayment_claim_dkk - self.repaid_dkk
+        if not repayment.reference.strip():
+            raise InvalidApplication("reference: a repayment names its reference")
+        if not 0 < repayment.amount_dkk <= owed:
+            raise InvalidApplication(
+                f"amount_dkk: more than 0 kroner and at most the {owed} kroner owed"
+            )
+        self.repayments.append(repayment)
+        if self.repaid_dkk == self.repayment_claim_dkk:
+            self._move(ApplicationStatus.CLOSED, repayment.recorded_at)
 
     def withdraw(self, now: datetime) -> None:
         before_decision = (

@@ -72,6 +72,8 @@ class GrantPool:
     """The most one application may ask; None: up to the budget."""
     rubric: tuple[Criterion, ...] = ()
     """The weighted criteria reviewers score, published with the pool."""
+    report_due_on: date | None = None
+    """When its grants' reports are due; None: `default_report_due_on`."""
     changes: list[PoolChange] = field(default_factory=list, compare=False, repr=False)
     """What happened to it in this unit of work, oldest first, not yet published."""
 
@@ -90,6 +92,7 @@ class GrantPool:
         now: datetime,
         today: date,
         target_groups: Iterable[str] = (),
+        report_due_on: date | None = None,
     ) -> GrantPool:
         """A new pool, announced, and open at once when its window has begun (`today`, the
         city's date); refuses terms that break the rules and a window already over."""
@@ -103,6 +106,8 @@ class GrantPool:
             raise InvalidPool(f"closes_on: the pool cannot close before it opens on {opens_on}")
         if closes_on < today:
             raise InvalidPool(f"closes_on: the window would have ended already, before {today}")
+        if report_due_on is not None and report_due_on <= closes_on:
+            raise InvalidPool("report_due_on: reports fall due after the pool has closed")
         groups = set(target_groups)
         if not groups <= TARGET_GROUPS:
             raise InvalidPool(
@@ -125,6 +130,7 @@ class GrantPool:
             created_by=created_by,
             created_at=now,
             target_groups=sorted(str(group) for group in groups),
+            report_due_on=report_due_on,
         )
         pool.changes.append(PoolChange.ANNOUNCED)
         pool.advance(today)
@@ -151,25 +157,20 @@ class GrantPool:
         self.status = PoolStatus.CLOSED
         self.changes.append(why)
 
+    @property
+    def reports_due_on(self) -> date:
+        """The day its grants' reports are due."""
+        return self.report_due_on or default_report_due_on(self.closes_on)
+
     def accepting_applications(self, today: date) -> bool:
         """Whether the pool takes applications on `today`: open, and within its window
         (both ends included): the window counts even before the pool has been advanced."""
         return self.status is PoolStatus.OPEN and self.opens_on <= today <= self.closes_on
 
 
-class OverBudget(InvalidTransition):
-    """Approving these would take the pool past its budget."""
-
-
-def within_budget(pool: GrantPool, committed_dkk: int, granted_dkk: list[int]) -> None:
-    """Raise `OverBudget` unless what is committed already and what these decisions grant
-    fit in the pool's budget together."""
-    total = committed_dkk + sum(granted_dkk)
-    if total > pool.budget_dkk:
-        raise OverBudget(
-            f"these decisions would commit {total} kroner of a budget of {pool.budget_dkk}; "
-            f"{max(pool.budget_dkk - committed_dkk, 0)} kroner remain"
-        )
+def default_report_due_on(closes_on: date) -> date:
+    """When a pool names no day for its grants' reports: 1 June of the year after it closes."""
+    return date(closes_on.year + 1, 6, 1)
 
 
 DEFAULT_RUBRIC = (Criterion("fit", 1),)
