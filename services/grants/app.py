@@ -23,14 +23,18 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     start_uow = service.uow_factory(GrantsUnitOfWork)
     service.consume(consumers.handlers(), start_uow)
 
-    async def advance_pools() -> None:
+    def on_their_days() -> int:
+        """Pools open and close, and overdue reports are reminded of, on their days."""
+        return services.advance_pools(
+            start_uow, clock, ADVANCE_BATCH
+        ) + services.remind_of_overdue_reports(start_uow, clock, ADVANCE_BATCH)
+
+    async def keep_days() -> None:
         await run_timers(
-            lambda: services.advance_pools(start_uow, clock, ADVANCE_BATCH),
-            poll_seconds=settings.timer_poll_seconds,
-            batch=ADVANCE_BATCH,
+            on_their_days, poll_seconds=settings.timer_poll_seconds, batch=ADVANCE_BATCH
         )
 
-    service.run_in_background(advance_pools)
+    service.run_in_background(keep_days)
     app = service.create_app(
         *api.ROUTERS,
         description="Grant pools with a budget, an application window and published criteria.",

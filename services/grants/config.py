@@ -10,5 +10,8 @@ class Settings(ServiceSettings):
     service_name: str = "grants"
     http_port: int = 8003
     timer_poll_seconds: float = Field(
-        default=60.0, gt=0, description="How often pools are opened and closed on their days."
+        default=60.0,
+        gt=0,
+        description="How often pools are opened and closed, and overdue reports reminded of, "
+        "on their days.",
     )
