@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -62,6 +62,7 @@ Email = Annotated[
 Cvr = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=TRIMMED)]
 """As written: whether it is a CVR number is an eligibility rule, with its reason."""
 MunicipalityCode = Annotated[int, Field(ge=100, le=999), JSON_INTEGER]
+Language = Literal["da", "sv", "en"]
 
 DRAFT_RULE = (
     "Each budget line is more than 0 kroner; ends_on is not before starts_on; the pool "
@@ -122,6 +123,9 @@ class FormFields(InputModel):
     contact_email: Email = Field(
         default="", description="Personal data: seen by the organisation and operators only."
     )
+    language: Language = Field(
+        default="da", description="The language it is written in; its letters are too."
+    )
 
 
 class ApplicationCreate(FormFields):
@@ -152,6 +156,7 @@ class ApplicationPatch(InputModel):
     ends_on: Day | None = None
     contact_name: Title | None = None
     contact_email: Email | None = None
+    language: Language | None = None
     organization: DeclarationPatch | None = None
 
 
@@ -265,6 +270,79 @@ class BudgetLinePublic(BaseModel):
     amount_dkk: int
 
 
+class PaymentPublic(BaseModel):
+    amount_dkk: int
+    paid_on: date
+    reference: str = Field(description="The payment's reference in the municipality's books.")
+
+
+class RepaymentPublic(BaseModel):
+    amount_dkk: int
+    repaid_on: date
+    reference: str
+
+
+class ReportPublic(BaseModel):
+    participants: int = Field(description="How many people the activities reached.")
+    activities: int = Field(description="How many activities were held.")
+    spent_dkk: int
+    summary: str
+    received_at: datetime
+
+
+class GrantPublic(BaseModel):
+    """The money of an application that was granted some."""
+
+    granted_dkk: int
+    report_due_on: date = Field(description="The day the report is due (the pool's day).")
+    agreement_accepted_at: datetime | None
+    paid_dkk: int = Field(description="Paid out so far; never more than granted.")
+    payments: list[PaymentPublic]
+    report: ReportPublic | None
+    report_overdue_reminded_at: datetime | None = Field(
+        description="When the organisation was reminded of its overdue report."
+    )
+    repayment_claim_dkk: int = Field(
+        description="Paid and, as the report shows, not spent: to be paid back."
+    )
+    repaid_dkk: int
+    repayments: list[RepaymentPublic]
+
+    @classmethod
+    def of(cls, application: Application) -> GrantPublic | None:
+        if not application.granted_dkk or application.report_due_on is None:
+            return None
+        report = application.report
+        return cls(
+            granted_dkk=application.granted_dkk,
+            report_due_on=application.report_due_on,
+            agreement_accepted_at=application.agreement_accepted_at,
+            paid_dkk=application.paid_dkk,
+            payments=[
+                PaymentPublic(amount_dkk=p.amount_dkk, paid_on=p.paid_on, reference=p.reference)
+                for p in application.payments
+            ],
+            report=ReportPublic(
+                participants=report.participants,
+                activities=report.activities,
+                spent_dkk=report.spent_dkk,
+                summary=report.summary,
+                received_at=report.received_at,
+            )
+            if report
+            else None,
+            report_overdue_reminded_at=application.reminded_at,
+            repayment_claim_dkk=application.repayment_claim_dkk,
+            repaid_dkk=application.repaid_dkk,
+            repayments=[
+                RepaymentPublic(
+                    amount_dkk=r.amount_dkk, repaid_on=r.repaid_on, reference=r.reference
+                )
+                for r in application.repayments
+            ],
+        )
+
+
 class ApplicationPublic(BaseModel):
     id: UUID
     pool_id: UUID
@@ -283,6 +361,7 @@ class ApplicationPublic(BaseModel):
     ends_on: date | None
     contact_name: str
     contact_email: str
+    language: Language
     short_form: bool | None = Field(
         description="Within the pool's short-form limit; null until submitted."
     )
@@ -293,6 +372,9 @@ class ApplicationPublic(BaseModel):
         description="An operator's reason for screening it although the check failed."
     )
     decision: DecisionPublic | None
+    grant: GrantPublic | None = Field(
+        description="Once money is granted: the agreement, payments, report and repayment."
+    )
     created_at: datetime
     submitted_at: datetime | None
     withdrawn_at: datetime | None
@@ -331,6 +413,7 @@ class ApplicationPublic(BaseModel):
             ends_on=form.ends_on,
             contact_name=form.contact_name,
             contact_email=form.contact_email,
+            language=form.language,
             short_form=found.short_form if found else None,
             eligibility=[
                 RuleResultPublic(rule=r.rule, passed=r.passed, reason=r.reason)
@@ -347,6 +430,7 @@ class ApplicationPublic(BaseModel):
             )
             if decision
             else None,
+            grant=GrantPublic.of(application),
             created_at=application.created_at,
             submitted_at=application.submitted_at,
             withdrawn_at=application.withdrawn_at,
@@ -371,14 +455,14 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="How many to skip.
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many.")]
 
 
-def _organization(principal: Principal) -> UUID:
+def organization_of(principal: Principal) -> UUID:
     assert principal.organization_id is not None  # a partner token always names it
     return principal.organization_id
 
 
 def _scope(principal: Principal) -> UUID | None:
     """The organisation whose applications the caller may see; None: every one."""
-    return None if principal.role is Role.OPERATOR else _organization(principal)
+    return None if principal.role is Role.OPERATOR else organization_of(principal)
 
 
 def _form(body: FormFields) -> Form:
@@ -396,7 +480,7 @@ def _form_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def _missing(application_id: UUID) -> Problem:
+def missing(application_id: UUID) -> Problem:
     return Problem(404, f"There is no application {application_id}.")
 
 
@@ -433,7 +517,7 @@ def draft_application(
         drafted_by=principal.subject,
         pool_id=pool_id,
         applicant=Applicant(
-            organization_id=_organization(principal),
+            organization_id=organization_of(principal),
             name=declaration.name,
             cvr=declaration.cvr,
             legal_form=declaration.legal_form.value,
@@ -477,10 +561,10 @@ def change_application(
     )
     try:
         application = services.change_application(
-            application_id, _organization(principal), form_changes, declared, start_uow
+            application_id, organization_of(principal), form_changes, declared, start_uow
         )
     except services.ApplicationNotFound as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except InvalidApplication as error:
         raise Problem(422, f"{error}.") from error
     except InvalidTransition as error:
@@ -505,10 +589,10 @@ def submit_application(
     answer says why."""
     try:
         application = services.submit_application(
-            application_id, _organization(principal), start_uow, clock
+            application_id, organization_of(principal), start_uow, clock
         )
     except services.ApplicationNotFound as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except InvalidApplication as error:
         raise Problem(422, f"{error}.") from error
     except InvalidTransition as error:
@@ -527,10 +611,10 @@ def withdraw_application(
     """Until it is decided."""
     try:
         application = services.withdraw_application(
-            application_id, _organization(principal), start_uow, clock
+            application_id, organization_of(principal), start_uow, clock
         )
     except services.ApplicationNotFound as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except InvalidTransition as error:
         raise Problem(409, f"Application {application_id} cannot be withdrawn: {error}.") from error
     return ApplicationPublic.of(application)
@@ -552,7 +636,7 @@ def override_eligibility(
     try:
         application = services.override_eligibility(application_id, body.note, start_uow, clock)
     except services.ApplicationNotFound as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except InvalidTransition as error:
         raise Problem(
             409, f"Application {application_id} cannot be overridden: {error}."
@@ -622,10 +706,10 @@ def get_application(
             )
         else:
             application = services.get_application(
-                application_id, _organization(principal), start_uow
+                application_id, organization_of(principal), start_uow
             )
     except (services.ApplicationNotFound, services.NotAssigned) as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except services.NotDeclared as error:
         raise Problem(
             403, "Declare first whether you have a conflict of interest with this application."
@@ -652,7 +736,7 @@ def assign_reviewers(
     try:
         found = services.assign_reviewers(application_id, body.subjects, start_uow, clock)
     except services.ApplicationNotFound as error:
-        raise _missing(application_id) from error
+        raise missing(application_id) from error
     except InvalidTransition as error:
         raise Problem(409, f"Application {application_id} cannot be reviewed: {error}.") from error
     return ReviewsPublic.of(found)

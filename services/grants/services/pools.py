@@ -34,6 +34,8 @@ class OpenPool:
     rubric: tuple[Criterion, ...] | None = None
     """None: `pools.DEFAULT_RUBRIC`."""
     max_per_application_dkk: int | None = None
+    report_due_on: date | None = None
+    """None: 1 June of the year after the pool closes."""
 
 
 def open_pool(
@@ -59,6 +61,7 @@ def open_pool(
         now=now,
         today=today,
         target_groups=command.target_groups,
+        report_due_on=command.report_due_on,
     )
     set_review_terms(pool, command.rubric, command.max_per_application_dkk)
 
