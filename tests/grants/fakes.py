@@ -79,16 +79,21 @@ class FakeReferralNeedRepository:
         return [DistrictNeed(str(district), referrals) for district, referrals in ranked]
 
 
+def _stored(application: Application) -> Application:
+    """A copy, as a row holds it: no changes waiting to be published (they are not stored)."""
+    stored = copy.deepcopy(application)
+    stored.changes.clear()
+    return stored
+
+
 class FakeApplicationRepository:
     """Hands out copies, so that only `save` changes what is stored."""
 
     def __init__(self) -> None:
         self.rows: dict[UUID, Application] = {}
-        self.overdue: dict[UUID, int] = {}
-        """Overdue reports by organisation, for tests of the rule that reads them."""
 
     def add(self, application: Application) -> None:
-        self.rows[application.id] = copy.deepcopy(application)
+        self.rows[application.id] = _stored(application)
 
     def get(self, application_id: UUID, for_update: bool = False) -> Application | None:
         found = self.rows.get(application_id)
@@ -121,10 +126,27 @@ class FakeApplicationRepository:
         return [copy.deepcopy(a) for a in found]
 
     def save(self, application: Application) -> None:
-        self.rows[application.id] = copy.deepcopy(application)
+        self.rows[application.id] = _stored(application)
 
     def overdue_reports(self, organization_id: UUID, today: date) -> int:
-        return self.overdue.get(organization_id, 0)
+        return sum(
+            1
+            for a in self.rows.values()
+            if a.applicant.organization_id == organization_id and a.report_overdue(today)
+        )
+
+    def due_for_reminder(self, today: date, limit: int) -> list[Application]:
+        due = sorted(
+            (a for a in self.rows.values() if a.report_overdue(today) and a.reminded_at is None),
+            key=lambda a: (a.report_due_on, a.id),
+        )
+        return [copy.deepcopy(a) for a in due[:limit]]
+
+    def awarded(self, offset: int, limit: int) -> tuple[list[Application], int]:
+        found = [a for a in self.rows.values() if a.granted_dkk > 0]
+        found.sort(key=lambda a: (a.decision.decided_at if a.decision else a.created_at, a.id))
+        found.reverse()
+        return [copy.deepcopy(a) for a in found[offset : offset + limit]], len(found)
 
 
 class FakeReviewRepository:

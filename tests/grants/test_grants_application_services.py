@@ -130,21 +130,6 @@ def test_an_ineligible_submission_is_rejected_at_once_with_the_failed_rules_reas
     assert "non-profit" in decided.reasons and "Copenhagen" in decided.reasons
 
 
-def test_an_overdue_report_of_an_earlier_grant_makes_the_application_ineligible() -> None:
-    uow = FakeUnitOfWork()
-    pool = open_pool(uow)
-    application_id = draft(uow, pool)
-    uow.applications.overdue[ORGANIZATION] = 1
-
-    rejected = services.submit_application(application_id, ORGANIZATION, uow, FakeClock(DURING))
-
-    assert rejected.status is ApplicationStatus.DECIDED
-    assert rejected.eligibility is not None
-    assert [r.rule.value for r in rejected.eligibility.results if not r.passed] == [
-        "no_overdue_report"
-    ]
-
-
 def test_a_submission_after_the_window_is_refused_and_nothing_is_written() -> None:
     uow = FakeUnitOfWork()
     pool = open_pool(uow)
