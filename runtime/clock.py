@@ -24,3 +24,10 @@ def running_fast(speed: float, clock: Clock = utcnow) -> Clock:
         return started + timedelta(seconds=(time.monotonic() - real_start) * speed)
 
     return now
+
+
+def starting_at(moment: datetime, clock: Clock = utcnow) -> Clock:
+    """A clock that reads `moment` when made and then runs as `clock` runs: for
+    demonstrations and tests of what happens on a given day, never for a deployment."""
+    offset = moment - clock()
+    return lambda: clock() + offset

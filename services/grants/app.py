@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from grants import api, consumers, events, services
 from grants.config import Settings
 from grants.store import GrantsUnitOfWork
-from runtime.clock import Clock, utcnow
+from runtime.clock import Clock, starting_at, utcnow
+from runtime.logs import get_logger
 from runtime.scheduler import run_timers
 from runtime.service import ServiceRuntime
 
@@ -19,6 +20,13 @@ ADVANCE_BATCH = 100
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()  # read from the environment
+    if settings.clock_starts_at is not None:
+        get_logger(component="clock").warning(
+            "clock.moved",
+            to=settings.clock_starts_at.isoformat(),
+            detail="GRANTS_CLOCK_STARTS_AT is set: for demonstrations and tests only",
+        )
+        clock = starting_at(settings.clock_starts_at, clock)
     service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
     start_uow = service.uow_factory(GrantsUnitOfWork)
     service.consume(consumers.handlers(), start_uow)

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import SettingsConfigDict
 
 from runtime.config import ServiceSettings
@@ -14,4 +14,10 @@ class Settings(ServiceSettings):
         gt=0,
         description="How often pools are opened and closed, and overdue reports reminded of, "
         "on their days.",
+    )
+    clock_starts_at: AwareDatetime | None = Field(
+        default=None,
+        description="For demonstrations and tests only: the service's clock reads this moment "
+        "when it starts and runs on from it, so that a pool's days come when wanted. Never set "
+        "it in a deployment.",
     )
