@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import (
+    ApplicationDecided,
     CareFollowUpDue,
     ConsentWithdrawn,
     FollowUpDue,
@@ -15,6 +16,7 @@ from contracts import (
     ReferralEscalated,
     ReferralOffered,
     ReferralStatusChanged,
+    ReportOverdue,
     VolunteerNamed,
 )
 from contracts.referrals import CareSystemEvent
@@ -55,6 +57,13 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
     def on_pool_opened(event: PoolOpened, uow: services.UnitOfWork) -> None:
         services.announce_pool(event, uow, language, clock)
 
+    # A letter about an application is in the language the application was written in.
+    def on_application_decided(event: ApplicationDecided, uow: services.UnitOfWork) -> None:
+        services.send_decision_letter(event, uow, clock)
+
+    def on_report_overdue(event: ReportOverdue, uow: services.UnitOfWork) -> None:
+        services.remind_of_overdue_report(event, uow, clock)
+
     def on_care_system_event(event: CareSystemEvent, uow: services.UnitOfWork) -> None:
         services.forward_to_care_system(event, uow, clock)
 
@@ -72,6 +81,8 @@ def handlers(language: Language, clock: services.Clock = utcnow) -> dict[type, H
         ConsentWithdrawn: on_consent_withdrawn,
         ReferralErased: on_referral_erased,
         PoolOpened: on_pool_opened,
+        ApplicationDecided: on_application_decided,
+        ReportOverdue: on_report_overdue,
         VolunteerNamed: on_volunteer_named,
         ReferralStatusChanged: on_care_system_event,
         CareFollowUpDue: on_care_system_event,

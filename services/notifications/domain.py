@@ -29,6 +29,8 @@ class Template(StrEnum):
     FOLLOW_UP_OVERDUE = "follow_up_overdue"
     FOLLOW_UP_ESCALATED = "follow_up_escalated"
     WEBHOOK_DISABLED = "webhook_disabled"
+    GRANT_DECIDED = "grant_decided"
+    GRANT_REPORT_OVERDUE = "grant_report_overdue"
 
 
 # Where a partner reports whether the citizen still takes part (referrals' partner API).
@@ -41,6 +43,14 @@ system's."""
 
 def follow_up_path(referral_id: UUID, follow_up: int) -> str:
     return FOLLOW_UP_PATH.format(referral_id=referral_id, follow_up=follow_up)
+
+
+# Where an organisation sends the report on a grant it was given (grants' partner API).
+REPORT_PATH = "/applications/{application_id}/report"
+
+
+def report_path(application_id: UUID) -> str:
+    return REPORT_PATH.format(application_id=application_id)
 
 
 def partner_is_waited_for(waiting_for: Iterable[str]) -> bool:

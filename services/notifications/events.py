@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import (
+    ApplicationDecided,
     CareFollowUpDue,
     ConsentWithdrawn,
     DeliveryRecorded,
@@ -17,6 +18,7 @@ from contracts import (
     ReferralEscalated,
     ReferralOffered,
     ReferralStatusChanged,
+    ReportOverdue,
     VolunteerNamed,
 )
 from notifications.domain import Delivery
@@ -33,6 +35,8 @@ CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ConsentWithdrawn,
     ReferralErased,
     PoolOpened,
+    ApplicationDecided,
+    ReportOverdue,
     VolunteerNamed,
     ReferralStatusChanged,
     CareFollowUpDue,

@@ -48,6 +48,8 @@ KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "follow_up_escalated": _EVERY_CHANNEL,
         "volunteer_named": _EVERY_CHANNEL,
         "webhook_disabled": _EVERY_CHANNEL,
+        "grant_decided": _EVERY_CHANNEL,
+        "grant_report_overdue": _EVERY_CHANNEL,
     }
 )
 """Each kind of message and the channels it has templates for, in every language."""

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 
 from contracts import (
+    ApplicationDecided,
     ConsentWithdrawn,
     FollowUpDue,
     FollowUpEscalated,
@@ -24,6 +25,7 @@ from contracts import (
     ReferralErased,
     ReferralEscalated,
     ReferralOffered,
+    ReportOverdue,
     VolunteerNamed,
 )
 from contracts.referrals import CareSystemEvent, ReferralEvent
@@ -41,6 +43,7 @@ from notifications.domain import (
     Template,
     follow_up_path,
     partner_is_waited_for,
+    report_path,
 )
 from notifications.recipients import Preferences, Recipient, RecipientKind, Via, is_urgent
 from notifications.sealing import SecretBox
@@ -326,6 +329,33 @@ def announce_pool(
     uow.commit()
 
 
+def send_decision_letter(event: ApplicationDecided, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """An application was decided: the letter to the organisation that applied, naming the
+    pool, the outcome, the amount granted and why. The reasons are the operator's words for
+    the applicant: they go into the letter, never into a log line."""
+    fields = {
+        "pool_name": event.pool_name,
+        "outcome": event.outcome,
+        "amount_dkk": event.amount_dkk,
+        "reasons": event.reasons,
+    }
+    _write_to_applicant(uow, event, "grant_decided", fields, clock())
+    uow.commit()
+
+
+def remind_of_overdue_report(event: ReportOverdue, uow: UnitOfWork, clock: Clock = utcnow) -> None:
+    """A grant's report did not come by its due day: the organisation is reminded of the
+    pool and the day, that the report blocks its next application until it arrives, and
+    where to send it."""
+    fields = {
+        "pool_name": event.pool_name,
+        "due_on": event.report_due_on,
+        "path": report_path(event.application_id),
+    }
+    _write_to_applicant(uow, event, "grant_report_overdue", fields, clock())
+    uow.commit()
+
+
 def forward_to_care_system(event: CareSystemEvent, uow: UnitOfWork, clock: Clock = utcnow) -> None:
     """A referral's status changed (or a follow-up is due for the care system's answers):
     the event, as referrals published it, to each webhook endpoint of the care system that
@@ -357,9 +387,36 @@ def _tell_organization(
     _tell_organization_people(
         uow, organization_id, source, kind, fields, language, now, event.referral_id
     )
+    _queue_organization_webhooks(uow, organization_id, source, event, now, event.referral_id)
+
+
+def _write_to_applicant(
+    uow: UnitOfWork,
+    event: ApplicationDecided | ReportOverdue,
+    kind: str,
+    fields: Fields,
+    now: datetime,
+) -> None:
+    """A letter about a grant application to the organisation that applied: in its inbox in
+    the language the application was written in (not the service's), to its coordinators
+    each in their own, and the event by webhook at each of its endpoints that wants it."""
+    source = _consumed(uow)
+    language = Language(event.language)
+    _tell_organization_people(uow, event.organization_id, source, kind, fields, language, now)
+    _queue_organization_webhooks(uow, event.organization_id, source, event, now)
+
+
+def _queue_organization_webhooks(
+    uow: UnitOfWork,
+    organization_id: UUID,
+    source: SourceEvent,
+    event: IntegrationEvent,
+    now: datetime,
+    referral_id: UUID | None = None,
+) -> None:
     for endpoint in uow.webhooks.of_organization(organization_id):
         if endpoint.wants(source.type):
-            _queue_webhook(uow, endpoint, source, event, now, event.referral_id)
+            _queue_webhook(uow, endpoint, source, event, now, referral_id)
 
 
 def _tell_organization_people(
@@ -482,8 +539,8 @@ def _put_in_inbox(
     now: datetime,
     referral_id: UUID | None = None,
 ) -> None:
-    """The message, in the service's language, in the audience's inbox: delivered (and the
-    delivery published) as it is stored."""
+    """The message, in `language` (the service's, or the one a letter is written in), in the
+    audience's inbox: delivered (and the delivery published) as it is stored."""
     text = rendering.render(kind, rendering.INBOX, language, **fields).text
     message = Message(
         uuid4(),

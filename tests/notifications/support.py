@@ -4,7 +4,8 @@ consume events through."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from uuid import UUID, uuid4
 
 from sqlalchemy import Engine
@@ -12,11 +13,13 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from contracts import (
+    ApplicationDecided,
     ConsentWithdrawn,
     FollowUpDue,
     FollowUpEscalated,
     FollowUpOverdue,
     ReferralErased,
+    ReportOverdue,
 )
 from contracts.referrals import (
     CareFollowUpDue,
@@ -284,4 +287,47 @@ def volunteer_named(volunteer_id: UUID, organization_id: UUID = ORG) -> Voluntee
         needs_accompaniment=True,
         preferred_times=["morning"],
         named_at=NOW,
+    )
+
+
+ApplicationLanguage = Literal["da", "sv", "en"]
+POOL_NAME = "Nye fællesskaber 2026"
+REASONS = "Ett starkt projekt; budgeten för förtäring har minskats."
+"""An operator's reasons for a decision, in the language the application was written in."""
+REPORT_DUE_ON = date(2027, 6, 1)
+
+
+def application_decided(
+    organization_id: UUID = ORG,
+    *,
+    language: ApplicationLanguage = "sv",
+    outcome: Literal["approved", "partly_approved", "rejected"] = "partly_approved",
+    amount_dkk: int = 45_000,
+) -> ApplicationDecided:
+    """The organisation's application to POOL_NAME, written in `language`, was decided at
+    NOW, for REASONS."""
+    return ApplicationDecided(
+        application_id=uuid4(),
+        pool_id=uuid4(),
+        organization_id=organization_id,
+        outcome=outcome,
+        amount_dkk=amount_dkk,
+        reasons=REASONS,
+        decided_at=NOW,
+        pool_name=POOL_NAME,
+        language=language,
+    )
+
+
+def report_overdue(
+    organization_id: UUID = ORG, *, language: ApplicationLanguage = "da"
+) -> ReportOverdue:
+    """The report on the organisation's grant from POOL_NAME, due on REPORT_DUE_ON, is late."""
+    return ReportOverdue(
+        application_id=uuid4(),
+        pool_id=uuid4(),
+        organization_id=organization_id,
+        report_due_on=REPORT_DUE_ON,
+        pool_name=POOL_NAME,
+        language=language,
     )

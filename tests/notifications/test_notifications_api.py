@@ -222,8 +222,11 @@ def test_the_document_says_who_reads_the_inbox_and_what_a_message_carries(
         "follow_up_overdue",
         "follow_up_escalated",
         "webhook_disabled",
+        "grant_decided",
+        "grant_report_overdue",
     }
     assert "`deletion_requested`" in message["properties"]["kind"]["description"]
+    assert "`grant_decided`" in message["properties"]["kind"]["description"]
 
 
 def test_a_body_that_is_not_utf8_json_gets_a_400_problem_the_document_lists(

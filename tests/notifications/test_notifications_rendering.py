@@ -13,6 +13,7 @@ from typing import get_args
 import pytest
 from jinja2 import UndefinedError, meta
 
+from contracts import ApplicationDecided
 from contracts.referrals import (
     EscalationReason,
     FollowUpPart,
@@ -41,6 +42,7 @@ from notifications.rendering import (
 
 URL = "https://brobygger.example.dk/beskeder/7c9e6679-7425-40de-944b-e07fc1f90ae7"
 REFERRAL_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+APPLICATION_ID = "6ba7b810-9dad-41d1-80b4-00c04fd430c8"
 WINTER = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)  # 10:00 in Copenhagen (CET)
 
 # What each kind's templates may use: the fields the caller gives them. None of the values
@@ -102,6 +104,19 @@ SAMPLES: Mapping[str, Mapping[str, object]] = {
     "webhook_disabled": {
         "organization": "Ældre Sagen Nørrebro",
         "failing_since": WINTER,
+        "url": URL,
+    },
+    "grant_decided": {
+        "pool_name": "Fællesskaber 2027",
+        "outcome": "partly_approved",
+        "amount_dkk": 1234567,
+        "reasons": "Et stærkt projekt; budgettet til forplejning er sat ned.",
+        "url": URL,
+    },
+    "grant_report_overdue": {
+        "pool_name": "Fællesskaber 2027",
+        "due_on": date(2027, 6, 1),
+        "path": f"/applications/{APPLICATION_ID}/report",
         "url": URL,
     },
 }
@@ -197,6 +212,8 @@ def test_every_kind_reaches_people_on_every_channel() -> None:
             "follow_up_escalated",
             "volunteer_named",
             "webhook_disabled",
+            "grant_decided",
+            "grant_report_overdue",
         ],
         (INBOX, EMAIL, SMS),
     )
@@ -441,6 +458,11 @@ VARIANTS = [
     ("volunteer_named", "needs_accompaniment", [True, False]),
     ("referral_offered", "interests", [["walking"], []]),
     ("referral_escalated", "interests", [["walking"], []]),
+    (
+        "grant_decided",
+        "outcome",
+        list(get_args(ApplicationDecided.model_fields["outcome"].annotation)),
+    ),
 ]
 
 

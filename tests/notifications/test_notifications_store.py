@@ -61,6 +61,7 @@ from tests.notifications.support import (
     PARTNER,
     StartUow,
     add_webhook,
+    application_decided,
     care_follow_up_due,
     claim_webhooks,
     consent_withdrawn,
@@ -72,6 +73,7 @@ from tests.notifications.support import (
     record_outcome,
     referral_erased,
     referral_status_changed,
+    report_overdue,
     volunteer_named,
 )
 
@@ -133,6 +135,8 @@ CONSUMED: dict[str, tuple[Callable[[], IntegrationEvent], int]] = {
     "referral.follow_up_escalated": (lambda: follow_up_escalated("participation"), 1),
     "referral.volunteer_named": (lambda: volunteer_named(VOLUNTEER), 0),
     "pool.opened": (pool_opened, 1),
+    "application.decided": (application_decided, 1),
+    "application.report_overdue": (report_overdue, 1),
     "referral.consent_withdrawn": (lambda: consent_withdrawn(uuid4(), ORG), 1),
     "referral.erased": (lambda: referral_erased(uuid4(), ORG), 1),
     "status.changed": (referral_status_changed, 0),

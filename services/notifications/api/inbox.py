@@ -46,7 +46,10 @@ class MessagePublic(BaseModel):
         "the citizen still takes part), `referral_escalated`, `follow_up_escalated` (to the "
         "operators), `pool_opened` (to every partner), `deletion_requested` (to every "
         "organisation the referral was offered to, when the citizen withdrew consent or their "
-        "data was erased: delete what you hold about the referral; the text says which)."
+        "data was erased: delete what you hold about the referral; the text says which), "
+        "`grant_decided`, `grant_report_overdue` (to the organisation that applied for a "
+        "grant, in the language it applied in: the decision letter; the reminder of a report "
+        "that is overdue)."
     )
     referral_id: UUID | None = Field(
         description="The referral it is about; None for messages about no referral. When "

@@ -43,7 +43,8 @@ EVENT_TYPES = (
     "`dk.brobygger.referrals.referral.offered.v1`; empty: every type you can receive. A "
     "partner can receive what notifications tells partner organisations: offers, their "
     "withdrawal or expiry, follow-ups due and overdue, deletion requests, grant pools "
-    "opened. A care system can receive the `referrals.status.v1` events of its own referrals."
+    "opened, decisions on its grant applications and reminders of overdue grant reports. "
+    "A care system can receive the `referrals.status.v1` events of its own referrals."
 )
 
 PUBLIC_TARGET = (
