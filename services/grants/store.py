@@ -4,7 +4,7 @@ is: SQLModel tables and the repositories the service layer uses."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func
@@ -22,7 +22,7 @@ from grants.domain.applications import (
     Outcome,
 )
 from grants.domain.eligibility import Eligibility, Rule, RuleResult
-from grants.domain.funding import Payment, Repayment, Report
+from grants.domain.funding import Payment, Repayment, Report, Transfer
 from grants.domain.need import DistrictNeed, ReferralNeed
 from grants.domain.pools import DEFAULT_RUBRIC, Criterion
 from grants.domain.reviews import Reviewer, Reviews, Score
@@ -522,16 +522,7 @@ def _application_columns(application: Application) -> dict[str, Any]:
         "decided_at": decision.decided_at if decision else None,
         "report_due_on": application.report_due_on,
         "agreement_accepted_at": application.agreement_accepted_at,
-        "payments": [
-            [
-                p.amount_dkk,
-                p.paid_on.isoformat(),
-                p.reference,
-                p.recorded_by,
-                p.recorded_at.isoformat(),
-            ]
-            for p in application.payments
-        ],
+        "payments": [_transfer_column(payment) for payment in application.payments],
         "report": None
         if application.report is None
         else {
@@ -541,19 +532,29 @@ def _application_columns(application: Application) -> dict[str, Any]:
             "summary": application.report.summary,
             "received_at": application.report.received_at.isoformat(),
         },
-        "repayments": [
-            [
-                r.amount_dkk,
-                r.repaid_on.isoformat(),
-                r.reference,
-                r.recorded_by,
-                r.recorded_at.isoformat(),
-            ]
-            for r in application.repayments
-        ],
+        "repayments": [_transfer_column(repayment) for repayment in application.repayments],
         "reminded_at": application.reminded_at,
         "history": [[status.value, at.isoformat()] for status, at in application.history],
     }
+
+
+_T = TypeVar("_T", bound=Transfer)
+
+
+def _transfer_column(transfer: Transfer) -> list[Any]:
+    """[amount, day, reference, by, at], as a JSON column holds it."""
+    return [
+        transfer.amount_dkk,
+        transfer.day.isoformat(),
+        transfer.reference,
+        transfer.recorded_by,
+        transfer.recorded_at.isoformat(),
+    ]
+
+
+def _transfer(kind: type[_T], column: list[Any]) -> _T:
+    amount, day, reference, by, at = column
+    return kind(amount, date.fromisoformat(day), reference, by, datetime.fromisoformat(at))
 
 
 def _day(day: date | None) -> str | None:
@@ -610,10 +611,7 @@ def _application(row: ApplicationRow) -> Application:
         withdrawn_at=row.withdrawn_at,
         report_due_on=row.report_due_on,
         agreement_accepted_at=row.agreement_accepted_at,
-        payments=[
-            Payment(amount, date.fromisoformat(day), reference, by, datetime.fromisoformat(at))
-            for amount, day, reference, by, at in row.payments
-        ],
+        payments=[_transfer(Payment, column) for column in row.payments],
         report=None
         if row.report is None
         else Report(
@@ -623,10 +621,7 @@ def _application(row: ApplicationRow) -> Application:
             summary=row.report["summary"],
             received_at=datetime.fromisoformat(row.report["received_at"]),
         ),
-        repayments=[
-            Repayment(amount, date.fromisoformat(day), reference, by, datetime.fromisoformat(at))
-            for amount, day, reference, by, at in row.repayments
-        ],
+        repayments=[_transfer(Repayment, column) for column in row.repayments],
         reminded_at=row.reminded_at,
         history=[
             (ApplicationStatus(status), datetime.fromisoformat(at)) for status, at in row.history

@@ -8,19 +8,14 @@ from dataclasses import replace
 from datetime import date, timedelta
 from uuid import UUID, uuid4
 
-import pytest
-import sqlmodel
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
 
-import grants.app
 from grants.domain import GrantPool
 from grants.domain.applications import Application, ApplicationStatus, BudgetLine, Form
 from grants.domain.eligibility import check
 from grants.store import ApplicationRow, GrantsUnitOfWork
-from runtime.migrations import upgrade
 from tests.grants.support import DURING, TERMS
 from tests.grants.test_grants_application_services import DECLARATION, SHORT
 
@@ -40,19 +35,6 @@ FULL = Form(
     contact_name="Karen Ølgaard",
     contact_email="karen@example.dk",
 )
-
-
-@pytest.fixture
-def engine(engine_for: Callable[[str], Engine]) -> Engine:
-    engine = engine_for("grants")
-    upgrade(grants.app.MIGRATIONS, engine)
-    return engine
-
-
-@pytest.fixture
-def start_uow(engine: Engine) -> UowFactory:
-    sessions = sessionmaker(engine, class_=sqlmodel.Session, expire_on_commit=False)
-    return lambda: GrantsUnitOfWork(sessions, "/brobygger/grants")
 
 
 def pool_in(start_uow: UowFactory) -> GrantPool:

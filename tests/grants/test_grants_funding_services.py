@@ -13,55 +13,16 @@ import pytest
 from contracts import ApplicationDecided, ReportOverdue
 from grants import services
 from grants.domain import GrantPool, InvalidTransition
-from grants.domain.applications import ApplicationStatus, BudgetLine, InvalidApplication, Outcome
+from grants.domain.applications import ApplicationStatus, InvalidApplication, Outcome
 from grants.domain.funding import OverBudget
-from grants.domain.reviews import Score
 from tests.fakes import FakeClock
 from tests.grants.fakes import FakeUnitOfWork
+from tests.grants.flows import CLOCK, DECIDED_AT, approve, decide, open_pool, paid, reviewed
 from tests.grants.support import DURING, TERMS
 from tests.grants.test_grants_application_services import DECLARATION, ORGANIZATION, SHORT
 
-CLOCK = FakeClock(DURING)
-DECIDED_AT = DURING + timedelta(days=70)
-"""After the window (TERMS close on 30 April 2026): operators decide then."""
 REPORT_DUE = date(2027, 6, 1)
 """TERMS name no report day: 1 June of the year after the pool closes."""
-
-
-def open_pool(uow: FakeUnitOfWork, budget_dkk: int = 40_000) -> GrantPool:
-    command = services.OpenPool(**{**TERMS, "budget_dkk": budget_dkk})
-    pool, _ = services.open_pool(command, uow, CLOCK)
-    return pool
-
-
-def reviewed(
-    uow: FakeUnitOfWork,
-    pool: GrantPool,
-    amount: int,
-    score: int = 4,
-    organization: UUID = ORGANIZATION,
-    language: str = "da",
-) -> UUID:
-    """A short-form application for `amount`, submitted and scored by its one reviewer."""
-    form = replace(
-        SHORT, amount_dkk=amount, budget_lines=(BudgetLine("Kaffe", amount),), language=language
-    )
-    applicant = replace(DECLARATION, organization_id=organization)
-    command = services.DraftApplication("partner-1", pool.id, applicant, form)
-    application, _ = services.draft_application(command, uow, CLOCK)
-    services.submit_application(application.id, organization, uow, CLOCK)
-    services.assign_reviewers(application.id, ["r-1"], uow, CLOCK)
-    services.declare_conflict(application.id, "r-1", False, uow, CLOCK)
-    services.review_application(application.id, "r-1", [Score("fit", score, "Godt.")], uow, CLOCK)
-    return application.id
-
-
-def approve(application_id: UUID, amount: int) -> services.DecideApplication:
-    return services.DecideApplication(application_id, Outcome.APPROVED, amount, "Passer godt.")
-
-
-def decide(uow: FakeUnitOfWork, pool: GrantPool, *decisions: services.DecideApplication) -> None:
-    services.decide_applications(pool.id, decisions, "operator-1", uow, FakeClock(DECIDED_AT))
 
 
 def test_a_batch_decides_each_application_and_publishes_each_decision_for_its_letter() -> None:
@@ -178,7 +139,7 @@ def test_a_grant_is_paid_after_its_agreement_and_closes_once_unspent_money_is_re
     granted = reviewed(uow, pool, 20_000)
     decide(uow, pool, approve(granted, 20_000))
     later = FakeClock(DECIDED_AT + timedelta(days=5))
-    payment = services.RecordPayment("operator-1", 12_000, date(2026, 7, 1), "BILAG-1")
+    payment = services.RecordTransfer("operator-1", 12_000, date(2026, 7, 1), "BILAG-1")
 
     with pytest.raises(InvalidTransition, match="agreement is accepted first"):
         services.record_payment(granted, payment, uow, later)
@@ -195,7 +156,7 @@ def test_a_grant_is_paid_after_its_agreement_and_closes_once_unspent_money_is_re
         ApplicationStatus.REPORT_RECEIVED,
         2_500,
     )
-    repayment = services.RecordRepayment("operator-1", 2_500, date(2027, 2, 1), "RETUR-1")
+    repayment = services.RecordTransfer("operator-1", 2_500, date(2027, 2, 1), "RETUR-1")
     closed = services.record_repayment(granted, repayment, uow, later)
     assert closed.status is ApplicationStatus.CLOSED
     budget = services.pool_budget(pool.id, uow)
@@ -206,11 +167,7 @@ def test_a_grant_is_paid_after_its_agreement_and_closes_once_unspent_money_is_re
 def test_a_report_that_spent_everything_paid_closes_the_grant_at_once() -> None:
     uow = FakeUnitOfWork()
     pool = open_pool(uow)
-    granted = reviewed(uow, pool, 10_000)
-    decide(uow, pool, approve(granted, 10_000))
-    services.accept_agreement(granted, ORGANIZATION, uow, CLOCK)
-    payment = services.RecordPayment("operator-1", 10_000, date(2026, 7, 1), "BILAG-1")
-    services.record_payment(granted, payment, uow, CLOCK)
+    granted = paid(uow, pool, 10_000)
 
     report = services.SubmitReport(participants=12, activities=10, spent_dkk=10_400, summary="")
     closed = services.submit_report(granted, ORGANIZATION, report, uow, CLOCK)
@@ -242,11 +199,7 @@ def test_only_the_applying_organisation_accepts_its_agreement_and_a_rejection_ha
 def test_an_overdue_report_is_reminded_once_and_blocks_the_organisations_next_application() -> None:
     uow = FakeUnitOfWork()
     pool = open_pool(uow)
-    granted = reviewed(uow, pool, 10_000, language="en")
-    decide(uow, pool, approve(granted, 10_000))
-    services.accept_agreement(granted, ORGANIZATION, uow, CLOCK)
-    payment = services.RecordPayment("operator-1", 10_000, date(2026, 7, 1), "BILAG-1")
-    services.record_payment(granted, payment, uow, CLOCK)
+    granted = paid(uow, pool, 10_000)
     on_the_day = FakeClock(DURING.replace(year=2027, month=6, day=1))
     day_after = FakeClock(DURING.replace(year=2027, month=6, day=2))
 
@@ -262,7 +215,7 @@ def test_an_overdue_report_is_reminded_once_and_blocks_the_organisations_next_ap
             organization_id=ORGANIZATION,
             report_due_on=REPORT_DUE,
             pool_name=pool.name,
-            language="en",
+            language="da",
         )
     ]
     next_pool, _ = services.open_pool(
@@ -282,11 +235,7 @@ def test_an_overdue_report_is_reminded_once_and_blocks_the_organisations_next_ap
 def test_a_report_received_lifts_the_block_on_the_next_application() -> None:
     uow = FakeUnitOfWork()
     pool = open_pool(uow)
-    granted = reviewed(uow, pool, 10_000)
-    decide(uow, pool, approve(granted, 10_000))
-    services.accept_agreement(granted, ORGANIZATION, uow, CLOCK)
-    payment = services.RecordPayment("operator-1", 10_000, date(2026, 7, 1), "BILAG-1")
-    services.record_payment(granted, payment, uow, CLOCK)
+    granted = paid(uow, pool, 10_000)
     late = date(2027, 6, 10)
 
     assert uow.applications.overdue_reports(ORGANIZATION, late) == 1

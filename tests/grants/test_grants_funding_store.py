@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import date, timedelta
 from uuid import UUID, uuid4
 
@@ -18,70 +17,19 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-import grants.app
 from grants import services
 from grants.domain import GrantPool
-from grants.domain.applications import BudgetLine, Outcome
+from grants.domain.applications import Outcome
 from grants.domain.funding import OverBudget
-from grants.domain.reviews import Score
 from grants.store import GrantPoolRow, GrantsUnitOfWork, SqlGrantPoolRepository
-from runtime.migrations import upgrade
 from tests.fakes import FakeClock
-from tests.grants.support import DURING, TERMS
-from tests.grants.test_grants_application_services import DECLARATION, SHORT
+from tests.grants.flows import DECIDED_AT, open_pool, paid, reviewed
+from tests.grants.support import DURING
 
 UowFactory = Callable[[], GrantsUnitOfWork]
 SOURCE = "/brobygger/grants"
 WAIT_SECONDS = 30
-CLOCK = FakeClock(DURING)
-LATER = FakeClock(DURING + timedelta(days=70))
-
-
-@pytest.fixture
-def engine(engine_for: Callable[[str], Engine]) -> Engine:
-    engine = engine_for("grants")
-    upgrade(grants.app.MIGRATIONS, engine)
-    return engine
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[sqlmodel.Session]:
-    return sessionmaker(engine, class_=sqlmodel.Session, expire_on_commit=False)
-
-
-@pytest.fixture
-def start_uow(sessions: sessionmaker[sqlmodel.Session]) -> UowFactory:
-    return lambda: GrantsUnitOfWork(sessions, SOURCE)
-
-
-def open_pool(start_uow: UowFactory, budget_dkk: int) -> GrantPool:
-    pool, _ = services.open_pool(
-        services.OpenPool(**{**TERMS, "budget_dkk": budget_dkk}), start_uow, CLOCK
-    )
-    return pool
-
-
-def reviewed(start_uow: UowFactory, pool: GrantPool, amount: int, organization: UUID) -> UUID:
-    """A short-form application for `amount`, submitted and scored by its one reviewer."""
-    form = replace(SHORT, amount_dkk=amount, budget_lines=(BudgetLine("Kaffe", amount),))
-    applicant = replace(DECLARATION, organization_id=organization)
-    command = services.DraftApplication("partner-1", pool.id, applicant, form)
-    application, _ = services.draft_application(command, start_uow, CLOCK)
-    services.submit_application(application.id, organization, start_uow, CLOCK)
-    services.assign_reviewers(application.id, ["r-1"], start_uow, CLOCK)
-    services.declare_conflict(application.id, "r-1", False, start_uow, CLOCK)
-    services.review_application(application.id, "r-1", [Score("fit", 4, "Ja.")], start_uow, CLOCK)
-    return application.id
-
-
-def paid(start_uow: UowFactory, pool: GrantPool, amount: int, organization: UUID) -> UUID:
-    granted = reviewed(start_uow, pool, amount, organization)
-    approve = services.DecideApplication(granted, Outcome.APPROVED, amount, "Godt.")
-    services.decide_applications(pool.id, [approve], "operator-1", start_uow, LATER)
-    services.accept_agreement(granted, organization, start_uow, LATER)
-    payment = services.RecordPayment("operator-1", amount, date(2026, 7, 1), "BILAG-7")
-    services.record_payment(granted, payment, start_uow, LATER)
-    return granted
+LATER = FakeClock(DECIDED_AT)
 
 
 def test_revision_0006_makes_the_money_columns_as_the_model_has_them(engine: Engine) -> None:
@@ -100,7 +48,7 @@ def test_a_grants_payments_report_and_repayment_come_back_as_written(
     granted = paid(start_uow, pool, 20_000, organization)
     report = services.SubmitReport(participants=40, activities=12, spent_dkk=15_000, summary="Tak")
     services.submit_report(granted, organization, report, start_uow, LATER)
-    repayment = services.RecordRepayment("operator-1", 2_000, date(2027, 2, 1), "RETUR-1")
+    repayment = services.RecordTransfer("operator-1", 2_000, date(2027, 2, 1), "RETUR-1")
     written = services.record_repayment(granted, repayment, start_uow, LATER)
 
     read = services.get_application(granted, organization, start_uow)
@@ -132,10 +80,10 @@ def test_overdue_reports_are_found_per_organisation_and_reminded_of_once(
 def test_awards_are_the_grants_with_money_newest_decision_first(start_uow: UowFactory) -> None:
     pool = open_pool(start_uow, 100_000)
     first = paid(start_uow, pool, 10_000, uuid4())
-    rejected = reviewed(start_uow, pool, 10_000, uuid4())
+    rejected = reviewed(start_uow, pool, 10_000, organization=uuid4())
     no = services.DecideApplication(rejected, Outcome.REJECTED, 0, "Nej.")
     services.decide_applications(pool.id, [no], "operator-1", start_uow, LATER)
-    second = reviewed(start_uow, pool, 12_000, uuid4())
+    second = reviewed(start_uow, pool, 12_000, organization=uuid4())
     yes = services.DecideApplication(second, Outcome.APPROVED, 12_000, "Ja.")
     services.decide_applications(
         pool.id, [yes], "operator-1", start_uow, FakeClock(LATER.now + timedelta(days=1))
@@ -169,7 +117,9 @@ def test_operators_deciding_one_pool_at_the_same_moment_never_grant_past_its_bud
     40 000 kroner, all at once: four are granted, four are refused, none passes the budget."""
     operators, budget, amount = 8, 40_000, 10_000
     pool = open_pool(start_uow, budget)
-    applications = [reviewed(start_uow, pool, amount, uuid4()) for _ in range(operators)]
+    applications = [
+        reviewed(start_uow, pool, amount, organization=uuid4()) for _ in range(operators)
+    ]
     ready = threading.Barrier(operators)
 
     class Operator(GrantsUnitOfWork):

@@ -34,7 +34,7 @@ from contracts import NoMatchFound, ReferralEscalated, ReferralSubmitted
 from grants import services
 from grants.domain.need import DistrictNeed, ReferralNeed
 from grants.store import GrantsUnitOfWork, ReferralNeedRow, ReferralNeedTargetGroupRow
-from runtime.migrations import alembic_config, upgrade
+from runtime.migrations import alembic_config
 from runtime.storage import UTCDateTime
 from tests.kit import wait_for, waiting_for_a_lock
 
@@ -43,23 +43,6 @@ SOURCE = "/brobygger/grants"
 WAIT_SECONDS = 30
 SINCE, UNTIL = date(2025, 12, 1), date(2026, 11, 30)
 SUBMITTED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(engine_for: Callable[[str], Engine]) -> Engine:
-    engine = engine_for("grants")
-    upgrade(grants.app.MIGRATIONS, engine)
-    return engine
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[sqlmodel.Session]:
-    return sessionmaker(engine, class_=sqlmodel.Session, expire_on_commit=False)
-
-
-@pytest.fixture
-def start_uow(sessions: sessionmaker[sqlmodel.Session]) -> UowFactory:
-    return lambda: GrantsUnitOfWork(sessions, SOURCE)
 
 
 def unmet(

@@ -15,13 +15,10 @@ from grants.domain.applications import Application
 from grants.domain.pools import DEFAULT_RUBRIC, Criterion, set_review_terms
 from grants.domain.reviews import Reviews, Score
 from grants.store import GrantPoolRow, ReviewerRow
-from tests.grants import test_grants_application_store as application_store
 from tests.grants.support import DURING, TERMS
 from tests.grants.test_grants_application_services import DECLARATION, SHORT
 from tests.grants.test_grants_application_store import UowFactory, pool_in, stored
 
-# The application store's fixtures: the engine migrated on each backend, units of work on it.
-engine, start_uow = application_store.engine, application_store.start_uow
 RUBRIC = (Criterion("reach", 3), Criterion("feasibility", 1))
 LATER = DURING + timedelta(hours=1)
 

@@ -15,11 +15,9 @@ import sqlmodel
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-import grants.app
 from grants import events, services
 from grants.domain import GrantPool, InvalidTransition, PoolChange, PoolStatus
 from grants.store import GrantsUnitOfWork, SqlGrantPoolRepository
-from runtime.migrations import upgrade
 from runtime.storage import outbox
 from tests.fakes import FakeClock
 from tests.grants.support import BEFORE, DURING, TERMS
@@ -28,23 +26,6 @@ from tests.kit import wait_for, waiting_for_a_lock
 UowFactory = Callable[[], GrantsUnitOfWork]
 SOURCE = "/brobygger/grants"
 WAIT_SECONDS = 30
-
-
-@pytest.fixture
-def engine(engine_for: Callable[[str], Engine]) -> Engine:
-    engine = engine_for("grants")
-    upgrade(grants.app.MIGRATIONS, engine)
-    return engine
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[sqlmodel.Session]:
-    return sessionmaker(engine, class_=sqlmodel.Session, expire_on_commit=False)
-
-
-@pytest.fixture
-def start_uow(sessions: sessionmaker[sqlmodel.Session]) -> UowFactory:
-    return lambda: GrantsUnitOfWork(sessions, SOURCE)
 
 
 def new_pool(**overrides: Any) -> GrantPool:

@@ -319,7 +319,7 @@ class GrantPublic(BaseModel):
             agreement_accepted_at=application.agreement_accepted_at,
             paid_dkk=application.paid_dkk,
             payments=[
-                PaymentPublic(amount_dkk=p.amount_dkk, paid_on=p.paid_on, reference=p.reference)
+                PaymentPublic(amount_dkk=p.amount_dkk, paid_on=p.day, reference=p.reference)
                 for p in application.payments
             ],
             report=ReportPublic(
@@ -335,9 +335,7 @@ class GrantPublic(BaseModel):
             repayment_claim_dkk=application.repayment_claim_dkk,
             repaid_dkk=application.repaid_dkk,
             repayments=[
-                RepaymentPublic(
-                    amount_dkk=r.amount_dkk, repaid_on=r.repaid_on, reference=r.reference
-                )
+                RepaymentPublic(amount_dkk=r.amount_dkk, repaid_on=r.day, reference=r.reference)
                 for r in application.repayments
             ],
         )

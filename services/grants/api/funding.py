@@ -249,7 +249,7 @@ def record_payment(
     principal: Operator,
 ) -> ApplicationPublic:
     """In one payment or several. The first makes the report due on the pool's day."""
-    command = services.RecordPayment(
+    command = services.RecordTransfer(
         principal.subject, body.amount_dkk, body.paid_on, body.reference
     )
     return _changed(
@@ -301,7 +301,7 @@ def record_repayment(
     principal: Operator,
 ) -> ApplicationPublic:
     """The whole claim repaid closes the grant."""
-    command = services.RecordRepayment(
+    command = services.RecordTransfer(
         principal.subject, body.amount_dkk, body.repaid_on, body.reference
     )
     return _changed(

@@ -19,26 +19,23 @@ class OverBudget(InvalidTransition):
 
 
 @dataclass(frozen=True)
-class Payment:
-    """Money paid out to the organisation, as the municipality's books record it."""
+class Transfer:
+    """Money moved between the municipality and the organisation, as its books record it."""
 
     amount_dkk: int
-    paid_on: date
+    day: date
     reference: str
-    """The payment's reference in the municipality's books."""
+    """The reference in the municipality's books."""
     recorded_by: str
     recorded_at: datetime
 
 
-@dataclass(frozen=True)
-class Repayment:
+class Payment(Transfer):
+    """Money paid out to the organisation."""
+
+
+class Repayment(Transfer):
     """Unspent money the organisation paid back."""
-
-    amount_dkk: int
-    repaid_on: date
-    reference: str
-    recorded_by: str
-    recorded_at: datetime
 
 
 @dataclass(frozen=True)

@@ -115,22 +115,24 @@ def accept_agreement(
 
 
 @dataclass(frozen=True)
-class RecordPayment:
+class RecordTransfer:
+    """Money paid out, or paid back, as the municipality's books record it."""
+
     recorded_by: str
     amount_dkk: int
-    paid_on: date
+    day: date
     reference: str
 
 
 def record_payment(
     application_id: UUID,
-    command: RecordPayment,
+    command: RecordTransfer,
     start_uow: UnitOfWorkFactory,
     clock: Clock = utcnow,
 ) -> Application:
     """An operator records money paid out (`InvalidApplication` past what was granted)."""
     payment = Payment(
-        command.amount_dkk, command.paid_on, command.reference, command.recorded_by, clock()
+        command.amount_dkk, command.day, command.reference, command.recorded_by, clock()
     )
     return _change(application_id, None, start_uow, lambda a: a.pay(payment))
 
@@ -158,23 +160,15 @@ def submit_report(
     return _change(application_id, organization_id, start_uow, lambda a: a.receive_report(report))
 
 
-@dataclass(frozen=True)
-class RecordRepayment:
-    recorded_by: str
-    amount_dkk: int
-    repaid_on: date
-    reference: str
-
-
 def record_repayment(
     application_id: UUID,
-    command: RecordRepayment,
+    command: RecordTransfer,
     start_uow: UnitOfWorkFactory,
     clock: Clock = utcnow,
 ) -> Application:
     """An operator records unspent money paid back; the whole claim repaid closes it."""
     repayment = Repayment(
-        command.amount_dkk, command.repaid_on, command.reference, command.recorded_by, clock()
+        command.amount_dkk, command.day, command.reference, command.recorded_by, clock()
     )
     return _change(application_id, None, start_uow, lambda a: a.repay(repayment))
 
