@@ -88,6 +88,14 @@ APPLICATION: dict[str, Any] = {
 }
 """X's application, with every field the full form asks (the matrix's pools have no short
 form), from a non-profit the eligibility check passes."""
+GRANT_REVIEWERS = ("matrix-grant-reviewer-1", "matrix-grant-reviewer-2")
+"""The two reviewers a full-form application of X's needs before it is decided: not the
+matrix's reviewer, who must never be assigned to X's."""
+GRANTED_DKK = 1_000
+"""What the matrix grants each application of X's it decides: a part of what it asks, so
+that the many grants the cells need fit in the pool's budget."""
+SPENT_DKK = 600
+"""What X reports it spent of a grant: the rest (`GRANTED_DKK - SPENT_DKK`) is claimed back."""
 
 OK: Final = "2xx"
 Expected = Literal["2xx", 401, 403, 404]
@@ -192,6 +200,7 @@ class World:
         self._x_location: dict[str, Any] | None = None
         self._application_pool: str | None = None
         self.x_application_ids: list[str] = []
+        self.x_granted_ids: set[str] = set()
         self._x_service: dict[str, Any] | None = None
         self.places_before = self.free_places()
 
@@ -569,6 +578,90 @@ class World:
         )
         return application_id
 
+    def x_reviewed(self) -> str:
+        """An application of X's in review with the two reviews its full form needs."""
+        application_id = self.screened()
+        path = f"/applications/{application_id}"
+        self.ok(
+            Caller.OPERATOR,
+            "grants",
+            "POST",
+            f"{path}/reviewers",
+            json={"subjects": list(GRANT_REVIEWERS)},
+        )
+        score = {"scores": [{"criterion": "fit", "score": 4, "comment": "God."}]}
+        for subject in GRANT_REVIEWERS:
+            token = self.system.token(Role.REVIEWER, subject=subject)
+            for step, body in (("conflict-declaration", {"conflict": False}), ("reviews", score)):
+                response = self.clients["grants"].post(
+                    f"{path}/{step}", json=body, headers={"Authorization": f"Bearer {token}"}
+                )
+                if not response.is_success:
+                    raise SetupFailed(
+                        f"{subject} {step} {application_id}: "
+                        f"{response.status_code} {_gist(response)}"
+                    )
+        return application_id
+
+    def grant_deciding(self) -> Call:
+        """The operator's batch deciding a new application of X's with its reviews, in the
+        pool X applies to; once decided, a grant of X's."""
+        application_id = self.x_reviewed()
+
+        def keep(_caller: Caller, response: httpx.Response) -> None:
+            if response.is_success:
+                self.x_granted_ids.add(application_id)
+
+        return Call(
+            path={"pool_id": self.application_pool()},
+            json=grant_decision(application_id),
+            then=keep,
+        )
+
+    def x_granted(self) -> str:
+        """An application of X's granted `GRANTED_DKK`, its agreement not yet accepted."""
+        application_id = self.x_reviewed()
+        self.ok(
+            Caller.OPERATOR,
+            "grants",
+            "POST",
+            f"/pools/{self.application_pool()}/decisions",
+            json=grant_decision(application_id),
+        )
+        self.x_granted_ids.add(application_id)
+        return application_id
+
+    def x_agreed(self) -> str:
+        """A grant of X's whose agreement X accepted."""
+        application_id = self.x_granted()
+        self.ok(Caller.PARTNER_X, "grants", "POST", f"/applications/{application_id}/agreement")
+        return application_id
+
+    def x_paid(self) -> str:
+        """A grant of X's paid in full."""
+        application_id = self.x_agreed()
+        self.ok(
+            Caller.OPERATOR,
+            "grants",
+            "POST",
+            f"/applications/{application_id}/payments",
+            json=payment(GRANTED_DKK),
+        )
+        return application_id
+
+    def x_reported(self) -> str:
+        """A paid grant of X's that X reported on, having spent `SPENT_DKK` of it: the rest
+        is claimed back."""
+        application_id = self.x_paid()
+        self.ok(
+            Caller.PARTNER_X,
+            "grants",
+            "POST",
+            f"/applications/{application_id}/report",
+            json=grant_report(SPENT_DKK),
+        )
+        return application_id
+
     # --- notifications -----------------------------------------------------------------
 
     def inbox(self, caller: Caller) -> list[dict[str, Any]]:
@@ -665,8 +758,39 @@ class World:
                 owned[message["id"]] = "messages of X's inbox"
         owned.update({s: "X's webhook secrets" for s in self.x_webhook_secrets})
         owned.update({i: "X's webhook endpoints" for i in self.x_webhook_ids})
-        owned.update({i: "X's grant applications" for i in self.x_application_ids})
+        # A grant's id is public (GET /awards names each grant by its application's id).
+        unawarded = (i for i in self.x_application_ids if i not in self.x_granted_ids)
+        owned.update({i: "X's grant applications" for i in unawarded})
         return owned
+
+
+def grant_decision(application_id: str) -> dict[str, Any]:
+    """A batch granting an application of X's `GRANTED_DKK`, a part of what it asks."""
+    return {
+        "decisions": [
+            {
+                "application_id": application_id,
+                "outcome": "partly_approved",
+                "amount_dkk": GRANTED_DKK,
+                "reasons": "En god idé; puljen rækker til en del af den.",
+            }
+        ]
+    }
+
+
+def payment(amount_dkk: int) -> dict[str, Any]:
+    """An operator's record of a payment of a grant, paid today."""
+    return {"amount_dkk": amount_dkk, "paid_on": copenhagen_today(), "reference": "MATRIX-UDB"}
+
+
+def grant_report(spent_dkk: int) -> dict[str, Any]:
+    """X's report on a grant of which it spent `spent_dkk`."""
+    return {"participants": 12, "activities": 30, "spent_dkk": spent_dkk, "summary": ""}
+
+
+def repayment(amount_dkk: int) -> dict[str, Any]:
+    """An operator's record of money paid back, today."""
+    return {"amount_dkk": amount_dkk, "repaid_on": copenhagen_today(), "reference": "MATRIX-IND"}
 
 
 def new_location(organization_id: UUID = X, **fields: Any) -> dict[str, Any]:

@@ -22,8 +22,10 @@ import pytest
 from directory import demo
 from directory.hsds.vocabulary import Taxonomy, taxonomy_id, term_id
 from tests.e2e.matrix import (
+    GRANTED_DKK,
     NO_COMMUNITY,
     OK,
+    SPENT_DKK,
     VOLUNTEER,
     WALKING_SERVICE,
     Call,
@@ -33,9 +35,12 @@ from tests.e2e.matrix import (
     World,
     X,
     copenhagen_today,
+    grant_report,
     new_location,
     new_service,
     no_call,
+    payment,
+    repayment,
     row,
     run_matrix,
 )
@@ -153,6 +158,23 @@ X_REJECTED = "an application of X's the eligibility check rejected"
 X_IN_REVIEW = "an application of X's in review, the reviewer not assigned"
 Y_IN_REVIEW = "an application of Y's in review by the reviewer, who has not declared"
 Y_DECLARED = "an application of Y's whose reviewer declared no conflict of interest"
+
+
+X_REVIEWED = "an application of X's in review with the reviews it needs"
+X_GRANTED = "a grant of X's, decided"
+X_AGREED = "a grant of X's, its agreement accepted"
+X_PAID = "a grant of X's, paid"
+X_REPORTED = "a grant of X's, reported on with money unspent"
+
+
+def application_pool(make: Callable[[World], str]) -> Callable[[World], Call]:
+    """A call about the pool X applies to, once `make` has put an application of X's in it."""
+
+    def call(world: World) -> Call:
+        make(world)
+        return Call(path={"pool_id": world.application_pool()})
+
+    return call
 
 
 def application(
@@ -690,6 +712,60 @@ MATRIX: Table = {
                 review(World.y_declared),
                 fresh=True,
             ),
+        ],
+        ("GET", "/pools/{pool_id}/ranking"): [
+            Case(
+                f"the pool X applies to, {X_REVIEWED} in it",
+                row(401, 403, 403, 403, 403, OK, 403),
+                application_pool(World.x_reviewed),
+            )
+        ],
+        ("POST", "/pools/{pool_id}/decisions"): [
+            Case(
+                X_REVIEWED,
+                row(401, 403, 403, 403, 403, OK, 403),
+                lambda world: world.grant_deciding(),
+                fresh=True,
+            )
+        ],
+        ("GET", "/pools/{pool_id}/budget"): [
+            Case(
+                f"the pool X applies to, {X_GRANTED} in it",
+                row(401, 403, 403, 403, 403, OK, 403),
+                application_pool(World.x_granted),
+            )
+        ],
+        ("POST", "/applications/{application_id}/agreement"): [
+            Case(
+                X_GRANTED,
+                row(401, 403, 403, OK, 404, 403, 403),
+                application(World.x_granted),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/payments"): [
+            Case(
+                X_AGREED,
+                row(401, 403, 403, 403, 403, OK, 403),
+                application(World.x_agreed, payment(GRANTED_DKK)),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/report"): [
+            Case(
+                X_PAID,
+                row(401, 403, 403, OK, 404, 403, 403),
+                application(World.x_paid, grant_report(SPENT_DKK)),
+                fresh=True,
+            )
+        ],
+        ("POST", "/applications/{application_id}/repayments"): [
+            Case(
+                X_REPORTED,
+                row(401, 403, 403, 403, 403, OK, 403),
+                application(World.x_reported, repayment(GRANTED_DKK - SPENT_DKK)),
+                fresh=True,
+            )
         ],
     },
     "notifications": {

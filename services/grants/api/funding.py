@@ -146,7 +146,7 @@ def rank_applications(pool_id: UUID, start_uow: StartUow) -> list[RankedPublic]:
     "/pools/{pool_id}/decisions",
     summary="Decide applications in batch, within the budget",
     responses={
-        404: {"description": "There is no such pool, or an application is not the pool's."},
+        **POOL_NOT_FOUND,
         409: {
             "description": "An application is not in review or lacks reviews, or the batch "
             "would pass the budget: nothing is decided."
@@ -174,7 +174,10 @@ def decide_applications(
     except services.PoolNotFound as error:
         raise Problem(404, f"There is no pool {pool_id}.") from error
     except services.ApplicationNotFound as error:
-        raise Problem(404, f"Pool {pool_id} has no application {error}.") from error
+        # Not 404: the pool (the resource addressed) exists; the body names what it lacks.
+        raise Problem(
+            422, f"decisions: pool {pool_id} has no application {error}; nothing was decided."
+        ) from error
     except InvalidApplication as error:
         raise Problem(422, f"{error}.") from error
     except OverBudget as error:
@@ -234,7 +237,6 @@ def accept_agreement(
 @router.post(
     "/applications/{application_id}/payments",
     summary="Record a payment of a grant",
-    dependencies=[Depends(require(Role.OPERATOR))],
     responses={
         **NOT_FOUND,
         409: {"description": "Its agreement is not accepted, or it is reported on."},
@@ -286,7 +288,6 @@ def submit_report(
 @router.post(
     "/applications/{application_id}/repayments",
     summary="Record money paid back",
-    dependencies=[Depends(require(Role.OPERATOR))],
     responses={
         **NOT_FOUND,
         409: {"description": "Nothing is claimed back from it."},
