@@ -15,3 +15,14 @@ class Settings(ServiceSettings):
         description="How often pools are opened and closed, and overdue reports reminded of, "
         "on their days.",
     )
+    seed_demo: bool = Field(
+        default=False,
+        description="Fill a grants service that has no pool yet with the demo: a past pool "
+        "whose grants to demo organisations were decided and paid (no events published).",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8003",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where grants answers the public: the base of the addresses in the "
+        "360Giving export (the export's own, and each pool's page).",
+    )
