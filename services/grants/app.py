@@ -17,6 +17,8 @@ from runtime.service import ServiceRuntime
 MIGRATIONS = Path(__file__).parent / "migrations"
 ADVANCE_BATCH = 100
 
+log = get_logger(component="startup")
+
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or Settings()  # read from the environment
@@ -43,10 +45,18 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         )
 
     service.run_in_background(keep_days)
+    if settings.seed_demo:
+
+        def seed_demo() -> None:
+            seeded = services.seed_demo(start_uow)
+            log.info("demo.seeded" if seeded else "demo.not_seeded_grants_has_pools")
+
+        service.on_startup(seed_demo)
     app = service.create_app(
         *api.ROUTERS,
         description="Grant pools with a budget, an application window and published criteria.",
     )
     app.state.start_uow = start_uow
     app.state.clock = clock
+    app.state.public_url = settings.public_url
     return app

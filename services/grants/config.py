@@ -21,3 +21,14 @@ class Settings(ServiceSettings):
         "when it starts and runs on from it, so that a pool's days come when wanted. Never set "
         "it in a deployment.",
     )
+    seed_demo: bool = Field(
+        default=False,
+        description="Fill a grants service that has no pool yet with the demo: a past pool "
+        "whose grants to demo organisations were decided and paid (no events published).",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8003",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where grants answers the public: the base of the addresses in the "
+        "360Giving export (the export's own, and each pool's page).",
+    )

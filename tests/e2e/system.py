@@ -77,6 +77,8 @@ class System:
             "REFERRALS_KEYSTORE_URL": self.database_urls["referrals_keys"],
             f"{upper}_HTTP_PORT": str(PORTS[service]),
             "DIRECTORY_SEED_DEMO": "true",
+            # The demo's awards: the public awards and their 360Giving export have content.
+            "GRANTS_SEED_DEMO": "true",
             "NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
             "NOTIFICATIONS_DISPATCHER_POLL_SECONDS": "0.2",
             "BROBYGGER_CONSUMER_BACKOFF_SECONDS": "0.05",

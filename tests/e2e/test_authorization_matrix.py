@@ -270,8 +270,9 @@ def erasure_of_a_citizen_of_its_own(world: World) -> Call:
 
 
 def same_for_everyone(resource: str, call: Callable[[World], Call] = no_call) -> list[Case]:
-    """What anyone may read: every service's health, readiness and AsyncAPI documents, and
-    directory's HSDS API (its reads are the city's public overview)."""
+    """What anyone may read: every service's health, readiness and AsyncAPI documents,
+    directory's HSDS API (its reads are the city's public overview), and grants' pools and
+    awards (published terms and public spending)."""
     #                         none A   B   X   Y   op  reviewer
     return [Case(resource, row(OK, OK, OK, OK, OK, OK, OK), call)]
 
@@ -624,12 +625,8 @@ MATRIX: Table = {
                 fresh=True,
             )
         ],
-        ("GET", "/pools"): [
-            Case("every grant pool", row(401, OK, OK, OK, OK, OK, OK)),
-        ],
-        ("GET", "/pools/{pool_id}"): [
-            Case("an open grant pool", row(401, OK, OK, OK, OK, OK, OK), pool),
-        ],
+        ("GET", "/pools"): same_for_everyone("every grant pool"),
+        ("GET", "/pools/{pool_id}"): same_for_everyone("an open grant pool", pool),
         ("POST", "/pools/{pool_id}/close"): [
             Case("an open grant pool", row(401, 403, 403, 403, 403, OK, 403), pool, fresh=True),
         ],
@@ -767,6 +764,10 @@ MATRIX: Table = {
                 fresh=True,
             )
         ],
+        ("GET", "/awards"): same_for_everyone("every grant awarded, the demo's among them"),
+        ("GET", "/awards/360giving.json"): same_for_everyone(
+            "every grant awarded as a 360Giving package, the demo's among them"
+        ),
     },
     "notifications": {
         ("GET", "/health"): same_for_everyone("liveness"),

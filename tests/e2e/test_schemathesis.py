@@ -181,7 +181,17 @@ def test_every_operation_names_who_may_call_it_or_is_public_on_purpose(system: S
             for method, operation in operations.items():
                 # directory's reads are the public overview; its reports are for operators.
                 directory_read = service == "directory" and method == "get"
-                is_public = path in public or (directory_read and not path.startswith("/reports/"))
+                # grants' pools and awards: published terms and public spending.
+                grants_read = (
+                    service == "grants"
+                    and method == "get"
+                    and path in {"/pools", "/pools/{pool_id}", "/awards", "/awards/360giving.json"}
+                )
+                is_public = (
+                    path in public
+                    or grants_read
+                    or (directory_read and not path.startswith("/reports/"))
+                )
                 if ("x-roles" in operation) == is_public:
                     unmarked.append(f"{service} {method.upper()} {path}")
     assert unmarked == []

@@ -1,8 +1,9 @@
 """HTTP API of grants: pools (`pools`), the applications partners make to them
-(`applications`), and the money of a grant, from decision to repayment (`funding`)."""
+(`applications`), the money of a grant, from decision to repayment (`funding`), and the
+grants awarded, published for anyone (`awards`)."""
 
-from grants.api import applications, funding, pools
+from grants.api import applications, awards, funding, pools
 
-ROUTERS = (pools.router, applications.router, funding.router)
+ROUTERS = (pools.router, applications.router, funding.router, awards.router)
 
 __all__ = ["ROUTERS"]

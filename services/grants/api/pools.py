@@ -1,5 +1,6 @@
-"""Grant pools: operators run them; every role can read them. Also what the grants API's
-routes share: the unit of work, the clock and the city's date."""
+"""Grant pools: operators run them; anyone can read them, without a token (a pool's terms
+are published, and what it shows holds nothing personal). Also what the grants API's routes
+share: the unit of work, the clock and the city's date."""
 
 from __future__ import annotations
 
@@ -232,7 +233,7 @@ def open_pool(
     return GrantPoolPublic.of(pool, services.city_today(clock))
 
 
-@router.get("", summary="List grant pools", dependencies=[Depends(require(*Role))])
+@router.get("", summary="List grant pools")
 def list_pools(
     start_uow: StartUow,
     today: Today,
@@ -240,6 +241,8 @@ def list_pools(
         PoolStatus | None, Query(alias="status", description="Only pools in this status.")
     ] = None,
 ) -> list[GrantPoolPublic]:
+    """Public: no token needed. Every pool's published terms, newest first; not who
+    opened it."""
     return [GrantPoolPublic.of(pool, today) for pool in services.list_pools(start_uow, pool_status)]
 
 
@@ -248,14 +251,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get(
-    "/{pool_id}",
-    summary="Read a grant pool",
-    dependencies=[Depends(require(*Role))],
-    responses=NOT_FOUND,
-)
+@router.get("/{pool_id}", summary="Read a grant pool", responses=NOT_FOUND)
 def get_pool(pool_id: UUID, start_uow: StartUow, today: Today) -> GrantPoolWithNeed:
-    """The pool's terms, and where the need is for its target groups."""
+    """Public: no token needed. The pool's terms, and where the need is for its target
+    groups: counts of referrals by district, nothing about any one of them. Not who opened
+    the pool."""
     try:
         pool = services.get_pool(pool_id, start_uow)
     except services.PoolNotFound as error:

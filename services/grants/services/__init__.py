@@ -11,6 +11,7 @@ from grants.services.applications import (
     submit_application,
     withdraw_application,
 )
+from grants.services.awards import awards_package, decided_on, every_award
 from grants.services.common import (
     ApplicationNotFound,
     PoolNotFound,
@@ -18,6 +19,7 @@ from grants.services.common import (
     UnitOfWorkFactory,
     city_today,
 )
+from grants.services.demo import seed_demo
 from grants.services.funding import (
     Award,
     DecideApplication,
@@ -80,14 +82,17 @@ __all__ = [
     "accept_agreement",
     "advance_pools",
     "assign_reviewers",
+    "awards_package",
     "change_application",
     "city_today",
     "close_pool",
     "count_escalation",
     "count_no_match",
     "decide_applications",
+    "decided_on",
     "declare_conflict",
     "draft_application",
+    "every_award",
     "forget_referral",
     "get_application",
     "get_application_to_review",
@@ -105,6 +110,7 @@ __all__ = [
     "record_repayment",
     "remind_of_overdue_reports",
     "review_application",
+    "seed_demo",
     "submit_application",
     "submit_report",
     "unmet_need",
