@@ -120,7 +120,7 @@ def award(
     services.decide_applications(UUID(pool["id"]), [decision], "operator-1", uow, clock)
     if paid:
         services.accept_agreement(UUID(application_id), X, uow, clock)
-        payment = services.RecordPayment("operator-1", paid, clock().date(), "BILAG-1")
+        payment = services.RecordTransfer("operator-1", paid, clock().date(), "BILAG-1")
         services.record_payment(UUID(application_id), payment, uow, clock)
     return Awarded(pool, application_id)
 

@@ -1,5 +1,6 @@
 """Use cases of the grants service: one function each, the only place that commits. By
-role: pools, applications, reviews, funding (decisions, money, awards), need."""
+role: pools, applications, reviews, funding (decisions and money), awards (what is public),
+need, and the demo."""
 
 from grants.services.applications import (
     DraftApplication,
@@ -11,7 +12,7 @@ from grants.services.applications import (
     submit_application,
     withdraw_application,
 )
-from grants.services.awards import awards_package, decided_on, every_award
+from grants.services.awards import Award, awards_package, decided_on, every_award, list_awards
 from grants.services.common import (
     ApplicationNotFound,
     PoolNotFound,
@@ -21,14 +22,12 @@ from grants.services.common import (
 )
 from grants.services.demo import seed_demo
 from grants.services.funding import (
-    Award,
     DecideApplication,
     RecordTransfer,
     ReviewsMissing,
     SubmitReport,
     accept_agreement,
     decide_applications,
-    list_awards,
     pool_budget,
     rank_applications,
     record_payment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -10,8 +11,7 @@ from grants import threesixtygiving
 from grants.domain import GrantPool
 from grants.domain.applications import Application, Decision
 from grants.domain.eligibility import valid_cvr
-from grants.services.common import CITY, UnitOfWorkFactory, city_today, load_pool
-from grants.services.funding import Award
+from grants.services.common import CITY, UnitOfWork, UnitOfWorkFactory, city_today, load_pool
 from runtime.clock import Clock, utcnow
 
 COPENHAGEN = threesixtygiving.Funder(
@@ -21,6 +21,23 @@ COPENHAGEN = threesixtygiving.Funder(
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
 """Creative Commons Attribution 4.0, the open licence 360Giving asks publishers to use."""
 PAGE = 500
+
+
+@dataclass(frozen=True)
+class Award:
+    """A grant as the public sees it: who got how much from which pool, and for what."""
+
+    application: Application
+    pool: GrantPool
+
+
+def list_awards(
+    start_uow: UnitOfWorkFactory, offset: int = 0, limit: int = 50
+) -> tuple[list[Award], int]:
+    """A page of the grants awarded, newest decision first, and how many there are."""
+    with start_uow() as uow:
+        awarded, total = uow.applications.awarded(offset, limit)
+        return _with_pools(uow, awarded), total
 
 
 def decided_on(award: Award) -> date:
@@ -38,11 +55,15 @@ def every_award(start_uow: UnitOfWorkFactory) -> list[Award]:
             # A grant decided meanwhile shifts the pages by one: seen twice, kept once.
             awarded.update((application.id, application) for application in page)
             offset += PAGE
-        pools: dict[UUID, GrantPool] = {}
-        for application in awarded.values():
-            if application.pool_id not in pools:
-                pools[application.pool_id] = load_pool(uow, application.pool_id)
-    return [Award(application, pools[application.pool_id]) for application in awarded.values()]
+        return _with_pools(uow, list(awarded.values()))
+
+
+def _with_pools(uow: UnitOfWork, awarded: list[Application]) -> list[Award]:
+    pools: dict[UUID, GrantPool] = {}
+    for application in awarded:
+        if application.pool_id not in pools:
+            pools[application.pool_id] = load_pool(uow, application.pool_id)
+    return [Award(application, pools[application.pool_id]) for application in awarded]
 
 
 def awards_package(

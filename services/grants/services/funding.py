@@ -1,5 +1,5 @@
 """Use cases of a grant's money: decisions within the pool's budget, the agreement, payments,
-the report and repayment, reminders of overdue reports, the budget and the public awards."""
+the report and repayment, reminders of overdue reports, and the budget."""
 
 from __future__ import annotations
 
@@ -197,27 +197,6 @@ def pool_budget(pool_id: UUID, start_uow: UnitOfWorkFactory) -> Budget:
     with start_uow() as uow:
         pool = load_pool(uow, pool_id)
         return Budget.of(pool, uow.applications.of_pool(pool_id))
-
-
-@dataclass(frozen=True)
-class Award:
-    """A grant as the public sees it: who got how much from which pool, and for what."""
-
-    application: Application
-    pool: GrantPool
-
-
-def list_awards(
-    start_uow: UnitOfWorkFactory, offset: int = 0, limit: int = 50
-) -> tuple[list[Award], int]:
-    """A page of the grants awarded, newest decision first, and how many there are."""
-    with start_uow() as uow:
-        awarded, total = uow.applications.awarded(offset, limit)
-        pools: dict[UUID, GrantPool] = {}
-        for application in awarded:
-            if application.pool_id not in pools:
-                pools[application.pool_id] = load_pool(uow, application.pool_id)
-        return [Award(a, pools[a.pool_id]) for a in awarded], total
 
 
 def _change(
