@@ -147,6 +147,7 @@ def test_a_pool_closing_before_it_opens_or_before_today_is_refused_and_nothing_i
         {"budget_dkk": 500_000.5},
         {"opens_on": 0},
         {"opens_on": "2026-03-01T00:00:00"},
+        {"report_due_on": "2026-04-30"},  # the pool's last day: reports come after
     ],
 )
 def test_bad_terms_are_a_problem_and_write_nothing(
@@ -170,6 +171,7 @@ def test_an_operator_opens_a_pool_in_its_window_and_its_announcement_and_opening
     assert (pool["status"], pool["accepting_applications"]) == ("open", True)
     assert pool["budget_dkk"] == 500_000
     assert pool["small_grant_limit_dkk"] == 25_000
+    assert pool["report_due_on"] == "2027-06-01"  # by default 1 June after it closes
     announced, opened = outbox_rows(engine)
     assert [announced.headers["ce_type"], opened.headers["ce_type"]] == [
         "dk.brobygger.grants.pool.announced.v1",
@@ -187,6 +189,12 @@ def test_an_operator_opens_a_pool_in_its_window_and_its_announcement_and_opening
             "closes_on": "2026-04-30",
             "criteria": POOL["criteria"],
         }
+
+
+def test_a_pool_names_the_day_its_grants_reports_are_due(client: TestClient) -> None:
+    pool = open_pool(client, report_due_on="2026-12-01")
+
+    assert pool["report_due_on"] == "2026-12-01"
 
 
 def test_a_pool_created_before_its_opening_day_is_announced_only(
@@ -405,7 +413,7 @@ def test_the_api_document_names_every_answer_a_pool_request_can_get(client: Test
     assert {"200", "201", "400", "409", "422"} <= set(opened["responses"])
     assert [p["name"] for p in opened["parameters"] if p["required"]] == ["Idempotency-Key"]
     # Only what compares two fields is a rule; everything else is in the schema.
-    assert len(opened["responses"]["422"]["x-rules"]) == 4
+    assert len(opened["responses"]["422"]["x-rules"]) == 5
     assert "404" in read["responses"]
     assert {"404", "409"} <= set(closed["responses"])
 

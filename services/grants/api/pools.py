@@ -67,6 +67,7 @@ WINDOW_RULE = "closes_on is not before opens_on, nor before today."
 SHORT_FORM_RULE = "small_grant_limit_dkk, when given, is at most budget_dkk."
 RUBRIC_RULE = "The rubric's criteria have names of their own."
 MAXIMUM_RULE = "max_per_application_dkk, when given, is at most budget_dkk."
+REPORT_RULE = "report_due_on, when given, is after closes_on."
 
 
 class CriterionModel(InputModel):
@@ -114,6 +115,11 @@ class GrantPoolCreate(InputModel):
         description="The most one application may ask; at most the budget. Leave out for "
         "up to the budget.",
     )
+    report_due_on: Day | None = Field(
+        default=None,
+        description="When the reports of its grants are due; after closes_on. Leave out for "
+        "1 June of the year after it closes.",
+    )
 
 
 class GrantPoolPublic(BaseModel):
@@ -130,6 +136,7 @@ class GrantPoolPublic(BaseModel):
     max_per_application_dkk: int | None = Field(
         description="The most one application may ask; null: up to the budget."
     )
+    report_due_on: date = Field(description="When the reports of its grants are due.")
     status: PoolStatus = Field(
         description="announced: published, taking applications from opens_on; open: taking "
         "applications; closed: its window ended or an operator closed it, for good."
@@ -143,7 +150,13 @@ class GrantPoolPublic(BaseModel):
     @classmethod
     def of(cls, pool: GrantPool, today: date) -> GrantPoolPublic:
         accepting = pool.accepting_applications(today)
-        return cls.model_validate({**asdict(pool), "accepting_applications": accepting})
+        return cls.model_validate(
+            {
+                **asdict(pool),
+                "accepting_applications": accepting,
+                "report_due_on": pool.reports_due_on,
+            }
+        )
 
 
 class DistrictNeedPublic(BaseModel):
@@ -182,7 +195,7 @@ class GrantPoolWithNeed(GrantPoolPublic):
     responses={
         **created_responses(GrantPoolPublic, "pool"),
         409: {"description": "The Idempotency-Key was used before with another body."},
-        **rules(WINDOW_RULE, SHORT_FORM_RULE, RUBRIC_RULE, MAXIMUM_RULE),
+        **rules(WINDOW_RULE, SHORT_FORM_RULE, RUBRIC_RULE, MAXIMUM_RULE, REPORT_RULE),
     },
 )
 def open_pool(
@@ -222,6 +235,7 @@ def open_pool(
         if body.rubric is None
         else tuple(Criterion(c.name, c.weight) for c in body.rubric),
         max_per_application_dkk=body.max_per_application_dkk,
+        report_due_on=body.report_due_on,
     )
     try:
         pool, created = services.open_pool(command, start_uow, clock)
