@@ -28,7 +28,7 @@ from grants.domain.applications import (
 )
 from grants.domain.funding import Budget, Payment, Report
 from grants.domain.need import TargetGroup
-from grants.domain.pools import Criterion, set_review_terms
+from grants.domain.pools import Criterion
 from grants.domain.reviews import REVIEWS_NEEDED, Reviews, Score
 
 NAMESPACE = UUID("6c1f3e0a-5b7d-4c2e-9f18-2a4d6b8e0c31")
@@ -210,9 +210,10 @@ def grants() -> DemoPool:
         now=ANNOUNCED_AT,
         today=ANNOUNCED_AT.date(),
         target_groups=(TargetGroup.OLDER_PEOPLE.value,),
+        rubric=(Criterion("fit", 2), Criterion("reach", 1)),
+        max_per_application_dkk=150_000,
     )
     pool.id = stable_id("pool", POOL_NAME)
-    set_review_terms(pool, (Criterion("fit", 2), Criterion("reach", 1)), 150_000)
     made = [_granted(pool, grant) for grant in GRANTS]
     pool.advance(DECIDED_AT.date())  # its window has ended: closed
     pool.changes.clear()

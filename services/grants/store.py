@@ -107,6 +107,9 @@ class SqlGrantPoolRepository:
                 report_due_on=pool.report_due_on,
             )
         )
+        # Written now: the tables refer to one another by foreign key only, so the session
+        # would not know to write a pool before the applications added to it after.
+        self.session.flush()
 
     def get(self, pool_id: UUID, for_update: bool = False) -> GrantPool | None:
         row = self.session.get(GrantPoolRow, pool_id, with_for_update=for_update)

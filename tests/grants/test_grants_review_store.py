@@ -12,7 +12,7 @@ from sqlalchemy import Engine, insert
 
 from grants.domain import GrantPool
 from grants.domain.applications import Application
-from grants.domain.pools import DEFAULT_RUBRIC, Criterion, set_review_terms
+from grants.domain.pools import DEFAULT_RUBRIC, Criterion
 from grants.domain.reviews import Reviews, Score
 from grants.store import GrantPoolRow, ReviewerRow
 from tests.grants.support import DURING, TERMS
@@ -33,8 +33,8 @@ def test_revision_0005_makes_the_reviewer_table_and_pool_columns_as_the_model_ha
 
 
 def test_a_pool_keeps_its_rubric_and_maximum_per_application(start_uow: UowFactory) -> None:
-    pool = GrantPool.announce(**(TERMS | {"now": DURING, "today": DURING.date()}))
-    set_review_terms(pool, RUBRIC, 60_000)
+    terms = {"now": DURING, "today": DURING.date(), "rubric": RUBRIC}
+    pool = GrantPool.announce(**(TERMS | terms | {"max_per_application_dkk": 60_000}))
     pool.changes.clear()
     with start_uow() as uow:
         uow.pools.add(pool)

@@ -51,6 +51,11 @@ class Criterion:
     """Its weight in the weighted total, more than 0."""
 
 
+DEFAULT_RUBRIC = (Criterion("fit", 1),)
+"""The rubric of a pool that names none: one criterion, how well it fits the purpose."""
+MAX_CRITERIA, MAX_WEIGHT = 10, 10
+
+
 @dataclass
 class GrantPool:
     id: UUID
@@ -93,9 +98,12 @@ class GrantPool:
         today: date,
         target_groups: Iterable[str] = (),
         report_due_on: date | None = None,
+        rubric: Iterable[Criterion] | None = None,
+        max_per_application_dkk: int | None = None,
     ) -> GrantPool:
         """A new pool, announced, and open at once when its window has begun (`today`, the
-        city's date); refuses terms that break the rules and a window already over."""
+        city's date); refuses terms that break the rules and a window already over. A pool
+        that names no rubric is scored on `DEFAULT_RUBRIC`."""
         if not name.strip():
             raise InvalidPool("name: a pool needs a name")
         if not criteria.strip():
@@ -132,9 +140,31 @@ class GrantPool:
             target_groups=sorted(str(group) for group in groups),
             report_due_on=report_due_on,
         )
+        pool._set_review_terms(rubric, max_per_application_dkk)
         pool.changes.append(PoolChange.ANNOUNCED)
         pool.advance(today)
         return pool
+
+    def _set_review_terms(
+        self, rubric: Iterable[Criterion] | None, max_per_application_dkk: int | None
+    ) -> None:
+        criteria = DEFAULT_RUBRIC if rubric is None else tuple(rubric)
+        if not 1 <= len(criteria) <= MAX_CRITERIA:
+            raise InvalidPool(f"rubric: from 1 to {MAX_CRITERIA} criteria")
+        names = [c.name.strip() for c in criteria]
+        if not all(names) or len(set(names)) != len(names):
+            raise InvalidPool("rubric: each criterion has a name of its own")
+        if any(not 1 <= c.weight <= MAX_WEIGHT for c in criteria):
+            raise InvalidPool(f"rubric: each weight is from 1 to {MAX_WEIGHT}")
+        maximum = max_per_application_dkk
+        if maximum is not None and not 0 < maximum <= self.budget_dkk:
+            raise InvalidPool(
+                "max_per_application_dkk: more than 0 kroner and no more than the budget"
+            )
+        self.rubric = tuple(
+            Criterion(name, c.weight) for name, c in zip(names, criteria, strict=True)
+        )
+        self.max_per_application_dkk = maximum
 
     def advance(self, today: date) -> None:
         """Follow the window to `today`: open on the opening day, close after the closing
@@ -171,30 +201,3 @@ class GrantPool:
 def default_report_due_on(closes_on: date) -> date:
     """When a pool names no day for its grants' reports: 1 June of the year after it closes."""
     return date(closes_on.year + 1, 6, 1)
-
-
-DEFAULT_RUBRIC = (Criterion("fit", 1),)
-"""The rubric of a pool that names none: one criterion, how well it fits the purpose."""
-MAX_CRITERIA, MAX_WEIGHT = 10, 10
-
-
-def set_review_terms(
-    pool: GrantPool,
-    rubric: Iterable[Criterion] | None,
-    max_per_application_dkk: int | None,
-) -> None:
-    """Give a new pool its rubric (`DEFAULT_RUBRIC` when None) and its maximum per
-    application; raises `InvalidPool` for terms that break the rules."""
-    criteria = DEFAULT_RUBRIC if rubric is None else tuple(rubric)
-    if not 1 <= len(criteria) <= MAX_CRITERIA:
-        raise InvalidPool(f"rubric: from 1 to {MAX_CRITERIA} criteria")
-    names = [c.name.strip() for c in criteria]
-    if not all(names) or len(set(names)) != len(names):
-        raise InvalidPool("rubric: each criterion has a name of its own")
-    if any(not 1 <= c.weight <= MAX_WEIGHT for c in criteria):
-        raise InvalidPool(f"rubric: each weight is from 1 to {MAX_WEIGHT}")
-    maximum = max_per_application_dkk
-    if maximum is not None and not 0 < maximum <= pool.budget_dkk:
-        raise InvalidPool("max_per_application_dkk: more than 0 kroner and no more than the budget")
-    pool.rubric = tuple(Criterion(name, c.weight) for name, c in zip(names, criteria, strict=True))
-    pool.max_per_application_dkk = maximum

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from grants import demo
-from grants.services.common import UnitOfWorkFactory, load_pool
+from grants.services.common import UnitOfWorkFactory
 
 
 def seed_demo(start_uow: UnitOfWorkFactory) -> bool:
@@ -21,9 +21,6 @@ def seed_demo(start_uow: UnitOfWorkFactory) -> bool:
         made = demo.grants()
         try:
             uow.pools.add(made.pool)
-            # Reading the pool back writes it first (the session flushes before a read):
-            # the store then writes the applications that refer to it after it.
-            load_pool(uow, made.pool.id)
             for application in made.applications:
                 uow.applications.add(application)
             for reviews in made.reviews:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from grants import events
 from grants.domain import GrantPool, PoolStatus
-from grants.domain.pools import Criterion, set_review_terms
+from grants.domain.pools import Criterion
 from grants.services.common import (
     UnitOfWork,
     UnitOfWorkFactory,
@@ -62,8 +62,9 @@ def open_pool(
         today=today,
         target_groups=command.target_groups,
         report_due_on=command.report_due_on,
+        rubric=command.rubric,
+        max_per_application_dkk=command.max_per_application_dkk,
     )
-    set_review_terms(pool, command.rubric, command.max_per_application_dkk)
 
     def create(uow: UnitOfWork) -> tuple[GrantPool, str]:
         uow.pools.add(pool)
