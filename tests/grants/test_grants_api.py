@@ -191,6 +191,25 @@ def test_an_operator_opens_a_pool_in_its_window_and_its_announcement_and_opening
         }
 
 
+def test_a_pool_publishes_the_eligibility_rules_with_its_own_maximum(client: TestClient) -> None:
+    pool = open_pool(client, max_per_application_dkk=60_000)
+
+    rules = {
+        rule["rule"]: rule["text"]
+        for rule in client.get(f"/pools/{pool['id']}").json()["eligibility_rules"]
+    }
+    assert list(rules) == [
+        "non_profit",
+        "cvr_number",
+        "in_municipality",
+        "unpaid_board",
+        "no_overdue_report",
+        "within_maximum",
+        "budget_adds_up",
+    ]
+    assert "60000 kroner" in rules["within_maximum"]
+
+
 def test_a_pool_names_the_day_its_grants_reports_are_due(client: TestClient) -> None:
     pool = open_pool(client, report_due_on="2026-12-01")
 

@@ -19,7 +19,7 @@ from grants.domain.applications import (
     InvalidApplication,
     Outcome,
 )
-from grants.domain.eligibility import Rule, check, valid_cvr
+from grants.domain.eligibility import Rule, check, published, valid_cvr
 from grants.domain.funding import Budget, OverBudget
 from grants.domain.pools import (
     Criterion,
@@ -330,3 +330,12 @@ def test_decisions_are_refused_when_they_would_pass_the_budget() -> None:
     budget.allows([40_000])
     with pytest.raises(OverBudget, match="would grant 41000 kroner; 40000 kroner of the budget"):
         budget.allows([40_000, 1_000])
+
+
+def test_a_pool_publishes_every_rule_the_check_applies_in_the_same_order() -> None:
+    the_pool = pool()
+
+    found = check(the_pool, APPLICANT, full_form(), overdue_reports=0)
+
+    assert [rule for rule, _ in published(the_pool)] == [r.rule for r in found.results]
+    assert "60000 kroner" in dict(published(the_pool))[Rule.WITHIN_MAXIMUM]

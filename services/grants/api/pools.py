@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from grants import services
-from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus
+from grants.domain import GrantPool, InvalidPool, InvalidTransition, PoolStatus, eligibility
+from grants.domain.eligibility import Rule
 from grants.domain.need import TargetGroup, UnmetNeed
 from grants.domain.pools import MAX_CRITERIA, MAX_WEIGHT, Criterion
 from runtime.auth import Principal, Role, require
@@ -122,6 +123,11 @@ class GrantPoolCreate(InputModel):
     )
 
 
+class EligibilityRulePublic(BaseModel):
+    rule: Rule
+    text: str = Field(description="What an application must meet, in plain language.")
+
+
 class GrantPoolPublic(BaseModel):
     id: UUID
     name: str
@@ -137,6 +143,10 @@ class GrantPoolPublic(BaseModel):
         description="The most one application may ask; null: up to the budget."
     )
     report_due_on: date = Field(description="When the reports of its grants are due.")
+    eligibility_rules: list[EligibilityRulePublic] = Field(
+        description="The rules every application is checked against when it is submitted, "
+        "in that order; one that fails rejects it at once, with the reason."
+    )
     status: PoolStatus = Field(
         description="announced: published, taking applications from opens_on; open: taking "
         "applications; closed: its window ended or an operator closed it, for good."
@@ -155,6 +165,9 @@ class GrantPoolPublic(BaseModel):
                 **asdict(pool),
                 "accepting_applications": accepting,
                 "report_due_on": pool.reports_due_on,
+                "eligibility_rules": [
+                    {"rule": rule, "text": text} for rule, text in eligibility.published(pool)
+                ],
             }
         )
 

@@ -127,3 +127,27 @@ def check(
         ),
     )
     return Eligibility(results, form.short(pool))
+
+
+def published(pool: GrantPool) -> tuple[tuple[Rule, str], ...]:
+    """The rules as the pool publishes them, in the order `check` applies them: what an
+    application must meet, in words an applicant reads before applying."""
+    maximum = pool.max_per_application_dkk
+    return (
+        (
+            Rule.NON_PROFIT,
+            "The organisation is a non-profit: an association, a self-governing institution "
+            "or a fund",
+        ),
+        (Rule.CVR_NUMBER, "It has a CVR number (eight digits that pass the register's check)"),
+        (Rule.IN_MUNICIPALITY, "It is registered in the City of Copenhagen"),
+        (Rule.UNPAID_BOARD, "Its board members are unpaid volunteers"),
+        (Rule.NO_OVERDUE_REPORT, "No report of an earlier grant to it is overdue"),
+        (
+            Rule.WITHIN_MAXIMUM,
+            f"The amount asked is at most {maximum} kroner"
+            if maximum is not None
+            else f"The amount asked is at most the budget, {pool.budget_dkk} kroner",
+        ),
+        (Rule.BUDGET_ADDS_UP, "The budget lines add up to the amount asked"),
+    )
