@@ -26,5 +26,16 @@ class IntegrationEvent(BaseModel):
         return str(getattr(self, self.key_field))
 
     @classmethod
+    def owner(cls) -> str:
+        """The service that owns this event type, the one allowed to publish it: the
+        `<service>` of its type."""
+        return cls.event_type.removeprefix(f"{REVERSE_DOMAIN}.").split(".", 1)[0]
+
+    @classmethod
+    def source(cls) -> str:
+        """The CloudEvents `source` of every event of this type: its owner's."""
+        return f"/brobygger/{cls.owner()}"
+
+    @classmethod
     def schema_uri(cls) -> str:
         return f"urn:brobygger:schema:{cls.event_type}"

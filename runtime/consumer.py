@@ -1,7 +1,8 @@
 """Kafka consumers that commit only after their own transaction, deduplicate, and
 dead-letter what they cannot process.
 
-Per message: parse the CloudEvent; skip types this service does not handle; in one
+Per message: parse the CloudEvent; skip types this service does not handle; dead-letter an
+event whose `ce_source` is not the service that owns its type; in one
 transaction record its `ce_source` and `ce_id` in the inbox and run the handler (a
 service-layer function, which commits); only then commit the Kafka offset. A handler
 failure is retried with back-off, `max_attempts` times in all, then the message goes to the
@@ -195,6 +196,11 @@ class EventConsumer:
             log.debug("consumer.ignored_type")
             return None
         model, handler = self._handlers[event_type]
+        if source != model.source():
+            # Only the owner publishes its events; anything else is forged or misrouted.
+            raise MalformedMessage(
+                f"{event_type} is published by {model.source()} only; ce_source names another"
+            )
         try:
             event = model.model_validate_json(record.value)
         except ValidationError as error:

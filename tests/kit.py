@@ -22,10 +22,11 @@ T = TypeVar("T")
 
 
 def record_of(
-    event: IntegrationEvent, offset: int = 0, source: str = "/brobygger/test"
+    event: IntegrationEvent, offset: int = 0, source: str | None = None
 ) -> IncomingRecord:
-    """`event` as a consumer receives it from Kafka: a CloudEvent in binary mode."""
-    message = envelope(event, source)
+    """`event` as a consumer receives it from Kafka: a CloudEvent in binary mode, from the
+    service that owns its type unless `source` says otherwise."""
+    message = envelope(event, source or event.source())
     return IncomingRecord(
         topic=message.topic,
         partition=0,

@@ -38,6 +38,7 @@ from tests.e2e.referrals import (
 )
 from tests.e2e.system import System
 from tests.e2e.webhook_receiver import WebhookReceiver
+from tests.events import referral_submitted
 from tests.kit import wait_for
 
 pytestmark = pytest.mark.infra
@@ -298,18 +299,32 @@ async def test_a_redelivered_event_changes_nothing_downstream(system: System) ->
     ]
 
 
-async def test_a_malformed_message_is_dead_lettered_and_the_flow_goes_on(system: System) -> None:
+FORGED = referral_submitted().model_dump_json().encode()
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "reason"),
+    [
+        ("/brobygger/referrals", b'{"referral_id": "nope"}', "does not match"),
+        # Well-formed, but grants does not own referrals' events: forged or misrouted.
+        ("/brobygger/grants", FORGED, "is published by /brobygger/referrals only"),
+    ],
+    ids=["malformed", "from-another-service"],
+)
+async def test_a_message_directory_cannot_trust_is_dead_lettered_and_the_flow_goes_on(
+    system: System, source: str, value: bytes, reason: str
+) -> None:
     garbage = Record(
         topic="referrals.referral.v1",
         key="not-a-referral",
         headers={
             "ce_id": str(uuid.uuid4()),
-            "ce_source": "/brobygger/referrals",
+            "ce_source": source,
             "ce_type": SUBMITTED,
             "ce_subject": "not-a-referral",
             "content-type": "application/json",
         },
-        value=b'{"referral_id": "nope"}',
+        value=value,
     )
     partition, offset = await produce(system.kafka, "referrals.referral.v1", garbage)
     await wait_until_consumed(
@@ -321,7 +336,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_flow_goes_on(system:
         if r.headers["ce_id"] == garbage.headers["ce_id"]
     ]
     assert len(dead) == 1
-    assert "does not match" in dead[0].headers["dlq_reason"]
+    assert reason in dead[0].headers["dlq_reason"]
     assert dead[0].headers["dlq_original_topic"] == "referrals.referral.v1"
     after = submit(system)  # and the flow goes on
     wait_offered(system, after["id"])

@@ -40,6 +40,24 @@ async def test_an_event_is_handled_once_however_often_it_arrives(store: Plumbing
     assert dead.sent == []
 
 
+async def test_an_event_from_a_service_that_does_not_own_its_type_is_dead_lettered_unprocessed(
+    store: PlumbingStore,
+) -> None:
+    dead = DeadLetters()
+    forged = record_of(submitted(), source="/brobygger/grants")
+
+    await consumer_on(store, dead).handle(forged)
+
+    assert store.counts() == (0, 0)
+    [(_, value, headers)] = dead.sent
+    assert value == forged.value
+    assert headers["dlq_reason"] == (
+        "dk.brobygger.referrals.referral.submitted.v1 is published by /brobygger/referrals "
+        "only; ce_source names another"
+    )
+    assert headers["dlq_attempts"] == "0"
+
+
 async def test_event_types_the_service_does_not_handle_are_passed_over(
     store: PlumbingStore,
 ) -> None:

@@ -79,7 +79,7 @@ async def send(
 async def send_event(
     producer: AIOKafkaProducer, topics: Topics, event: ReferralSubmitted, times: int = 1
 ) -> None:
-    message = envelope(event, "/brobygger/test")
+    message = envelope(event, event.source())
     for _ in range(times):  # the same ce_id each time: a redelivery
         await send(producer, topics.events, message.value, message.headers, message.key.encode())
 
@@ -150,7 +150,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_is_processe
 ) -> None:
     store = plumbing_store(tmp_path)
     broker = await start_consumer(topics, store, answer_with_no_match)
-    good = envelope(submitted(), "/brobygger/test")
+    good = envelope(submitted(), submitted().source())
     try:
         await send(producer, topics.events, b"{not json", good.headers | {"ce_id": "bad-1"}, b"k")
         await send(producer, topics.events, b"{}", {"content-type": "application/json"}, b"k")

@@ -2,16 +2,19 @@
 
 import dataclasses
 from collections.abc import Callable
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine
 
-from runtime.consumer import IncomingRecord
-from runtime.storage import MAX_EVENT_ID_LENGTH
+from contracts import NoMatchFound, ReferralSubmitted
+from runtime.consumer import EventConsumer, IncomingRecord
+from runtime.storage import MAX_EVENT_ID_LENGTH, UnitOfWork
 from tests.kit import record_of
 from tests.runtime.plumbing import (
     DeadLetters,
     PlumbingStore,
+    answer_with_no_match,
     consumer_on,
     plumbing_store_on,
     submitted,
@@ -21,6 +24,10 @@ from tests.runtime.plumbing import (
 @pytest.fixture
 def store(engine_for: Callable[[str], Engine]) -> PlumbingStore:
     return plumbing_store_on(engine_for("directory"))
+
+
+def committing(event: NoMatchFound, uow: UnitOfWork) -> None:
+    uow.commit()
 
 
 def with_headers(incoming: IncomingRecord, **headers: str) -> IncomingRecord:
@@ -45,12 +52,21 @@ async def test_an_event_with_any_id_is_processed_once_however_often_it_arrives(
 
 
 async def test_the_same_id_from_two_sources_is_two_events(store: PlumbingStore) -> None:
+    """An id is unique within its source only: referrals' event 1 and directory's event 1
+    are two events, each processed once."""
     dead = DeadLetters()
-    consumer = consumer_on(store, dead)
-    for source in ["/partners/a", "/partners/b", "/partners/a"]:
-        await consumer.handle(with_headers(record_of(submitted()), ce_id="1", ce_source=source))
+    consumer = EventConsumer(
+        group_id="test",
+        handlers={ReferralSubmitted: answer_with_no_match, NoMatchFound: committing},
+        uow_factory=store.start_uow,
+        dead_letter_topic="test.deadletter.v1",
+        publish_raw=dead.publish,
+    )
+    no_match = NoMatchFound(referral_id=uuid4(), reason="test")
+    for event in [submitted(), no_match, submitted()]:
+        await consumer.handle(with_headers(record_of(event), ce_id="1"))
     assert dead.sent == []
-    assert store.counts() == (2, 2)
+    assert store.counts() == (2, 1)  # each once; only referrals' handler publishes
 
 
 @pytest.mark.parametrize(
