@@ -16,7 +16,8 @@ Tokens are signed with the Ed25519 private key in BROBYGGER_TOKEN_SIGNING_KEY_FI
 `./run` makes and names in .cache/local.env; no service holds it. Kafka is
 KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092). A service's database is found as the
 service finds it: <SERVICE>_DATABASE_URL, else the one in .cache/local.env, else the SQLite
-file .data/<service>.db.
+file .data/<service>.db. The dead-letter tools log in to Kafka as `admin`, with
+KAFKA_ADMIN_PASSWORD from the environment or .cache/local.env (see runtime/kafka_security.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from runtime.auth import (
 )
 from runtime.config import DATA_DIR
 from runtime.dead_letters import dead_letter_topic, list_dead_letters, redrive
+from runtime.kafka_security import ADMIN_PASSWORD_VARIABLE, KafkaSecurityError, admin_login
 from runtime.relay import retry_set_aside, set_aside_rows
 from runtime.storage import make_engine
 
@@ -257,13 +259,20 @@ def _directory(argv: list[str]) -> None:
 
 def _dead_letters(action: str, service: str) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    # As `admin`: re-driving writes to topics the service itself may only read.
+    environment = dict(os.environ)
+    environment[ADMIN_PASSWORD_VARIABLE] = local_setting(ADMIN_PASSWORD_VARIABLE) or ""
+    try:
+        login = admin_login(environment)
+    except KafkaSecurityError as error:
+        sys.exit(str(error))
     if action == "list":
-        letters = asyncio.run(list_dead_letters(bootstrap, service))
+        letters = asyncio.run(list_dead_letters(bootstrap, login, service))
         for letter in letters:
             print(letter.summary())
         print(f"{len(letters)} dead letter(s) on {dead_letter_topic(service)}", file=sys.stderr)
     else:
-        sent = asyncio.run(redrive(bootstrap, service))
+        sent = asyncio.run(redrive(bootstrap, login, service))
         for letter in sent:
             print(f"re-driven to {letter.original_topic}: {letter.summary()}")
         print(f"{len(sent)} dead letter(s) re-driven", file=sys.stderr)

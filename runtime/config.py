@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.auth import (
     DEFAULT_AUDIENCE,
@@ -14,6 +14,7 @@ from runtime.auth import (
     PublicKeys,
     TokenVerifier,
 )
+from runtime.kafka_security import KafkaLogin, SaslMechanism, SecurityProtocol, check_kafka_login
 
 DATA_DIR = Path(".data")
 MISSING_JWKS = (
@@ -30,6 +31,9 @@ class ServiceSettings(BaseSettings):
     Service-specific fields take the service's prefix (`REFERRALS_DATABASE_URL`); the
     fields every service shares carry an explicit name (`KAFKA_BOOTSTRAP_SERVERS`).
     """
+
+    # A refused setting may be a secret: errors name the setting, never show the value.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     service_name: str
     http_host: str = "127.0.0.1"
@@ -56,6 +60,39 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="SASL_PLAINTEXT",
+        validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="SASL_PLAINTEXT (a broker on loopback or a private network), SASL_SSL "
+        "(production: encrypted, the broker's certificate and host name verified) or "
+        "PLAINTEXT (no login; refused unless KAFKA_ALLOW_PLAINTEXT=true).",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        validation_alias="KAFKA_ALLOW_PLAINTEXT",
+        description="Allow KAFKA_SECURITY_PROTOCOL=PLAINTEXT: only for a broker without "
+        "authentication that is not ours, e.g. while migrating to one that has it.",
+    )
+    kafka_ssl_cafile: str = Field(
+        default="",
+        validation_alias="KAFKA_SSL_CAFILE",
+        description="For SASL_SSL: the CA certificate(s), PEM, the broker's certificate must "
+        "chain to (empty: the system's CAs).",
+    )
+    kafka_username: str = Field(
+        default="",
+        description="The service's Kafka principal (`<SERVICE>_KAFKA_USERNAME`); empty: the "
+        "service's name, as infra/acls.toml names it.",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None,
+        validate_default=True,  # so that a missing one is caught
+        description="The service's own Kafka password (`<SERVICE>_KAFKA_PASSWORD`); "
+        "required unless KAFKA_SECURITY_PROTOCOL=PLAINTEXT.",
     )
     jwks_file: str = Field(
         default="",
@@ -124,6 +161,34 @@ class ServiceSettings(BaseSettings):
         if url and not url.startswith(("https://", "http://")):
             raise ValueError("BROBYGGER_JWKS_URL must be an https:// (or http://) URL.")
         return url
+
+    @field_validator("kafka_password")
+    @classmethod
+    def _kafka_login_complete(
+        cls, password: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        protocol = info.data.get("kafka_security_protocol")
+        if protocol is None:  # refused itself, and reported as such
+            return password
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        check_kafka_login(
+            protocol=protocol,
+            allow_plaintext=bool(info.data.get("kafka_allow_plaintext")),
+            password=password,
+            password_variable=f"{prefix}KAFKA_PASSWORD".upper(),
+            ssl_cafile=str(info.data.get("kafka_ssl_cafile", "")),
+        )
+        return password
+
+    def kafka_login(self) -> KafkaLogin:
+        """How this service logs in to Kafka, as its own principal."""
+        return KafkaLogin(
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username or self.service_name,
+            password=self.kafka_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )
 
     def token_verifier(self) -> TokenVerifier:
         """Checks bearer tokens against the configured public keys; a JWKS file that

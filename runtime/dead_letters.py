@@ -6,6 +6,10 @@
 A letter goes back to the topic it came from, with its original key, value and CloudEvents
 headers (so `ce_id` still deduplicates), and without the `dlq_*` headers. Progress is kept
 in the consumer group `brobygger-<service>-redrive`, so each letter is re-driven once.
+
+The tool logs in as the operators' super user `admin` (KAFKA_ADMIN_PASSWORD), not as the
+service: a letter goes back to a topic another service owns, which the service's own
+principal may only read.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from runtime.kafka_security import KafkaLogin
 
 DLQ_PREFIX = "dlq_"
 
@@ -46,10 +52,11 @@ def dead_letter_topic(service: str) -> str:
 
 @asynccontextmanager
 async def _reader(
-    bootstrap: str, topic: str, group: str | None
+    bootstrap: str, login: KafkaLogin, topic: str, group: str | None
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition]]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **login.aiokafka_options(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -82,18 +89,26 @@ async def _letters(consumer: AIOKafkaConsumer, partition: TopicPartition) -> lis
     return letters
 
 
-async def list_dead_letters(bootstrap: str, service: str) -> list[DeadLetter]:
-    async with _reader(bootstrap, dead_letter_topic(service), group=None) as (consumer, part):
+async def list_dead_letters(bootstrap: str, login: KafkaLogin, service: str) -> list[DeadLetter]:
+    async with _reader(bootstrap, login, dead_letter_topic(service), group=None) as (
+        consumer,
+        part,
+    ):
         return await _letters(consumer, part)
 
 
-async def redrive(bootstrap: str, service: str) -> list[DeadLetter]:
+async def redrive(bootstrap: str, login: KafkaLogin, service: str) -> list[DeadLetter]:
     """Send back every letter not re-driven before; returns those sent."""
     group = f"brobygger-{service}-redrive"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, **login.aiokafka_options()
+    )
     await producer.start()
     try:
-        async with _reader(bootstrap, dead_letter_topic(service), group) as (consumer, part):
+        async with _reader(bootstrap, login, dead_letter_topic(service), group) as (
+            consumer,
+            part,
+        ):
             letters = await _letters(consumer, part)
             for letter in letters:
                 headers = [

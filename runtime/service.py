@@ -116,6 +116,10 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"brobygger-{self.name}",
+            # As the service's own principal: the ACLs let it write only its own topics.
+            security=settings.kafka_login().faststream_security(),
+            # Topics are declared in infra/topics.toml; a service may not create any.
+            allow_auto_create_topics=False,
             enable_idempotence=True,  # acks=all, no duplicates from producer retries
             logger=logging.getLogger("brobygger.faststream"),  # our JSON lines, not its colours
             # FastStream's "received"/"processed" lines only at DEBUG: the consumer logs

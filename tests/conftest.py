@@ -1,9 +1,10 @@
 """Shared fixtures. Store tests run on SQLite and on the real PostgreSQL; plumbing and
 end-to-end tests on a real Kafka broker.
 
-Where a Docker engine runs, Kafka and PostgreSQL come from images through testcontainers
-(tests/containers.py). Otherwise `infra/postgres/postgres.sh` starts PostgreSQL (installing
-Debian's package if missing) and `infra/kafka/kafka.sh` a broker from Maven Central's jars.
+Where a Docker engine runs, PostgreSQL comes from an image through testcontainers
+(tests/containers.py); otherwise `infra/postgres/postgres.sh` starts it (installing Debian's
+package if missing). Kafka always comes from `infra/kafka/kafka.sh`, a broker from Maven
+Central's jars with logins and ACLs on, as the services meet it everywhere.
 Set BROBYGGER_TEST_SKIP_POSTGRES=1 to run without PostgreSQL (a quick local loop; CI never
 sets it).
 """
@@ -25,17 +26,39 @@ import pytest
 from sqlalchemy import Engine, text
 
 from runtime.cli import SigningKey, create_signing_key
+from runtime.kafka_security import ADMIN_PASSWORD_VARIABLE
 from runtime.storage import make_engine
-from tests.containers import PostgresContainerDatabases, docker_engine_running, kafka_container
+from tests.containers import PostgresContainerDatabases, docker_engine_running
+from tools import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two test runs on one machine keep apart with their own database names (and broker port).
 TEST_DB_TAG = os.environ.get("BROBYGGER_TEST_DB_TAG", "")
+
+
+def kafka_password_variable(principal: str) -> str:
+    """Where a Kafka principal's password is set: KAFKA_ADMIN_PASSWORD,
+    KAFKA_CONTROLLER_PASSWORD, or the service's <SERVICE>_KAFKA_PASSWORD."""
+    if principal == "admin":
+        return ADMIN_PASSWORD_VARIABLE
+    if principal == "controller":
+        return "KAFKA_CONTROLLER_PASSWORD"
+    return f"{principal.upper()}_KAFKA_PASSWORD"
+
+
+# The test broker's principals (infra/acls.toml's and the two super users) and passwords.
+TEST_KAFKA_PASSWORDS = {
+    p: f"test-kafka-{p}-password-01" for p in ("admin", "controller", *SERVICES)
+}
+# What infra/kafka/kafka.sh needs to start the test broker.
+TEST_BROKER_SECRETS = {kafka_password_variable(p): pw for p, pw in TEST_KAFKA_PASSWORDS.items()}
 TEST_SECRETS = {
     "REFERRALS_MASTER_KEYS": "test-1:3q2nHm9N6Zc0c2i4xZ1jv8mGkQ0yJd3o5cQm0n1xW6E=",
     "REFERRALS_BLIND_INDEX_KEY": "test-blind-index-key-that-is-long-enough-01",
     "REFERRALS_FINGERPRINT_KEY": "test-fingerprint-key-that-is-long-enough-01",
     "NOTIFICATIONS_WEBHOOK_SECRET_KEYS": "test-1:oDI4GAVp4LhEqdxKWZ9xL2SsFiS+MOd8x5IFr3J5trg=",
+    # Each service's own Kafka password (a service process gets only its own: e2e/system.py).
+    **{kafka_password_variable(s): TEST_KAFKA_PASSWORDS[s] for s in SERVICES},
 }
 
 # The session's own token key pair, made at start so no private key is ever committed:
@@ -136,6 +159,7 @@ def control_test_broker(command: str, port: int = TEST_KAFKA_PORT) -> None:
     broker, or for another on `port` (its controller on `port + 1`)."""
     env = {
         **os.environ,
+        **TEST_BROKER_SECRETS,
         "KAFKA_PORT": str(port),
         "KAFKA_CONTROLLER_PORT": str(port + 1),
         "PYTHON": sys.executable,
@@ -158,15 +182,13 @@ def script_broker(port: int) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kafka(use_docker: bool) -> Iterator[str]:
+def kafka() -> Iterator[str]:
     """A real single-node Kafka broker for the test session, on its own port and data.
 
-    Started from scratch (by infra/kafka/kafka.sh, fetching the jars on first use, or as a
-    container) and stopped at the end: every session begins with no topics' data or offsets.
+    Started from scratch by infra/kafka/kafka.sh (fetching the jars on first use) and stopped
+    at the end: every session begins with no topics' data or offsets. It authenticates every
+    client (SASL/SCRAM) and authorises by infra/acls.toml, with TEST_BROKER_SECRETS. Also
+    where Docker runs: the testcontainers Kafka image cannot bootstrap SCRAM credentials.
     """
-    if use_docker:
-        with kafka_container(ROOT / "infra" / "topics.toml") as bootstrap:
-            yield bootstrap
-        return
     with script_broker(TEST_KAFKA_PORT) as bootstrap:
         yield bootstrap

@@ -1,23 +1,21 @@
-"""Kafka and PostgreSQL from Docker images, through testcontainers, where a Docker engine
-runs. Without one (as on the project's own machines) the fixtures use infra/ scripts.
+"""PostgreSQL from a Docker image, through testcontainers, where a Docker engine runs.
+Without one (as on the project's own machines) the fixtures use infra/postgres/postgres.sh.
+Kafka always comes from infra/kafka/kafka.sh: the broker must authenticate every client and
+authorise by ACLs, and the Kafka image testcontainers configures has no way to bootstrap
+the SCRAM credentials at format time.
 
-Set BROBYGGER_TEST_DOCKER=0 to use the scripts even where Docker runs.
+Set BROBYGGER_TEST_DOCKER=0 to use the script even where Docker runs.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from tools import SERVICES
 
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"  # what testcontainers' KafkaContainer configures
 POSTGRES_IMAGE = "postgres:15"
 
 
@@ -28,32 +26,6 @@ def docker_engine_running() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-@contextmanager
-def kafka_container(topics_file: Path) -> Iterator[str]:
-    from testcontainers.community.kafka import KafkaContainer
-
-    container = KafkaContainer(KAFKA_IMAGE).with_kraft()
-    container.with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
-    container.with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
-    with container:
-        bootstrap: str = container.get_bootstrap_server()
-        admin = topics_file.parent / "kafka" / "admin.py"
-        subprocess.run(
-            [
-                sys.executable,
-                str(admin),
-                "create-topics",
-                "--bootstrap",
-                bootstrap,
-                "--file",
-                str(topics_file),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        yield bootstrap
 
 
 class PostgresContainerDatabases:

@@ -6,9 +6,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from contracts import IntegrationEvent
@@ -16,7 +17,8 @@ from runtime.auth import Role
 from runtime.cli import mint_token
 from runtime.consumer import IncomingRecord
 from runtime.envelope import envelope
-from tests.conftest import TEST_SIGNING_KEY
+from runtime.kafka_security import KafkaLogin
+from tests.conftest import TEST_KAFKA_PASSWORDS, TEST_SIGNING_KEY
 
 T = TypeVar("T")
 
@@ -35,6 +37,18 @@ def record_of(
         headers=message.headers,
         value=message.value,
     )
+
+
+def kafka_login(principal: str = "admin") -> KafkaLogin:
+    """How a test's own Kafka client logs in to the test broker: as the super user `admin`
+    (it reads and writes any topic), or as a service's principal to meet its ACLs."""
+    return KafkaLogin(username=principal, password=SecretStr(TEST_KAFKA_PASSWORDS[principal]))
+
+
+def kafka_options(principal: str = "admin") -> dict[str, Any]:
+    """The login keyword options of a test's raw aiokafka client (producer, consumer,
+    admin), e.g. `AIOKafkaConsumer(bootstrap_servers=kafka, **kafka_options())`."""
+    return kafka_login(principal).aiokafka_options()
 
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = 30) -> T:

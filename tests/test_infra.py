@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests.conftest import ROOT
+from tests.kit import kafka_options
 
 pytestmark = pytest.mark.infra
 
@@ -30,7 +31,7 @@ def test_a_services_role_reaches_its_own_database_and_no_other(
 
 async def test_every_declared_topic_exists_with_its_partitions_and_retention(kafka: str) -> None:
     declared = tomllib.loads((ROOT / "infra" / "topics.toml").read_text())["topic"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, **kafka_options())
     await admin.start()
     try:
         described = await admin.describe_topics([t["name"] for t in declared])

@@ -3,10 +3,16 @@
     python infra/kafka/admin.py wait-ready --bootstrap 127.0.0.1:9092 --timeout 60 [--pid N]
     python infra/kafka/admin.py create-topics --bootstrap 127.0.0.1:9092 --file infra/topics.toml
     python infra/kafka/admin.py list-topics --bootstrap 127.0.0.1:9092
+    python infra/kafka/admin.py apply-security --bootstrap 127.0.0.1:9092 --file infra/acls.toml
 
+Every request logs in as the super user `admin` (KAFKA_ADMIN_PASSWORD, and the shared
+KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SSL_CAFILE: runtime/kafka_security.py).
 Readiness is a real admin request (Metadata / describe_cluster), not an open port.
 Topic creation is idempotent: missing topics are created, existing ones are left alone.
-Needs only the standard library and aiokafka.
+apply-security is idempotent too: it sets each principal's SCRAM credential from
+<PRINCIPAL>_KAFKA_PASSWORD, creates the missing ACLs and removes those of these principals
+that the list no longer has. aiokafka's admin client cannot manage ACLs or credentials:
+that part uses confluent-kafka's AdminClient (librdkafka).
 """
 
 from __future__ import annotations
@@ -18,14 +24,34 @@ import os
 import sys
 import time
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+
+# The shared login settings live in the runtime package: from the repository (as kafka.sh
+# runs this file) or installed (as the compose file's image runs it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from runtime.kafka_security import KafkaLogin, KafkaSecurityError, admin_login
 
 CLIENT_ID = "brobygger-infra-admin"
+SCRAM_ITERATIONS = 8192  # Kafka's minimum for SCRAM-SHA-512 is 4096
 TOPIC_ALREADY_EXISTS = 36
 HOUR_MS = 3_600_000
 
@@ -114,11 +140,121 @@ def _extra_configs(entry: dict[str, Any], where: str) -> dict[str, str]:
     return configs
 
 
+@dataclass(frozen=True)
+class PrincipalAcls:
+    """One service's principal and what infra/acls.toml lets it do."""
+
+    name: str
+    write: tuple[str, ...]
+    read: tuple[str, ...]
+    group: str
+
+    @property
+    def principal(self) -> str:
+        return f"User:{self.name}"
+
+    @property
+    def password_variable(self) -> str:
+        return f"{self.name.upper()}_KAFKA_PASSWORD"
+
+    def acls(self) -> set[Acl]:
+        topics = [("TOPIC", t, "WRITE") for t in self.write] + [
+            ("TOPIC", t, "READ") for t in self.read
+        ]
+        return {
+            Acl(resource, name, "LITERAL", self.principal, "*", operation, "ALLOW")
+            for resource, name, operation in [*topics, ("GROUP", self.group, "READ")]
+        }
+
+
+class Acl(NamedTuple):
+    """An ACL binding, comparable: what the broker lists and what the file asks for."""
+
+    resource: str
+    name: str
+    pattern: str
+    principal: str
+    host: str
+    operation: str
+    permission: str
+
+    @classmethod
+    def of(cls, binding: AclBinding) -> Acl:
+        return cls(
+            binding.restype.name,
+            binding.name,
+            binding.resource_pattern_type.name,
+            binding.principal,
+            binding.host,
+            binding.operation.name,
+            binding.permission_type.name,
+        )
+
+    def binding(self) -> AclBinding:
+        return AclBinding(
+            ResourceType[self.resource],
+            self.name,
+            ResourcePatternType[self.pattern],
+            self.principal,
+            self.host,
+            AclOperation[self.operation],
+            AclPermissionType[self.permission],
+        )
+
+    def exact_filter(self) -> AclBindingFilter:
+        return AclBindingFilter(
+            ResourceType[self.resource],
+            self.name,
+            ResourcePatternType[self.pattern],
+            self.principal,
+            self.host,
+            AclOperation[self.operation],
+            AclPermissionType[self.permission],
+        )
+
+    def describe(self) -> str:
+        what = f"{self.operation} {self.resource.lower()} {self.name}"
+        return f"{self.principal} {self.permission} {what}"
+
+
+def load_acls(path: Path) -> list[PrincipalAcls]:
+    """Read and validate the declarative ACL list (see infra/acls.toml)."""
+    with path.open("rb") as f:
+        doc = tomllib.load(f)
+    entries = doc.get("principal")
+    if not isinstance(entries, dict) or not entries:
+        raise AdminError(f"{path}: expected one or more [principal.<name>] tables")
+    principals: list[PrincipalAcls] = []
+    for name, entry in entries.items():
+        where = f"{path}: principal {name!r}"
+        if not name.isidentifier() or not name.islower():
+            raise AdminError(f"{where}: a principal is a service's name (lower case)")
+        if not isinstance(entry, dict) or set(entry) - {"write", "read", "group"}:
+            raise AdminError(f"{where}: a table of 'write', 'read' and 'group' only")
+        lists = {key: entry.get(key, []) for key in ("write", "read")}
+        for key, topics in lists.items():
+            if not isinstance(topics, list) or not all(isinstance(t, str) and t for t in topics):
+                raise AdminError(f"{where}: '{key}' must be a list of topic names")
+        group = entry.get("group")
+        if not isinstance(group, str) or not group:
+            raise AdminError(f"{where}: 'group' must name its consumer group")
+        principals.append(PrincipalAcls(name, tuple(lists["write"]), tuple(lists["read"]), group))
+    return principals
+
+
+def _login() -> KafkaLogin:
+    try:
+        return admin_login()
+    except KafkaSecurityError as error:
+        raise AdminError(str(error)) from error
+
+
 def _admin(bootstrap: str, request_timeout_s: float) -> Any:
     return AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id=CLIENT_ID,
         request_timeout_ms=max(1000, int(request_timeout_s * 1000)),
+        **_login().aiokafka_options(),
     )
 
 
@@ -273,6 +409,110 @@ async def list_topics(bootstrap: str, timeout_s: float, include_internal: bool) 
     return 0
 
 
+def _passwords(principals: list[PrincipalAcls], environ: Mapping[str, str]) -> dict[str, str]:
+    missing = [p.password_variable for p in principals if not environ.get(p.password_variable)]
+    if missing:
+        raise AdminError(
+            f"set {', '.join(missing)}: each service's principal logs in with its own password"
+        )
+    return {p.name: environ[p.password_variable] for p in principals}
+
+
+def _wait_all(futures: Iterable[Any], timeout_s: float, what: str) -> None:
+    failures = []
+    for future in futures:
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as error:
+            failures.append(str(error.args[0]))
+    if failures:
+        raise AdminError(f"could not {what}:\n  " + "\n  ".join(failures))
+
+
+def _acls_of(client: AdminClient, principal: str, timeout_s: float) -> set[Acl]:
+    """Every ACL binding of `principal`, as the broker's authorizer lists it now."""
+    found = client.describe_acls(
+        AclBindingFilter(
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            principal,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        ),
+        request_timeout=timeout_s,
+    ).result(timeout=timeout_s)
+    return {Acl.of(binding) for binding in found}
+
+
+def apply_security(
+    bootstrap: str,
+    principals: list[PrincipalAcls],
+    timeout_s: float,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    passwords = _passwords(principals, environ)
+    client = AdminClient(
+        {"bootstrap.servers": bootstrap, "client.id": CLIENT_ID, **_login().librdkafka_config()}
+    )
+    # Upserted every time: the broker cannot tell whether a password changed, and this is
+    # how a new one takes effect.
+    upserts = [
+        UserScramCredentialUpsertion(
+            p.name,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
+            passwords[p.name].encode(),
+        )
+        for p in principals
+    ]
+    _wait_all(
+        client.alter_user_scram_credentials(upserts, request_timeout=timeout_s).values(),
+        timeout_s,
+        "set the SCRAM credentials",
+    )
+    print(f"credentials: SCRAM-SHA-512 set for {', '.join(p.name for p in principals)}")
+
+    wanted = {p.principal: p.acls() for p in principals}
+    have = {p.principal: _acls_of(client, p.principal, timeout_s) for p in principals}
+    missing = sorted(set().union(*(wanted[p] - have[p] for p in wanted)))
+    unlisted = sorted(set().union(*(have[p] - wanted[p] for p in wanted)))
+    if missing:
+        _wait_all(
+            client.create_acls([a.binding() for a in missing], request_timeout=timeout_s).values(),
+            timeout_s,
+            "create ACLs",
+        )
+        for acl in missing:
+            print(f"acl created  {acl.describe()}")
+    if unlisted:
+        _wait_all(
+            client.delete_acls(
+                [a.exact_filter() for a in unlisted], request_timeout=timeout_s
+            ).values(),
+            timeout_s,
+            "remove ACLs",
+        )
+        for acl in unlisted:
+            print(f"acl removed  {acl.describe()} (no longer in the list)")
+    _wait_for_authorizer(client, wanted, timeout_s)
+    kept = sum(len(w) for w in wanted.values()) - len(missing)
+    print(f"acls: {len(missing)} created, {len(unlisted)} removed, {kept} already there")
+    return 0
+
+
+def _wait_for_authorizer(
+    client: AdminClient, wanted: dict[str, set[Acl]], timeout_s: float
+) -> None:
+    """Return once the broker's authorizer holds exactly the wanted ACLs (it applies the
+    controller's records a moment after create_acls returns)."""
+    deadline = time.monotonic() + timeout_s
+    while any(_acls_of(client, p, timeout_s) != acls for p, acls in wanted.items()):
+        if time.monotonic() >= deadline:
+            raise AdminError("the ACLs were changed but the broker does not apply them yet")
+        time.sleep(0.1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -292,6 +532,13 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--bootstrap", default="127.0.0.1:9092")
     listing.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
     listing.add_argument("--internal", action="store_true", help="include __consumer_offsets etc.")
+
+    security = sub.add_parser(
+        "apply-security", help="set the principals' credentials and apply their ACLs"
+    )
+    security.add_argument("--bootstrap", default="127.0.0.1:9092")
+    security.add_argument("--file", type=Path, required=True, help="e.g. infra/acls.toml")
+    security.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     return parser
 
 
@@ -308,10 +555,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "list-topics":
             return asyncio.run(list_topics(args.bootstrap, args.timeout, args.internal))
+        if args.command == "apply-security":
+            return apply_security(args.bootstrap, load_acls(args.file), args.timeout)
     except AdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (OSError, tomllib.TOMLDecodeError, KafkaError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, KafkaError, KafkaException) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     raise AssertionError(f"unhandled command {args.command}")

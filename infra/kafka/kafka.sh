@@ -3,35 +3,58 @@
 #
 # A single-node KRaft broker (broker and controller in one JVM) run straight from the jars
 # that Maven copies from the central repository (infra/kafka/pom.xml pins the version).
-# Prerequisites: Java 17+ and Maven 3.8+; a Python with aiokafka for readiness checks and
-# topic creation (infra/kafka/admin.py).
+# Prerequisites: Java 17+ and Maven 3.8+; a Python with aiokafka and confluent-kafka for
+# readiness checks, topics, credentials and ACLs (infra/kafka/admin.py).
+#
+# The broker trusts no one. Clients (and the broker itself, inter-broker) log in with
+# SASL/SCRAM-SHA-512 on the client port; the controller port takes SASL/PLAIN from the one
+# user `controller` only. StandardAuthorizer with allow.everyone.if.no.acl.found=false: the
+# super users are `admin` and `controller`; each service's principal gets what
+# infra/acls.toml grants it. The SCRAM credentials of `admin` and of every principal in
+# infra/acls.toml are bootstrapped when the storage is formatted; `start` then sets the
+# services' credentials again (a changed password takes effect) and applies the ACLs.
 #
 # Usage: infra/kafka/kafka.sh <command>
 #   fetch    copy the broker jars into <cache>/kafka/libs with Maven (once; again only when
 #            pom.xml changes)
 #   start    fetch if needed, write server-<port>.properties, format storage on first use,
 #            start the broker in the background, wait until it answers an admin request,
-#            create the topics from infra/topics.toml; prints KAFKA_BOOTSTRAP_SERVERS=...
+#            create the topics from infra/topics.toml, set the services' credentials and
+#            apply the ACLs from infra/acls.toml; prints KAFKA_BOOTSTRAP_SERVERS=...
 #            Exits 0 at once if a broker started by this script already answers on the port.
 #   stop     SIGTERM, wait up to KAFKA_STOP_TIMEOUT seconds, then SIGKILL
 #   status   say whether the broker on KAFKA_PORT runs and answers (exit 0 if so, 3 if not)
 #   topics   create the missing topics from infra/topics.toml (existing ones are left alone)
+#   security set the services' credentials and apply infra/acls.toml (as `start` does)
 #   reset    stop the broker and delete its data directory (all topics and offsets)
 #
 # Environment:
-#   KAFKA_PORT             client (PLAINTEXT) port on 127.0.0.1 (default 9092)
+#   KAFKA_ADMIN_PASSWORD       the super user `admin`: the broker's own inter-broker login,
+#                              and topic, credential and ACL administration (required by
+#                              start, status, topics, security)
+#   KAFKA_CONTROLLER_PASSWORD  the controller listener's one user `controller` (start)
+#   <SERVICE>_KAFKA_PASSWORD   each principal of infra/acls.toml, e.g.
+#                              REFERRALS_KAFKA_PASSWORD (start, security)
+#                          Passwords: 16 or more of A-Z a-z 0-9 . _ ~ - (they are written
+#                          into the broker's JAAS settings and the format command's
+#                          arguments); ./run makes them in .cache/local.env.
+#   KAFKA_PORT             client (SASL_PLAINTEXT) port on 127.0.0.1 (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (default 9093)
 #   BROBYGGER_CACHE        cache root (default <repo>/.cache); everything lives in
-#                          <cache>/kafka: libs/, data-<port>/, server-<port>.properties,
-#                          kafka-<port>.pid, kafka-<port>.log (broker log), kafka-<port>.out
-#                          (JVM stdout/stderr)
-#   PYTHON                 Python with aiokafka installed (default python3), e.g. .venv/bin/python
+#                          <cache>/kafka: libs/, data-<port>/, server-<port>.properties
+#                          (mode 600: it holds the admin and controller passwords),
+#                          format-<port>.out (mode 600: the format command's output, with
+#                          salted password hashes), kafka-<port>.pid, kafka-<port>.log
+#                          (broker log), kafka-<port>.out (JVM stdout/stderr)
+#   PYTHON                 Python with aiokafka and confluent-kafka (default python3), e.g.
+#                          .venv/bin/python
 #   KAFKA_HEAP_OPTS        default "-Xmx768m -Xms256m"
 #   KAFKA_JVM_OPTS         extra JVM options, appended after the defaults
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 20)
 #   KAFKA_TOPICS_FILE      topic list (default infra/topics.toml)
 #   KAFKA_CREATE_TOPICS    0 = `start` creates no topics (default 1)
+#   KAFKA_ACLS_FILE        principals and their ACLs (default infra/acls.toml)
 #
 # Several brokers can run side by side on different ports (e.g. tests on
 # KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093); each has its own data directory.
@@ -43,6 +66,8 @@ readonly HERE REPO
 readonly POM="$HERE/pom.xml"
 readonly LOG4J_CONFIG="$HERE/log4j2.properties"
 readonly ADMIN="$HERE/admin.py"
+# shellcheck source=infra/kafka/security.sh
+. "$HERE/security.sh"
 
 readonly PORT="${KAFKA_PORT:-9092}"
 readonly CPORT="${KAFKA_CONTROLLER_PORT:-9093}"
@@ -60,6 +85,11 @@ readonly HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx768m -Xms256m}"
 readonly START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 readonly STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-20}"
 readonly TOPICS_FILE="${KAFKA_TOPICS_FILE:-$REPO/infra/topics.toml}"
+readonly ACLS_FILE="${KAFKA_ACLS_FILE:-$REPO/infra/acls.toml}"
+readonly FORMAT_OUT="$KDIR/format-$PORT.out"
+# In the data directory, so that `reset` takes it along: the storage was formatted with
+# the SCRAM credentials (a directory from before authentication has none).
+readonly SECURED_MARKER="$DATA/.brobygger-scram-bootstrapped"
 readonly BOOTSTRAP="127.0.0.1:$PORT"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
@@ -128,8 +158,22 @@ require_java() {
 }
 
 require_python() {
-  "$PYTHON" -c 'import aiokafka' 2>/dev/null \
-    || die "'$PYTHON' cannot import aiokafka (needed for readiness checks and topics); set PYTHON=<venv>/bin/python, e.g. PYTHON=.venv/bin/python $0 ${CMD:-start}"
+  "$PYTHON" -c 'import aiokafka, confluent_kafka' 2>/dev/null \
+    || die "'$PYTHON' cannot import aiokafka and confluent_kafka (needed for readiness checks, topics and ACLs); set PYTHON=<venv>/bin/python, e.g. PYTHON=.venv/bin/python $0 ${CMD:-start}"
+}
+
+# Fail naming the variable when a secret is missing or unusable; never print its value.
+require_secret() {
+  local problem
+  problem=$(kafka_secret_problem "$1")
+  [[ -z "$problem" ]] || die "$problem"
+}
+
+require_all_secrets() {
+  [[ -f "$ACLS_FILE" ]] || die "ACL list $ACLS_FILE not found (KAFKA_ACLS_FILE)"
+  local problem
+  problem=$(kafka_secrets_problem "$ACLS_FILE")
+  [[ -z "$problem" ]] || die "$problem"
 }
 
 admin() { "$PYTHON" "$ADMIN" "$@"; }
@@ -236,18 +280,16 @@ cmd_fetch() {
 write_properties() {
   mkdir -p "$KDIR"
   local tmp="$PROPS.tmp.$$"
+  # Mode 600 before anything is written: it holds the admin and controller passwords.
+  (umask 077 && : >"$tmp")
   cat >"$tmp" <<EOF
 # Written by infra/kafka/kafka.sh at every start; edits are overwritten.
 # Single-node KRaft broker for local development and tests, sized for a 2-core machine.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CPORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
 log.dirs=$DATA
+$(kafka_security_properties "127.0.0.1:$PORT" "127.0.0.1:$PORT" "127.0.0.1:$CPORT")
 
 # Topics are declared in infra/topics.toml, never created by a stray producer or consumer.
 auto.create.topics.enable=false
@@ -283,21 +325,26 @@ EOF
 }
 
 format_storage() {
-  [[ -f "$DATA/meta.properties" ]] && return 0
+  if [[ -f "$DATA/meta.properties" ]]; then
+    [[ -f "$SECURED_MARKER" ]] && return 0
+    die "$DATA was formatted before the broker required logins, so it holds no SCRAM credentials and no client could log in. 'KAFKA_PORT=$PORT $0 reset' deletes it (all topics and offsets; the services' databases keep their state) and the next start formats it anew"
+  fi
   local id
   id=$(new_cluster_id)
-  log "formatting storage $DATA (cluster id $id)…"
-  local log_from=0
-  [[ -f "$LOGFILE" ]] && log_from=$(stat -c %s "$LOGFILE")
-  : >"$OUTFILE"
+  log "formatting storage $DATA (cluster id $id) with the SCRAM credentials of admin and $(kafka_principals "$ACLS_FILE" | paste -sd, -)…"
+  kafka_scram_arguments "$ACLS_FILE"
+  # The tool prints salted keys: its output goes to a private file, never to a log.
+  (umask 077 && : >"$FORMAT_OUT")
   java_cmd
   local cmd=("${JAVA_CMD[@]/#-Xmx*/-Xmx256m}")  # a short-lived tool: small heap
   cmd=("${cmd[@]/#-Xms*/-Xms32m}")
   if ! "${cmd[@]}" kafka.tools.StorageTool format --standalone \
-    -t "$id" -c "$PROPS" >>"$OUTFILE" 2>&1; then
-    print_log_tail "$log_from"
-    die "formatting $DATA failed (see above); 'KAFKA_PORT=$PORT $0 reset' starts from an empty directory"
+    -t "$id" -c "$PROPS" "${KAFKA_SCRAM_ARGS[@]}" >>"$FORMAT_OUT" 2>&1; then
+    # Its lines, less any that may carry a credential.
+    grep -viE 'scram|salt|password|jaas' "$FORMAT_OUT" | tail -n 30 >&2 || true
+    die "formatting $DATA failed (see above; the whole output, private: $FORMAT_OUT); 'KAFKA_PORT=$PORT $0 reset' starts from an empty directory"
   fi
+  : >"$SECURED_MARKER"
 }
 
 create_topics() {
@@ -305,9 +352,15 @@ create_topics() {
   admin create-topics --bootstrap "$BOOTSTRAP" --file "$TOPICS_FILE" | sed 's/^/kafka: /' >&2
 }
 
+apply_security() {
+  [[ -f "$ACLS_FILE" ]] || die "ACL list $ACLS_FILE not found (KAFKA_ACLS_FILE)"
+  admin apply-security --bootstrap "$BOOTSTRAP" --file "$ACLS_FILE" | sed 's/^/kafka: /' >&2
+}
+
 cmd_start() {
   local t0=$EPOCHREALTIME pid
   require_python
+  require_all_secrets
   pid=$(broker_pid)
   if [[ -n "$pid" ]]; then
     if admin wait-ready --bootstrap "$BOOTSTRAP" --timeout "$START_TIMEOUT" --pid "$pid" >/dev/null; then
@@ -353,10 +406,11 @@ cmd_start() {
       what="exited during start-up"
     fi
     rm -f "$PIDFILE"
-    die "Kafka $what (see above; full log: $LOGFILE). Hints: ports taken? too little memory or a bad KAFKA_HEAP_OPTS/KAFKA_JVM_OPTS? a damaged data dir ('KAFKA_PORT=$PORT $0 reset' empties it)? a slow machine (KAFKA_START_TIMEOUT=120)?"
+    die "Kafka $what (see above; full log: $LOGFILE). Hints: ports taken? too little memory or a bad KAFKA_HEAP_OPTS/KAFKA_JVM_OPTS? a damaged data dir ('KAFKA_PORT=$PORT $0 reset' empties it)? a slow machine (KAFKA_START_TIMEOUT=120)? a KAFKA_ADMIN_PASSWORD other than the one $DATA was formatted with (SaslAuthenticationFailed above; reset formats anew)?"
   fi
   log "$ready"
   if [[ "${KAFKA_CREATE_TOPICS:-1}" != 0 ]]; then create_topics; fi
+  apply_security
   log "started in $(elapsed "$t0") s (pid $pid, log $LOGFILE)"
   echo "KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
 }
@@ -384,6 +438,7 @@ cmd_status() {
     return 3
   fi
   require_python
+  require_secret KAFKA_ADMIN_PASSWORD
   if admin wait-ready --bootstrap "$BOOTSTRAP" --timeout 5 --pid "$pid" >/dev/null 2>&1; then
     echo "kafka: running on $BOOTSTRAP (pid $pid, Kafka $(kafka_version), data $DATA)"
     return 0
@@ -392,11 +447,23 @@ cmd_status() {
   return 3
 }
 
-cmd_topics() {
-  require_python
+require_broker() {
   [[ -n "$(broker_pid)" ]] || port_in_use "$PORT" \
     || die "no broker on $BOOTSTRAP (start one: KAFKA_PORT=$PORT $0 start)"
+}
+
+cmd_topics() {
+  require_python
+  require_secret KAFKA_ADMIN_PASSWORD
+  require_broker
   create_topics
+}
+
+cmd_security() {
+  require_python
+  require_all_secrets
+  require_broker
+  apply_security
 }
 
 cmd_reset() {
@@ -416,6 +483,7 @@ case "$CMD" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   topics) cmd_topics ;;
+  security) cmd_security ;;
   reset) cmd_reset ;;
   -h | --help | help) usage 0 ;;
   *) usage 2 ;;

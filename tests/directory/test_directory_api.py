@@ -28,7 +28,7 @@ from directory.store.tables import RecordRow
 from directory.tool import read_path
 from runtime.auth import Role
 from runtime.storage import make_engine, outbox
-from tests.conftest import TEST_JWKS_FILE
+from tests.conftest import TEST_JWKS_FILE, TEST_SECRETS
 from tests.kit import auth_header
 
 WALKING = demo.NORREBRO_WALKING_GROUP_SERVICE_ID
@@ -57,6 +57,7 @@ def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("seeded") / "directory.db"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
+        env.setenv("DIRECTORY_KAFKA_PASSWORD", TEST_SECRETS["DIRECTORY_KAFKA_PASSWORD"])
         env.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         with start(env, f"sqlite:///{path}"):
             pass

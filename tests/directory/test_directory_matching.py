@@ -12,7 +12,7 @@ from contracts import MatchesFound
 from directory import demo, services
 from directory.config import Settings
 from directory.domain import DEFAULT_WEIGHTS, Weights
-from tests.conftest import TEST_JWKS_FILE
+from tests.conftest import TEST_JWKS_FILE, TEST_SECRETS
 from tests.directory.test_directory_services import seeded
 from tests.events import referral_submitted
 
@@ -30,6 +30,7 @@ def matched(weights: Weights = DEFAULT_WEIGHTS, **changes: object) -> MatchesFou
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
+    monkeypatch.setenv("DIRECTORY_KAFKA_PASSWORD", TEST_SECRETS["DIRECTORY_KAFKA_PASSWORD"])
     return monkeypatch
 
 

@@ -17,7 +17,7 @@ from directory.config import Settings
 from directory.hsds.brobygger import PLACES_UNIT_ID
 from runtime.consumer import EventConsumer
 from runtime.logs import configure_logging
-from tests.conftest import TEST_JWKS_FILE, log_events
+from tests.conftest import TEST_JWKS_FILE, TEST_SECRETS, log_events
 from tests.directory.fakes import FakeUnitOfWork
 from tests.events import (
     referral_accepted,
@@ -329,6 +329,7 @@ def test_the_number_of_candidates_must_be_a_whole_number_of_at_least_one(
     monkeypatch: pytest.MonkeyPatch, max_matches: str
 ) -> None:
     monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
+    monkeypatch.setenv("DIRECTORY_KAFKA_PASSWORD", TEST_SECRETS["DIRECTORY_KAFKA_PASSWORD"])
     monkeypatch.setenv("DIRECTORY_MAX_MATCHES", max_matches)
     with pytest.raises(ValidationError, match="max_matches"):
         Settings()
@@ -338,6 +339,7 @@ def test_the_number_of_candidates_is_five_unless_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BROBYGGER_JWKS_FILE", str(TEST_JWKS_FILE))
+    monkeypatch.setenv("DIRECTORY_KAFKA_PASSWORD", TEST_SECRETS["DIRECTORY_KAFKA_PASSWORD"])
     assert Settings().max_matches == 5
     monkeypatch.setenv("DIRECTORY_MAX_MATCHES", "8")
     assert Settings().max_matches == 8

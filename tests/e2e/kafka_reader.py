@@ -1,4 +1,5 @@
-"""Read what is on a topic, as any Kafka client would: no consumer group, from the start."""
+"""Read what is on a topic, as any Kafka client would: no consumer group, from the start.
+The tests' own clients log in as the super user `admin` (tests.kit.kafka_options)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.kit import eventually
+from tests.kit import eventually, kafka_options
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Record:
 
 
 async def partitions_of(kafka: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, **kafka_options())
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -57,7 +58,9 @@ async def _reader_from_start(
     kafka: str, topic: str
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     partitions = await partitions_of(kafka, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka, enable_auto_commit=False, **kafka_options()
+    )
     await consumer.start()
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
@@ -80,7 +83,7 @@ async def records_on(kafka: str, topic: str) -> list[Record]:
 
 async def produce(kafka: str, topic: str, record: Record) -> tuple[int, int]:
     """Put `record` on `topic` as it is (headers included); returns (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, **kafka_options())
     await producer.start()
     try:
         sent = await producer.send_and_wait(
@@ -98,7 +101,7 @@ async def wait_until_consumed(
     kafka: str, group: str, topic: str, partition: int, offset: int, timeout: float = 30
 ) -> None:
     """Wait until `group` has committed past `offset`: it has fully handled that message."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, **kafka_options())
     await admin.start()
 
     async def past_it() -> bool:

@@ -67,9 +67,16 @@ class System:
 
     def start(self, service: str, **env: str) -> None:
         upper = service.upper()
+        # Each service logs in to Kafka as its own principal, knowing no other's password.
+        secrets = {
+            name: value
+            for name, value in TEST_SECRETS.items()
+            if not name.endswith("_KAFKA_PASSWORD") or name.startswith(f"{upper}_")
+        }
         environment = {
             **os.environ,
-            **TEST_SECRETS,
+            **secrets,
+            f"{upper}_KAFKA_USERNAME": service,
             "BROBYGGER_JWKS_FILE": str(TEST_JWKS_FILE),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             f"{upper}_DATABASE_URL": self.database_urls[service],

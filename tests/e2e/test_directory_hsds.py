@@ -25,6 +25,7 @@ from tests.e2e.kafka_reader import (
 from tests.e2e.matrix import new_location, new_service
 from tests.e2e.referrals import submit, wait_offered, wait_status
 from tests.e2e.system import System
+from tests.kit import kafka_options
 
 pytestmark = pytest.mark.infra
 
@@ -69,7 +70,7 @@ async def announced(system: System, service_id: str, status: str) -> dict[str, A
         f"service {service_id} announced {status}",
     )
     partitions = await partitions_of(system.kafka, SERVICE_TOPIC)
-    consumer = AIOKafkaConsumer(bootstrap_servers=system.kafka)
+    consumer = AIOKafkaConsumer(bootstrap_servers=system.kafka, **kafka_options())
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)

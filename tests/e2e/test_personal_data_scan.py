@@ -16,6 +16,7 @@ from tests.e2e.kafka_reader import records_on
 from tests.e2e.personal_data import ADDRESS, NAME, NOTE, PERSONAL_NUMBER, PHONE, found_in
 from tests.e2e.referrals import CARE_SYSTEM, wait_offered, wait_status
 from tests.e2e.system import System
+from tests.kit import kafka_options
 
 pytestmark = pytest.mark.infra
 
@@ -25,7 +26,7 @@ def today() -> str:
 
 
 async def all_topics(kafka: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, **kafka_options())
     await admin.start()
     try:
         topics: list[str] = await admin.list_topics()

@@ -350,6 +350,7 @@ def operators_api(audited: Engine, offline_service_env: pytest.MonkeyPatch) -> I
             database_url="sqlite://",
             relay_enabled=False,
             migrate_on_start=False,
+            kafka_password="unused-no-broker-in-this-test",
         ),
         migrations_dir=Path("unused"),
         publishes=[],

@@ -361,7 +361,9 @@ def test_a_jwks_file_that_cannot_be_used_stops_the_start_saying_why(
 
 
 def settings(**environment: str) -> ServiceSettings:
-    return ServiceSettings.model_validate({"service_name": "probe", "http_port": 0, **environment})
+    return ServiceSettings.model_validate(
+        {"service_name": "probe", "http_port": 0, "kafka_password": "unused", **environment}
+    )
 
 
 def test_a_missing_jwks_file_stops_the_start_naming_the_setting(tmp_path: Path) -> None:

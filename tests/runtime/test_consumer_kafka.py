@@ -20,7 +20,7 @@ from runtime.consumer import EventConsumer, Handler
 from runtime.dead_letters import dead_letter_topic, list_dead_letters, redrive
 from runtime.envelope import envelope
 from runtime.storage import UnitOfWork
-from tests.kit import eventually
+from tests.kit import eventually, kafka_login, kafka_options
 from tests.runtime.plumbing import PlumbingStore, answer_with_no_match, plumbing_store, submitted
 
 pytestmark = pytest.mark.infra
@@ -43,7 +43,7 @@ class Topics:
         self.contract: type[IntegrationEvent] = Submitted
 
     async def create(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka, **kafka_options())
         await admin.start()
         try:
             await admin.create_topics(
@@ -62,7 +62,7 @@ async def topics(kafka: str) -> Topics:
 
 @pytest.fixture
 async def producer(kafka: str) -> AsyncIterator[AIOKafkaProducer]:
-    plain = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    plain = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, **kafka_options())
     await plain.start()
     yield plain
     await plain.stop()
@@ -87,7 +87,7 @@ async def send_event(
 async def start_consumer(
     topics: Topics, store: PlumbingStore, handler: Handler, max_attempts: int = 3
 ) -> KafkaBroker:
-    broker = KafkaBroker(topics.kafka)
+    broker = KafkaBroker(topics.kafka, security=kafka_login().faststream_security())
 
     async def publish_raw(
         topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
@@ -108,7 +108,9 @@ async def start_consumer(
 
 
 async def read_all(kafka: str, topic: str, expected: int) -> list[Any]:
-    reader = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest")
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", **kafka_options()
+    )
     await reader.start()
     records: list[Any] = []
     try:
@@ -212,7 +214,7 @@ async def test_the_offset_is_committed_only_after_the_handlers_transaction(
         answer_with_no_match(event, uow)
 
     async def committed() -> int | None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka)
+        admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka, **kafka_options())
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(topics.group)
@@ -255,7 +257,7 @@ async def test_a_dead_letter_is_redriven_once_after_the_cause_is_fixed(
         letters: list[Any] = []
 
         async def dead_lettered() -> bool:
-            letters[:] = await list_dead_letters(topics.kafka, topics.service)
+            letters[:] = await list_dead_letters(topics.kafka, kafka_login(), topics.service)
             return len(letters) == 1
 
         await eventually(dead_lettered)
@@ -263,9 +265,9 @@ async def test_a_dead_letter_is_redriven_once_after_the_cause_is_fixed(
         assert store.counts() == (0, 0)
 
         broken = False
-        assert len(await redrive(topics.kafka, topics.service)) == 1
+        assert len(await redrive(topics.kafka, kafka_login(), topics.service)) == 1
         await eventually(lambda: store.counts() == (1, 1))
-        assert await redrive(topics.kafka, topics.service) == []
+        assert await redrive(topics.kafka, kafka_login(), topics.service) == []
     finally:
         await broker.stop()
     assert store.counts() == (1, 1)

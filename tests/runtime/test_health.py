@@ -18,7 +18,13 @@ from sqlalchemy.engine import make_url
 
 from runtime.config import ServiceSettings
 from runtime.service import CachedProbe, ServiceRuntime
-from tests.conftest import TEST_JWKS_FILE, TEST_KAFKA_PORT, control_test_broker, script_broker
+from tests.conftest import (
+    TEST_JWKS_FILE,
+    TEST_KAFKA_PASSWORDS,
+    TEST_KAFKA_PORT,
+    control_test_broker,
+    script_broker,
+)
 from tests.kit import wait_for
 
 # A broker of this module's own, which it stops and starts; never the session's.
@@ -37,6 +43,9 @@ def bare_service(
                 "database_url": database_url,
                 "KAFKA_BOOTSTRAP_SERVERS": kafka,
                 "BROBYGGER_JWKS_FILE": str(TEST_JWKS_FILE),
+                # A service's own principal: its ACLs are enough to ask for metadata.
+                "kafka_username": "referrals",
+                "kafka_password": TEST_KAFKA_PASSWORDS["referrals"],
                 "relay_enabled": False,
                 "migrate_on_start": False,
                 **settings,

@@ -26,7 +26,7 @@ from runtime.envelope import OutgoingMessage
 from runtime.relay import OutboxRelay
 from runtime.storage import outbox
 from tests.conftest import TEST_KAFKA_PORT, control_test_broker, script_broker
-from tests.kit import eventually
+from tests.kit import eventually, kafka_login, kafka_options
 from tests.runtime.plumbing import (
     PlumbingStore,
     plumbing_store,
@@ -48,7 +48,7 @@ def unique(name: str) -> str:
 
 
 async def create_topics(kafka: str, *topics: str, limit: str | None = None) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, **kafka_options())
     await admin.start()
     try:
         configs = {"max.message.bytes": limit} if limit else {}
@@ -62,7 +62,10 @@ class Publisher:
 
     def __init__(self, kafka: str) -> None:
         self.broker = KafkaBroker(
-            kafka, enable_idempotence=True, request_timeout_ms=REQUEST_TIMEOUT_MS
+            kafka,
+            enable_idempotence=True,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+            security=kafka_login().faststream_security(),
         )
         self.failures: dict[str, list[str]] = {}  # key -> error classes, in order
 
@@ -127,7 +130,9 @@ def set_aside(store: PlumbingStore, *events: ReferralSubmitted) -> bool:
 
 
 async def event_ids_on(kafka: str, topic: str, expected: int) -> list[str]:
-    reader = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest")
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", **kafka_options()
+    )
     await reader.start()
     ids: list[str] = []
     try:
