@@ -190,8 +190,8 @@ class Acl(NamedTuple):
             binding.permission_type.name,
         )
 
-    def binding(self) -> AclBinding:
-        return AclBinding(
+    def _parts(self) -> tuple[Any, ...]:
+        return (
             ResourceType[self.resource],
             self.name,
             ResourcePatternType[self.pattern],
@@ -201,16 +201,12 @@ class Acl(NamedTuple):
             AclPermissionType[self.permission],
         )
 
+    def binding(self) -> AclBinding:
+        return AclBinding(*self._parts())
+
     def exact_filter(self) -> AclBindingFilter:
-        return AclBindingFilter(
-            ResourceType[self.resource],
-            self.name,
-            ResourcePatternType[self.pattern],
-            self.principal,
-            self.host,
-            AclOperation[self.operation],
-            AclPermissionType[self.permission],
-        )
+        """A filter matching exactly this ACL (for deleting it)."""
+        return AclBindingFilter(*self._parts())
 
     def describe(self) -> str:
         what = f"{self.operation} {self.resource.lower()} {self.name}"
