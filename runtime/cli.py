@@ -11,12 +11,14 @@
     brobygger directory import PATH           # HSDS 3.0 JSON or CSV into the directory
     brobygger directory export --format csv DIR
     brobygger directory generate --services 100000
+    brobygger partners kafka-access ORG-ID    # a partner's Kafka topic and login (rotates)
+    brobygger partners kafka-access ORG-ID --revoke
 
 Tokens are signed with the Ed25519 private key in BROBYGGER_TOKEN_SIGNING_KEY_FILE, which
 `./run` makes and names in .cache/local.env; no service holds it. Kafka is
 KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092). A service's database is found as the
 service finds it: <SERVICE>_DATABASE_URL, else the one in .cache/local.env, else the SQLite
-file .data/<service>.db. The dead-letter tools log in to Kafka as `admin`, with
+file .data/<service>.db. The dead-letter and partner tools log in to Kafka as `admin`, with
 KAFKA_ADMIN_PASSWORD from the environment or .cache/local.env (see runtime/kafka_security.py).
 """
 
@@ -54,7 +56,18 @@ from runtime.auth import (
 )
 from runtime.config import DATA_DIR
 from runtime.dead_letters import dead_letter_topic, list_dead_letters, redrive
-from runtime.kafka_security import ADMIN_PASSWORD_VARIABLE, KafkaSecurityError, admin_login
+from runtime.kafka_security import (
+    ADMIN_PASSWORD_VARIABLE,
+    KafkaLogin,
+    KafkaSecurityError,
+    admin_login,
+)
+from runtime.partner_access import (
+    RETENTION_MS,
+    PartnerAccess,
+    PartnerAccessError,
+    organization_id,
+)
 from runtime.relay import retry_set_aside, set_aside_rows
 from runtime.storage import make_engine
 
@@ -257,15 +270,23 @@ def _directory(argv: list[str]) -> None:
     sys.exit(tool.main(argv, local_setting))
 
 
-def _dead_letters(action: str, service: str) -> None:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    # As `admin`: re-driving writes to topics the service itself may only read.
+def _kafka_bootstrap() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def _kafka_admin() -> KafkaLogin:
     environment = dict(os.environ)
     environment[ADMIN_PASSWORD_VARIABLE] = local_setting(ADMIN_PASSWORD_VARIABLE) or ""
     try:
-        login = admin_login(environment)
+        return admin_login(environment)
     except KafkaSecurityError as error:
         sys.exit(str(error))
+
+
+def _dead_letters(action: str, service: str) -> None:
+    bootstrap = _kafka_bootstrap()
+    # As `admin`: re-driving writes to topics the service itself may only read.
+    login = _kafka_admin()
     if action == "list":
         letters = asyncio.run(list_dead_letters(bootstrap, login, service))
         for letter in letters:
@@ -276,6 +297,34 @@ def _dead_letters(action: str, service: str) -> None:
         for letter in sent:
             print(f"re-driven to {letter.original_topic}: {letter.summary()}")
         print(f"{len(sent)} dead letter(s) re-driven", file=sys.stderr)
+
+
+def _partner_kafka_access(organization: str, revoke: bool) -> None:
+    try:
+        org = organization_id(organization)
+        access = PartnerAccess(_kafka_bootstrap(), _kafka_admin())
+        if revoke:
+            removed = access.revoke(org)
+            for what in removed:
+                print(f"removed {what}", file=sys.stderr)
+            if not removed:
+                print(f"nothing to revoke for organisation {org}", file=sys.stderr)
+            print(
+                f"The topic stays; its events expire with its retention "
+                f"({RETENTION_MS // 86_400_000} days). "
+                f"`brobygger partners kafka-access {org}` grants access again.",
+                file=sys.stderr,
+            )
+            return
+        settings = access.grant(org)
+    except PartnerAccessError as error:
+        sys.exit(str(error))
+    # The password goes to stdout only, for the operator to hand over; never to a log.
+    print(settings.client_properties(), end="")
+    print(
+        "The password is shown only now: hand it over securely; running this again rotates it.",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,10 +356,19 @@ def main(argv: list[str] | None = None) -> None:
         add_help=False,
     )
     directory.add_argument("arguments", nargs=argparse.REMAINDER)
+    partners = commands.add_parser("partners", help="partner organisations' access to Kafka")
+    partners.add_argument("action", choices=["kafka-access"])
+    partners.add_argument("organization", help="the organisation's id (a UUID)")
+    partners.add_argument(
+        "--revoke", action="store_true", help="delete its login and ACLs (the topic stays)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "directory":
         _directory(args.arguments)
+        return
+    if args.command == "partners":
+        _partner_kafka_access(args.organization, args.revoke)
         return
     if args.command == "dead-letters":
         _dead_letters(args.action, args.service)

@@ -49,6 +49,7 @@ from confluent_kafka.admin import (
 # runs this file) or installed (as the compose file's image runs it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from runtime.kafka_security import KafkaLogin, KafkaSecurityError, admin_login
+from runtime.partner_access import is_partner_topic_acl
 
 CLIENT_ID = "brobygger-infra-admin"
 SCRAM_ITERATIONS = 8192  # Kafka's minimum for SCRAM-SHA-512 is 4096
@@ -426,7 +427,9 @@ def _wait_all(futures: Iterable[Any], timeout_s: float, what: str) -> None:
 
 
 def _acls_of(client: AdminClient, principal: str, timeout_s: float) -> set[Acl]:
-    """Every ACL binding of `principal`, as the broker's authorizer lists it now."""
+    """Every ACL binding of `principal` that the list manages, as the broker's authorizer
+    lists it now: not those on partners' topics (notifications' WRITE), which
+    `brobygger partners kafka-access` grants and revokes."""
     found = client.describe_acls(
         AclBindingFilter(
             ResourceType.ANY,
@@ -439,7 +442,7 @@ def _acls_of(client: AdminClient, principal: str, timeout_s: float) -> set[Acl]:
         ),
         request_timeout=timeout_s,
     ).result(timeout=timeout_s)
-    return {Acl.of(binding) for binding in found}
+    return {Acl.of(binding) for binding in found if not is_partner_topic_acl(binding)}
 
 
 def apply_security(
