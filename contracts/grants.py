@@ -16,36 +16,32 @@ TOPIC = "grants.pool.v1"
 APPLICATION_TOPIC = "grants.application.v1"
 
 
-class PoolAnnounced(IntegrationEvent):
+class _PoolTerms(IntegrationEvent):
+    """A pool's published terms, as the events announcing and opening it carry them."""
+
+    topic = TOPIC
+    key_field = "pool_id"
+
+    pool_id: UUID = Field(description="The pool's id, also the Kafka key.")
+    name: str = Field(description="The pool's public name.")
+    budget_dkk: int = Field(ge=0, description="Total budget in Danish kroner.")
+    opens_on: date = Field(description="First day applications are accepted.")
+    closes_on: date = Field(description="Last day applications are accepted.")
+    criteria: str = Field(description="Published criteria, in plain language.")
+
+
+class PoolAnnounced(_PoolTerms):
     """A grant pool was created: its terms are published; it takes applications from
     `opens_on` (`pool.opened` says when it does)."""
 
     event_type = f"{REVERSE_DOMAIN}.grants.pool.announced.v1"
-    topic = TOPIC
-    key_field = "pool_id"
-
-    pool_id: UUID = Field(description="The pool's id, also the Kafka key.")
-    name: str = Field(description="The pool's public name.")
-    budget_dkk: int = Field(ge=0, description="Total budget in Danish kroner.")
-    opens_on: date = Field(description="First day applications are accepted.")
-    closes_on: date = Field(description="Last day applications are accepted.")
-    criteria: str = Field(description="Published criteria, in plain language.")
 
 
-class PoolOpened(IntegrationEvent):
+class PoolOpened(_PoolTerms):
     """A grant pool opened for applications: on its opening day (or when it was created, if
     that day had come)."""
 
     event_type = f"{REVERSE_DOMAIN}.grants.pool.opened.v1"
-    topic = TOPIC
-    key_field = "pool_id"
-
-    pool_id: UUID = Field(description="The pool's id, also the Kafka key.")
-    name: str = Field(description="The pool's public name.")
-    budget_dkk: int = Field(ge=0, description="Total budget in Danish kroner.")
-    opens_on: date = Field(description="First day applications are accepted.")
-    closes_on: date = Field(description="Last day applications are accepted.")
-    criteria: str = Field(description="Published criteria, in plain language.")
 
 
 class PoolClosed(IntegrationEvent):

@@ -4,6 +4,7 @@ declare conflicts of interest and score."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -482,6 +483,20 @@ def missing(application_id: UUID) -> Problem:
     return Problem(404, f"There is no application {application_id}.")
 
 
+def changed(
+    application_id: UUID, what: str, change: Callable[[], Application]
+) -> ApplicationPublic:
+    """Run a change of one application, answering its failures as problems."""
+    try:
+        return ApplicationPublic.of(change())
+    except services.ApplicationNotFound as error:
+        raise missing(application_id) from error
+    except InvalidApplication as error:
+        raise Problem(422, f"{error}.") from error
+    except InvalidTransition as error:
+        raise Problem(409, f"Application {application_id} cannot be {what}: {error}.") from error
+
+
 @router.post(
     "/pools/{pool_id}/applications",
     status_code=status.HTTP_201_CREATED,
@@ -557,17 +572,14 @@ def change_application(
     form_changes = _form_fields(
         {name: getattr(empty, name) if value is None else value for name, value in changes.items()}
     )
-    try:
-        application = services.change_application(
-            application_id, organization_of(principal), form_changes, declared, start_uow
-        )
-    except services.ApplicationNotFound as error:
-        raise missing(application_id) from error
-    except InvalidApplication as error:
-        raise Problem(422, f"{error}.") from error
-    except InvalidTransition as error:
-        raise Problem(409, f"Application {application_id} cannot be changed: {error}.") from error
-    return ApplicationPublic.of(application)
+    organization = organization_of(principal)
+    return changed(
+        application_id,
+        "changed",
+        lambda: services.change_application(
+            application_id, organization, form_changes, declared, start_uow
+        ),
+    )
 
 
 @router.post(
@@ -585,17 +597,12 @@ def submit_application(
     """Inside the pool's window (Copenhagen's dates). Every eligibility rule is checked and
     recorded with its reason; an ineligible application is rejected at once, and the
     answer says why."""
-    try:
-        application = services.submit_application(
-            application_id, organization_of(principal), start_uow, clock
-        )
-    except services.ApplicationNotFound as error:
-        raise missing(application_id) from error
-    except InvalidApplication as error:
-        raise Problem(422, f"{error}.") from error
-    except InvalidTransition as error:
-        raise Problem(409, f"Application {application_id} cannot be submitted: {error}.") from error
-    return ApplicationPublic.of(application)
+    organization = organization_of(principal)
+    return changed(
+        application_id,
+        "submitted",
+        lambda: services.submit_application(application_id, organization, start_uow, clock),
+    )
 
 
 @router.post(
@@ -607,15 +614,12 @@ def withdraw_application(
     application_id: UUID, start_uow: StartUow, clock: AppClock, principal: Partner
 ) -> ApplicationPublic:
     """Until it is decided."""
-    try:
-        application = services.withdraw_application(
-            application_id, organization_of(principal), start_uow, clock
-        )
-    except services.ApplicationNotFound as error:
-        raise missing(application_id) from error
-    except InvalidTransition as error:
-        raise Problem(409, f"Application {application_id} cannot be withdrawn: {error}.") from error
-    return ApplicationPublic.of(application)
+    organization = organization_of(principal)
+    return changed(
+        application_id,
+        "withdrawn",
+        lambda: services.withdraw_application(application_id, organization, start_uow, clock),
+    )
 
 
 @router.post(
@@ -631,15 +635,11 @@ def override_eligibility(
     application_id: UUID, body: OverrideCreate, start_uow: StartUow, clock: AppClock
 ) -> ApplicationPublic:
     """The note is recorded with the application; the check's results stay as they were."""
-    try:
-        application = services.override_eligibility(application_id, body.note, start_uow, clock)
-    except services.ApplicationNotFound as error:
-        raise missing(application_id) from error
-    except InvalidTransition as error:
-        raise Problem(
-            409, f"Application {application_id} cannot be overridden: {error}."
-        ) from error
-    return ApplicationPublic.of(application)
+    return changed(
+        application_id,
+        "overridden",
+        lambda: services.override_eligibility(application_id, body.note, start_uow, clock),
+    )
 
 
 @router.get("/applications", summary="List applications")

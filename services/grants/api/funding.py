@@ -4,7 +4,6 @@ organisation accepts its agreement and reports on what the grant did."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,12 +17,12 @@ from grants.api.applications import (
     ApplicationPublic,
     Partner,
     ReviewsPublic,
-    missing,
+    changed,
     organization_of,
 )
 from grants.api.pools import AppClock, Kroner, OptionalText, StartUow
 from grants.domain import InvalidTransition
-from grants.domain.applications import Application, InvalidApplication, Outcome
+from grants.domain.applications import InvalidApplication, Outcome
 from grants.domain.funding import Budget, OverBudget
 from runtime.auth import Principal, Role, require
 from runtime.http import JSON_INTEGER, Day, InputModel, LongText, ShortText
@@ -203,20 +202,6 @@ def pool_budget(pool_id: UUID, start_uow: StartUow) -> BudgetPublic:
         raise Problem(404, f"There is no pool {pool_id}.") from error
 
 
-def _changed(
-    application_id: UUID, what: str, change: Callable[[], Application]
-) -> ApplicationPublic:
-    """Run a change of one application, answering its failures as problems."""
-    try:
-        return ApplicationPublic.of(change())
-    except services.ApplicationNotFound as error:
-        raise missing(application_id) from error
-    except InvalidApplication as error:
-        raise Problem(422, f"{error}.") from error
-    except InvalidTransition as error:
-        raise Problem(409, f"Application {application_id} cannot be {what}: {error}.") from error
-
-
 @router.post(
     "/applications/{application_id}/agreement",
     summary="Accept the grant's agreement",
@@ -227,7 +212,7 @@ def accept_agreement(
 ) -> ApplicationPublic:
     """The organisation accepts the terms of the money granted; it can be paid from now."""
     organization = organization_of(principal)
-    return _changed(
+    return changed(
         application_id,
         "accepted",
         lambda: services.accept_agreement(application_id, organization, start_uow, clock),
@@ -254,7 +239,7 @@ def record_payment(
     command = services.RecordTransfer(
         principal.subject, body.amount_dkk, body.paid_on, body.reference
     )
-    return _changed(
+    return changed(
         application_id,
         "paid",
         lambda: services.record_payment(application_id, command, start_uow, clock),
@@ -278,7 +263,7 @@ def submit_report(
     command = services.SubmitReport(
         body.participants, body.activities, body.spent_dkk, body.summary
     )
-    return _changed(
+    return changed(
         application_id,
         "reported on",
         lambda: services.submit_report(application_id, organization, command, start_uow, clock),
@@ -305,7 +290,7 @@ def record_repayment(
     command = services.RecordTransfer(
         principal.subject, body.amount_dkk, body.repaid_on, body.reference
     )
-    return _changed(
+    return changed(
         application_id,
         "repaid",
         lambda: services.record_repayment(application_id, command, start_uow, clock),
