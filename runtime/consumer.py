@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from contracts import IntegrationEvent
-from runtime.envelope import correlation_id_var, trace_id_from, trace_id_var
+from runtime.envelope import attributes_of, correlation_id_var, trace_id_from, trace_id_var
 from runtime.logs import describe_error, get_logger
 from runtime.storage import MAX_EVENT_ID_LENGTH, UnitOfWork
 
@@ -45,10 +45,12 @@ log = get_logger(component="consumer")
 
 @dataclass(frozen=True)
 class EventIdentity:
-    """What identifies a CloudEvent: its `id`, unique within its `source`."""
+    """What identifies a CloudEvent: its `id`, unique within its `source`; with the rest
+    of its attributes as they came."""
 
     source: str
     id: str
+    attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,15 @@ class MalformedMessage(Exception):
     """The message can never be processed as it is: no retry, straight to dead letters."""
 
 
+class Unavailable(Exception):
+    """Something a handler needs is not there yet: not the message's fault, retried until
+    it is, never dead-lettered."""
+
+
 def _is_transient(error: BaseException) -> bool:
-    """The database is down or busy: not the message's fault."""
-    return isinstance(error, OperationalError | PoolTimeout) or (
+    """The database is down or busy, or something else the handler needs is: not the
+    message's fault."""
+    return isinstance(error, OperationalError | PoolTimeout | Unavailable) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 
@@ -207,7 +215,7 @@ class EventConsumer:
             raise MalformedMessage(
                 f"data does not match {event_type}: {describe_error(error)}"
             ) from error
-        return EventIdentity(source, event_id), event, handler
+        return EventIdentity(source, event_id, attributes_of(record.headers)), event, handler
 
     async def _process_with_retries(
         self,
@@ -245,7 +253,9 @@ class EventConsumer:
             if uow.already_processed(identity.id, identity.source):
                 log.info("consumer.duplicate_skipped")
                 return
-            uow.record_processed(identity.id, event.event_type, identity.source)
+            uow.record_processed(
+                identity.id, event.event_type, identity.source, identity.attributes
+            )
             handler(event, uow)
             if not uow.committed:
                 # Without a commit the inbox row is rolled back and the event would be

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,56 @@ def trace_id_from(traceparent: str | None) -> str | None:
     if found is None or found.group(1) == "0" * 32:
         return None
     return found.group(1)
+
+
+CLOUDEVENT_ATTRIBUTES = (
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_subject",
+    "ce_time",
+    "ce_dataschema",
+    "ce_correlationid",
+)
+
+
+def attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """The CloudEvents attributes among a record's headers: what a forward repeats."""
+    return {name: headers[name] for name in CLOUDEVENT_ATTRIBUTES if name in headers}
+
+
+_FORWARDS = uuid.UUID("0b9f6c54-34a5-4a58-9a59-3c4f0d1c7e21")
+"""Namespace of the outbox ids of forwarded events (one per event and topic)."""
+
+
+def forwarded(
+    event: IntegrationEvent, topic: str, attributes: Mapping[str, str]
+) -> OutgoingMessage:
+    """`event`, consumed with `attributes`, on `topic` as the same CloudEvent: its id,
+    source, type, subject and time stay, so that a reader of `topic` deduplicates and
+    orders it as any reader of the original does. Its data is `event`: what this topic's
+    reader may see of it."""
+    subject = event.aggregate_id()
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_time": datetime.now(UTC).isoformat(),
+        "ce_correlationid": correlation_id_var.get() or subject,
+        **attributes,
+        "ce_type": event.event_type,
+        "ce_subject": subject,
+        "ce_dataschema": event.schema_uri(),
+        "content-type": CONTENT_TYPE,
+        "traceparent": new_traceparent(),
+    }
+    identity = f"{topic}\n{headers.get('ce_source', '')}\n{headers.get('ce_id', '')}"
+    return OutgoingMessage(
+        event_id=str(uuid.uuid5(_FORWARDS, identity)),
+        topic=topic,
+        key=subject,
+        headers=headers,
+        value=event.model_dump_json().encode(),
+    )
 
 
 def envelope(event: IntegrationEvent, source: str) -> OutgoingMessage:

@@ -34,9 +34,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from pydantic import SecretStr
 
+from contracts.partners import PARTNER_TOPIC_PREFIX, partner_topic
 from runtime.kafka_security import KafkaLogin
 
-PARTNER_TOPIC_PREFIX = "partner."
 PUBLISHER = "notifications"  # the service that writes the partners' topics
 PARTITIONS = 3
 RETENTION_MS = 7 * 24 * 3_600_000  # as infra/topics.toml's topics
@@ -56,10 +56,6 @@ def organization_id(text: str) -> UUID:
             f"An organisation id is a UUID, e.g. 3d28baae-98ff-5f66-b3e2-6a7196f72cd7 "
             f"(got {text!r}); nothing was changed."
         ) from None
-
-
-def partner_topic(organization: UUID) -> str:
-    return f"{PARTNER_TOPIC_PREFIX}{organization}.v1"
 
 
 def partner_username(organization: UUID) -> str:

@@ -22,6 +22,10 @@ Whose fault a failed publish is decides what follows:
 - unclear (a timeout, a partition without leader, anything else while the broker answers):
   nothing is counted; the aggregate is tried again with back-off, its error kept in
   `last_error`.
+- the topic's, on a topic the service was given to write for a while (a partner's, see
+  `discardable`): once the topic is gone or no longer the service's to write, every row
+  still waiting for it is discarded (marked published, `last_error` saying why), as a
+  webhook whose endpoint was removed is not sent.
 
 Until a row is published, the later rows of its aggregate wait: after a failure, and for
 as long as the row is set aside.
@@ -58,6 +62,12 @@ Probe = Callable[[], Awaitable[bool]]
 Aggregate = tuple[str, str]
 """(topic, key): one aggregate's events, whose order must hold."""
 
+GONE_FAULTS: tuple[type[Exception], ...] = (
+    UnknownTopicOrPartitionError,
+    TopicAuthorizationFailedError,
+)
+"""Errors that say the topic is not there to write, or not for this service."""
+
 ROW_FAULTS: tuple[type[Exception], ...] = (
     MessageSizeTooLargeError,  # over the producer's max_request_size or the topic's limit
     RecordListTooLargeError,
@@ -76,6 +86,7 @@ class Blame(enum.Enum):
     ROW = "row"
     OUTAGE = "outage"
     UNCLEAR = "unclear"
+    GONE = "gone"
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,10 @@ class OutboxRelay:
         first_backoff_seconds: float = 0.1,
         max_backoff_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        discardable: Callable[[str], bool] = lambda _topic: False,
     ) -> None:
+        """`discardable(topic)`: whether the rows of `topic` are dropped once it cannot be
+        written (see the module's docstring) rather than set aside for an operator."""
         self._session_factory = session_factory
         self._publish = publish
         self._broker_reachable = broker_reachable
@@ -143,6 +157,7 @@ class OutboxRelay:
         self._first_backoff = first_backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._clock = clock
+        self._discardable = discardable
         self._lanes: dict[Aggregate, asyncio.Task[LaneOutcome]] = {}
         self._held: dict[Aggregate, Backoff] = {}  # aggregates that failed, until retry
         self._outage = self._backoff()
@@ -224,6 +239,12 @@ class OutboxRelay:
             except Exception as error:
                 outcome.failed, outcome.error = row, describe(error)
                 outcome.blame = await self._blame(error)
+                if (
+                    outcome.blame is Blame.ROW
+                    and isinstance(error, GONE_FAULTS)
+                    and self._discardable(row.message.topic)
+                ):
+                    outcome.blame = Blame.GONE
                 return outcome
             outcome.published.append(row.seq)
         return outcome
@@ -252,6 +273,14 @@ class OutboxRelay:
                 self._outage = self._backoff()  # the broker acknowledged: it is back
             if row is None:
                 self._held.pop(aggregate, None)
+            elif outcome.blame is Blame.GONE:
+                self._held.pop(aggregate, None)
+                log.warning(
+                    "outbox.discarded",
+                    topic=row.message.topic,
+                    error=outcome.error,
+                    detail="the topic cannot be written any more: what waited for it is dropped",
+                )
             elif row.seq in set_aside:
                 self._held.pop(aggregate, None)
                 log.error(
@@ -329,6 +358,13 @@ class OutboxRelay:
             for outcome in outcomes:
                 row = outcome.failed
                 if row is None or outcome.blame is Blame.OUTAGE:
+                    continue
+                if outcome.blame is Blame.GONE:
+                    session.execute(
+                        update(outbox)
+                        .where(outbox.c.topic == row.message.topic, outbox.c.published_at.is_(None))
+                        .values(published_at=now, last_error=f"discarded: {outcome.error}"[:2000])
+                    )
                     continue
                 values: dict[str, object] = {"last_error": outcome.error[:2000]}
                 if outcome.blame is Blame.ROW:

@@ -100,7 +100,10 @@ class ServiceRuntime:
         *,
         migrations_dir: Path,
         publishes: Iterable[type[IntegrationEvent]],
+        discardable: Callable[[str], bool] = lambda _topic: False,
     ) -> None:
+        """`discardable`: topics whose waiting events the relay drops once it may no longer
+        write them (see `runtime.relay`)."""
         configure_logging(settings.service_name, settings.log_level)
         self.settings = settings
         self.name = settings.service_name
@@ -131,6 +134,7 @@ class ServiceRuntime:
             self.publish,
             broker_reachable=self.kafka_reachable,
             max_attempts=settings.outbox_max_attempts,
+            discardable=discardable,
         )
         self.consumers: list[EventConsumer] = []
         self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = [self._housekeeping]

@@ -8,8 +8,8 @@ one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -40,7 +40,7 @@ from sqlmodel import Session
 
 from contracts import IntegrationEvent
 from runtime.clock import utcnow as utcnow  # re-exported for older imports
-from runtime.envelope import envelope
+from runtime.envelope import OutgoingMessage, envelope, forwarded
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -183,6 +183,8 @@ class ConsumedEvent:
     id: str
     type: str
     source: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """Its CloudEvents attributes as they came (`ce_` headers): what a forward repeats."""
 
 
 class UnitOfWork:
@@ -229,7 +231,17 @@ class UnitOfWork:
     def publish(self, event: IntegrationEvent) -> None:
         """Queue `event` for Kafka; it is written to the outbox by `commit`, in this
         transaction. (The envelope is made now, with this moment's correlation and trace.)"""
-        message = envelope(event, self._source)
+        self._queue(envelope(event, self._source))
+
+    def forward(self, event: IntegrationEvent, topic: str) -> None:
+        """Queue the event being consumed for `topic`, as the CloudEvent it came in (its
+        id, source, type and time), with `event` as its data: the original, or a copy
+        showing only what that topic's readers may see."""
+        if self.consumed is None:
+            raise RuntimeError("only an event being consumed can be forwarded")
+        self._queue(forwarded(event, topic, self.consumed.attributes))
+
+    def _queue(self, message: OutgoingMessage) -> None:
         self._outgoing.append(
             {
                 "event_id": message.event_id,
@@ -250,9 +262,16 @@ class UnitOfWork:
             is not None
         )
 
-    def record_processed(self, event_id: str, event_type: str, source: str) -> None:
-        """Remember a consumed event in this transaction, so a redelivery changes nothing."""
-        self.consumed = ConsumedEvent(event_id, event_type, source)
+    def record_processed(
+        self,
+        event_id: str,
+        event_type: str,
+        source: str,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remember a consumed event in this transaction, so a redelivery changes nothing;
+        `attributes`: its CloudEvents headers, for `forward`."""
+        self.consumed = ConsumedEvent(event_id, event_type, source, dict(attributes or {}))
         self.session.execute(
             insert(inbox).values(
                 event_key=inbox_key(source, event_id),

@@ -8,7 +8,7 @@ names in `_tables` what holds their rows.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -32,12 +32,15 @@ class FakeUnitOfWork:
         self.committed = False
         self.commits = 0
         self.committed_events: list[IntegrationEvent] = []
+        self.forwarded: list[tuple[str, IntegrationEvent]] = []
+        """(topic, event) of each consumed event forwarded, as committed, in order."""
         self.consumed: ConsumedEvent | None = None
         self.inbox: set[tuple[str, str]] = set()
         """(source, event id) of every event a consumer processed."""
         self.keys: dict[tuple[str, str], tuple[str, str]] = {}
         """(principal, Idempotency-Key) -> (fingerprint, id of what it created)."""
         self._pending: list[IntegrationEvent] = []
+        self._pending_forwards: list[tuple[str, IntegrationEvent]] = []
         self._saved: _State | None = None
         """What a rollback goes back to; None while no transaction is open."""
 
@@ -56,6 +59,7 @@ class FakeUnitOfWork:
 
     def __exit__(self, *exc_info: object) -> None:
         self._pending.clear()
+        self._pending_forwards.clear()
         if self._saved is not None:
             self._put(self._saved)
         self._saved = None
@@ -66,8 +70,19 @@ class FakeUnitOfWork:
     def already_processed(self, event_id: str, source: str) -> bool:
         return (source, event_id) in self.inbox
 
-    def record_processed(self, event_id: str, event_type: str, source: str) -> None:
-        self.consumed = ConsumedEvent(event_id, event_type, source)
+    def forward(self, event: IntegrationEvent, topic: str) -> None:
+        if self.consumed is None:
+            raise RuntimeError("only an event being consumed can be forwarded")
+        self._pending_forwards.append((topic, event))
+
+    def record_processed(
+        self,
+        event_id: str,
+        event_type: str,
+        source: str,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.consumed = ConsumedEvent(event_id, event_type, source, dict(attributes or {}))
         self.inbox.add((source, event_id))
 
     def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
@@ -82,7 +97,9 @@ class FakeUnitOfWork:
         self.committed = True
         self.commits += 1
         self.committed_events += self._pending
+        self.forwarded += self._pending_forwards
         self._pending.clear()
+        self._pending_forwards.clear()
         self._saved = self._state()
 
     def committed_elsewhere(self, write: Callable[[], object]) -> None:

@@ -24,8 +24,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from contracts.partners import partner_topic
 from runtime import cli
-from runtime.partner_access import partner_topic, partner_username
+from runtime.partner_access import partner_username
 from tests.conftest import ROOT, TEST_BROKER_SECRETS
 from tests.kit import kafka_login
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from contracts.partners import partner_of
 from notifications import api, consumers, events, sending, services
 from notifications.channels.email import SmtpEmailSender, SmtpSettings
 from notifications.channels.sms import SmsSettings, sms_gateway
@@ -17,6 +19,7 @@ from notifications.sealing import SecretBox
 from notifications.store import NotificationsUnitOfWork
 from runtime.clock import Clock, running_fast, utcnow
 from runtime.logs import get_logger
+from runtime.partner_feeds import BrokerTopics, PartnerFeeds
 from runtime.service import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,7 +27,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(component="notifications")
 
 
-def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock = utcnow,
+    partner_feeds: PartnerFeeds | None = None,
+) -> FastAPI:
+    """`partner_feeds`: which partners read Kafka; by default, asked of the broker."""
     settings = settings or Settings()  # read from the environment
     if settings.clock_speed != 1:
         get_logger(component="clock").warning(
@@ -34,8 +42,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             "that many times sooner; for demonstrations and tests only",
         )
         clock = running_fast(settings.clock_speed, clock)
-    service = ServiceRuntime(settings, migrations_dir=MIGRATIONS, publishes=events.PUBLISHES)
-    start_uow = service.uow_factory(NotificationsUnitOfWork)
+    service = ServiceRuntime(
+        settings,
+        migrations_dir=MIGRATIONS,
+        publishes=events.PUBLISHES,
+        # A partner's topic that is gone, or no longer ours to write, gets nothing more.
+        discardable=lambda topic: partner_of(topic) is not None,
+    )
+    feeds = partner_feeds or _partner_feeds_of_the_broker(service, settings)
+    start_uow = service.uow_factory(partial(NotificationsUnitOfWork, partner_feeds=feeds))
     service.consume(consumers.handlers(settings.language, clock), start_uow)
     box = SecretBox.parse(settings.webhook_secret_keys.get_secret_value())
 
@@ -75,6 +90,26 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     app.state.webhook_secret_overlap_hours = settings.webhook_secret_overlap_hours
     app.state.language = settings.language
     return app
+
+
+def _partner_feeds_of_the_broker(service: ServiceRuntime, settings: Settings) -> PartnerFeeds:
+    """The partners reading Kafka as the broker lists their topics, kept up to date for the
+    life of the process."""
+    topics = BrokerTopics(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_login(),
+        client_id=f"brobygger-{settings.service_name}-partner-feeds",
+    )
+    feeds = PartnerFeeds(topics, refresh_seconds=settings.partner_feeds_refresh_seconds)
+
+    async def keep_partner_feeds() -> None:
+        try:
+            await feeds.run()
+        finally:
+            await topics.close()
+
+    service.run_in_background(keep_partner_feeds)
+    return feeds
 
 
 def _senders(settings: Settings, box: SecretBox) -> Senders:

@@ -86,6 +86,13 @@ class Settings(ServiceSettings):
         description="A webhook endpoint failing this long, with no success in between, is "
         "disabled until its owner enables it again.",
     )
+    partner_feeds_refresh_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the broker is asked which partners read their events on a "
+        "topic of their own (`brobygger partners kafka-access`): a partner given access gets "
+        "its events on Kafka at most this long after.",
+    )
 
     @field_validator("webhook_secret_keys")
     @classmethod

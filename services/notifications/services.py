@@ -28,6 +28,7 @@ from contracts import (
     ReportOverdue,
     VolunteerNamed,
 )
+from contracts.partners import PARTNER_EVENTS, partner_topic
 from contracts.referrals import CareSystemEvent, ReferralEvent
 from notifications import events, rendering
 from notifications.domain import (
@@ -66,6 +67,12 @@ from runtime.storage import ConsumedEvent, utcnow
 log = get_logger(component="notifications")
 
 
+class PartnerFeeds(Protocol):
+    def organizations(self) -> frozenset[UUID]:
+        """The partner organisations that read their events on a Kafka topic of their own."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def messages(self) -> MessageRepository: ...
@@ -80,11 +87,19 @@ class UnitOfWork(Protocol):
     def recipients(self) -> RecipientRepository: ...
 
     @property
+    def partner_feeds(self) -> PartnerFeeds: ...
+
+    @property
     def consumed(self) -> ConsumedEvent | None:
         """The event being consumed in this transaction, if any."""
         ...
 
     def publish(self, event: IntegrationEvent) -> None: ...
+
+    def forward(self, event: IntegrationEvent, topic: str) -> None:
+        """The event being consumed, with `event` as its data, to `topic` (see
+        `runtime.storage.UnitOfWork.forward`)."""
+        ...
 
     def commit(self) -> None: ...
 
@@ -310,7 +325,8 @@ def announce_pool(
     event: PoolOpened, uow: UnitOfWork, language: Language, clock: Clock = utcnow
 ) -> None:
     """A grant pool opened: a broadcast in every partner's inbox, a webhook to each partner
-    endpoint that wants it, and every coordinator as they chose."""
+    endpoint that wants it, the event on every partner's topic, and every coordinator as
+    they chose."""
     source = _consumed(uow)
     now = clock()
     fields = {
@@ -324,6 +340,8 @@ def announce_pool(
     for endpoint in uow.webhooks.partners_enabled():
         if endpoint.wants(source.type):
             _queue_webhook(uow, endpoint, source, event, now)
+    for organization_id in sorted(uow.partner_feeds.organizations()):
+        uow.forward(event, partner_topic(organization_id))
     for coordinator in uow.recipients.coordinators(None):
         _tell_person(uow, coordinator, source, "pool_opened", fields, now)
     uow.commit()
@@ -382,12 +400,13 @@ def _tell_organization(
     now: datetime,
 ) -> None:
     """The organisation gets the message about the event's referral in its inbox, its
-    coordinators as each chose, and the event by webhook at each endpoint that wants it."""
+    coordinators as each chose, and the event by webhook at each endpoint that wants it
+    and on its topic."""
     source = _consumed(uow)
     _tell_organization_people(
         uow, organization_id, source, kind, fields, language, now, event.referral_id
     )
-    _queue_organization_webhooks(uow, organization_id, source, event, now, event.referral_id)
+    _send_event_to_organization(uow, organization_id, source, event, now, event.referral_id)
 
 
 def _write_to_applicant(
@@ -399,14 +418,15 @@ def _write_to_applicant(
 ) -> None:
     """A letter about a grant application to the organisation that applied: in its inbox in
     the language the application was written in (not the service's), to its coordinators
-    each in their own, and the event by webhook at each of its endpoints that wants it."""
+    each in their own, and the event by webhook at each of its endpoints that wants it and
+    on its topic."""
     source = _consumed(uow)
     language = Language(event.language)
     _tell_organization_people(uow, event.organization_id, source, kind, fields, language, now)
-    _queue_organization_webhooks(uow, event.organization_id, source, event, now)
+    _send_event_to_organization(uow, event.organization_id, source, event, now)
 
 
-def _queue_organization_webhooks(
+def _send_event_to_organization(
     uow: UnitOfWork,
     organization_id: UUID,
     source: SourceEvent,
@@ -414,9 +434,13 @@ def _queue_organization_webhooks(
     now: datetime,
     referral_id: UUID | None = None,
 ) -> None:
+    """The event, as the organisation may see it, to each of its webhook endpoints that
+    wants it and, when it reads Kafka, on its own topic: the same data both ways."""
     for endpoint in uow.webhooks.of_organization(organization_id):
         if endpoint.wants(source.type):
             _queue_webhook(uow, endpoint, source, event, now, referral_id)
+    if organization_id in uow.partner_feeds.organizations():
+        uow.forward(event, partner_topic(organization_id))
 
 
 def _tell_organization_people(
@@ -619,14 +643,8 @@ def mark_read(
 MAX_WEBHOOKS = 10
 """Endpoints per owner."""
 
-PARTNER_EVENT_TYPES = frozenset(
-    event.event_type
-    for event in events.CONSUMES
-    # The operators' only, the care systems', and a volunteer's (an e-mail, never a webhook).
-    if event not in (ReferralEscalated, FollowUpEscalated, VolunteerNamed)
-    and not issubclass(event, CareSystemEvent)
-)
-"""What a partner's endpoint can be sent: the events notifications forwards to partners."""
+PARTNER_EVENT_TYPES = frozenset(event.event_type for event in PARTNER_EVENTS)
+"""What a partner's endpoint can be sent: what its topic carries."""
 
 
 def _care_system_events(base: type[CareSystemEvent]) -> frozenset[str]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, datetime, time
 from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import JSON, Column, Index, Text, delete, func, update
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import registry, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -33,6 +33,7 @@ from notifications.recipients import (
     Via,
 )
 from notifications.webhooks import WebhookEndpoint
+from runtime.partner_feeds import PartnerFeeds
 from runtime.storage import UnitOfWork, UTCDateTime
 
 
@@ -796,6 +797,18 @@ class NotificationsUnitOfWork(UnitOfWork):
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
     recipients: RecipientRepository
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        source: str,
+        on_commit: Callable[[], None] = lambda: None,
+        *,
+        partner_feeds: PartnerFeeds | None = None,
+    ) -> None:
+        super().__init__(session_factory, source, on_commit)
+        self.partner_feeds = partner_feeds or PartnerFeeds.none()
+        """Which partners read their events on Kafka: from the broker, not this database."""
 
     def _open(self) -> None:
         self.recipients = SqlRecipientRepository(self.session)

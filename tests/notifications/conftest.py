@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from notifications.app import MIGRATIONS, create_app
 from notifications.config import Settings
 from runtime.migrations import upgrade
+from runtime.partner_feeds import PartnerFeeds
 from tests.notifications.mail import smtp_server as smtp_server
 from tests.notifications.support import StartUow, units_of_work
 
@@ -37,7 +38,10 @@ def start(
     with ExitStack() as stack:
 
         def make(**settings: Any) -> TestClient:
-            app = create_app(Settings(database_url=database_url, **settings))
+            app = create_app(
+                Settings(database_url=database_url, **settings),
+                partner_feeds=PartnerFeeds.none(),  # no broker to ask
+            )
             return stack.enter_context(TestClient(app))
 
         yield make

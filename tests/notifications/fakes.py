@@ -230,6 +230,16 @@ class FakeRecipientRepository:
         )
 
 
+class FakePartnerFeeds:
+    """The partners reading their events on Kafka: whichever the test names."""
+
+    def __init__(self) -> None:
+        self.reading: set[UUID] = set()
+
+    def organizations(self) -> frozenset[UUID]:
+        return frozenset(self.reading)
+
+
 class FakeUnitOfWork(fakes.FakeUnitOfWork):
     """The notifications tables in memory, with the shared unit of work's transactions.
 
@@ -242,6 +252,7 @@ class FakeUnitOfWork(fakes.FakeUnitOfWork):
         self.webhooks = FakeWebhookRepository()
         self.deliveries = FakeDeliveryRepository()
         self.recipients = FakeRecipientRepository()
+        self.partner_feeds = FakePartnerFeeds()
 
     def _tables(self) -> list[object]:
         return [self.messages, self.webhooks, self.deliveries, self.recipients]

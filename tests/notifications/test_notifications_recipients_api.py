@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from notifications.app import create_app
 from notifications.config import Settings
 from runtime.auth import Role
+from runtime.partner_feeds import PartnerFeeds
 from tests.kit import auth_header
 from tests.notifications.support import ORG, OTHER_ORG
 
@@ -29,7 +30,7 @@ LISE = {"name": "Lise Holm", "email": "lise@example.org", "phone": "12 34 56 78"
 @pytest.fixture
 def client(offline_service_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/notifications.db")
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings, partner_feeds=PartnerFeeds.none())) as test_client:
         yield test_client
 
 

@@ -5,11 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from contracts import NoMatchFound, ReferralSubmitted
+from runtime.consumer import Unavailable
 from runtime.logs import configure_logging
-from runtime.storage import UnitOfWork
+from runtime.storage import UnitOfWork, outbox
 from tests.conftest import log_events
 from tests.kit import record_of
 from tests.runtime.plumbing import (
@@ -200,3 +202,51 @@ async def test_a_handler_error_that_quotes_input_is_dead_lettered_and_logged_wit
         "consumer.gave_up",
     ]
     assert CPR not in caplog.text
+
+
+async def test_a_handler_waiting_for_something_unavailable_is_retried_not_dead_lettered(
+    store: PlumbingStore,
+) -> None:
+    dead = DeadLetters()
+    unavailable = 3  # more than max_attempts: a message's fault would be dead-lettered by now
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        nonlocal unavailable
+        if unavailable:
+            unavailable -= 1
+            raise Unavailable("the broker has not listed the partners' topics yet")
+        answer_with_no_match(event, uow)
+
+    await consumer_on(store, dead, handler).handle(record_of(submitted()))
+    assert store.counts() == (1, 1)
+    assert dead.sent == []
+
+
+async def test_a_forwarded_event_leaves_as_the_cloudevent_it_came_in_on_the_topic_named(
+    store: PlumbingStore,
+) -> None:
+    event = submitted(interests=["walking"])
+    record = record_of(event)
+    shown = event.model_copy(update={"interests": []})
+
+    def forward_a_copy(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        uow.forward(shown, "partner.a.v1")
+        uow.forward(shown, "partner.b.v1")
+        uow.commit()
+
+    await consumer_on(store, DeadLetters(), forward_a_copy).handle(record)
+
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(select(outbox).order_by(outbox.c.seq)))
+    assert [row.topic for row in rows] == ["partner.a.v1", "partner.b.v1"]
+    assert len({row.event_id for row in rows}) == 2, "an outbox row of its own on each topic"
+    for row in rows:
+        kept = {name: row.headers[name] for name in record.headers if name.startswith("ce_")}
+        assert kept == {name: v for name, v in record.headers.items() if name.startswith("ce_")}
+        assert row.key == str(event.referral_id)
+        assert json.loads(row.value) == shown.model_dump(mode="json")
+
+
+def test_only_an_event_being_consumed_can_be_forwarded(store: PlumbingStore) -> None:
+    with store.start_uow() as uow, pytest.raises(RuntimeError, match="being consumed"):
+        uow.forward(submitted(), "partner.a.v1")

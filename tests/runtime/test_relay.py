@@ -11,6 +11,7 @@ import pytest
 from aiokafka.errors import (
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
 from sqlalchemy import Engine, select
@@ -21,7 +22,7 @@ from runtime.relay import OutboxRelay, retry_set_aside
 from runtime.storage import outbox
 from tests.conftest import log_events
 from tests.kit import eventually
-from tests.runtime.plumbing import PlumbingStore, plumbing_store_on, submitted
+from tests.runtime.plumbing import PlumbingStore, plumbing_store_on, submitted, travelling_on
 
 MAX_ATTEMPTS = 3
 
@@ -264,3 +265,89 @@ async def test_a_row_that_is_slow_to_fail_holds_up_only_its_own_aggregate(
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert [row.published_at is not None for row in by_key(store)[str(free)]] == [True, True]
+
+
+PARTNER_A, PARTNER_B = "partner.a.v1", "partner.b.v1"
+
+
+@pytest.fixture
+def partner_relay(store: PlumbingStore, broker: FakeBroker, clock: Clock) -> OutboxRelay:
+    """A relay whose partners' topics may be dropped, as notifications' is."""
+    return OutboxRelay(
+        store.session_factory,
+        broker.publish,
+        broker_reachable=broker.answers,
+        max_attempts=MAX_ATTEMPTS,
+        clock=clock,
+        discardable=lambda topic: topic.startswith("partner."),
+    )
+
+
+@pytest.mark.parametrize(
+    "gone", [TopicAuthorizationFailedError(), UnknownTopicOrPartitionError()], ids=type
+)
+async def test_what_waits_for_a_discardable_topic_that_is_gone_is_dropped_and_the_rest_goes_on(
+    store: PlumbingStore,
+    broker: FakeBroker,
+    partner_relay: OutboxRelay,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    gone: Exception,
+) -> None:
+    configure_logging("relay-test")
+    caplog.set_level("INFO")
+    revoked, kept, internal = uuid4(), uuid4(), uuid4()
+    on_a, on_b = travelling_on(PARTNER_A), travelling_on(PARTNER_B)
+    store.commit_events(
+        submitted(revoked, contract=on_a),
+        submitted(revoked, contract=on_a),
+        submitted(kept, contract=on_b),
+        submitted(internal),
+    )
+    broker.failing[str(revoked)] = gone
+
+    await partner_relay.publish_pending()
+    clock.pass_backoff()
+    await partner_relay.publish_pending()
+
+    assert broker.tries.count(str(revoked)) == 1, "what waited behind it is not tried"
+    assert sorted(broker.keys()) == sorted(aggregates(kept, internal))
+    for row in by_key(store)[str(revoked)]:
+        assert row.published_at is not None
+        assert (row.attempts, row.failed_at) == (0, None)
+        assert row.last_error.startswith("discarded: ")
+        assert type(gone).__name__ in row.last_error
+    [dropped] = [line for line in log_events(caplog) if line["event"] == "outbox.discarded"]
+    assert (dropped["level"], dropped["topic"]) == ("warning", PARTNER_A)
+
+
+async def test_a_discardable_topic_is_not_dropped_while_the_broker_is_down(
+    store: PlumbingStore, broker: FakeBroker, partner_relay: OutboxRelay, clock: Clock
+) -> None:
+    waiting = uuid4()
+    store.commit_events(submitted(waiting, contract=travelling_on(PARTNER_A)))
+    broker.failing[str(waiting)] = UnknownTopicOrPartitionError()
+    broker.reachable = False
+    await partner_relay.publish_pending()
+    [row] = rows(store)
+    assert row.published_at is None
+
+    del broker.failing[str(waiting)]
+    broker.reachable = True
+    clock.pass_backoff()
+    await partner_relay.publish_pending()
+    assert broker.keys() == [str(waiting)]
+
+
+async def test_a_topic_not_named_discardable_is_set_aside_when_it_cannot_be_written(
+    store: PlumbingStore, broker: FakeBroker, partner_relay: OutboxRelay, clock: Clock
+) -> None:
+    stuck = uuid4()
+    store.commit_events(submitted(stuck))
+    broker.failing[str(stuck)] = TopicAuthorizationFailedError()
+    for _ in range(MAX_ATTEMPTS):
+        await partner_relay.publish_pending()
+        clock.pass_backoff()
+    [row] = rows(store)
+    assert (row.published_at, row.attempts) == (None, MAX_ATTEMPTS)
+    assert row.failed_at is not None
