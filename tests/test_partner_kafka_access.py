@@ -27,6 +27,7 @@ from confluent_kafka.admin import (
 from contracts.partners import partner_topic
 from runtime import cli
 from runtime.partner_access import partner_username
+from runtime.partner_feeds import BrokerTopics, PartnerFeeds
 from tests.conftest import ROOT, TEST_BROKER_SECRETS
 from tests.kit import kafka_login
 
@@ -353,3 +354,23 @@ def acls_of(kafka: str, user: str) -> set[tuple[str, str, str, str]]:
     found = client.describe_acls(everything).result(timeout=30)
     assert all(b.permission_type == AclPermissionType.ALLOW and b.host == "*" for b in found)
     return {(b.restype.name, b.name, b.resource_pattern_type.name, b.operation.name) for b in found}
+
+
+async def test_notifications_sees_a_partners_topic_once_given_access_and_no_more_after_revoking(
+    kafka: str, kafka_access: Callable[..., Printed]
+) -> None:
+    organization, never_given = uuid4(), uuid4()
+    topics = BrokerTopics(kafka, kafka_login("notifications"), "test-feeds")
+    feeds = PartnerFeeds(topics)
+    kafka_access(organization)
+    kafka_access(never_given)
+    kafka_access(never_given, "--revoke")  # its topic stays, no longer notifications' to write
+    try:
+        await feeds.refresh()
+        assert organization in feeds.organizations()
+        assert never_given not in feeds.organizations()
+        kafka_access(organization, "--revoke")
+        await feeds.refresh()
+        assert organization not in feeds.organizations()
+    finally:
+        await topics.close()

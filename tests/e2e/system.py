@@ -88,6 +88,8 @@ class System:
             "GRANTS_SEED_DEMO": "true",
             "NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
             "NOTIFICATIONS_DISPATCHER_POLL_SECONDS": "0.2",
+            # A partner given Kafka access is written to within half a second.
+            "NOTIFICATIONS_PARTNER_FEEDS_REFRESH_SECONDS": "0.5",
             "BROBYGGER_CONSUMER_BACKOFF_SECONDS": "0.05",
             **env,
         }

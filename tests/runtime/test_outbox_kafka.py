@@ -21,8 +21,10 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import Engine, select
 
 from contracts import ReferralSubmitted
+from contracts.partners import partner_of, partner_topic
 from runtime.cli import main
 from runtime.envelope import OutgoingMessage
+from runtime.partner_access import PartnerAccess
 from runtime.relay import OutboxRelay
 from runtime.storage import outbox
 from tests.conftest import TEST_KAFKA_PORT, control_test_broker, script_broker
@@ -60,12 +62,12 @@ async def create_topics(kafka: str, *topics: str, limit: str | None = None) -> N
 class Publisher:
     """The relay's side of Kafka, as a service has it: FastStream's producer and probe."""
 
-    def __init__(self, kafka: str) -> None:
+    def __init__(self, kafka: str, principal: str = "admin") -> None:
         self.broker = KafkaBroker(
             kafka,
             enable_idempotence=True,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
-            security=kafka_login().faststream_security(),
+            security=kafka_login(principal).faststream_security(),
         )
         self.failures: dict[str, list[str]] = {}  # key -> error classes, in order
 
@@ -86,9 +88,15 @@ class Publisher:
 
 
 @asynccontextmanager
-async def relaying(store: PlumbingStore, kafka: str) -> AsyncIterator[Publisher]:
-    """A relay publishing `store`'s outbox to `kafka` for the length of the block."""
-    publisher = Publisher(kafka)
+async def relaying(
+    store: PlumbingStore,
+    kafka: str,
+    principal: str = "admin",
+    discardable: Callable[[str], bool] = lambda _topic: False,
+) -> AsyncIterator[Publisher]:
+    """A relay publishing `store`'s outbox to `kafka` as `principal` for the length of the
+    block."""
+    publisher = Publisher(kafka, principal)
     await publisher.broker.start()
     relay = OutboxRelay(
         store.session_factory,
@@ -98,6 +106,7 @@ async def relaying(store: PlumbingStore, kafka: str) -> AsyncIterator[Publisher]
         poll_seconds=0.05,
         first_backoff_seconds=0.05,
         max_backoff_seconds=0.5,
+        discardable=discardable,
     )
     running = asyncio.create_task(relay.run())
     try:
@@ -241,3 +250,29 @@ async def test_a_broker_outage_charges_no_row_and_all_goes_out_once_it_is_back(
     for event in during:
         row = row_of(store, event)
         assert (row.attempts, row.failed_at, row.last_error) == (0, None, None)
+
+
+async def test_what_waits_for_a_partners_topic_no_longer_ours_is_dropped_and_the_rest_goes_out(
+    kafka: str, store: PlumbingStore
+) -> None:
+    organization = uuid.uuid4()
+    access = PartnerAccess(kafka, kafka_login())
+    access.grant(organization)
+    for_partner = travelling_on(partner_topic(organization))
+    own = travelling_on("notifications.delivery.v2")  # notifications may write it
+    while_granted = submitted(contract=for_partner)
+    store.commit_events(while_granted)
+    async with relaying(store, kafka, "notifications", lambda t: partner_of(t) is not None):
+        await eventually(lambda: published(store, while_granted))
+        access.revoke(organization)
+        after_revoking, others = submitted(contract=for_partner), submitted(contract=own)
+        store.commit_events(after_revoking, others)
+        await eventually(lambda: published(store, after_revoking, others))
+
+    dropped = row_of(store, after_revoking)
+    assert dropped.last_error.startswith("discarded: ")
+    assert "TopicAuthorizationFailed" in dropped.last_error
+    assert (dropped.attempts, dropped.failed_at) == (0, None)
+    assert await event_ids_on(kafka, partner_topic(organization), 1) == [
+        row_of(store, while_granted).event_id
+    ]
