@@ -38,20 +38,13 @@ def _channel_name(topic: str) -> str:
     return topic.replace(".", "_")
 
 
-def asyncapi_document(
-    service: str,
-    *,
-    publishes: Iterable[type[IntegrationEvent]],
-    consumes: Iterable[type[IntegrationEvent]],
-    version: str = "1.0.0",
-    kafka_url: str = "127.0.0.1:9092",
-) -> dict[str, Any]:
-    published = list(publishes)
-    consumed = list(consumes)
-    channels: dict[str, Any] = {}
+def _components(
+    events: Iterable[type[IntegrationEvent]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The messages and payload schemas of `events`, for `components`."""
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
-    for event in [*published, *consumed]:
+    for event in events:
         name = _message_name(event)
         schema = event.model_json_schema(ref_template="#/components/schemas/{model}")
         for def_name, definition in schema.pop("$defs", {}).items():
@@ -71,6 +64,23 @@ def asyncapi_document(
                 }
             },
         }
+    return messages, schemas
+
+
+def asyncapi_document(
+    service: str,
+    *,
+    publishes: Iterable[type[IntegrationEvent]],
+    consumes: Iterable[type[IntegrationEvent]],
+    version: str = "1.0.0",
+    kafka_url: str = "127.0.0.1:9092",
+) -> dict[str, Any]:
+    published = list(publishes)
+    consumed = list(consumes)
+    channels: dict[str, Any] = {}
+    messages, schemas = _components([*published, *consumed])
+    for event in [*published, *consumed]:
+        name = _message_name(event)
         channel = channels.setdefault(
             _channel_name(event.topic),
             {"address": event.topic, "messages": {}},
@@ -112,5 +122,75 @@ def asyncapi_document(
         "components": {
             "messages": dict(sorted(messages.items())),
             "schemas": dict(sorted(schemas.items())),
+        },
+    }
+
+
+def partner_topic_document(
+    events: Iterable[type[IntegrationEvent]],
+    *,
+    version: str = "1.0.0",
+    kafka_url: str = "127.0.0.1:9092",
+) -> dict[str, Any]:
+    """The AsyncAPI document a partner organisation reads its own topic by: what it
+    receives on `partner.{organizationId}.v1`, and how it logs in."""
+    partner_events = list(events)
+    messages, schemas = _components(partner_events)
+    refs = {name: {"$ref": f"#/components/messages/{name}"} for name in sorted(messages)}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Brobygger: a partner organisation's own topic",
+            "version": version,
+            "description": (
+                "The events meant for one partner organisation, exactly as its webhook "
+                "carries them and never with a citizen's personal data: new offers, "
+                "withdrawn and expired offers, follow-ups due and overdue, deletion notices, "
+                "grant pools opening, grant decisions and overdue grant reports. Each is the "
+                "CloudEvents 1.0 event its source published, in Kafka binary mode, with the "
+                "same `ce_id` and `ce_source` (deduplicate by them) and keyed by its "
+                "aggregate id, whose events arrive in order. A partner reads only its own "
+                "topic, logged in as `partner-<organisation-id>` with the password "
+                "`brobygger partners kafka-access` printed, in consumer groups whose names "
+                "start with `partner-<organisation-id>`."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": kafka_url,
+                "protocol": "kafka",
+                "description": "The local broker (SASL_PLAINTEXT); in production SASL_SSL.",
+                "security": [{"$ref": "#/components/securitySchemes/partnerLogin"}],
+            }
+        },
+        "channels": {
+            "partner": {
+                "address": "partner.{organizationId}.v1",
+                "title": "A partner organisation's own topic",
+                "parameters": {
+                    "organizationId": {"description": "The organisation's id (a UUID)."}
+                },
+                "messages": refs,
+            }
+        },
+        "operations": {
+            "receive_partner": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/partner"},
+                "messages": [
+                    {"$ref": f"#/channels/partner/messages/{name}"} for name in sorted(messages)
+                ],
+            }
+        },
+        "components": {
+            "messages": dict(sorted(messages.items())),
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                "partnerLogin": {
+                    "type": "scramSha512",
+                    "description": "SASL/SCRAM-SHA-512 as `partner-<organisation-id>`.",
+                }
+            },
         },
     }

@@ -11,8 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts import MatchesFound, ReferralSubmitted
+from contracts.partners import PARTNER_EVENTS
 from tools import SERVICES
-from tools.contracts import ROOT, STANDARDS, breaking_changes, generated_files
+from tools.contracts import (
+    PARTNER_TOPIC_DOCUMENT,
+    ROOT,
+    STANDARDS,
+    breaking_changes,
+    generated_files,
+)
 
 ASYNCAPI_SCHEMA = json.loads((STANDARDS / "asyncapi" / "asyncapi-3.0.0.json").read_text())
 
@@ -31,6 +38,19 @@ def test_each_services_asyncapi_document_is_valid_asyncapi_3(service: str) -> No
     document = json.loads((ROOT / "services" / service / "asyncapi.json").read_text())
     jsonschema.Draft7Validator(ASYNCAPI_SCHEMA).validate(document)
     assert document["asyncapi"] == "3.0.0"
+
+
+def test_the_partner_topics_asyncapi_document_is_valid_and_names_every_event_a_partner_gets() -> (
+    None
+):
+    document = json.loads(PARTNER_TOPIC_DOCUMENT.read_text())
+    jsonschema.Draft7Validator(ASYNCAPI_SCHEMA).validate(document)
+    [channel] = document["channels"].values()
+    assert channel["address"] == "partner.{organizationId}.v1"
+    names = {message["name"] for message in document["components"]["messages"].values()}
+    assert names == {event.event_type for event in PARTNER_EVENTS}
+    [operation] = document["operations"].values()
+    assert (operation["action"], len(operation["messages"])) == ("receive", len(PARTNER_EVENTS))
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -1,6 +1,6 @@
 """Generate and check the committed contract files.
 
-    python -m tools.contracts generate   # contracts/schemas/*.json, services/*/asyncapi.json
+    python -m tools.contracts generate   # contracts/schemas/*.json, the AsyncAPI documents
     python -m tools.contracts check      # fail if they are stale, invalid or break a consumer
 
 `check` fails when:
@@ -25,12 +25,15 @@ from typing import Any
 import jsonschema
 
 from contracts import ALL_EVENTS
-from runtime.asyncapi import asyncapi_document
+from contracts.partners import PARTNER_EVENTS
+from runtime.asyncapi import asyncapi_document, partner_topic_document
 from tools import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "contracts" / "schemas"
 STANDARDS = ROOT / "contracts" / "standards"
+PARTNER_TOPIC_DOCUMENT = ROOT / "contracts" / "partner-topic.asyncapi.json"
+"""What a partner organisation reads on its own topic (`contracts.partners`)."""
 
 
 def _dump(document: dict[str, Any]) -> str:
@@ -50,6 +53,7 @@ def generated_files() -> dict[Path, str]:
         events = importlib.import_module(f"{service}.events")
         document = asyncapi_document(service, publishes=events.PUBLISHES, consumes=events.CONSUMES)
         files[ROOT / "services" / service / "asyncapi.json"] = _dump(document)
+    files[PARTNER_TOPIC_DOCUMENT] = _dump(partner_topic_document(PARTNER_EVENTS))
     return files
 
 
@@ -171,12 +175,11 @@ def check() -> int:
             problems.append(f"{name}: stale; run `python -m tools.contracts generate` and commit")
 
     asyncapi_schema = json.loads((STANDARDS / "asyncapi" / "asyncapi-3.0.0.json").read_text())
-    for service in SERVICES:
-        document = json.loads(files[ROOT / "services" / service / "asyncapi.json"])
+    documents = [ROOT / "services" / service / "asyncapi.json" for service in SERVICES]
+    for path in [*documents, PARTNER_TOPIC_DOCUMENT]:
+        document = json.loads(files[path])
         for error in jsonschema.Draft7Validator(asyncapi_schema).iter_errors(document):
-            problems.append(
-                f"services/{service}/asyncapi.json: {error.message} at {error.json_path}"
-            )
+            problems.append(f"{path.relative_to(ROOT)}: {error.message} at {error.json_path}")
 
     for path, text in files.items():
         if path.parent != SCHEMAS:
