@@ -35,10 +35,18 @@ TYPE = "dk.brobygger.referrals.referral.{}.v1"
 
 
 @pytest.fixture
-def webhooks() -> Iterator[WebhookReceiver]:
+def webhooks(system: System) -> Iterator[WebhookReceiver]:
+    """ORG's webhook endpoint for the length of the test: other tests count ORG's."""
     receiver = WebhookReceiver()
-    yield receiver
-    receiver.close()
+    with system.client("notifications", Role.PARTNER, organization_id=ORG) as partner:
+        registered = partner.post("/webhooks", json={"url": receiver.url})
+        assert registered.status_code == 201, registered.text
+        try:
+            yield receiver
+        finally:
+            removed = partner.delete(f"/webhooks/{registered.json()['id']}")
+            assert removed.status_code == 204, removed.text
+            receiver.close()
 
 
 def feeds_listed(system: System) -> list[int]:
@@ -129,9 +137,6 @@ async def test_a_partner_reads_on_its_topic_what_its_webhook_is_sent_until_it_is
     system: System, webhooks: WebhookReceiver
 ) -> None:
     access = PartnerAccess(system.kafka, kafka_login())
-    with system.client("notifications", Role.PARTNER, organization_id=ORG) as partner:
-        registered = partner.post("/webhooks", json={"url": webhooks.url})
-    assert registered.status_code == 201, registered.text
     try:
         granted = grant_and_wait(system, access)
         referral_id = offered_and_withdrawn(system)
