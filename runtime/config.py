@@ -44,6 +44,13 @@ class ServiceSettings(BaseSettings):
         description="Publish the outbox from this process. Off only for a separate relay or tests.",
     )
     migrate_on_start: bool = True
+    leader_retry_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias="BROBYGGER_LEADER_RETRY_SECONDS",
+        description="How often a replica that does not publish the outbox asks to take over, "
+        "and the leader checks it still may: a dead leader's work is taken over within this.",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

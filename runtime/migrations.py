@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from alembic import command, context
@@ -21,7 +24,25 @@ def alembic_config(migrations_dir: Path, engine: Engine) -> Config:
 
 def upgrade(migrations_dir: Path, engine: Engine) -> None:
     """Bring the service's database to the newest revision."""
-    command.upgrade(alembic_config(migrations_dir, engine), "head")
+    with _one_at_a_time(engine):
+        command.upgrade(alembic_config(migrations_dir, engine), "head")
+
+
+@contextlib.contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Replicas starting together take turns, the later ones finding nothing to do. On
+    PostgreSQL the migration's transaction takes an advisory lock (`run_env`); a SQLite
+    file is locked here, for the length of the upgrade."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    descriptor = os.open(f"{database}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def run_env(service_metadata: MetaData, *more: MetaData) -> None:

@@ -29,6 +29,7 @@ from runtime.asyncapi import asyncapi_document
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage
+from runtime.leadership import Leadership, lock_for
 from runtime.logs import configure_logging, describe_error, get_logger
 from runtime.middleware import install_http_middleware
 from runtime.migrations import upgrade
@@ -82,6 +83,10 @@ class Health(BaseModel):
         description="Whether the Kafka broker answered a metadata request; the answer is "
         f"at most {KAFKA_PROBE_CACHE_SECONDS:g} seconds old."
     )
+    relay_leader: bool = Field(
+        description="Whether this replica publishes the service's outbox now: of the "
+        "replicas sharing a database, one at a time does."
+    )
 
 
 class Readiness(BaseModel):
@@ -128,6 +133,13 @@ class ServiceRuntime:
             # FastStream's "received"/"processed" lines only at DEBUG: the consumer logs
             # each message with its event context at INFO already.
             log_level=logging.DEBUG,
+        )
+        # Of the replicas sharing the database, one publishes the outbox: two would send
+        # every row twice.
+        self.relay_leadership = Leadership(
+            lock_for(self.engine, f"brobygger-relay-{self.name}"),
+            retry_seconds=settings.leader_retry_seconds,
+            check_seconds=settings.leader_retry_seconds,
         )
         self.relay = OutboxRelay(
             self.session_factory,
@@ -254,7 +266,7 @@ class ServiceRuntime:
         self._kafka_probe.forget()  # an "unreachable" cached before connecting is stale now
         log.info("kafka.connected", bootstrap=self.settings.kafka_bootstrap_servers)
         if self.settings.relay_enabled:
-            await self.relay.run()
+            await self.relay_leadership.run(self.relay.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
@@ -290,7 +302,12 @@ class ServiceRuntime:
         async def health() -> Health:
             """200 while the process runs, even when a dependency is down (restarting the
             process would not bring it back); `kafka` says whether the broker answers now."""
-            return Health(status="ok", service=self.name, kafka=await self.kafka_reachable())
+            return Health(
+                status="ok",
+                service=self.name,
+                kafka=await self.kafka_reachable(),
+                relay_leader=self.relay_leadership.leading,
+            )
 
         @app.get(
             "/ready",

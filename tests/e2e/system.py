@@ -25,6 +25,11 @@ PORTS = {
     "directory": _BASE + 2,
     "grants": _BASE + 3,
     "notifications": _BASE + 4,
+    # A second replica of a service, on the same database and in the same consumer group.
+    "referrals-2": _BASE + 5,
+    "directory-2": _BASE + 6,
+    "grants-2": _BASE + 7,
+    "notifications-2": _BASE + 8,
 }
 
 
@@ -43,6 +48,7 @@ class System:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
+        """Of the service, or of one replica of it (`referrals-2`)."""
         return f"http://127.0.0.1:{PORTS[service]}"
 
     def client(self, service: str, role: Role | None = None, **claims: Any) -> httpx.Client:
@@ -65,7 +71,9 @@ class System:
         assert response.status_code == 200, response.text
         return free_places_of(response.json())
 
-    def start(self, service: str, **env: str) -> None:
+    def start(self, name: str, **env: str) -> None:
+        """Start the service `name`, or a second replica of one (`referrals-2`)."""
+        service = name.split("-")[0]
         upper = service.upper()
         # Each service logs in to Kafka as its own principal, knowing no other's password.
         secrets = {
@@ -82,7 +90,7 @@ class System:
             f"{upper}_DATABASE_URL": self.database_urls[service],
             # The key store in a database of its own, as in a deployment.
             "REFERRALS_KEYSTORE_URL": self.database_urls["referrals_keys"],
-            f"{upper}_HTTP_PORT": str(PORTS[service]),
+            f"{upper}_HTTP_PORT": str(PORTS[name]),
             "DIRECTORY_SEED_DEMO": "true",
             # The demo's awards: the public awards and their 360Giving export have content.
             "GRANTS_SEED_DEMO": "true",
@@ -91,13 +99,15 @@ class System:
             # A partner given Kafka access is written to within half a second.
             "NOTIFICATIONS_PARTNER_FEEDS_REFRESH_SECONDS": "0.5",
             "BROBYGGER_CONSUMER_BACKOFF_SECONDS": "0.05",
+            # A replica takes over the outbox of one that died within half a second.
+            "BROBYGGER_LEADER_RETRY_SECONDS": "0.5",
             **env,
         }
-        log = (self.log_dir / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", service], env=environment, stdout=log, stderr=log
         )
-        self.wait_ready(service)
+        self.wait_ready(name)
 
     def wait_ready(self, service: str, timeout: float = 60) -> None:
         """Until `service` answers /ready with 200: its database and Kafka answer."""
@@ -121,6 +131,12 @@ class System:
         process.terminate()
         process.wait(timeout=30)
         self.start(service, **env)
+
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an orchestrator scales a service down, and wait for it to end."""
+        process = self.processes.pop(name)
+        process.terminate()
+        process.wait(timeout=30)
 
     def kill(self, service: str) -> None:
         """SIGKILL: no shutdown hooks, no flushing; what was committed must survive."""
