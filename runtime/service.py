@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from contracts import IntegrationEvent
 from runtime.asyncapi import asyncapi_document
+from runtime.commit_signal import wake_on_commits
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage
@@ -149,7 +150,10 @@ class ServiceRuntime:
             discardable=discardable,
         )
         self.consumers: list[EventConsumer] = []
-        self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = [self._housekeeping]
+        self._workers: list[Callable[[], Coroutine[Any, Any, None]]] = [
+            self._housekeeping,
+            lambda: wake_on_commits(self.engine, self.relay.wake),
+        ]
         self._startup: list[Callable[[], None]] = []
         self._kafka_probe = CachedProbe(self._ping_kafka, ttl_seconds=KAFKA_PROBE_CACHE_SECONDS)
 

@@ -40,6 +40,7 @@ from sqlmodel import Session
 
 from contracts import IntegrationEvent
 from runtime.clock import utcnow as utcnow  # re-exported for older imports
+from runtime.commit_signal import OUTBOX_CHANNEL
 from runtime.envelope import OutgoingMessage, envelope, forwarded
 
 
@@ -322,4 +323,7 @@ class UnitOfWork:
         """
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('brobygger.outbox'))"))
+            # Heard at commit by every replica (`runtime.commit_signal`): the leader's relay
+            # publishes what another replica committed without waiting for its next poll.
+            self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         self.session.execute(insert(outbox), self._outgoing)
