@@ -461,7 +461,13 @@ def test_the_service_is_healthy_without_any_consumer_or_kafka(client: TestClient
     response = client.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "service": "grants", "kafka": False}
+    # No broker: the relay does not run, so this replica does not lead (it would not publish).
+    assert response.json() == {
+        "status": "ok",
+        "service": "grants",
+        "kafka": False,
+        "relay_leader": False,
+    }
 
 
 def test_criteria_and_a_description_may_run_over_several_lines(client: TestClient) -> None:
