@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from benchmarks.openloop import Spread, StepResult
 from benchmarks.report import ColdStart, Measured, Results, render, verdicts
 from benchmarks.transport import RawRates
+from tests.benchmarks.steps import step_result
 
 MB = 1_000_000
 
@@ -20,23 +20,7 @@ def measured(
     duplicated: int = 0,
     resident: int = 120 * MB,
 ) -> Measured:
-    step = StepResult(
-        rate=rate,
-        seconds=10,
-        arrivals=int(rate * 10),
-        accepted=int(rate * 10),
-        refused={},
-        offered=int(rate * 10) - lost,
-        lost=lost,
-        escalated=0,
-        duplicated=duplicated,
-        duplicate_events=duplicated,
-        post=Spread(0.01, 0.02, 0.03, 0.04),
-        offered_latency=Spread(p50, p99, p99, p99),
-        completed_rate=rate,
-        generator_lag=0.001,
-        deadline=10,
-    )
+    step = step_result(rate, p50=p50, p99=p99, lost=lost, duplicated=duplicated)
     return Measured(
         step,
         cpu_seconds={"referrals": rate * 0.2, "kafka broker": rate * 0.1},

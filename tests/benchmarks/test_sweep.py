@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks.openloop import Spread, StepResult, sweep
+from benchmarks.openloop import StepResult, sweep
+from tests.benchmarks.steps import step_result
 
 
 def result(rate: float, *, p99: float = 0.2, lost: int = 0) -> StepResult:
-    return StepResult(
-        rate=rate,
-        seconds=10,
-        arrivals=int(rate * 10),
-        accepted=int(rate * 10),
-        refused={},
-        offered=int(rate * 10) - lost,
-        lost=lost,
-        escalated=0,
-        duplicated=0,
-        duplicate_events=0,
-        post=Spread(0.01, 0.02, 0.03, 0.04),
-        offered_latency=Spread(0.05, 0.1, p99, p99),
-        completed_rate=rate,
-        generator_lag=0.0,
-        deadline=10,
-    )
+    return step_result(rate, p50=0.05, p99=p99, lost=lost)
 
 
 async def test_the_sweep_steps_up_and_stops_at_the_first_rate_not_sustained() -> None:

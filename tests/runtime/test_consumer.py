@@ -109,15 +109,25 @@ async def test_processing_logs_the_event_id_type_correlation_and_aggregate(
     assert processed["service"] == "plumbing-test"
 
 
-async def test_a_database_outage_is_waited_out_not_dead_lettered(store: PlumbingStore) -> None:
+@pytest.mark.parametrize(
+    "unavailable",
+    [
+        OperationalError("SELECT 1", {}, Exception("connection refused")),
+        Unavailable("the broker has not listed the partners' topics yet"),
+    ],
+    ids=["database-down", "unavailable"],
+)
+async def test_a_database_outage_or_anything_unavailable_is_waited_out_not_dead_lettered(
+    store: PlumbingStore, unavailable: Exception
+) -> None:
     dead = DeadLetters()
-    outages = 3  # more than max_attempts: a message's fault would be dead-lettered by now
+    failures = 3  # more than max_attempts: a message's fault would be dead-lettered by now
 
     def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
-        nonlocal outages
-        if outages:
-            outages -= 1
-            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise unavailable
         answer_with_no_match(event, uow)
 
     await consumer_on(store, dead, handler).handle(record_of(submitted()))
@@ -202,24 +212,6 @@ async def test_a_handler_error_that_quotes_input_is_dead_lettered_and_logged_wit
         "consumer.gave_up",
     ]
     assert CPR not in caplog.text
-
-
-async def test_a_handler_waiting_for_something_unavailable_is_retried_not_dead_lettered(
-    store: PlumbingStore,
-) -> None:
-    dead = DeadLetters()
-    unavailable = 3  # more than max_attempts: a message's fault would be dead-lettered by now
-
-    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
-        nonlocal unavailable
-        if unavailable:
-            unavailable -= 1
-            raise Unavailable("the broker has not listed the partners' topics yet")
-        answer_with_no_match(event, uow)
-
-    await consumer_on(store, dead, handler).handle(record_of(submitted()))
-    assert store.counts() == (1, 1)
-    assert dead.sent == []
 
 
 async def test_a_forwarded_event_leaves_as_the_cloudevent_it_came_in_on_the_topic_named(

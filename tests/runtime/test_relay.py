@@ -79,6 +79,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def relay(store: PlumbingStore, broker: FakeBroker, clock: Clock) -> OutboxRelay:
+    """A relay whose partners' topics may be dropped, as notifications' is."""
     return OutboxRelay(
         store.session_factory,
         broker.publish,
@@ -86,6 +87,7 @@ def relay(store: PlumbingStore, broker: FakeBroker, clock: Clock) -> OutboxRelay
         max_attempts=MAX_ATTEMPTS,
         batch_size=10,
         clock=clock,
+        discardable=lambda topic: topic.startswith("partner."),
     )
 
 
@@ -270,26 +272,13 @@ async def test_a_row_that_is_slow_to_fail_holds_up_only_its_own_aggregate(
 PARTNER_A, PARTNER_B = "partner.a.v1", "partner.b.v1"
 
 
-@pytest.fixture
-def partner_relay(store: PlumbingStore, broker: FakeBroker, clock: Clock) -> OutboxRelay:
-    """A relay whose partners' topics may be dropped, as notifications' is."""
-    return OutboxRelay(
-        store.session_factory,
-        broker.publish,
-        broker_reachable=broker.answers,
-        max_attempts=MAX_ATTEMPTS,
-        clock=clock,
-        discardable=lambda topic: topic.startswith("partner."),
-    )
-
-
 @pytest.mark.parametrize(
     "gone", [TopicAuthorizationFailedError(), UnknownTopicOrPartitionError()], ids=type
 )
 async def test_what_waits_for_a_discardable_topic_that_is_gone_is_dropped_and_the_rest_goes_on(
     store: PlumbingStore,
     broker: FakeBroker,
-    partner_relay: OutboxRelay,
+    relay: OutboxRelay,
     clock: Clock,
     caplog: pytest.LogCaptureFixture,
     gone: Exception,
@@ -306,9 +295,9 @@ async def test_what_waits_for_a_discardable_topic_that_is_gone_is_dropped_and_th
     )
     broker.failing[str(revoked)] = gone
 
-    await partner_relay.publish_pending()
+    await relay.publish_pending()
     clock.pass_backoff()
-    await partner_relay.publish_pending()
+    await relay.publish_pending()
 
     assert broker.tries.count(str(revoked)) == 1, "what waited behind it is not tried"
     assert sorted(broker.keys()) == sorted(aggregates(kept, internal))
@@ -322,31 +311,31 @@ async def test_what_waits_for_a_discardable_topic_that_is_gone_is_dropped_and_th
 
 
 async def test_a_discardable_topic_is_not_dropped_while_the_broker_is_down(
-    store: PlumbingStore, broker: FakeBroker, partner_relay: OutboxRelay, clock: Clock
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay, clock: Clock
 ) -> None:
     waiting = uuid4()
     store.commit_events(submitted(waiting, contract=travelling_on(PARTNER_A)))
     broker.failing[str(waiting)] = UnknownTopicOrPartitionError()
     broker.reachable = False
-    await partner_relay.publish_pending()
+    await relay.publish_pending()
     [row] = rows(store)
     assert row.published_at is None
 
     del broker.failing[str(waiting)]
     broker.reachable = True
     clock.pass_backoff()
-    await partner_relay.publish_pending()
+    await relay.publish_pending()
     assert broker.keys() == [str(waiting)]
 
 
 async def test_a_topic_not_named_discardable_is_set_aside_when_it_cannot_be_written(
-    store: PlumbingStore, broker: FakeBroker, partner_relay: OutboxRelay, clock: Clock
+    store: PlumbingStore, broker: FakeBroker, relay: OutboxRelay, clock: Clock
 ) -> None:
     stuck = uuid4()
     store.commit_events(submitted(stuck))
     broker.failing[str(stuck)] = TopicAuthorizationFailedError()
     for _ in range(MAX_ATTEMPTS):
-        await partner_relay.publish_pending()
+        await relay.publish_pending()
         clock.pass_backoff()
     [row] = rows(store)
     assert (row.published_at, row.attempts) == (None, MAX_ATTEMPTS)
