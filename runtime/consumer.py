@@ -1,14 +1,19 @@
 """Kafka consumers that commit only after their own transaction, deduplicate, and
 dead-letter what they cannot process.
 
-Per message: parse the CloudEvent; skip types this service does not handle; dead-letter an
-event whose `ce_source` is not the service that owns its type; in one
-transaction record its `ce_source` and `ce_id` in the inbox and run the handler (a
-service-layer function, which commits); only then commit the Kafka offset. A handler
-failure is retried with back-off, `max_attempts` times in all, then the message goes to the
-service's dead-letter topic with the reason in its headers and the consumer moves on. A
-database that is down is not the message's fault: that is retried until the database is
-back, blocking the partition rather than emptying it into the dead-letter topic.
+Records come in batches (up to `max_batch`, each partition's in offset order) and are
+handled in order, one by one. Per message: parse the CloudEvent; skip types this service
+does not handle (no transaction, no thread); dead-letter an event whose `ce_source` is not
+the service that owns its type; in one transaction record its `ce_source` and `ce_id` in
+the inbox and run the handler (a service-layer function, which commits). A batch's events
+go to one worker thread together, each in its own transaction. The Kafka offsets are
+committed once per batch, only after every record in it was processed, deduplicated,
+ignored or dead-lettered: a crash before that redelivers the batch, and the inbox drops
+what was done. A handler failure is retried with back-off, `max_attempts` times in all,
+then the message goes to the service's dead-letter topic with the reason in its headers
+and the consumer moves on to the next record. A database that is down is not the
+message's fault: that is retried until the database is back, blocking the partition
+rather than emptying it into the dead-letter topic.
 
 Reasons and logged errors never quote the message's data (see `describe_error`).
 """
@@ -16,9 +21,10 @@ Reasons and logged errors never quote the message's data (see `describe_error`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +48,8 @@ PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None
 
 log = get_logger(component="consumer")
 
+BATCH_WAIT_MS = 20
+
 
 @dataclass(frozen=True)
 class EventIdentity:
@@ -64,22 +72,71 @@ class IncomingRecord:
 
 
 async def _lenient_parser(
-    record: Any, parse: Callable[[Any], Awaitable[KafkaMessage]]
+    batch: tuple[Any, ...], parse: Callable[[Any], Awaitable[KafkaMessage]]
 ) -> KafkaMessage:
-    """FastStream decodes headers as strict UTF-8 before any handler runs, and a record it
-    cannot decode is skipped by the next commit; decode leniently so that `_parse` sees the
-    record and dead-letters it."""
-    headers = [
-        (name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers
-    ]
-    return await parse(dataclasses.replace(record, headers=headers))
+    """FastStream decodes headers as strict UTF-8 before any handler runs, and a batch it
+    cannot decode is skipped by the next commit; decode leniently so that `_parse` sees
+    each record and dead-letters what it cannot read."""
+    return await parse(
+        tuple(
+            dataclasses.replace(
+                record,
+                headers=[
+                    (name, (value or b"").decode("utf-8", "replace").encode())
+                    for name, value in record.headers
+                ],
+            )
+            for record in batch
+        )
+    )
 
 
-async def _raw_body(msg: KafkaMessage) -> bytes:
+async def _raw_bodies(msg: KafkaMessage) -> Any:
     """Leave decoding to `EventConsumer._parse`, which dead-letters what it cannot read;
     FastStream's own JSON decoding would fail before our handler could."""
-    body: bytes = msg.body
-    return body
+    return msg.body
+
+
+def _incoming(raw: Any) -> IncomingRecord:
+    """An aiokafka ConsumerRecord, its headers already decoded leniently."""
+    return IncomingRecord(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        headers={name: value.decode() for name, value in raw.headers},
+        value=raw.value or b"",
+    )
+
+
+@contextlib.contextmanager
+def _about(record: IncomingRecord) -> Iterator[None]:
+    """Log lines and the events a handler publishes carry this record's context."""
+    headers = record.headers
+    with structlog.contextvars.bound_contextvars(
+        event_id=headers.get("ce_id"),
+        event_type=headers.get("ce_type", ""),
+        correlation_id=headers.get("ce_correlationid"),
+        aggregate_id=headers.get("ce_subject"),
+        kafka=f"{record.topic}/{record.partition}@{record.offset}",
+    ):
+        correlation = correlation_id_var.set(headers.get("ce_correlationid"))
+        trace = trace_id_var.set(trace_id_from(headers.get("traceparent")))
+        try:
+            yield
+        finally:
+            correlation_id_var.reset(correlation)
+            trace_id_var.reset(trace)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """A record to process: its event parsed, and the handler it goes to."""
+
+    record: IncomingRecord
+    identity: EventIdentity
+    event: IntegrationEvent
+    handler: Handler
 
 
 class MalformedMessage(Exception):
@@ -111,8 +168,10 @@ class EventConsumer:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10.0,
+        max_batch: int = 100,
     ) -> None:
         self.group_id = group_id
+        self._max_batch = max_batch
         self._handlers = {event.event_type: (event, h) for event, h in handlers.items()}
         self._uow_factory = uow_factory
         self.dead_letter_topic = dead_letter_topic
@@ -130,67 +189,90 @@ class EventConsumer:
         return sorted({event.topic for event, _ in self._handlers.values()})
 
     def attach(self, broker: KafkaBroker) -> None:
-        """Subscribe on `broker`: one group per service, earliest offsets, manual commits."""
+        """Subscribe on `broker`: one group per service, earliest offsets, manual commits
+        once per batch."""
 
         @broker.subscriber(
             *self.topics,
             group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            batch=True,
+            max_records=self._max_batch,
+            # How long an empty poll waits, and FastStream then sleeps as long again: the
+            # most a record arriving on an idle topic waits for the next poll.
+            batch_timeout_ms=BATCH_WAIT_MS,
             parser=_lenient_parser,
-            decoder=_raw_body,
+            decoder=_raw_bodies,
             description=f"{self.group_id} consumes {', '.join(self._handlers)}",
         )
-        async def on_message(msg: KafkaMessage) -> None:
-            raw: Any = msg.raw_message  # one aiokafka ConsumerRecord (not a batch)
-            record = IncomingRecord(
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
-                key=raw.key,
-                headers=dict(msg.headers),
-                value=msg.body,
-            )
-            try:
-                await self.handle(record)
-            except Exception as error:
-                # A fault of ours must not let the commit below skip the message unseen.
-                reason = describe_error(error)
-                log.error(
-                    "consumer.unexpected_error",
-                    error=reason,
-                    stack="".join(traceback.format_tb(error.__traceback__)),
-                )
-                await self._dead_letter(record, f"consumer error: {reason}", attempts=0)
-            # Commits this partition's position; reached only once the message is
-            # processed, deduplicated, ignored or dead-lettered.
+        async def on_batch(msg: KafkaMessage) -> None:
+            await self.handle_batch([_incoming(raw) for raw in msg.raw_message])
+            # Commits the positions after this batch; reached only once every record in
+            # it is processed, deduplicated, ignored or dead-lettered.
             await msg.ack()
 
     async def handle(self, record: IncomingRecord) -> None:
-        headers = record.headers
-        event_type = headers.get("ce_type", "")
-        with structlog.contextvars.bound_contextvars(
-            event_id=headers.get("ce_id"),
-            event_type=event_type,
-            correlation_id=headers.get("ce_correlationid"),
-            aggregate_id=headers.get("ce_subject"),
-            kafka=f"{record.topic}/{record.partition}@{record.offset}",
-        ):
-            correlation_id_var.set(headers.get("ce_correlationid"))
-            trace_id_var.set(trace_id_from(headers.get("traceparent")))
-            try:
-                parsed = self._parse(record)
-            except MalformedMessage as error:
-                await self._dead_letter(record, str(error), attempts=0)
-                return
-            if parsed is None:
-                return
-            identity, event, handler = parsed
-            await self._process_with_retries(record, identity, event, handler)
+        await self.handle_batch([record])
 
-    def _parse(
-        self, record: IncomingRecord
-    ) -> tuple[EventIdentity, IntegrationEvent, Handler] | None:
+    async def handle_batch(self, records: Sequence[IncomingRecord]) -> None:
+        """Handle `records` in order: each processed, deduplicated, ignored or
+        dead-lettered by the time this returns."""
+        runnable: list[_Work] = []
+        for record in records:
+            try:
+                work = self._parse(record)
+            except MalformedMessage as error:
+                await self._run(runnable)
+                with _about(record):
+                    await self._dead_letter(record, str(error), attempts=0)
+                continue
+            except Exception as error:
+                await self._run(runnable)
+                with _about(record):
+                    await self._unexpected(record, error)
+                continue
+            if work is not None:
+                runnable.append(work)
+        await self._run(runnable)
+
+    async def _run(self, runnable: list[_Work]) -> None:
+        """Process `runnable` in order, in one worker thread as far as they succeed; a
+        failed one is retried (or dead-lettered) before the next is touched."""
+        while runnable:
+            done, error = await asyncio.to_thread(self._process_in_order, runnable)
+            del runnable[:done]
+            if error is None:
+                continue
+            failed = runnable.pop(0)
+            with _about(failed.record):
+                try:
+                    await self._process_with_retries(failed, error)
+                except Exception as unexpected:
+                    await self._unexpected(failed.record, unexpected)
+
+    def _process_in_order(self, runnable: Sequence[_Work]) -> tuple[int, Exception | None]:
+        """How many of `runnable` were processed before the first that failed, and its
+        error (None: all of them)."""
+        for done, work in enumerate(runnable):
+            with _about(work.record):
+                try:
+                    self._process(work)
+                except Exception as error:
+                    return done, error
+        return len(runnable), None
+
+    async def _unexpected(self, record: IncomingRecord, error: Exception) -> None:
+        # A fault of ours must not let the commit skip the message unseen.
+        reason = describe_error(error)
+        log.error(
+            "consumer.unexpected_error",
+            error=reason,
+            stack="".join(traceback.format_tb(error.__traceback__)),
+        )
+        await self._dead_letter(record, f"consumer error: {reason}", attempts=0)
+
+    def _parse(self, record: IncomingRecord) -> _Work | None:
         event_id = record.headers.get("ce_id")
         source = record.headers.get("ce_source")
         event_type = record.headers.get("ce_type")
@@ -201,7 +283,6 @@ class EventConsumer:
                 f"ce_id or ce_source longer than {MAX_EVENT_ID_LENGTH} characters"
             )
         if event_type not in self._handlers:
-            log.debug("consumer.ignored_type")
             return None
         model, handler = self._handlers[event_type]
         if source != model.source():
@@ -215,40 +296,38 @@ class EventConsumer:
             raise MalformedMessage(
                 f"data does not match {event_type}: {describe_error(error)}"
             ) from error
-        return EventIdentity(source, event_id, attributes_of(record.headers)), event, handler
+        identity = EventIdentity(source, event_id, attributes_of(record.headers))
+        return _Work(record, identity, event, handler)
 
-    async def _process_with_retries(
-        self,
-        record: IncomingRecord,
-        identity: EventIdentity,
-        event: IntegrationEvent,
-        handler: Handler,
-    ) -> None:
-        attempt = 0
+    async def _process_with_retries(self, work: _Work, error: Exception) -> None:
+        """`work` failed once with `error`: try again with back-off, or dead-letter it."""
+        attempt = 1
         delay = self._backoff
         while True:
+            transient = _is_transient(error)
+            reason = describe_error(error)
+            if not transient and attempt >= self._max_attempts:
+                log.error("consumer.gave_up", attempts=attempt, error=reason)
+                await self._dead_letter(work.record, reason, attempts=attempt)
+                return
+            log.warning(
+                "consumer.retrying",
+                attempt=attempt,
+                transient=transient,
+                error=reason,
+                retry_in_s=delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
             attempt += 1
             try:
-                await asyncio.to_thread(self._process, identity, event, handler)
+                await asyncio.to_thread(self._process, work)
                 return
-            except Exception as error:
-                transient = _is_transient(error)
-                reason = describe_error(error)
-                if not transient and attempt >= self._max_attempts:
-                    log.error("consumer.gave_up", attempts=attempt, error=reason)
-                    await self._dead_letter(record, reason, attempts=attempt)
-                    return
-                log.warning(
-                    "consumer.retrying",
-                    attempt=attempt,
-                    transient=transient,
-                    error=reason,
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_backoff)
+            except Exception as again:
+                error = again
 
-    def _process(self, identity: EventIdentity, event: IntegrationEvent, handler: Handler) -> None:
+    def _process(self, work: _Work) -> None:
+        identity, event = work.identity, work.event
         with self._uow_factory() as uow:
             if uow.already_processed(identity.id, identity.source):
                 log.info("consumer.duplicate_skipped")
@@ -256,7 +335,7 @@ class EventConsumer:
             uow.record_processed(
                 identity.id, event.event_type, identity.source, identity.attributes
             )
-            handler(event, uow)
+            work.handler(event, uow)
             if not uow.committed:
                 # Without a commit the inbox row is rolled back and the event would be
                 # dropped unseen once the offset moves on.

@@ -5,10 +5,17 @@ A row is marked published only after the broker acknowledged it (idempotent prod
 acks=all). A crash between the acknowledgement and the mark publishes the row again on
 restart, with the same `ce_id`; consumers drop it through their inbox.
 
-Each aggregate (topic and key) has a lane of its own: its rows go out one after another in
-`seq` order, while other aggregates' lanes run alongside. A row that is slow to fail so
-holds up only its own aggregate: for a topic that does not exist the producer waits
-`request_timeout_ms` (40 s by default) for metadata before it gives up.
+Each aggregate (topic and key) has a lane of its own: its rows go out in `seq` order, while
+other aggregates' lanes run alongside. A lane hands all its rows to the producer one after
+another and then waits for their acknowledgements, in order: the idempotent producer keeps
+a partition's records in the order they were handed to it, and retries a batch rather
+than dropping it while the broker may still take it. A row whose hand-off fails stops its
+lane there (the rows after it are not handed over). A row the broker refuses after the
+hand-off (too large for its topic) cannot take back the rows handed after it: those the
+broker acknowledged are marked published with the others, so that none goes out twice.
+A row that is slow to fail so holds up only its own aggregate: for a topic that does not
+exist the producer waits `request_timeout_ms` (40 s by default) for metadata before it
+gives up.
 
 Whose fault a failed publish is decides what follows:
 
@@ -56,7 +63,9 @@ from runtime.envelope import OutgoingMessage
 from runtime.logs import get_logger
 from runtime.storage import outbox, utcnow
 
-Publish = Callable[[OutgoingMessage], Awaitable[None]]
+Publish = Callable[[OutgoingMessage], Awaitable[Awaitable[object] | None]]
+"""Hands a message to the producer, behind those handed before it, and returns what
+completes once the broker acknowledged it (or None once it has already)."""
 Probe = Callable[[], Awaitable[bool]]
 """Whether the broker answers right now."""
 Aggregate = tuple[str, str]
@@ -233,20 +242,34 @@ class OutboxRelay:
 
     async def _lane(self, rows: list[PendingRow]) -> LaneOutcome:
         outcome = LaneOutcome()
+        handed: list[tuple[PendingRow, Awaitable[object] | None]] = []
+        failure: tuple[PendingRow, Exception] | None = None
         for row in rows:
             try:
-                await self._publish(row.message)
+                handed.append((row, await self._publish(row.message)))
             except Exception as error:
-                outcome.failed, outcome.error = row, describe(error)
-                outcome.blame = await self._blame(error)
-                if (
-                    outcome.blame is Blame.ROW
-                    and isinstance(error, GONE_FAULTS)
-                    and self._discardable(row.message.topic)
-                ):
-                    outcome.blame = Blame.GONE
-                return outcome
+                failure = (row, error)
+                break
+        refused: tuple[PendingRow, Exception] | None = None
+        for row, acknowledged in handed:
+            try:
+                if acknowledged is not None:
+                    await acknowledged
+            except Exception as error:
+                refused = refused or (row, error)
+                continue
             outcome.published.append(row.seq)
+        failure = refused or failure
+        if failure is not None:
+            failed, reason = failure
+            outcome.failed, outcome.error = failed, describe(reason)
+            outcome.blame = await self._blame(reason)
+            if (
+                outcome.blame is Blame.ROW
+                and isinstance(reason, GONE_FAULTS)
+                and self._discardable(failed.message.topic)
+            ):
+                outcome.blame = Blame.GONE
         return outcome
 
     async def _blame(self, error: Exception) -> Blame:

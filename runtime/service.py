@@ -187,19 +187,31 @@ class ServiceRuntime:
         """Run `worker()` for the life of the process (e.g. a delivery dispatcher)."""
         self._workers.append(worker)
 
-    async def publish(self, message: OutgoingMessage) -> None:
-        await self._publish_raw(message.topic, message.key.encode(), message.value, message.headers)
+    async def publish(self, message: OutgoingMessage) -> Awaitable[object]:
+        """Hand `message` to the producer; returns what completes once the broker
+        acknowledged it (the relay waits for several at once)."""
+        acknowledged: Awaitable[object] = await self._publish_raw(
+            message.topic, message.key.encode(), message.value, message.headers, confirm=False
+        )
+        return acknowledged
 
     async def _publish_raw(
-        self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
-    ) -> None:
-        await self.broker.publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: dict[str, str],
+        *,
+        confirm: bool = True,
+    ) -> Any:
+        return await self.broker.publish(
             value,
             topic=topic,
             key=key,
             headers=headers,
             # FastStream adds a correlation_id header of its own; make it say the same.
             correlation_id=headers.get("ce_correlationid"),
+            no_confirm=not confirm,
         )
 
     async def kafka_reachable(self) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from contracts import NoMatchFound, ReferralSubmitted
-from runtime.consumer import Unavailable
+from runtime.consumer import EventConsumer, Unavailable
 from runtime.logs import configure_logging
 from runtime.storage import UnitOfWork, outbox
 from tests.conftest import log_events
@@ -242,3 +242,73 @@ async def test_a_forwarded_event_leaves_as_the_cloudevent_it_came_in_on_the_topi
 def test_only_an_event_being_consumed_can_be_forwarded(store: PlumbingStore) -> None:
     with store.start_uow() as uow, pytest.raises(RuntimeError, match="being consumed"):
         uow.forward(submitted(), "partner.a.v1")
+
+
+async def test_types_the_service_does_not_handle_open_no_transaction(
+    store: PlumbingStore,
+) -> None:
+    opened: list[UnitOfWork] = []
+
+    def start_uow() -> UnitOfWork:
+        opened.append(store.start_uow())
+        return opened[-1]
+
+    consumer = EventConsumer(
+        group_id="test",
+        handlers={ReferralSubmitted: answer_with_no_match},
+        uow_factory=start_uow,
+        dead_letter_topic="test.deadletter.v1",
+        publish_raw=DeadLetters().publish,
+    )
+    others = [record_of(submitted(), offset) for offset in range(3)]
+    for record in others:
+        record.headers["ce_type"] = "dk.brobygger.grants.pool.opened.v1"
+
+    await consumer.handle_batch(others)
+
+    assert opened == []
+
+
+async def test_a_batch_is_handled_in_order_and_a_failing_event_holds_up_only_itself(
+    store: PlumbingStore,
+) -> None:
+    dead = DeadLetters()
+    first, failing, last = submitted(), submitted(), submitted()
+    calls = []
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        calls.append(event.referral_id)
+        if event.referral_id == failing.referral_id:
+            raise ValueError("cannot handle this one")
+        answer_with_no_match(event, uow)
+
+    batch = [record_of(event, offset) for offset, event in enumerate((first, failing, last))]
+    await consumer_on(store, dead, handler).handle_batch(batch)
+
+    # max_attempts=2: the failing event is tried twice before the next one is touched.
+    assert calls == [
+        first.referral_id,
+        failing.referral_id,
+        failing.referral_id,
+        last.referral_id,
+    ]
+    assert store.counts() == (2, 2), "each event committed in its own transaction"
+    [(_, value, headers)] = dead.sent
+    assert (value, headers["dlq_attempts"]) == (batch[1].value, "2")
+
+
+async def test_each_event_of_a_batch_publishes_under_its_own_correlation_id(
+    store: PlumbingStore,
+) -> None:
+    events = [submitted(), submitted()]
+    batch = [record_of(event, offset) for offset, event in enumerate(events)]
+    for offset, record in enumerate(batch):  # not the referral's id, which is the default
+        record.headers["ce_correlationid"] = f"care-system-request-{offset}"
+
+    await consumer_on(store, DeadLetters()).handle_batch(batch)
+
+    with store.engine.connect() as connection:
+        published = connection.execute(select(outbox.c.headers).order_by(outbox.c.seq)).all()
+    assert [row.headers["ce_correlationid"] for row in published] == [
+        record.headers["ce_correlationid"] for record in batch
+    ]

@@ -140,9 +140,9 @@ async def test_a_redelivered_event_changes_nothing(
         await send_event(producer, topics, redelivered, times=3)
         # One partition: once the marker is handled, every copy before it has been seen.
         await send_event(producer, topics, marker)
-        await eventually(lambda: marker.referral_id in handled)
+        # The handler runs before its commit: wait for the marker's transaction.
+        await eventually(lambda: store.counts() == (2, 2))
         assert handled == [redelivered.referral_id, marker.referral_id]
-        assert store.counts() == (2, 2)
     finally:
         await broker.stop()
 
@@ -213,27 +213,58 @@ async def test_the_offset_is_committed_only_after_the_handlers_transaction(
         release.wait(timeout=30)
         answer_with_no_match(event, uow)
 
-    async def committed() -> int | None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka, **kafka_options())
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(topics.group)
-        finally:
-            await admin.close()
-        found = offsets.get(TopicPartition(topics.events, 0))
-        return found.offset if found else None
-
     broker = await start_consumer(topics, store, slow_handler)
     try:
         await send_event(producer, topics, submitted())
         assert await asyncio.to_thread(has_the_message.wait, 30), "the handler never ran"
-        assert await committed() in (None, -1)
+        assert await committed_offset(topics) in (None, -1)
         release.set()
         await eventually(lambda: store.counts() == (1, 1))
-        await eventually(lambda: _equals(committed(), 1))
+        await eventually(lambda: _equals(committed_offset(topics), 1))
     finally:
         release.set()
         await broker.stop()
+
+
+async def test_a_batchs_offsets_are_committed_only_after_every_record_in_it_was_handled(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    first, second, third = submitted(), submitted(), submitted()
+    at_the_third = threading.Event()
+    release = threading.Event()
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        if event.referral_id == third.referral_id:
+            at_the_third.set()
+            release.wait(timeout=30)
+        answer_with_no_match(event, uow)
+
+    for event in (first, second, third):  # there before the consumer: one batch
+        await send_event(producer, topics, event)
+    broker = await start_consumer(topics, store, handler)
+    try:
+        assert await asyncio.to_thread(at_the_third.wait, 30), "the third never arrived"
+        assert store.counts() == (2, 2), "the first two are processed and committed"
+        assert await committed_offset(topics) in (None, -1)
+        release.set()
+        await eventually(lambda: _equals(committed_offset(topics), 3))
+        assert store.counts() == (3, 3)
+    finally:
+        release.set()
+        await broker.stop()
+
+
+async def committed_offset(topics: Topics) -> int | None:
+    """The consumer group's committed offset on the events' one partition, if any."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=topics.kafka, **kafka_options())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(topics.group)
+    finally:
+        await admin.close()
+    found = offsets.get(TopicPartition(topics.events, 0))
+    return found.offset if found else None
 
 
 async def _equals(value: Awaitable[int | None], expected: int) -> bool:

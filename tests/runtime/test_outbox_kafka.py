@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -71,17 +71,30 @@ class Publisher:
         )
         self.failures: dict[str, list[str]] = {}  # key -> error classes, in order
 
-    async def publish(self, message: OutgoingMessage) -> None:
+    async def publish(self, message: OutgoingMessage) -> Awaitable[object]:
+        """Hands `message` over without waiting for the broker, as the service does."""
         try:
-            await self.broker.publish(
+            acknowledged = await self.broker.publish(
                 message.value,
                 topic=message.topic,
                 key=message.key.encode(),
                 headers=message.headers,
+                no_confirm=True,
             )
         except Exception as error:
-            self.failures.setdefault(message.key, []).append(type(error).__name__)
+            self._failed(message, error)
             raise
+        return self._acknowledgement(message, acknowledged)
+
+    async def _acknowledgement(self, message: OutgoingMessage, sent: Awaitable[object]) -> object:
+        try:
+            return await sent
+        except Exception as error:
+            self._failed(message, error)
+            raise
+
+    def _failed(self, message: OutgoingMessage, error: Exception) -> None:
+        self.failures.setdefault(message.key, []).append(type(error).__name__)
 
     async def reachable(self) -> bool:
         return bool(await self.broker.ping(timeout=1.0))

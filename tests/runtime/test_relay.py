@@ -340,3 +340,61 @@ async def test_a_topic_not_named_discardable_is_set_aside_when_it_cannot_be_writ
     [row] = rows(store)
     assert (row.published_at, row.attempts) == (None, MAX_ATTEMPTS)
     assert row.failed_at is not None
+
+
+class PipeliningBroker:
+    """Takes what it is handed at once, as a producer does, and acknowledges it when the
+    test says so."""
+
+    def __init__(self) -> None:
+        self.handed: list[OutgoingMessage] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def publish(self, message: OutgoingMessage) -> asyncio.Future[None]:
+        self.handed.append(message)
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+    async def answers(self) -> bool:
+        return True
+
+
+async def test_a_lanes_rows_are_handed_over_in_order_several_in_flight_marked_once_acknowledged(
+    store: PlumbingStore,
+) -> None:
+    broker = PipeliningBroker()
+    a = uuid4()
+    store.commit_events(submitted(a), submitted(a), submitted(a))
+    relay = OutboxRelay(store.session_factory, broker.publish, broker_reachable=broker.answers)
+
+    round_of_publishing = asyncio.create_task(relay.publish_pending())
+    await eventually(lambda: len(broker.handed) == 3, "all three handed over unacknowledged")
+    assert [m.event_id for m in broker.handed] == [row.event_id for row in rows(store)]
+    assert not any(row.published_at for row in rows(store))
+
+    for ack in broker.acks:
+        ack.set_result(None)
+    await round_of_publishing
+    assert all(row.published_at for row in rows(store))
+
+
+async def test_a_row_the_broker_refuses_after_the_hand_over_is_charged_and_what_it_took_is_marked(
+    store: PlumbingStore, clock: Clock
+) -> None:
+    broker = PipeliningBroker()
+    a = uuid4()
+    store.commit_events(submitted(a), submitted(a))
+    relay = OutboxRelay(
+        store.session_factory, broker.publish, broker_reachable=broker.answers, clock=clock
+    )
+
+    round_of_publishing = asyncio.create_task(relay.publish_pending())
+    await eventually(lambda: len(broker.acks) == 2)
+    broker.acks[0].set_exception(MessageSizeTooLargeError())
+    broker.acks[1].set_result(None)  # the producer does not take back what it was handed
+    await round_of_publishing
+
+    refused, taken = rows(store)
+    assert (refused.published_at, refused.attempts) == (None, 1)
+    assert "MessageSizeTooLarge" in refused.last_error
+    assert taken.published_at is not None, "on the topic already: not to be sent twice"

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from referrals.domain import (
@@ -40,6 +40,7 @@ from referrals.domain import (
 from referrals.domain.outcomes import published
 from referrals.store.ports import Change, ConcurrentUpdate, Sealed
 from referrals.store.tables import (
+    Base,
     CandidateRow,
     ChangeCounterRow,
     ChangeRow,
@@ -292,33 +293,42 @@ class SqlReferralRepository:
 
     def _save_parts(self, referral: Referral) -> None:
         stored_history, stored_candidates = self._stored[referral.id]
-        self.session.add_all(
-            CandidateRow(
-                referral_id=referral.id,
-                rank=rank,
-                service_id=c.service_id,
-                organization_id=c.organization_id,
-                score=c.score,
-                reasons=c.reasons,
-            )
-            for rank, c in enumerate(referral.candidates)
-            if rank >= stored_candidates
+        # The new parts go in as bulk inserts: no ORM object and bookkeeping per row. The
+        # referral's own row goes first, since they refer to it.
+        self.session.flush()
+        self._insert(
+            CandidateRow,
+            [
+                {
+                    "referral_id": referral.id,
+                    "rank": rank,
+                    "service_id": c.service_id,
+                    "organization_id": c.organization_id,
+                    "score": c.score,
+                    "reasons": c.reasons,
+                }
+                for rank, c in enumerate(referral.candidates)
+                if rank >= stored_candidates
+            ],
         )
-        self.session.add_all(
-            TransitionRow(
-                referral_id=referral.id,
-                seq=seq,
-                at=t.at,
-                action=t.action,
-                party=t.party.value,
-                from_status=t.from_status.value if t.from_status else None,
-                to_status=t.to_status.value,
-                reason=t.reason,
-                text=t.text,
-                follow_up=t.follow_up,
-            )
-            for seq, t in enumerate(referral.history)
-            if seq >= stored_history
+        self._insert(
+            TransitionRow,
+            [
+                {
+                    "referral_id": referral.id,
+                    "seq": seq,
+                    "at": t.at,
+                    "action": t.action,
+                    "party": t.party.value,
+                    "from_status": t.from_status.value if t.from_status else None,
+                    "to_status": t.to_status.value,
+                    "reason": t.reason,
+                    "text": t.text,
+                    "follow_up": t.follow_up,
+                }
+                for seq, t in enumerate(referral.history)
+                if seq >= stored_history
+            ],
         )
         self._add_changes(referral, referral.history[stored_history:])
         for follow_up in referral.follow_ups:
@@ -353,27 +363,33 @@ class SqlReferralRepository:
             for name, change in (("ucla3", ucla3), ("who5", who5))
             if (shown := published(change)) is not None
         }
+        changes = []
         for seq, step in enumerate(steps, start=last - len(steps) + 1):
             completed = (
                 step.to_status is ReferralStatus.COMPLETED
                 and step.from_status is not ReferralStatus.COMPLETED
             )
-            self.session.add(
-                ChangeRow(
-                    seq=seq,
-                    referral_id=referral.id,
-                    care_system=referral.submitted_by,
-                    care_record_reference=referral.care_record_reference,
-                    at=step.at,
-                    action=step.action,
-                    status=step.to_status.value,
-                    previous_status=step.from_status.value if step.from_status else None,
-                    reason=step.reason,
-                    follow_up=step.follow_up,
-                    outcome=outcome.value if completed and outcome else None,
-                    score_changes=scores if completed and scores else None,
-                )
+            changes.append(
+                {
+                    "seq": seq,
+                    "referral_id": referral.id,
+                    "care_system": referral.submitted_by,
+                    "care_record_reference": referral.care_record_reference,
+                    "at": step.at,
+                    "action": step.action,
+                    "status": step.to_status.value,
+                    "previous_status": step.from_status.value if step.from_status else None,
+                    "reason": step.reason,
+                    "follow_up": step.follow_up,
+                    "outcome": outcome.value if completed and outcome else None,
+                    "score_changes": scores if completed and scores else None,
+                }
             )
+        self._insert(ChangeRow, changes)
+
+    def _insert(self, table: type[Base], rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(table), rows)
 
     def _next_change_numbers(self, count: int) -> int:
         """Take `count` numbers for changes; returns the last. The counter's row stays
