@@ -302,3 +302,37 @@ async def test_a_dead_letter_is_redriven_once_after_the_cause_is_fixed(
     finally:
         await broker.stop()
     assert store.counts() == (1, 1)
+
+
+async def test_a_replica_joining_in_the_middle_of_a_batch_loses_nothing_and_repeats_nothing(
+    topics: Topics, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    store = plumbing_store(tmp_path)
+    events = [submitted() for _ in range(6)]
+    in_the_middle = threading.Event()
+    release = threading.Event()
+
+    def handler(event: ReferralSubmitted, uow: UnitOfWork) -> None:
+        if event.referral_id == events[3].referral_id and not in_the_middle.is_set():
+            in_the_middle.set()  # three handled and committed, three to go, none acknowledged
+            release.wait(timeout=30)
+        answer_with_no_match(event, uow)
+
+    for event in events:  # there before the consumer: one batch
+        await send_event(producer, topics, event)
+    first = await start_consumer(topics, store, handler)
+    second: KafkaBroker | None = None
+    try:
+        assert await asyncio.to_thread(in_the_middle.wait, 30), "the batch never arrived"
+        second = await start_consumer(topics, store, handler)  # the group rebalances
+        release.set()
+        await eventually(lambda: _equals(committed_offset(topics), 6), timeout=60)
+        # Whichever replica got the partition, each event was handled once: an inbox row
+        # and one outbox row each, however often a record was delivered.
+        assert store.counts() == (6, 6)
+    finally:
+        release.set()
+        await first.stop()
+        if second is not None:
+            await second.stop()
+    assert store.counts() == (6, 6)
