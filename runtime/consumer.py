@@ -329,12 +329,11 @@ class EventConsumer:
     def _process(self, work: _Work) -> None:
         identity, event = work.identity, work.event
         with self._uow_factory() as uow:
-            if uow.already_processed(identity.id, identity.source):
+            if not uow.record_processed(
+                identity.id, event.event_type, identity.source, identity.attributes
+            ):
                 log.info("consumer.duplicate_skipped")
                 return
-            uow.record_processed(
-                identity.id, event.event_type, identity.source, identity.attributes
-            )
             work.handler(event, uow)
             if not uow.committed:
                 # Without a commit the inbox row is rolled back and the event would be

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import anyio.to_thread
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
@@ -45,6 +46,10 @@ log = get_logger(component="service")
 
 KAFKA_PROBE_TIMEOUT_SECONDS = 1.0
 KAFKA_PROBE_CACHE_SECONDS = 2.0
+HTTP_WORKER_THREADS = 4
+"""Threads that run synchronous endpoints at once (anyio's default is 40). More only queue
+on the GIL and the database's write lock, and crowd out the thread that handles consumed
+events: past capacity the work already taken would stall while more was taken in."""
 
 
 class CachedProbe:
@@ -286,6 +291,7 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = HTTP_WORKER_THREADS
         if self.settings.migrate_on_start:
             await asyncio.to_thread(upgrade, self.migrations_dir, self.engine)
         for step in self._startup:

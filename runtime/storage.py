@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -357,19 +358,33 @@ class UnitOfWork:
         event_type: str,
         source: str,
         attributes: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> bool:
         """Remember a consumed event in this transaction, so a redelivery changes nothing;
-        `attributes`: its CloudEvents headers, for `forward`."""
-        self.consumed = ConsumedEvent(event_id, event_type, source, dict(attributes or {}))
-        self.session.execute(
-            insert(inbox).values(
+        False (and nothing written) if it was processed already. `attributes`: its
+        CloudEvents headers, for `forward`.
+
+        One statement that inserts unless the key is there: no read before the write. On
+        PostgreSQL, another transaction inserting the same key makes it wait for that one's
+        outcome, so a concurrent redelivery is seen as a duplicate, not as a key violation.
+        """
+        dialect = self.session.get_bind().dialect.name
+        new_row = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(inbox)
+        inserted = self.session.execute(
+            new_row.values(
                 event_key=inbox_key(source, event_id),
                 event_source=source,
                 event_id=event_id,
                 event_type=event_type,
                 processed_at=utcnow(),
             )
+            .on_conflict_do_nothing(index_elements=[inbox.c.event_key])
+            # psycopg reports no rowcount for it: the row it returns says it was inserted.
+            .returning(inbox.c.event_key)
         )
+        if inserted.first() is None:
+            return False
+        self.consumed = ConsumedEvent(event_id, event_type, source, dict(attributes or {}))
+        return True
 
     def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
         """(fingerprint, resource id) of what `principal` created under `key`, if anything."""

@@ -81,9 +81,12 @@ class FakeUnitOfWork:
         event_type: str,
         source: str,
         attributes: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> bool:
+        if (source, event_id) in self.inbox:
+            return False
         self.consumed = ConsumedEvent(event_id, event_type, source, dict(attributes or {}))
         self.inbox.add((source, event_id))
+        return True
 
     def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
         return self.keys.get((principal, key))

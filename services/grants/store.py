@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func
+from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func, insert, update
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 
@@ -213,52 +213,86 @@ class ReferralNeedRepository(Protocol):
 
 
 class SqlReferralNeedRepository:
+    """Reads and writes as Core statements, on the path of every submitted referral: ORM
+    objects, their merging and flushes cost more than the statements."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._stored_groups: dict[UUID, frozenset[str] | None] = {}
+        """The target groups in the database of each referral read here (None: it is not
+        there)."""
 
     def get(self, referral_id: UUID) -> ReferralNeed | None:
+        need = ReferralNeedRow
         row = self.session.exec(
-            select(ReferralNeedRow)
-            .where(ReferralNeedRow.referral_id == referral_id)
+            select(need.district, need.submitted_at, need.no_match, need.escalated_at)
+            .where(need.referral_id == referral_id)
             .with_for_update()
         ).first()
         if row is None:
+            self._stored_groups[referral_id] = None
             return None
-        groups = self.session.exec(
-            select(ReferralNeedTargetGroupRow.target_group).where(
-                ReferralNeedTargetGroupRow.referral_id == referral_id
+        groups = frozenset(
+            self.session.exec(
+                select(ReferralNeedTargetGroupRow.target_group).where(
+                    ReferralNeedTargetGroupRow.referral_id == referral_id
+                )
             )
         )
+        self._stored_groups[referral_id] = groups
+        district, submitted_at, no_match, escalated_at = row
         return ReferralNeed(
-            referral_id=row.referral_id,
-            district=row.district,
-            target_groups=frozenset(groups),
-            submitted_at=row.submitted_at,
-            no_match=row.no_match,
-            escalated_at=row.escalated_at,
+            referral_id=referral_id,
+            district=district,
+            target_groups=groups,
+            submitted_at=submitted_at,
+            no_match=no_match,
+            escalated_at=escalated_at,
         )
 
     def save(self, referral: ReferralNeed) -> None:
-        row = self.session.get(ReferralNeedRow, referral.referral_id) or ReferralNeedRow(
-            referral_id=referral.referral_id, no_match=False
-        )
-        row.district, row.no_match = referral.district, referral.no_match
-        row.submitted_at, row.escalated_at = referral.submitted_at, referral.escalated_at
-        row.unmet_at = referral.unmet_at
-        self.session.add(row)
-        self.session.execute(
-            delete(ReferralNeedTargetGroupRow)
-            .where(col(ReferralNeedTargetGroupRow.referral_id) == referral.referral_id)
-            .execution_options(synchronize_session=False)
-        )
-        self.session.flush()  # the referral before its target groups, which refer to it
-        self.session.add_all(
-            ReferralNeedTargetGroupRow(referral_id=referral.referral_id, target_group=group)
-            for group in referral.target_groups
-        )
-        self.session.flush()
+        """Write `referral`: only what changed since `get` read it, if it did."""
+        referral_id = referral.referral_id
+        values = {
+            "district": referral.district,
+            "no_match": referral.no_match,
+            "submitted_at": referral.submitted_at,
+            "escalated_at": referral.escalated_at,
+            "unmet_at": referral.unmet_at,
+        }
+        if referral_id not in self._stored_groups:
+            # Not read here: it may be there, with target groups of its own.
+            self.forget(referral_id)
+            self._stored_groups[referral_id] = None
+        stored = self._stored_groups[referral_id]
+        if stored is None:
+            self.session.execute(insert(ReferralNeedRow).values(referral_id=referral_id, **values))
+            stored = frozenset()
+        else:
+            self.session.execute(
+                update(ReferralNeedRow)
+                .where(col(ReferralNeedRow.referral_id) == referral_id)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+        if gone := stored - referral.target_groups:
+            self.session.execute(
+                delete(ReferralNeedTargetGroupRow)
+                .where(
+                    col(ReferralNeedTargetGroupRow.referral_id) == referral_id,
+                    col(ReferralNeedTargetGroupRow.target_group).in_(gone),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        if new := referral.target_groups - stored:
+            self.session.execute(
+                insert(ReferralNeedTargetGroupRow),
+                [{"referral_id": referral_id, "target_group": group} for group in new],
+            )
+        self._stored_groups[referral_id] = referral.target_groups
 
     def forget(self, referral_id: UUID) -> None:
+        self._stored_groups.pop(referral_id, None)
         for table in (ReferralNeedTargetGroupRow, ReferralNeedRow):
             self.session.execute(
                 delete(table)

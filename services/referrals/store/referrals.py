@@ -61,45 +61,48 @@ class SqlReferralRepository:
         self._seen: dict[UUID, Referral] = {}
         self._stored: dict[UUID, tuple[int, int]] = {}
         """Per referral: (history entries, candidates) already in the database."""
+        self._stored_rows: dict[UUID, _Rows] = {}
+        """Per referral: its offers', follow-ups' and partners' views' rows as stored."""
 
     def seen(self) -> Iterable[Referral]:
         return self._seen.values()
 
     def add(self, referral: Referral, *, citizen_id: UUID, note: bytes | None) -> None:
         consent = referral.consent
-        self.session.add(
-            ReferralRow(
-                id=referral.id,
-                submitted_by=referral.submitted_by,
-                citizen_ref=referral.citizen_ref,
-                citizen_id=citizen_id,
-                note_ciphertext=note,
-                submitted_at=referral.submitted_at,
-                age_band=referral.age_band,
-                district=referral.district,
-                district_key=referral.district.casefold(),
-                interests=referral.interests,
-                languages=referral.languages,
-                needs=referral.needs,
-                share_contact_details=consent.share_contact_details,
-                consent_given_on=consent.given_on,
-                consent_recorded_by=consent.recorded_by,
-                consent_how=consent.how.value if consent.how else None,
-                consent_follow_up_questions=consent.follow_up_questions,
-                consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
-                **_withdrawal_columns(consent.withdrawal),
-                needs_accompaniment=referral.needs_accompaniment,
-                preferred_times=list(referral.preferred_times),
-                care_record_reference=referral.care_record_reference,
-                baseline=_scores_json(referral.baseline),
-                status=referral.status.value,
-                updated_at=referral.submitted_at,
-                version=referral.version,
-            )
+        row = ReferralRow(
+            id=referral.id,
+            submitted_by=referral.submitted_by,
+            citizen_ref=referral.citizen_ref,
+            citizen_id=citizen_id,
+            note_ciphertext=note,
+            submitted_at=referral.submitted_at,
+            age_band=referral.age_band,
+            district=referral.district,
+            district_key=referral.district.casefold(),
+            interests=referral.interests,
+            languages=referral.languages,
+            needs=referral.needs,
+            share_contact_details=consent.share_contact_details,
+            consent_given_on=consent.given_on,
+            consent_recorded_by=consent.recorded_by,
+            consent_how=consent.how.value if consent.how else None,
+            consent_follow_up_questions=consent.follow_up_questions,
+            consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
+            **_withdrawal_columns(consent.withdrawal),
+            needs_accompaniment=referral.needs_accompaniment,
+            preferred_times=list(referral.preferred_times),
+            care_record_reference=referral.care_record_reference,
+            baseline=_scores_json(referral.baseline),
+            status=referral.status.value,
+            updated_at=referral.submitted_at,
+            version=referral.version,
         )
-        self.session.flush()  # before its offers and history, which refer to it
+        # A bulk insert, as its parts go in: written now, before them (they refer to it),
+        # and no ORM object to flush and keep track of.
+        self.session.execute(insert(ReferralRow), [row.model_dump()])
         self._seen[referral.id] = referral
         self._stored[referral.id] = (0, 0)
+        self._stored_rows[referral.id] = {}
         self._save_parts(referral)
 
     def get(self, referral_id: UUID, *, for_update: bool = False) -> Referral | None:
@@ -331,25 +334,30 @@ class SqlReferralRepository:
             ],
         )
         self._add_changes(referral, referral.history[stored_history:])
-        for follow_up in referral.follow_ups:
-            self.session.merge(_follow_up_row(referral.id, follow_up))
-        for seq, offer in enumerate(referral.offers):
-            self.session.merge(_offer_row(referral.id, seq, offer))
-        for organization_id in {offer.organization_id for offer in referral.offers}:
-            latest = referral.latest_offer_to(organization_id)
-            status = referral.status_for(organization_id)
-            assert latest is not None and status is not None  # it has an offer
-            self.session.merge(
-                PartnerViewRow(
-                    referral_id=referral.id,
-                    organization_id=organization_id,
-                    status=status,
-                    offered_at=latest.offered_at,
-                )
-            )
+        self._write_rows(referral)
         self._save_timers(referral.id, referral.deadlines())
         self._stored[referral.id] = (len(referral.history), len(referral.candidates))
         self.session.flush()
+
+    def _write_rows(self, referral: Referral) -> None:
+        """Insert the offers, follow-ups and partners' views that are new, and update
+        those that changed, as Core statements: loading and merging ORM objects for each
+        cost more than the rest of a save."""
+        stored = self._stored_rows[referral.id]
+        wanted = _rows_of(referral)
+        for table, rows in wanted.items():
+            before = stored.get(table, {})
+            self._insert(table, [row for key, row in rows.items() if key not in before])
+            for key, row in rows.items():
+                if key in before and before[key] != row:
+                    named = zip(_KEYS[table], key, strict=True)
+                    self.session.execute(
+                        update(table)
+                        .where(*(getattr(table, column) == value for column, value in named))
+                        .values(row)
+                        .execution_options(synchronize_session=False)
+                    )
+        self._stored_rows[referral.id] = wanted
 
     def _add_changes(self, referral: Referral, steps: list[Transition]) -> None:
         """The care system's feed gets one change per new step, numbered last before the
@@ -408,14 +416,25 @@ class SqlReferralRepository:
         """Make the timers exactly the referral's deadlines."""
         wanted = {(d.kind, d.key): d for d in deadlines}
         existing = self.session.exec(
-            select(TimerRow).where(TimerRow.referral_id == referral_id)
+            select(TimerRow.kind, TimerRow.key).where(TimerRow.referral_id == referral_id)
         ).all()
-        for timer in existing:
-            if wanted.pop((timer.kind, timer.key), None) is None:
-                self.session.delete(timer)
-        self.session.add_all(
-            TimerRow(referral_id=referral_id, kind=d.kind, key=d.key, due_at=d.due_at)
-            for d in wanted.values()
+        for kind, key in existing:
+            if wanted.pop((kind, key), None) is None:
+                self.session.execute(
+                    delete(TimerRow)
+                    .where(
+                        col(TimerRow.referral_id) == referral_id,
+                        col(TimerRow.kind) == kind,
+                        col(TimerRow.key) == key,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        self._insert(
+            TimerRow,
+            [
+                {"referral_id": referral_id, "kind": d.kind, "key": d.key, "due_at": d.due_at}
+                for d in wanted.values()
+            ],
         )
 
     # --- reading ------------------------------------------------------------------------
@@ -428,7 +447,9 @@ class SqlReferralRepository:
         return [by_id[i] for i in ids]
 
     def _load(self, rows: Iterable[ReferralRow]) -> list[Referral]:
-        """The referrals of `rows`, each with its parts, in five queries for all of them."""
+        """The referrals of `rows`, each with its parts, in five queries for all of them.
+        (Offers and follow-ups are saved as Core updates, which leave the session's copies
+        as they were: read again, they are refreshed.)"""
         rows = list(rows)
         ids = [row.id for row in rows]
         offers = _grouped(
@@ -436,6 +457,7 @@ class SqlReferralRepository:
                 select(OfferRow)
                 .where(col(OfferRow.referral_id).in_(ids))
                 .order_by(col(OfferRow.seq))
+                .execution_options(populate_existing=True)
             ).all()
         )
         candidates = _grouped(
@@ -457,6 +479,7 @@ class SqlReferralRepository:
                 select(FollowUpRow)
                 .where(col(FollowUpRow.referral_id).in_(ids))
                 .order_by(col(FollowUpRow.number))
+                .execution_options(populate_existing=True)
             ).all()
         )
         referrals = []
@@ -469,6 +492,7 @@ class SqlReferralRepository:
             )
             referral.follow_ups = [_follow_up(f) for f in follow_ups.get(row.id, [])]
             self._stored[row.id] = (len(referral.history), len(referral.candidates))
+            self._stored_rows[row.id] = _rows_of(referral)
             referrals.append(referral)
         return referrals
 
@@ -507,19 +531,55 @@ def _grouped(rows: Iterable[Any]) -> dict[UUID, list[Any]]:
     return grouped
 
 
-def _offer_row(referral_id: UUID, seq: int, offer: Offer) -> OfferRow:
-    return OfferRow(
-        id=offer.id,
-        referral_id=referral_id,
-        seq=seq,
-        organization_id=offer.organization_id,
-        service_id=offer.service_id,
-        status=offer.status.value,
-        offered_at=offer.offered_at,
-        expires_at=offer.expires_at,
-        answered_at=offer.answered_at,
-        decline_reason=offer.decline_reason,
-    )
+_Rows = dict[type[Base], dict[tuple[Any, ...], dict[str, Any]]]
+"""Rows of some tables by their primary keys, each as its columns' values."""
+
+_KEYS: dict[type[Base], tuple[str, ...]] = {
+    OfferRow: ("id",),
+    FollowUpRow: ("referral_id", "number"),
+    PartnerViewRow: ("referral_id", "organization_id"),
+}
+
+
+def _rows_of(referral: Referral) -> _Rows:
+    """The rows of `referral`'s offers, follow-ups and partners' views, as `_KEYS` keys them."""
+    rows: _Rows = {
+        OfferRow: {
+            (offer.id,): _offer_row(referral.id, seq, offer)
+            for seq, offer in enumerate(referral.offers)
+        },
+        FollowUpRow: {
+            (referral.id, follow_up.number): _follow_up_row(referral.id, follow_up)
+            for follow_up in referral.follow_ups
+        },
+        PartnerViewRow: {},
+    }
+    for organization_id in {offer.organization_id for offer in referral.offers}:
+        latest = referral.latest_offer_to(organization_id)
+        status = referral.status_for(organization_id)
+        assert latest is not None and status is not None  # it has an offer
+        rows[PartnerViewRow][(referral.id, organization_id)] = {
+            "referral_id": referral.id,
+            "organization_id": organization_id,
+            "status": status,
+            "offered_at": latest.offered_at,
+        }
+    return rows
+
+
+def _offer_row(referral_id: UUID, seq: int, offer: Offer) -> dict[str, Any]:
+    return {
+        "id": offer.id,
+        "referral_id": referral_id,
+        "seq": seq,
+        "organization_id": offer.organization_id,
+        "service_id": offer.service_id,
+        "status": offer.status.value,
+        "offered_at": offer.offered_at,
+        "expires_at": offer.expires_at,
+        "answered_at": offer.answered_at,
+        "decline_reason": offer.decline_reason,
+    }
 
 
 def _referral(
@@ -608,25 +668,25 @@ def scores_of(stored: dict[str, dict[str, int]] | None) -> Scores | None:
     return Scores(Ucla3(**ucla3) if ucla3 else None, Who5(**who5) if who5 else None)
 
 
-def _follow_up_row(referral_id: UUID, follow_up: FollowUp) -> FollowUpRow:
+def _follow_up_row(referral_id: UUID, follow_up: FollowUp) -> dict[str, Any]:
     participation = follow_up.participation
-    return FollowUpRow(
-        referral_id=referral_id,
-        number=follow_up.number,
-        id=follow_up.id,
-        due_at=follow_up.due_at,
-        remind_at=follow_up.remind_at,
-        escalate_at=follow_up.escalate_at,
-        fell_due_at=follow_up.fell_due_at,
-        participation=participation.status.value if participation else None,
-        times_last_month=participation.times_last_month if participation else None,
-        participation_note=participation.note if participation else None,
-        participation_recorded_at=follow_up.participation_recorded_at,
-        wellbeing=_scores_json(follow_up.wellbeing),
-        wellbeing_recorded_at=follow_up.wellbeing_recorded_at,
-        reminded_at=follow_up.reminded_at,
-        escalated_at=follow_up.escalated_at,
-    )
+    return {
+        "referral_id": referral_id,
+        "number": follow_up.number,
+        "id": follow_up.id,
+        "due_at": follow_up.due_at,
+        "remind_at": follow_up.remind_at,
+        "escalate_at": follow_up.escalate_at,
+        "fell_due_at": follow_up.fell_due_at,
+        "participation": participation.status.value if participation else None,
+        "times_last_month": participation.times_last_month if participation else None,
+        "participation_note": participation.note if participation else None,
+        "participation_recorded_at": follow_up.participation_recorded_at,
+        "wellbeing": _scores_json(follow_up.wellbeing),
+        "wellbeing_recorded_at": follow_up.wellbeing_recorded_at,
+        "reminded_at": follow_up.reminded_at,
+        "escalated_at": follow_up.escalated_at,
+    }
 
 
 def _follow_up(row: FollowUpRow) -> FollowUp:
