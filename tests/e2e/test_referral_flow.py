@@ -156,14 +156,22 @@ async def test_a_referral_travels_from_submission_to_an_offer_and_the_partner_is
     assert [r.type for r in on_directory] == ["dk.brobygger.directory.match.found.v1"]
     offered_event = on_referrals[1]
     assert offered_event.data()["organization_id"] == str(PARTNER_ORG)
-    deliveries = [
-        r
-        for r in await records_on(system.kafka, "notifications.delivery.v2")
-        if r.data()["source_event_id"] == offered_event.headers["ce_id"]
-    ]
-    assert ("inbox", "organization") in {
-        (d.data()["channel"], d.data()["recipient_kind"]) for d in deliveries
-    }
+
+    def caused_by_the_offer(records: list[Record]) -> list[Record]:
+        return [r for r in records if r.data()["source_event_id"] == offered_event.headers["ce_id"]]
+
+    # The inbox delivery is recorded with the message, and published by the relay after.
+    deliveries = caused_by_the_offer(
+        await wait_for_records(
+            system.kafka,
+            "notifications.delivery.v2",
+            lambda found: any(
+                (d.data()["channel"], d.data()["recipient_kind"]) == ("inbox", "organization")
+                for d in caused_by_the_offer(found)
+            ),
+            "the recorded inbox delivery of the offer",
+        )
+    )
     for record in [*on_referrals, *on_directory, *deliveries]:
         validated_cloudevent(record.headers, record.value)
         assert record.key == record.subject
