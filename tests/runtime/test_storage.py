@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from runtime.storage import make_engine
+from tests.kit import wait_for
 
 
 def test_a_sqlite_commit_is_fsynced_before_it_returns(tmp_path: Path) -> None:
@@ -57,10 +58,7 @@ def test_a_second_writer_of_the_process_queues_for_the_first_not_in_sqlites_busy
         first.execute(text("INSERT INTO t VALUES (1)"))  # holds SQLite's write lock
         second = threading.Thread(target=write, args=(engine, 2))
         second.start()
-        deadline = time.monotonic() + 10
-        while "before" not in functions_running_in(second):
-            assert time.monotonic() < deadline, "the second writer never queued"
-            time.sleep(0.01)
+        wait_for(lambda: "before" in functions_running_in(second), "the second writer to queue", 10)
         first.commit()
     second.join(timeout=10)
     with engine.connect() as connection:
