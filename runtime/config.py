@@ -51,6 +51,15 @@ class ServiceSettings(BaseSettings):
         description="How often a replica that does not publish the outbox asks to take over, "
         "and the leader checks it still may: a dead leader's work is taken over within this.",
     )
+    shutdown_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="BROBYGGER_SHUTDOWN_SECONDS",
+        description="On SIGTERM, how long open requests may finish and the Kafka clients may "
+        "flush before the process exits anyway. Nothing is lost by cutting it short: an event "
+        "the broker did not acknowledge stays in the outbox, an offset not committed is "
+        "delivered again and the inbox skips it.",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -305,9 +306,22 @@ class ServiceRuntime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.broker.stop()
+            await self._stop_kafka()
             self.engine.dispose()
             log.info("service.stopped")
+
+    async def _stop_kafka(self) -> None:
+        """Stop the Kafka clients, waiting at most `shutdown_seconds`: with the broker away,
+        aiokafka's producer would wait for ever to flush what it holds."""
+        try:
+            await asyncio.wait_for(self.broker.stop(), self.settings.shutdown_seconds)
+        except TimeoutError:
+            log.warning(
+                "service.kafka_stop_timed_out",
+                after_s=self.settings.shutdown_seconds,
+                detail="events not acknowledged stay in the outbox and go out after the "
+                "restart; offsets not committed are delivered again and skipped",
+            )
 
     def create_app(self, *routers: APIRouter, description: str) -> FastAPI:
         app = FastAPI(
@@ -379,4 +393,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.http_port,
         log_level="warning",
         log_config=None,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_seconds),
     )
