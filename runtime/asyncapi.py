@@ -67,18 +67,44 @@ def _components(
     return messages, schemas
 
 
+def _partner_channel(message_names: Iterable[str]) -> dict[str, Any]:
+    return {
+        "address": "partner.{organizationId}.v1",
+        "title": "A partner organisation's own topic",
+        "parameters": {"organizationId": {"description": "The organisation's id (a UUID)."}},
+        "messages": {
+            name: {"$ref": f"#/components/messages/{name}"} for name in sorted(message_names)
+        },
+    }
+
+
+def _partner_operation(action: str, message_names: Iterable[str]) -> dict[str, Any]:
+    return {
+        "action": action,
+        "channel": {"$ref": "#/channels/partner"},
+        "messages": [
+            {"$ref": f"#/channels/partner/messages/{name}"} for name in sorted(message_names)
+        ],
+    }
+
+
 def asyncapi_document(
     service: str,
     *,
     publishes: Iterable[type[IntegrationEvent]],
     consumes: Iterable[type[IntegrationEvent]],
+    forwards_to_partners: Iterable[type[IntegrationEvent]] = (),
     version: str = "1.0.0",
     kafka_url: str = "127.0.0.1:9092",
 ) -> dict[str, Any]:
+    """`forwards_to_partners`: the consumed events the service writes on partner
+    organisations' own topics, as their sources published them."""
     published = list(publishes)
     consumed = list(consumes)
+    partners = list(forwards_to_partners)
+    forwarded = [_message_name(event) for event in partners]
     channels: dict[str, Any] = {}
-    messages, schemas = _components([*published, *consumed])
+    messages, schemas = _components([*published, *consumed, *partners])
     for event in [*published, *consumed]:
         name = _message_name(event)
         channel = channels.setdefault(
@@ -102,6 +128,9 @@ def asyncapi_document(
                     for e in topic_events
                 ],
             }
+    if forwarded:
+        channels["partner"] = _partner_channel(forwarded)
+        operations["send_partner"] = _partner_operation("send", forwarded)
 
     return {
         "asyncapi": "3.0.0",
@@ -134,9 +163,7 @@ def partner_topic_document(
 ) -> dict[str, Any]:
     """The AsyncAPI document a partner organisation reads its own topic by: what it
     receives on `partner.{organizationId}.v1`, and how it logs in."""
-    partner_events = list(events)
-    messages, schemas = _components(partner_events)
-    refs = {name: {"$ref": f"#/components/messages/{name}"} for name in sorted(messages)}
+    messages, schemas = _components(events)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -164,25 +191,8 @@ def partner_topic_document(
                 "security": [{"$ref": "#/components/securitySchemes/partnerLogin"}],
             }
         },
-        "channels": {
-            "partner": {
-                "address": "partner.{organizationId}.v1",
-                "title": "A partner organisation's own topic",
-                "parameters": {
-                    "organizationId": {"description": "The organisation's id (a UUID)."}
-                },
-                "messages": refs,
-            }
-        },
-        "operations": {
-            "receive_partner": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/partner"},
-                "messages": [
-                    {"$ref": f"#/channels/partner/messages/{name}"} for name in sorted(messages)
-                ],
-            }
-        },
+        "channels": {"partner": _partner_channel(messages)},
+        "operations": {"receive_partner": _partner_operation("receive", messages)},
         "components": {
             "messages": dict(sorted(messages.items())),
             "schemas": dict(sorted(schemas.items())),

@@ -112,16 +112,19 @@ class ServiceRuntime:
         *,
         migrations_dir: Path,
         publishes: Iterable[type[IntegrationEvent]],
+        forwards_to_partners: Iterable[type[IntegrationEvent]] = (),
         discardable: Callable[[str], bool] = lambda _topic: False,
     ) -> None:
-        """`discardable`: topics whose waiting events the relay drops once it may no longer
-        write them (see `runtime.relay`)."""
+        """`forwards_to_partners`: consumed events it writes on partners' own topics (for
+        its AsyncAPI document); `discardable`: topics whose waiting events the relay drops
+        once it may no longer write them (see `runtime.relay`)."""
         configure_logging(settings.service_name, settings.log_level)
         self.settings = settings
         self.name = settings.service_name
         self.source = f"/brobygger/{self.name}"
         self.migrations_dir = migrations_dir
         self.publishes = list(publishes)
+        self.forwards_to_partners = list(forwards_to_partners)
         self.engine = make_engine(
             settings.effective_database_url(),
             pool_size=settings.db_pool_size,
@@ -249,6 +252,7 @@ class ServiceRuntime:
             self.name,
             publishes=self.publishes,
             consumes=consumed,
+            forwards_to_partners=self.forwards_to_partners,
             kafka_url=self.settings.kafka_bootstrap_servers,
         )
 

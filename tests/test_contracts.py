@@ -53,6 +53,15 @@ def test_the_partner_topics_asyncapi_document_is_valid_and_names_every_event_a_p
     assert (operation["action"], len(operation["messages"])) == ("receive", len(PARTNER_EVENTS))
 
 
+def test_notifications_document_says_it_writes_every_partner_event_on_partners_topics() -> None:
+    document = json.loads((ROOT / "services" / "notifications" / "asyncapi.json").read_text())
+    operation = document["operations"]["send_partner"]
+    assert operation["channel"] == {"$ref": "#/channels/partner"}
+    assert document["channels"]["partner"]["address"] == "partner.{organizationId}.v1"
+    sent = {ref["$ref"].rsplit("/", 1)[1] for ref in operation["messages"]}
+    assert sent == {event.__name__ for event in PARTNER_EVENTS}
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_running_service_serves_the_committed_asyncapi_document(
     service: str, offline_service_env: pytest.MonkeyPatch, tmp_path: Path

@@ -51,7 +51,12 @@ def generated_files() -> dict[Path, str]:
         files[SCHEMAS / f"{event.event_type}.json"] = _dump(schema)
     for service in SERVICES:
         events = importlib.import_module(f"{service}.events")
-        document = asyncapi_document(service, publishes=events.PUBLISHES, consumes=events.CONSUMES)
+        document = asyncapi_document(
+            service,
+            publishes=events.PUBLISHES,
+            consumes=events.CONSUMES,
+            forwards_to_partners=getattr(events, "FORWARDS_TO_PARTNERS", ()),
+        )
         files[ROOT / "services" / service / "asyncapi.json"] = _dump(document)
     files[PARTNER_TOPIC_DOCUMENT] = _dump(partner_topic_document(PARTNER_EVENTS))
     return files

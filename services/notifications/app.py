@@ -46,6 +46,7 @@ def create_app(
         settings,
         migrations_dir=MIGRATIONS,
         publishes=events.PUBLISHES,
+        forwards_to_partners=events.FORWARDS_TO_PARTNERS,
         # A partner's topic that is gone, or no longer ours to write, gets nothing more.
         discardable=lambda topic: partner_of(topic) is not None,
     )

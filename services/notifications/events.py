@@ -21,9 +21,12 @@ from contracts import (
     ReportOverdue,
     VolunteerNamed,
 )
+from contracts.partners import PARTNER_EVENTS
 from notifications.domain import Delivery
 
 PUBLISHES: tuple[type[IntegrationEvent], ...] = (DeliveryRecorded,)
+FORWARDS_TO_PARTNERS = PARTNER_EVENTS
+"""Consumed events it writes, as their sources published them, on partners' own topics."""
 CONSUMES: tuple[type[IntegrationEvent], ...] = (
     ReferralOffered,
     OfferWithdrawn,
