@@ -47,6 +47,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+    # What no JSON line shows is not gathered for each record either (the switches the
+    # logging HOWTO names for it): the caller's frame, thread and process. About a fifth
+    # of a line's cost, on every event consumed and every request.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # aiokafka narrates every group join at INFO; its warnings are what matter.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)

@@ -13,6 +13,12 @@ than dropping it while the broker may still take it. A row whose hand-off fails 
 lane there (the rows after it are not handed over). A row the broker refuses after the
 hand-off (too large for its topic) cannot take back the rows handed after it: those the
 broker acknowledged are marked published with the others, so that none goes out twice.
+On the topics Brobygger runs that does not happen for a record's size: the producer
+refuses at the hand-off a record over its `max_request_size` (1 MiB), and its batches of
+several records stay under 16 KiB, both below the broker's `message.max.bytes` (1 MiB +
+12 bytes; infra sets no topic's `max.message.bytes`). Where a topic's limit is smaller, the
+broker refuses the oversized batch and then, by the idempotent producer's sequence numbers,
+the partition's later batches too (`OutOfOrderSequenceNumber`), so they do not overtake it.
 A row that is slow to fail so holds up only its own aggregate: for a topic that does not
 exist the producer waits `request_timeout_ms` (40 s by default) for metadata before it
 gives up.
@@ -41,7 +47,6 @@ as long as the row is set aside.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -56,7 +61,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
-from sqlalchemy import Select, exists, select, tuple_, update
+from sqlalchemy import Connection, Select, bindparam, exists, select, tuple_, update
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -156,8 +161,20 @@ def _ready_rows() -> Select[Any]:
     )
 
 
-# Built once: constructing it (an alias, an EXISTS) cost more than running it, each round.
-_READY = _ready_rows()
+# Built once, with the values bound per call: constructing a statement (an alias, an
+# EXISTS, its cache key) cost more than running it, each round.
+_READY = _ready_rows().order_by(outbox.c.seq).limit(bindparam("limit"))
+_READY_EXCEPT = (
+    _ready_rows()
+    .where(tuple_(outbox.c.topic, outbox.c.key).not_in(bindparam("waiting", expanding=True)))
+    .order_by(outbox.c.seq)
+    .limit(bindparam("limit"))
+)
+_MARK_PUBLISHED = (
+    update(outbox)
+    .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
 
 
 class OutboxRelay:
@@ -192,44 +209,64 @@ class OutboxRelay:
         self._outage = self._backoff()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Whether rows may have become ready since the last fetch: a commit, the poll, a
+        # held aggregate or the outage pause due, or a fetch that was full.
+        self._fetch_due = True
+        self._woken = False  # a commit's call into the loop is under way
+        # Aggregates a fetch passed over while their lane ran: rows committed meanwhile
+        # wait for a fetch once the lane is settled.
+        self._passed_over: set[Aggregate] = set()
 
     def wake(self) -> None:
-        """Called after a commit, from any thread: publish now rather than at the next poll."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wakeup.set)
+        """Called after a commit, from any thread: publish now rather than at the next poll.
+        Commits close together share one call into the event loop."""
+        if self._loop is not None and not self._woken:
+            self._woken = True
+            self._loop.call_soon_threadsafe(self._committed)
+
+    def _committed(self) -> None:
+        self._woken = False  # first: a commit after this point calls again
+        self._fetch_due = True
+        self._wakeup.set()
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._fetch_due = True
         trouble = self._backoff()  # the database's
         try:
             while True:
                 self._wakeup.clear()
                 try:
-                    await self._settle()
-                    more = await self._dispatch()
+                    more = await self._round()
                     trouble = self._backoff()
                 except Exception as error:
                     delay = trouble.failed(self._clock())
                     log.warning("outbox.relay_failed", error=describe(error), retry_in_s=delay)
                     await asyncio.sleep(delay)
+                    self._fetch_due = True
                     continue
-                if not more:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self._idle_seconds())
+                if more:
+                    self._fetch_due = True
+                    continue
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_seconds())
+                except TimeoutError:
+                    self._fetch_due = True  # the poll, or a held aggregate or the pause due
         finally:
             for lane in self._lanes.values():
                 lane.cancel()
             await asyncio.gather(*self._lanes.values(), return_exceptions=True)
             self._lanes.clear()
+            self._passed_over.clear()
 
     async def publish_pending(self) -> None:
         """One round of `run`, waited out: a lane for each aggregate with rows ready, one
         try of its first failing row, and the outcome recorded."""
-        await self._settle()
-        await self._dispatch()
+        self._fetch_due = True
+        await self._round()
         if self._lanes:
             await asyncio.wait(self._lanes.values())
-        await self._settle()
+        await self._round(fetch=False)
 
     def _backoff(self) -> Backoff:
         return Backoff(self._first_backoff, self._max_backoff)
@@ -242,23 +279,48 @@ class OutboxRelay:
             due.append(self._outage.until)
         return min([self._poll_seconds, *(d - now for d in due)])
 
-    async def _dispatch(self) -> bool:
-        """Start lanes for aggregates with rows ready; True if there may be more ready rows
-        than there was room for."""
-        now = self._clock()
+    async def _round(self, *, fetch: bool = True) -> bool:
+        """Record what the finished lanes did and, when rows may have become ready, start
+        lanes for them: one thread hop and one session for both. True if there may be more
+        ready rows than there was room for."""
+        finished = {a: lane for a, lane in self._lanes.items() if lane.done()}
+        outcomes = {aggregate: self._lanes.pop(aggregate).result() for aggregate in finished}
+        fetch = fetch and (self._fetch_due or not self._passed_over.isdisjoint(outcomes))
+        self._passed_over.difference_update(outcomes)
         room = self._batch_size - len(self._lanes)
-        if room <= 0 or self._outage.until > now:
+        pausing = any(outcome.blame is Blame.OUTAGE for outcome in outcomes.values())
+        now = self._clock()
+        limit = 0
+        if fetch and room > 0 and not pausing and self._outage.until <= now:
+            limit = room
+        if not outcomes and not limit:
             return False
-        waiting = set(self._lanes) | {a for a, b in self._held.items() if b.until > now}
-        rows = await asyncio.to_thread(self._fetch_ready, waiting, room)
+        # Not the aggregates with a lane, nor those held back (what failed just now will be).
+        waiting = set(self._lanes)
+        waiting |= {a for a, b in self._held.items() if b.until > now}
+        waiting |= {a for a, o in outcomes.items() if o.failed is not None}
+        if limit:
+            self._fetch_due = False
+            self._passed_over |= self._lanes.keys()
+        set_aside, fetched = await asyncio.to_thread(
+            self._record_and_fetch, list(outcomes.values()), waiting, limit
+        )
+        self._settle(outcomes, set_aside)
+        if isinstance(fetched, Exception):
+            self._fetch_due = True
+            raise fetched
+        self._start_lanes(fetched)
+        return bool(limit) and len(fetched) == limit
+
+    def _start_lanes(self, rows: list[PendingRow]) -> None:
         by_aggregate: dict[Aggregate, list[PendingRow]] = {}
         for row in rows:
             by_aggregate.setdefault(row.aggregate, []).append(row)
         for aggregate, lane_rows in by_aggregate.items():
             lane = asyncio.create_task(self._lane(lane_rows))
+            # A lane's end is settled at once; it asks for no fetch by itself.
             lane.add_done_callback(lambda _: self._wakeup.set())
             self._lanes[aggregate] = lane
-        return len(rows) == room
 
     async def _lane(self, rows: list[PendingRow]) -> LaneOutcome:
         outcome = LaneOutcome()
@@ -301,13 +363,8 @@ class OutboxRelay:
             return Blame.OUTAGE
         return Blame.ROW if isinstance(error, ROW_FAULTS) else Blame.UNCLEAR
 
-    async def _settle(self) -> None:
-        """Record what the finished lanes did, and hold back what failed."""
-        finished = [aggregate for aggregate, lane in self._lanes.items() if lane.done()]
-        if not finished:
-            return
-        outcomes = {aggregate: self._lanes.pop(aggregate).result() for aggregate in finished}
-        set_aside = await asyncio.to_thread(self._record, list(outcomes.values()))
+    def _settle(self, outcomes: dict[Aggregate, LaneOutcome], set_aside: set[int]) -> None:
+        """Hold back what failed, now that the lanes' outcomes are recorded."""
         now = self._clock()
         outages = 0
         for aggregate, outcome in outcomes.items():
@@ -355,58 +412,75 @@ class OutboxRelay:
             delay = self._outage.failed(now)
             log.warning("outbox.broker_unreachable", failed_publishes=outages, retry_in_s=delay)
 
-    def _fetch_ready(self, waiting: set[Aggregate], limit: int) -> list[PendingRow]:
+    def _record_and_fetch(
+        self, outcomes: list[LaneOutcome], waiting: set[Aggregate], limit: int
+    ) -> tuple[set[int], list[PendingRow] | Exception]:
+        """`_record` the outcomes, then (if `limit`) `_fetch_ready`, in one session. A
+        failed fetch is returned, not raised: what was recorded stands and is settled."""
+        set_aside: set[int] = set()
+        # Core statements on the session's connection: the ORM's execute path adds
+        # nothing to them but its cost.
+        with self._session_factory() as session:
+            if outcomes:
+                set_aside = self._record(session.connection(), outcomes)
+                session.commit()
+            if not limit:
+                return set_aside, []
+            try:
+                return set_aside, self._fetch_ready(session.connection(), waiting, limit)
+            except Exception as error:
+                return set_aside, error
+
+    def _fetch_ready(
+        self, connection: Connection, waiting: set[Aggregate], limit: int
+    ) -> list[PendingRow]:
         """The first unpublished rows in `seq` order, but none of an aggregate in `waiting`
         or of one whose earlier row is set aside."""
-        query = _READY
         if waiting:
-            query = query.where(tuple_(outbox.c.topic, outbox.c.key).not_in(list(waiting)))
-        with self._session_factory() as session:
-            result = session.execute(query.order_by(outbox.c.seq).limit(limit))
-            return [
-                PendingRow(
-                    seq=row.seq,
-                    attempts=row.attempts,
-                    message=OutgoingMessage(
-                        event_id=row.event_id,
-                        topic=row.topic,
-                        key=row.key,
-                        headers=dict(row.headers),
-                        value=bytes(row.value),
-                    ),
-                )
-                for row in result
-            ]
+            result = connection.execute(_READY_EXCEPT, {"waiting": list(waiting), "limit": limit})
+        else:
+            result = connection.execute(_READY, {"limit": limit})
+        return [
+            PendingRow(
+                seq=row.seq,
+                attempts=row.attempts,
+                message=OutgoingMessage(
+                    event_id=row.event_id,
+                    topic=row.topic,
+                    key=row.key,
+                    headers=dict(row.headers),
+                    value=bytes(row.value),
+                ),
+            )
+            for row in result
+        ]
 
-    def _record(self, outcomes: list[LaneOutcome]) -> set[int]:
-        """Mark what was published, count the rows' own failures; the seqs set aside."""
+    def _record(self, connection: Connection, outcomes: list[LaneOutcome]) -> set[int]:
+        """Mark what was published and count the rows' own failures (the caller commits);
+        the seqs set aside."""
         now = utcnow()
         published = [seq for outcome in outcomes for seq in outcome.published]
         set_aside: set[int] = set()
-        with self._session_factory() as session:
-            if published:
-                session.execute(
-                    update(outbox).where(outbox.c.seq.in_(published)).values(published_at=now)
+        if published:
+            connection.execute(_MARK_PUBLISHED, {"seqs": published, "now": now})
+        for outcome in outcomes:
+            row = outcome.failed
+            if row is None or outcome.blame is Blame.OUTAGE:
+                continue
+            if outcome.blame is Blame.GONE:
+                connection.execute(
+                    update(outbox)
+                    .where(outbox.c.topic == row.message.topic, outbox.c.published_at.is_(None))
+                    .values(published_at=now, last_error=f"discarded: {outcome.error}"[:2000])
                 )
-            for outcome in outcomes:
-                row = outcome.failed
-                if row is None or outcome.blame is Blame.OUTAGE:
-                    continue
-                if outcome.blame is Blame.GONE:
-                    session.execute(
-                        update(outbox)
-                        .where(outbox.c.topic == row.message.topic, outbox.c.published_at.is_(None))
-                        .values(published_at=now, last_error=f"discarded: {outcome.error}"[:2000])
-                    )
-                    continue
-                values: dict[str, object] = {"last_error": outcome.error[:2000]}
-                if outcome.blame is Blame.ROW:
-                    values["attempts"] = row.attempts + 1
-                    if row.attempts + 1 >= self._max_attempts:
-                        values["failed_at"] = now
-                        set_aside.add(row.seq)
-                session.execute(update(outbox).where(outbox.c.seq == row.seq).values(values))
-            session.commit()
+                continue
+            values: dict[str, object] = {"last_error": outcome.error[:2000]}
+            if outcome.blame is Blame.ROW:
+                values["attempts"] = row.attempts + 1
+                if row.attempts + 1 >= self._max_attempts:
+                    values["failed_at"] = now
+                    set_aside.add(row.seq)
+            connection.execute(update(outbox).where(outbox.c.seq == row.seq).values(values))
         return set_aside
 
 

@@ -20,9 +20,11 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    CursorResult,
     DateTime,
     Dialect,
     Engine,
+    Executable,
     Integer,
     LargeBinary,
     MetaData,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -116,6 +119,30 @@ idempotency_keys = Table(
     Column("resource_id", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+
+# The statements of every transaction, built once with their values bound per call:
+# building one anew (coercing its arguments, its cache key) cost more than running it.
+def _new_inbox_row(dialect: Any) -> Any:
+    return (
+        dialect.insert(inbox)
+        .values({c.name: bindparam(c.name) for c in inbox.c})
+        .on_conflict_do_nothing(index_elements=[inbox.c.event_key])
+        # psycopg reports no rowcount for it: the row it returns says it was inserted.
+        .returning(inbox.c.event_key)
+    )
+
+
+_NEW_INBOX_ROW = {"postgresql": _new_inbox_row(postgresql), "sqlite": _new_inbox_row(sqlite)}
+_PROCESSED = select(inbox.c.event_key).where(inbox.c.event_key == bindparam("event_key"))
+_IDEMPOTENCY_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.resource_id).where(
+    idempotency_keys.c.principal == bindparam("principal"),
+    idempotency_keys.c.key == bindparam("key"),
+)
+_NEW_IDEMPOTENCY_KEY = insert(idempotency_keys)
+_NEW_OUTBOX_ROWS = insert(outbox)
+_OUTBOX_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('brobygger.outbox'))")
+_OUTBOX_NOTIFY = text(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 def prune_plumbing(
@@ -318,6 +345,11 @@ class UnitOfWork:
     def _open(self) -> None:
         """Hook for subclasses to create repositories on `self.session`."""
 
+    def _execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        """A Core statement in this transaction, on its connection: the ORM's execute path
+        adds nothing to it but its cost."""
+        return self.session.connection().execute(statement, parameters)
+
     def publish(self, event: IntegrationEvent) -> None:
         """Queue `event` for Kafka; it is written to the outbox by `commit`, in this
         transaction. (The envelope is made now, with this moment's correlation and trace.)"""
@@ -347,10 +379,7 @@ class UnitOfWork:
     def already_processed(self, event_id: str, source: str) -> bool:
         """Whether the event `event_id` from `source` (its `ce_source`) was processed."""
         key = inbox_key(source, event_id)
-        return (
-            self.session.execute(select(inbox.c.event_key).where(inbox.c.event_key == key)).first()
-            is not None
-        )
+        return self._execute(_PROCESSED, {"event_key": key}).first() is not None
 
     def record_processed(
         self,
@@ -367,19 +396,16 @@ class UnitOfWork:
         PostgreSQL, another transaction inserting the same key makes it wait for that one's
         outcome, so a concurrent redelivery is seen as a duplicate, not as a key violation.
         """
-        dialect = self.session.get_bind().dialect.name
-        new_row = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(inbox)
-        inserted = self.session.execute(
-            new_row.values(
-                event_key=inbox_key(source, event_id),
-                event_source=source,
-                event_id=event_id,
-                event_type=event_type,
-                processed_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=[inbox.c.event_key])
-            # psycopg reports no rowcount for it: the row it returns says it was inserted.
-            .returning(inbox.c.event_key)
+        connection = self.session.connection()
+        inserted = connection.execute(
+            _NEW_INBOX_ROW[connection.dialect.name],
+            {
+                "event_key": inbox_key(source, event_id),
+                "event_source": source,
+                "event_id": event_id,
+                "event_type": event_type,
+                "processed_at": utcnow(),
+            },
         )
         if inserted.first() is None:
             return False
@@ -388,33 +414,32 @@ class UnitOfWork:
 
     def find_idempotency_key(self, principal: str, key: str) -> tuple[str, str] | None:
         """(fingerprint, resource id) of what `principal` created under `key`, if anything."""
-        row = self.session.execute(
-            select(idempotency_keys.c.fingerprint, idempotency_keys.c.resource_id).where(
-                idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
-            )
-        ).first()
+        row = self._execute(_IDEMPOTENCY_KEY, {"principal": principal, "key": key}).first()
         return (row.fingerprint, row.resource_id) if row else None
 
     def record_idempotency_key(
         self, principal: str, key: str, fingerprint: str, resource_id: str
     ) -> None:
-        self.session.execute(
-            insert(idempotency_keys).values(
-                principal=principal,
-                key=key,
-                fingerprint=fingerprint,
-                resource_id=resource_id,
-                created_at=utcnow(),
-            )
+        self._execute(
+            _NEW_IDEMPOTENCY_KEY,
+            {
+                "principal": principal,
+                "key": key,
+                "fingerprint": fingerprint,
+                "resource_id": resource_id,
+                "created_at": utcnow(),
+            },
         )
 
     def commit(self) -> None:
-        if self._outgoing:
+        publishing = bool(self._outgoing)
+        if publishing:
             self._write_outbox()
         self.session.commit()
         self._outgoing.clear()
         self.committed = True
-        self._on_commit()
+        if publishing:  # a commit without outbox rows gives the relay nothing to do
+            self._on_commit()
 
     def _write_outbox(self) -> None:
         """Insert the queued outbox rows, as the last statements before the commit.
@@ -425,8 +450,8 @@ class UnitOfWork:
         its insert to its commit; SQLite holds its single write lock that long anyway.
         """
         if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('brobygger.outbox'))"))
+            self._execute(_OUTBOX_LOCK)
             # Heard at commit by every replica (`runtime.commit_signal`): the leader's relay
             # publishes what another replica committed without waiting for its next poll.
-            self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
-        self.session.execute(insert(outbox), self._outgoing)
+            self._execute(_OUTBOX_NOTIFY)
+        self._execute(_NEW_OUTBOX_ROWS, self._outgoing)

@@ -87,3 +87,16 @@ async def test_an_event_without_a_sensible_id_and_source_is_dead_lettered(
     assert letter["dlq_attempts"] == "0"
     assert "ce_" in letter["dlq_reason"]
     assert store.counts() == (0, 0)
+
+
+def test_only_a_commit_that_writes_outbox_rows_wakes_the_relay(store: PlumbingStore) -> None:
+    wakes: list[str] = []
+    with UnitOfWork(store.session_factory, "/brobygger/test", lambda: wakes.append("")) as uow:
+        assert uow.record_processed("ignored-1", "x.y", "/brobygger/test")
+        uow.commit()
+    assert wakes == [], "an event handled without publishing leaves the relay asleep"
+
+    with UnitOfWork(store.session_factory, "/brobygger/test", lambda: wakes.append("")) as uow:
+        uow.publish(submitted())
+        uow.commit()
+    assert wakes == [""]

@@ -196,6 +196,33 @@ async def test_rows_that_can_never_go_out_are_set_aside_while_other_aggregates_g
     assert await event_ids_on(kafka, good, 2) == [row_of(store, e).event_id for e in others]
 
 
+async def test_a_record_larger_than_the_broker_takes_is_refused_at_its_hand_off_before_later_rows(
+    kafka: str, store: PlumbingStore
+) -> None:
+    # A lane hands its rows over before the earlier ones are acknowledged: were a record
+    # too large for the broker taken by the producer and refused only by the broker, the
+    # row behind it would go out first. The producer's own limit is below the broker's.
+    topic = unique("broker-limits")
+    await create_topics(kafka, topic)  # the broker's limits, as infra leaves them
+    contract = travelling_on(topic)
+    before = submitted(contract=contract)
+    huge = submitted(before.referral_id, contract=contract, interests=["walking"] * 120_000)
+    after = submitted(before.referral_id, contract=contract)
+    assert len(huge.model_dump_json()) > 1024 * 1024 + 12  # the broker's message.max.bytes
+    store.commit_events(before, huge, after)
+
+    async with relaying(store, kafka) as publisher:
+        await eventually(lambda: row_of(store, huge, nth=1).failed_at is not None)
+
+    first, refused, behind = (row_of(store, before, nth=n) for n in range(3))
+    assert first.published_at is not None
+    assert "MessageSizeTooLarge" in refused.last_error
+    assert (behind.published_at, behind.attempts) == (None, 0), "never ahead of the refused row"
+    refusals = publisher.failures[str(before.referral_id)]
+    assert refusals == ["MessageSizeTooLargeError"] * MAX_ATTEMPTS
+    assert await event_ids_on(kafka, topic, 1) == [first.event_id]
+
+
 async def test_a_later_event_of_a_set_aside_aggregate_waits_for_the_operators_retry(
     kafka: str,
     store: PlumbingStore,

@@ -14,7 +14,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from runtime.envelope import OutgoingMessage
 from runtime.logs import configure_logging
@@ -398,3 +398,63 @@ async def test_a_row_the_broker_refuses_after_the_hand_over_is_charged_and_what_
     assert (refused.published_at, refused.attempts) == (None, 1)
     assert "MessageSizeTooLarge" in refused.last_error
     assert taken.published_at is not None, "on the topic already: not to be sent twice"
+
+
+def counting_fetches(engine: Engine) -> list[str]:
+    """The relay's queries for ready rows, as the engine runs them."""
+    fetches: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def noted(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "published_at IS NULL" in statement:
+            fetches.append(statement)
+
+    return fetches
+
+
+async def test_a_lane_that_ends_is_recorded_without_a_query_for_ready_rows_of_its_own(
+    store: PlumbingStore,
+) -> None:
+    broker = PipeliningBroker()
+    relay = OutboxRelay(
+        store.session_factory, broker.publish, broker_reachable=broker.answers, poll_seconds=60
+    )
+    fetches = counting_fetches(store.engine)
+    running = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: len(fetches) == 1, "the first round's fetch")
+        for n in range(1, 4):
+            store.commit_events(submitted())
+            relay.wake()
+            await eventually(lambda n=n: len(broker.acks) == n, "the commit's row handed over")
+            broker.acks[-1].set_result(None)
+            await eventually(lambda n=n: sum(bool(r.published_at) for r in rows(store)) == n)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len(fetches) == 1 + 3, "one query per commit, none for a lane that ends"
+
+
+async def test_a_row_committed_while_its_aggregates_lane_runs_goes_out_when_the_lane_ends(
+    store: PlumbingStore,
+) -> None:
+    broker = PipeliningBroker()
+    a = uuid4()
+    relay = OutboxRelay(
+        store.session_factory, broker.publish, broker_reachable=broker.answers, poll_seconds=60
+    )
+    fetches = counting_fetches(store.engine)
+    store.commit_events(submitted(a))
+    running = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: len(broker.handed) == 1)
+        store.commit_events(submitted(a))
+        relay.wake()  # its fetch passes the aggregate over: its lane still runs
+        await eventually(lambda: len(fetches) == 2, "the commit's fetch")
+        assert len(broker.handed) == 1, "not behind the first before it is acknowledged"
+        broker.acks[0].set_result(None)
+        await eventually(lambda: len(broker.handed) == 2, "long before the next poll", timeout=5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert [m.event_id for m in broker.handed] == [row.event_id for row in rows(store)]
