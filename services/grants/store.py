@@ -4,10 +4,29 @@ is: SQLModel tables and the repositories the service layer uses."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Column, Text, delete, exists, func, insert, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    BindParameter,
+    Column,
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    update,
+)
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
 
@@ -223,31 +242,21 @@ class SqlReferralNeedRepository:
         there)."""
 
     def get(self, referral_id: UUID) -> ReferralNeed | None:
-        need = ReferralNeedRow
-        row = self.session.exec(
-            select(need.district, need.submitted_at, need.no_match, need.escalated_at)
-            .where(need.referral_id == referral_id)
-            .with_for_update()
-        ).first()
-        if row is None:
+        # One statement, its target groups joined: one row per group, or one without.
+        rows = self._core().execute(_NEED.get, {"id": referral_id}).all()
+        if not rows:
             self._stored_groups[referral_id] = None
             return None
-        groups = frozenset(
-            self.session.exec(
-                select(ReferralNeedTargetGroupRow.target_group).where(
-                    ReferralNeedTargetGroupRow.referral_id == referral_id
-                )
-            )
-        )
+        groups = frozenset(row.target_group for row in rows if row.target_group is not None)
         self._stored_groups[referral_id] = groups
-        district, submitted_at, no_match, escalated_at = row
+        first = rows[0]
         return ReferralNeed(
             referral_id=referral_id,
-            district=district,
+            district=first.district,
             target_groups=groups,
-            submitted_at=submitted_at,
-            no_match=no_match,
-            escalated_at=escalated_at,
+            submitted_at=first.submitted_at,
+            no_match=first.no_match,
+            escalated_at=first.escalated_at,
         )
 
     def save(self, referral: ReferralNeed) -> None:
@@ -265,40 +274,29 @@ class SqlReferralNeedRepository:
             self.forget(referral_id)
             self._stored_groups[referral_id] = None
         stored = self._stored_groups[referral_id]
+        connection = self._core()
         if stored is None:
-            self.session.execute(insert(ReferralNeedRow).values(referral_id=referral_id, **values))
+            connection.execute(_NEED.add, {"referral_id": referral_id, **values})
             stored = frozenset()
         else:
-            self.session.execute(
-                update(ReferralNeedRow)
-                .where(col(ReferralNeedRow.referral_id) == referral_id)
-                .values(values)
-                .execution_options(synchronize_session=False)
-            )
+            connection.execute(_NEED.change, {"_referral_id": referral_id, **values})
         if gone := stored - referral.target_groups:
-            self.session.execute(
-                delete(ReferralNeedTargetGroupRow)
-                .where(
-                    col(ReferralNeedTargetGroupRow.referral_id) == referral_id,
-                    col(ReferralNeedTargetGroupRow.target_group).in_(gone),
-                )
-                .execution_options(synchronize_session=False)
-            )
+            connection.execute(_NEED.groups_gone, {"id": referral_id, "groups": sorted(gone)})
         if new := referral.target_groups - stored:
-            self.session.execute(
-                insert(ReferralNeedTargetGroupRow),
-                [{"referral_id": referral_id, "target_group": group} for group in new],
+            connection.execute(
+                _NEED.groups_new,
+                [{"referral_id": referral_id, "target_group": group} for group in sorted(new)],
             )
         self._stored_groups[referral_id] = referral.target_groups
 
     def forget(self, referral_id: UUID) -> None:
         self._stored_groups.pop(referral_id, None)
-        for table in (ReferralNeedTargetGroupRow, ReferralNeedRow):
-            self.session.execute(
-                delete(table)
-                .where(col(table.referral_id) == referral_id)
-                .execution_options(synchronize_session=False)
-            )
+        for statement in _NEED.forget:
+            self._core().execute(statement, {"id": referral_id})
+
+    def _core(self) -> Connection:
+        """The session's connection, for `_NEED`'s statements."""
+        return self.session.connection()
 
     def unmet_by_district(
         self, since: date, until: date, target_groups: frozenset[str]
@@ -750,3 +748,51 @@ class GrantsUnitOfWork(UnitOfWork):
     @property
     def reviews(self) -> ReviewRepository:
         return self._reviews
+
+
+class _NeedStatements(NamedTuple):
+    """`SqlReferralNeedRepository`'s statements, built once: building them anew cost more
+    than running them. An update's new values are its parameters named as the columns."""
+
+    get: Select[Any]
+    """The referral `id`'s row, locked, a row per target group (`target_group`)."""
+    add: Insert
+    change: Update
+    """The referral `_referral_id`'s row."""
+    groups_gone: Delete
+    """The referral `id`'s target groups among `groups`."""
+    groups_new: Insert
+    forget: tuple[Delete, ...]
+    """Everything of the referral `id`, its target groups first (they refer to its row)."""
+
+
+def _need_statements() -> _NeedStatements:
+    need: Table = ReferralNeedRow.__table__  # type: ignore[attr-defined]
+    group: Table = ReferralNeedTargetGroupRow.__table__  # type: ignore[attr-defined]
+    referral_id: BindParameter[UUID] = bindparam("id")
+    return _NeedStatements(
+        get=sa_select(
+            need.c.district,
+            need.c.submitted_at,
+            need.c.no_match,
+            need.c.escalated_at,
+            group.c.target_group,
+        )
+        .select_from(need.outerjoin(group, group.c.referral_id == need.c.referral_id))
+        .where(need.c.referral_id == referral_id)
+        # Only the referral's row: PostgreSQL locks no nullable side of an outer join.
+        .with_for_update(of=need),
+        add=insert(need),
+        change=update(need).where(need.c.referral_id == bindparam("_referral_id")),
+        groups_gone=delete(group).where(
+            group.c.referral_id == referral_id,
+            group.c.target_group.in_(bindparam("groups", expanding=True)),
+        ),
+        groups_new=insert(group),
+        forget=tuple(
+            delete(table).where(table.c.referral_id == referral_id) for table in (group, need)
+        ),
+    )
+
+
+_NEED = _need_statements()

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from sqlalchemy import JSON, Column, Index, Text, delete, func, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Insert,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    update,
+)
+from sqlalchemy import Select as Select_
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import registry, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, and_, col, or_, select
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql.expression import Select
 
 from notifications.domain import (
     Audience,
@@ -225,18 +239,15 @@ class SqlRecipientRepository:
         return [_recipient(row) for row in rows], int(total)
 
     def coordinators(self, organization_id: UUID | None) -> list[Recipient]:
-        query = select(RecipientRow).where(RecipientRow.kind == RecipientKind.COORDINATOR.value)
-        if organization_id is not None:
-            query = query.where(RecipientRow.organization_id == organization_id)
-        return self._listed(query)
+        if organization_id is None:
+            return self._listed(_STATEMENTS.coordinators, {})
+        return self._listed(_STATEMENTS.coordinators_of, {"organization_id": organization_id})
 
     def operators(self) -> list[Recipient]:
-        return self._listed(
-            select(RecipientRow).where(RecipientRow.kind == RecipientKind.OPERATOR.value)
-        )
+        return self._listed(_STATEMENTS.operators, {})
 
-    def _listed(self, query: SelectOfScalar[RecipientRow]) -> list[Recipient]:
-        rows = self.session.exec(query.order_by(col(RecipientRow.created_at), col(RecipientRow.id)))
+    def _listed(self, query: Any, parameters: dict[str, Any]) -> list[Recipient]:
+        rows = self.session.connection().execute(query, parameters)
         return [_recipient(row) for row in rows]
 
 
@@ -262,7 +273,7 @@ def _recipient_columns(recipient: Recipient) -> dict[str, Any]:
     }
 
 
-def _recipient(row: RecipientRow) -> Recipient:
+def _recipient(row: Any) -> Recipient:
     stored = row.preferences
     quiet = stored.get("quiet_hours")
     return Recipient(
@@ -317,19 +328,21 @@ class SqlMessageRepository:
         self.session = session
 
     def add(self, message: Message) -> None:
-        self.session.add(
-            MessageRow(
-                id=message.id,
-                audience=message.audience.value,
-                organization_id=message.organization_id,
-                referral_id=message.referral_id,
-                template=message.template.value,
-                language=message.language.value,
-                text=message.text,
-                source_event_id=message.source.id,
-                source_event_type=message.source.type,
-                created_at=message.created_at,
-            )
+        # A Core insert now, not an ORM object flushed at the commit: on every event told.
+        self.session.connection().execute(
+            _STATEMENTS.new_message,
+            {
+                "id": message.id,
+                "audience": message.audience.value,
+                "organization_id": message.organization_id,
+                "referral_id": message.referral_id,
+                "template": message.template.value,
+                "language": message.language.value,
+                "text": message.text,
+                "source_event_id": message.source.id,
+                "source_event_type": message.source.type,
+                "created_at": message.created_at,
+            },
         )
 
     def for_reader(
@@ -471,10 +484,13 @@ class SqlWebhookRepository:
         return _endpoint(row) if row else None
 
     def of_organization(self, organization_id: UUID) -> list[WebhookEndpoint]:
-        return self._sealed(WebhookEndpointRow.organization_id == organization_id)
+        return self._of(_STATEMENTS.endpoints_of_organization, {"organization_id": organization_id})
 
     def of_care_system(self, care_system: str) -> list[WebhookEndpoint]:
-        return self._sealed(WebhookEndpointRow.care_system == care_system)
+        return self._of(_STATEMENTS.endpoints_of_care_system, {"care_system": care_system})
+
+    def _of(self, query: Any, parameters: dict[str, Any]) -> list[WebhookEndpoint]:
+        return [_endpoint(row) for row in self.session.connection().execute(query, parameters)]
 
     def partners_enabled(self) -> list[WebhookEndpoint]:
         return self._sealed(
@@ -532,7 +548,7 @@ def _endpoint_columns(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def _endpoint(row: WebhookEndpointRow) -> WebhookEndpoint:
+def _endpoint(row: Any) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=row.id,
         url=row.url,
@@ -594,30 +610,33 @@ class SqlDeliveryRepository:
         self.session = session
 
     def add(self, delivery: Delivery) -> None:
-        self.session.add(
-            DeliveryRow(
-                id=delivery.id,
-                organization_id=delivery.organization_id,
-                channel=delivery.channel.value,
-                status=delivery.status.value,
-                referral_id=delivery.referral_id,
-                message_id=delivery.message_id,
-                body=delivery.body,
-                source_event_id=delivery.source.id,
-                source_event_type=delivery.source.type,
-                attempts=delivery.attempts,
-                next_attempt_at=delivery.next_attempt_at,
-                last_error=delivery.last_error,
-                created_at=delivery.created_at,
-                recorded_at=delivery.recorded_at,
-                recipient_key=delivery.recipient_key,
-                recipient_id=delivery.recipient_id,
-                webhook_id=delivery.webhook_id,
-                kind=delivery.kind,
-                fields=None if delivery.fields is None else encode_fields(delivery.fields),
-                digest=delivery.digest,
-                merged_into=delivery.merged_into,
-            )
+        # A Core insert now, not an ORM object flushed at the commit: on every event told.
+        # (`get` and `save` read it back from the database.)
+        self.session.connection().execute(
+            _STATEMENTS.new_delivery,
+            {
+                "id": delivery.id,
+                "organization_id": delivery.organization_id,
+                "channel": delivery.channel.value,
+                "status": delivery.status.value,
+                "referral_id": delivery.referral_id,
+                "message_id": delivery.message_id,
+                "body": delivery.body,
+                "source_event_id": delivery.source.id,
+                "source_event_type": delivery.source.type,
+                "attempts": delivery.attempts,
+                "next_attempt_at": delivery.next_attempt_at,
+                "last_error": delivery.last_error,
+                "created_at": delivery.created_at,
+                "recorded_at": delivery.recorded_at,
+                "recipient_key": delivery.recipient_key,
+                "recipient_id": delivery.recipient_id,
+                "webhook_id": delivery.webhook_id,
+                "kind": delivery.kind,
+                "fields": None if delivery.fields is None else encode_fields(delivery.fields),
+                "digest": delivery.digest,
+                "merged_into": delivery.merged_into,
+            },
         )
 
     def get(self, delivery_id: UUID) -> Delivery | None:
@@ -815,3 +834,55 @@ class NotificationsUnitOfWork(UnitOfWork):
         self.messages = SqlMessageRepository(self.session)
         self.webhooks = SqlWebhookRepository(self.session)
         self.deliveries = SqlDeliveryRepository(self.session)
+
+
+class _Statements(NamedTuple):
+    """What is read and written on every event told, as Core statements built once:
+    building them anew, and ORM entities, cost more than running them."""
+
+    coordinators: Select_[Any]
+    """Every coordinator, in the order they were added."""
+    coordinators_of: Select_[Any]
+    """The coordinators of the organisation `organization_id`, in that order."""
+    operators: Select_[Any]
+    endpoints_of_organization: Select_[Any]
+    """The sealed webhook endpoints of the organisation `organization_id`, oldest first."""
+    endpoints_of_care_system: Select_[Any]
+    """The sealed webhook endpoints of the care system `care_system`, oldest first."""
+    new_message: Insert
+    new_delivery: Insert
+
+
+def _statements() -> _Statements:
+    recipient: Table = RecipientRow.__table__  # type: ignore[attr-defined]
+    endpoint: Table = WebhookEndpointRow.__table__  # type: ignore[attr-defined]
+
+    def recipients(kind: RecipientKind) -> Select_[Any]:
+        return (
+            sa_select(recipient)
+            .where(recipient.c.kind == kind.value)
+            .order_by(recipient.c.created_at, recipient.c.id)
+        )
+
+    def endpoints(column: str) -> Select_[Any]:
+        return (
+            sa_select(endpoint)
+            .where(endpoint.c.sealed, endpoint.c[column] == bindparam(column))
+            .order_by(endpoint.c.created_at, endpoint.c.id)
+        )
+
+    coordinators = recipients(RecipientKind.COORDINATOR)
+    return _Statements(
+        coordinators=coordinators,
+        coordinators_of=coordinators.where(
+            recipient.c.organization_id == bindparam("organization_id")
+        ),
+        operators=recipients(RecipientKind.OPERATOR),
+        endpoints_of_organization=endpoints("organization_id"),
+        endpoints_of_care_system=endpoints("care_system"),
+        new_message=insert(MessageRow.__table__),  # type: ignore[attr-defined]
+        new_delivery=insert(DeliveryRow.__table__),  # type: ignore[attr-defined]
+    )
+
+
+_STATEMENTS = _statements()

@@ -39,6 +39,9 @@ data_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
+_ADD = insert(data_keys)
+"""Built once: a key is added for every new citizen."""
+
 
 class SqlDataKeyStore:
     def __init__(self, engine: Engine) -> None:
@@ -57,12 +60,13 @@ class SqlDataKeyStore:
     def add(self, citizen_id: UUID, wrapped: WrappedKey) -> None:
         with self.engine.begin() as connection:
             connection.execute(
-                insert(data_keys).values(
-                    citizen_id=citizen_id,
-                    kid=wrapped.kid,
-                    wrapped=wrapped.sealed,
-                    created_at=utcnow(),
-                )
+                _ADD,
+                {
+                    "citizen_id": citizen_id,
+                    "kid": wrapped.kid,
+                    "wrapped": wrapped.sealed,
+                    "created_at": utcnow(),
+                },
             )
 
     def get(self, citizen_id: UUID) -> WrappedKey | None:

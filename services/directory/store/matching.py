@@ -14,12 +14,14 @@ from typing import Any, NamedTuple, Protocol, cast
 from uuid import UUID
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ColumnElement,
     CursorResult,
     Float,
     Integer,
+    Select,
     Text,
     and_,
     any_,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
@@ -251,8 +254,8 @@ class SqlServiceRepository:
         )
 
     def get(self, service_id: UUID) -> ServiceAtLocation | None:
-        found = self.session.exec(_with_location().where(ServiceRow.id == service_id)).first()
-        return self._to_domain([found])[0] if found else None
+        found = self.session.connection().execute(_READ.one, {"id": service_id}).all()
+        return self._to_domain(found)[0] if found else None
 
     def take_place(self, service_id: UUID) -> bool:
         # Relative and conditional in one statement: the row's current value counts, not
@@ -271,7 +274,7 @@ class SqlServiceRepository:
         )
 
     def all(self) -> list[ServiceAtLocation]:
-        return self._to_domain(self.session.exec(_with_location()).all())
+        return self._to_domain(self.session.connection().execute(_READ.every).all())
 
     def best_fits(
         self, referral: Referral, *, max_matches: int, weights: Weights
@@ -340,50 +343,49 @@ class SqlServiceRepository:
         (`service_reach`). No batch when no service has any of its languages: none fits,
         and visiting them all would only show that."""
         home = _home(referral)
-        spoken = (
-            select(ServiceTermRow.service_id)
-            .where(
-                col(ServiceTermRow.taxonomy) == LANGUAGE,
-                col(ServiceTermRow.term).in_(sorted(referral.languages)),
-            )
-            .exists()
-        )
         # An area's first projection writes its reach from every home (see `_raise_reach`).
         reach = (
             self.session.connection()
-            .execute(
-                select(ReachRow.area, ReachRow.closeness, spoken).where(
-                    ReachRow.home == (home or 0)
-                )
-            )
+            .execute(_READ.reach, {"home": home or 0, "languages": sorted(referral.languages)})
             .all()
         )
         if not all(speaks for _, _, speaks in reach):
             return []
-        nearest = {area: 0.0 if home is None else most for area, most, _ in reach}
-        needs_wheelchair = WHEELCHAIR_NEED in referral.needs
+        # `assess`'s sum, term by term in its order, each term at its highest: the terms
+        # that depend on neither the batch's interests nor its area worked out once.
+        distance = {
+            area: max(0.0, weights.distance * (0.0 if home is None else most))
+            for area, most, _ in reach
+        }
+        accessibility = weights.accessibility if WHEELCHAIR_NEED in referral.needs else 0.0
+        time_of_day, free_places = max(0.0, weights.time_of_day), max(0.0, weights.free_places)
         needs = _bits(TARGET_GROUP, set(referral.needs))
         unnumbered = len(referral.needs - set(NUMBERED[TARGET_GROUP]))
-        batches = [
-            _Batch(
-                shared,
-                groups,
-                area,
-                # `assess`'s sum, term by term in its order, each term at its highest.
-                weights.interest * shared
-                + weights.language
-                + max(0.0, weights.distance * most)
-                + (weights.accessibility if needs_wheelchair else 0.0)
-                + max(0.0, weights.time_of_day)
-                + max(0.0, weights.free_places)
-                + max(0.0, weights.target_group * (groups.bit_count() + unnumbered))
-                + MARGIN,
-            )
-            for shared in range(0 if referral.needs else 1, len(referral.interests) + 1)
+        in_groups = {
+            groups: max(0.0, weights.target_group * (groups.bit_count() + unnumbered))
             for groups in _subsets(needs)
-            if shared or groups or unnumbered
-            for area, most in nearest.items()
-        ]
+        }
+        batches: list[_Batch] = []
+        for shared in range(0 if referral.needs else 1, len(referral.interests) + 1):
+            interest = weights.interest * shared + weights.language
+            for groups, target_group in in_groups.items():
+                if not (shared or groups or unnumbered):
+                    continue
+                batches += [
+                    _Batch(
+                        shared,
+                        groups,
+                        area,
+                        interest
+                        + near
+                        + accessibility
+                        + time_of_day
+                        + free_places
+                        + target_group
+                        + MARGIN,
+                    )
+                    for area, near in distance.items()
+                ]
         return sorted(batches, key=lambda batch: -batch.bound)
 
     def exclusions(self, referral: Referral) -> dict[Exclusion, int]:
@@ -396,9 +398,7 @@ class SqlServiceRepository:
     def _load(self, ids: list[UUID]) -> list[ServiceAtLocation]:
         if not ids:
             return []
-        return self._to_domain(
-            self.session.exec(_with_location().where(col(ServiceRow.id).in_(ids))).all()
-        )
+        return self._to_domain(self.session.connection().execute(_READ.among, {"ids": ids}).all())
 
     def _update(
         self, service_id: UUID, values: dict[str, Any], *conditions: ColumnElement[bool]
@@ -407,7 +407,7 @@ class SqlServiceRepository:
             update(ServiceRow)
             .where(col(ServiceRow.id) == service_id, *conditions)
             .values(values)
-            # Reads refresh the rows they return (see `_with_location`).
+            # Reads go to the database, not the session (see `_Reading`).
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
@@ -415,36 +415,80 @@ class SqlServiceRepository:
     def _on_postgresql(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    def _to_domain(self, rows: Sequence[tuple[ServiceRow, LocationRow]]) -> list[ServiceAtLocation]:
-        # One query for the terms of many services (a chunk of ids bound at a time, for
-        # `all`), not one per service.
-        terms: dict[UUID, dict[str, list[str]]] = {row.id: {} for row, _ in rows}
+    def _to_domain(self, rows: Sequence[Any]) -> list[ServiceAtLocation]:
+        """The services of rows of `_READ`'s statements, with their terms: one query for
+        the terms of many services (a chunk of ids bound at a time, for `all`), not one
+        per service."""
+        terms: dict[UUID, dict[str, list[str]]] = {row.id: {} for row in rows}
+        connection = self.session.connection()
         for chunk in chunked(list(terms)):
-            found = self.session.exec(
-                select(ServiceTermRow.service_id, ServiceTermRow.taxonomy, ServiceTermRow.term)
-                .where(
-                    col(ServiceTermRow.service_id).in_(chunk),
-                    col(ServiceTermRow.taxonomy).in_(TAXONOMY_OF_FIELD.values()),
-                )
-                .order_by(col(ServiceTermRow.term))
-            ).all()
-            for service_id, taxonomy, term in found:
+            for service_id, taxonomy, term in connection.execute(_READ.terms, {"ids": chunk}):
                 terms[service_id].setdefault(taxonomy, []).append(term)
-        return [
-            ServiceAtLocation(_service(row, terms[row.id]), _location(location))
-            for row, location in rows
-        ]
+        return [ServiceAtLocation(_service(row, terms[row.id]), _location(row)) for row in rows]
 
 
-def _with_location() -> Any:
-    # Any: sqlmodel's overloads do not type a two-entity select joined like this.
-    return (
-        select(ServiceRow, LocationRow)
-        .join(LocationRow, col(LocationRow.id) == ServiceRow.location_id)
-        # What the database holds now, not what the session read before its own (or a
-        # concurrent transaction's committed) column-wise updates.
-        .execution_options(populate_existing=True)
+@dataclass(frozen=True)
+class _Reading:
+    """The statements that read services whole, built once: as Core rows, not ORM
+    entities, which cost more to build and keep track of than the rest of a match. What
+    the database holds now, then, not the session's copies from before its own (or a
+    concurrent transaction's committed) column-wise updates."""
+
+    every: Select[Any]
+    """Each service with its location's columns (named `location__...`)."""
+    one: Select[Any]
+    """`every`, of the service `id`."""
+    among: Select[Any]
+    """`every`, of the services `ids`."""
+    terms: Select[Any]
+    """The terms of the services `ids`, in order: service id, taxonomy, term."""
+    reach: Select[Any]
+    """`service_reach` from `home`: area, closeness, and whether some service speaks one
+    of `languages`."""
+
+
+def _reading() -> _Reading:
+    service, location, term = table_of(ServiceRow), table_of(LocationRow), table_of(ServiceTermRow)
+    every = sa_select(
+        *(service.c[name] for name in SERVICE_FIELDS),
+        *(location.c[name].label(f"location__{name}") for name in LOCATION_FIELDS),
+    ).join_from(service, location, location.c.id == service.c.location_id)
+    spoken = (
+        sa_select(term.c.service_id)
+        .where(
+            term.c.taxonomy == LANGUAGE,
+            term.c.term.in_(bindparam("languages", expanding=True)),
+        )
+        .exists()
     )
+    reach = table_of(ReachRow)
+    return _Reading(
+        every=every,
+        one=every.where(service.c.id == bindparam("id")),
+        among=every.where(service.c.id.in_(bindparam("ids", expanding=True))),
+        terms=sa_select(term.c.service_id, term.c.taxonomy, term.c.term)
+        .where(
+            term.c.service_id.in_(bindparam("ids", expanding=True)),
+            term.c.taxonomy.in_(list(TAXONOMY_OF_FIELD.values())),
+        )
+        .order_by(term.c.term),
+        reach=sa_select(reach.c.area, reach.c.closeness, spoken).where(
+            reach.c.home == bindparam("home")
+        ),
+    )
+
+
+SERVICE_FIELDS = (
+    "id", "organization_id", "location_id", "name", "status", "schedules", "capacity",
+    "free_places",
+)  # fmt: skip
+"""What a `Service` is built from, besides its terms."""
+LOCATION_FIELDS = (
+    "id", "organization_id", "name", "address_1", "postal_code", "city", "district",
+    "wheelchair_accessible", "latitude", "longitude",
+)  # fmt: skip
+"""What a `Location` is built from."""
+_READ = _reading()
 
 
 def _columns(row: Any) -> dict[str, Any]:
@@ -637,8 +681,10 @@ def _statements(slots: int, on_postgresql: bool) -> _Statements:
     """The statements, the same for every referral with up to `slots` interests: its
     terms, district, times, the weights and the batches visited are parameters (see
     `_values` and `_visiting`), so that they are built and compiled once, not per
-    referral. On PostgreSQL a list is one array parameter: the statement's text is the same
-    whatever the lists, so that the driver prepares it once and it is not planned anew."""
+    referral. A list is one parameter, an array on PostgreSQL and JSON on SQLite: the
+    statement's text is the same whatever the lists, so that the driver prepares it once
+    and it is not planned anew (nor, on SQLite, rewritten with a parameter per item on
+    every execution: a round's batches are hundreds)."""
 
     def number(name: str) -> Any:
         return bindparam(name, type_=Float)
@@ -649,7 +695,8 @@ def _statements(slots: int, on_postgresql: bool) -> _Statements:
     def among(column: Any, name: str, kind: Any) -> ColumnElement[bool]:
         if on_postgresql:
             return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(kind))))
-        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+        items = func.json_each(bindparam(name, type_=JSON)).table_valued("value")
+        return cast(ColumnElement[bool], column.in_(sa_select(items.c.value)))
 
     def has(taxonomy: str, bits: str) -> ColumnElement[bool]:
         return BITS_COLUMN[taxonomy].op("&")(bindparam(bits, type_=BigInteger)) != 0
@@ -817,7 +864,7 @@ def _schedule_json(schedule: WeeklySchedule) -> dict[str, Any]:
     }
 
 
-def _service(row: ServiceRow, terms: dict[str, list[str]]) -> Service:
+def _service(row: Any, terms: dict[str, list[str]]) -> Service:
     return Service(
         id=row.id,
         organization_id=row.organization_id,
@@ -840,16 +887,7 @@ def _service(row: ServiceRow, terms: dict[str, list[str]]) -> Service:
     )
 
 
-def _location(row: LocationRow) -> Location:
-    return Location(
-        id=row.id,
-        organization_id=row.organization_id,
-        name=row.name,
-        address_1=row.address_1,
-        postal_code=row.postal_code,
-        city=row.city,
-        district=row.district,
-        wheelchair_accessible=row.wheelchair_accessible,
-        latitude=row.latitude,
-        longitude=row.longitude,
-    )
+def _location(row: Any) -> Location:
+    """The location of a row of `_READ`'s statements."""
+    values = row._mapping
+    return Location(**{name: values[f"location__{name}"] for name in LOCATION_FIELDS})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from referrals.store.ports import StoredCitizen
 from referrals.store.tables import CitizenRow
@@ -17,13 +18,10 @@ class SqlCitizenRepository:
         self.session = session
 
     def find(self, blind_index: str) -> StoredCitizen | None:
-        # Columns, not the entity: on every submission, and setting up the ORM's loading
-        # of a CitizenRow cost more than the query.
-        row = self.session.exec(
-            select(CitizenRow.id, CitizenRow.blind_index, CitizenRow.identity_ciphertext)
-            .where(CitizenRow.blind_index == blind_index)
-            .with_for_update()
-        ).first()
+        # Columns, not the entity, by a statement built once: on every submission, setting
+        # up the ORM's loading of a CitizenRow, or building the statement, cost more than
+        # the query.
+        row = self.session.connection().execute(_FIND, {"blind_index": blind_index}).first()
         return StoredCitizen(*row) if row else None
 
     def get(self, citizen_id: UUID) -> StoredCitizen | None:
@@ -32,22 +30,21 @@ class SqlCitizenRepository:
 
     def add(self, citizen: StoredCitizen, *, now: datetime) -> None:
         # A second citizen of the same blind index fails here.
-        self.session.execute(
-            insert(CitizenRow).values(
-                id=citizen.id,
-                blind_index=citizen.blind_index,
-                identity_ciphertext=citizen.identity,
-                created_at=now,
-                updated_at=now,
-            )
+        self.session.connection().execute(
+            _ADD,
+            {
+                "id": citizen.id,
+                "blind_index": citizen.blind_index,
+                "identity_ciphertext": citizen.identity,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
 
     def update_identity(self, citizen_id: UUID, identity: bytes, *, now: datetime) -> None:
-        self.session.execute(
-            update(CitizenRow)
-            .where(col(CitizenRow.id) == citizen_id)
-            .values(identity_ciphertext=identity, updated_at=now)
-            .execution_options(synchronize_session=False)
+        self.session.connection().execute(
+            _UPDATE_IDENTITY,
+            {"_id": citizen_id, "identity_ciphertext": identity, "updated_at": now},
         )
 
     def remove(self, citizen_id: UUID) -> None:
@@ -60,3 +57,13 @@ class SqlCitizenRepository:
 
 def _citizen(row: CitizenRow) -> StoredCitizen:
     return StoredCitizen(row.id, row.blind_index, row.identity_ciphertext)
+
+
+_CITIZEN: Table = CitizenRow.__table__  # type: ignore[attr-defined]
+_FIND = (
+    sa_select(_CITIZEN.c.id, _CITIZEN.c.blind_index, _CITIZEN.c.identity_ciphertext)
+    .where(_CITIZEN.c.blind_index == bindparam("blind_index"))
+    .with_for_update()
+)
+_ADD = insert(_CITIZEN)
+_UPDATE_IDENTITY = update(_CITIZEN).where(_CITIZEN.c.id == bindparam("_id"))

@@ -3,13 +3,27 @@ and timers, saved with a version check."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    update,
+)
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from referrals.domain import (
@@ -63,53 +77,57 @@ class SqlReferralRepository:
         """Per referral: (history entries, candidates) already in the database."""
         self._stored_rows: dict[UUID, _Rows] = {}
         """Per referral: its offers', follow-ups' and partners' views' rows as stored."""
+        self._without_timers: set[UUID] = set()
+        """Referrals added here whose timers were not saved yet: none are stored."""
 
     def seen(self) -> Iterable[Referral]:
         return self._seen.values()
 
     def add(self, referral: Referral, *, citizen_id: UUID, note: bytes | None) -> None:
         consent = referral.consent
-        row = ReferralRow(
-            id=referral.id,
-            submitted_by=referral.submitted_by,
-            citizen_ref=referral.citizen_ref,
-            citizen_id=citizen_id,
-            note_ciphertext=note,
-            submitted_at=referral.submitted_at,
-            age_band=referral.age_band,
-            district=referral.district,
-            district_key=referral.district.casefold(),
-            interests=referral.interests,
-            languages=referral.languages,
-            needs=referral.needs,
-            share_contact_details=consent.share_contact_details,
-            consent_given_on=consent.given_on,
-            consent_recorded_by=consent.recorded_by,
-            consent_how=consent.how.value if consent.how else None,
-            consent_follow_up_questions=consent.follow_up_questions,
-            consent_share_outcome_with_care_system=consent.share_outcome_with_care_system,
-            **_withdrawal_columns(consent.withdrawal),
-            needs_accompaniment=referral.needs_accompaniment,
-            preferred_times=list(referral.preferred_times),
-            care_record_reference=referral.care_record_reference,
-            baseline=_scores_json(referral.baseline),
-            status=referral.status.value,
-            updated_at=referral.submitted_at,
-            version=referral.version,
+        # A Core insert of the columns, as its parts go in: written now, before them (they
+        # refer to it), and no ORM object to build, flush and keep track of.
+        self._core().execute(
+            _WRITE.new[ReferralRow],
+            {
+                "id": referral.id,
+                "submitted_by": referral.submitted_by,
+                "citizen_ref": referral.citizen_ref,
+                "citizen_id": citizen_id,
+                "identity_ciphertext": b"",
+                "note_ciphertext": note,
+                "submitted_at": referral.submitted_at,
+                "age_band": referral.age_band,
+                "district": referral.district,
+                "district_key": referral.district.casefold(),
+                "interests": referral.interests,
+                "languages": referral.languages,
+                "needs": referral.needs,
+                "share_contact_details": consent.share_contact_details,
+                "consent_given_on": consent.given_on,
+                "consent_recorded_by": consent.recorded_by,
+                "consent_how": consent.how.value if consent.how else None,
+                "consent_follow_up_questions": consent.follow_up_questions,
+                "consent_share_outcome_with_care_system": consent.share_outcome_with_care_system,
+                **_withdrawal_columns(consent.withdrawal),
+                "needs_accompaniment": referral.needs_accompaniment,
+                "preferred_times": list(referral.preferred_times),
+                "care_record_reference": referral.care_record_reference,
+                "baseline": _scores_json(referral.baseline),
+                "status": referral.status.value,
+                "updated_at": referral.submitted_at,
+                "version": referral.version,
+            },
         )
-        # A bulk insert, as its parts go in: written now, before them (they refer to it),
-        # and no ORM object to flush and keep track of.
-        self.session.execute(insert(ReferralRow), [row.model_dump()])
         self._seen[referral.id] = referral
         self._stored[referral.id] = (0, 0)
         self._stored_rows[referral.id] = {}
+        self._without_timers.add(referral.id)
         self._save_parts(referral)
 
     def get(self, referral_id: UUID, *, for_update: bool = False) -> Referral | None:
-        query = select(ReferralRow).where(ReferralRow.id == referral_id)
-        if for_update:
-            query = query.with_for_update()
-        row = self.session.exec(query).first()
+        query = _READ.locked if for_update else _READ.one
+        row = self._core().execute(query, {"id": referral_id}).first()
         if row is None:
             return None
         referral = self._load([row])[0]
@@ -117,26 +135,26 @@ class SqlReferralRepository:
         return referral
 
     def save(self, referral: Referral) -> None:
-        changed = self.session.execute(
-            update(ReferralRow)
-            .where(col(ReferralRow.id) == referral.id, col(ReferralRow.version) == referral.version)
-            .values(
-                status=referral.status.value,
-                escalation_reason=referral.escalation_reason,
-                escalated_at=referral.escalated_at,
-                contact_made_on=referral.contact_made_on,
-                first_meeting_on=referral.first_meeting_on,
-                accompanied_by=referral.accompanied_by,
-                volunteer_id=referral.volunteer_id,
-                outcome=referral.outcome,
-                completed_at=referral.completed_at,
-                updated_at=referral.history[-1].at if referral.history else None,
+        changed = self._core().execute(
+            _WRITE.referral,
+            {
+                "_id": referral.id,
+                "_version": referral.version,
+                "status": referral.status.value,
+                "escalation_reason": referral.escalation_reason,
+                "escalated_at": referral.escalated_at,
+                "contact_made_on": referral.contact_made_on,
+                "first_meeting_on": referral.first_meeting_on,
+                "accompanied_by": referral.accompanied_by,
+                "volunteer_id": referral.volunteer_id,
+                "outcome": referral.outcome,
+                "completed_at": referral.completed_at,
+                "updated_at": referral.history[-1].at if referral.history else None,
                 **_withdrawal_columns(referral.consent.withdrawal),
-                version=referral.version + 1,
-            )
-            .execution_options(synchronize_session=False)
+                "version": referral.version + 1,
+            },
         )
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
+        if changed.rowcount != 1:
             raise ConcurrentUpdate(f"referral {referral.id} changed meanwhile")
         referral.version += 1
         self._save_parts(referral)
@@ -348,15 +366,13 @@ class SqlReferralRepository:
         for table, rows in wanted.items():
             before = stored.get(table, {})
             self._insert(table, [row for key, row in rows.items() if key not in before])
-            for key, row in rows.items():
-                if key in before and before[key] != row:
-                    named = zip(_KEYS[table], key, strict=True)
-                    self.session.execute(
-                        update(table)
-                        .where(*(getattr(table, column) == value for column, value in named))
-                        .values(row)
-                        .execution_options(synchronize_session=False)
-                    )
+            changed = [
+                row | {f"_{column}": row[column] for column in _KEYS[table]}
+                for key, row in rows.items()
+                if key in before and before[key] != row
+            ]
+            if changed:
+                self._core().execute(_WRITE.changed[table], changed)
         self._stored_rows[referral.id] = wanted
 
     def _add_changes(self, referral: Referral, steps: list[Transition]) -> None:
@@ -397,38 +413,36 @@ class SqlReferralRepository:
 
     def _insert(self, table: type[Base], rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(table), rows)
+            self._core().execute(_WRITE.new[table], rows)
+
+    def _core(self) -> Connection:
+        """The session's connection, for Core statements built once (see `_READ` and
+        `_WRITE`): no ORM entities to build and keep track of, no statements to build anew
+        (their cache keys cost more than running them)."""
+        return self.session.connection()
 
     def _next_change_numbers(self, count: int) -> int:
         """Take `count` numbers for changes; returns the last. The counter's row stays
         locked until the commit: transactions that add changes commit one after another
         from here on, so the numbers follow the order of commits."""
-        last = self.session.execute(
-            update(ChangeCounterRow)
-            .where(col(ChangeCounterRow.id) == 1)
-            .values(value=col(ChangeCounterRow.value) + count)
-            .returning(col(ChangeCounterRow.value))
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
+        last = self._core().execute(_WRITE.change_numbers, {"count": count}).scalar_one()
         return int(last)
 
     def _save_timers(self, referral_id: UUID, deadlines: list[Deadline]) -> None:
         """Make the timers exactly the referral's deadlines."""
         wanted = {(d.kind, d.key): d for d in deadlines}
-        existing = self.session.exec(
-            select(TimerRow.kind, TimerRow.key).where(TimerRow.referral_id == referral_id)
-        ).all()
-        for kind, key in existing:
-            if wanted.pop((kind, key), None) is None:
-                self.session.execute(
-                    delete(TimerRow)
-                    .where(
-                        col(TimerRow.referral_id) == referral_id,
-                        col(TimerRow.kind) == kind,
-                        col(TimerRow.key) == key,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+        existing: Sequence[Any] = []
+        if referral_id in self._without_timers:
+            self._without_timers.discard(referral_id)
+        else:
+            existing = self._core().execute(_READ.timers, {"id": referral_id}).all()
+        gone = [
+            {"_referral_id": referral_id, "_kind": kind, "_key": key}
+            for kind, key in existing
+            if wanted.pop((kind, key), None) is None
+        ]
+        if gone:
+            self._core().execute(_WRITE.timer_gone, gone)
         self._insert(
             TimerRow,
             [
@@ -446,41 +460,13 @@ class SqlReferralRepository:
         by_id = {r.id: r for r in self._load(rows)}
         return [by_id[i] for i in ids]
 
-    def _load(self, rows: Iterable[ReferralRow]) -> list[Referral]:
-        """The referrals of `rows`, each with its parts, in five queries for all of them.
-        (Offers and follow-ups are saved as Core updates, which leave the session's copies
-        as they were: read again, they are refreshed.)"""
+    def _load(self, rows: Iterable[Any]) -> list[Referral]:
+        """The referrals of `rows` (of `ReferralRow`'s columns), each with its parts, in
+        four queries for all of them, read as Core rows."""
         rows = list(rows)
-        ids = [row.id for row in rows]
-        offers = _grouped(
-            self.session.exec(
-                select(OfferRow)
-                .where(col(OfferRow.referral_id).in_(ids))
-                .order_by(col(OfferRow.seq))
-                .execution_options(populate_existing=True)
-            ).all()
-        )
-        candidates = _grouped(
-            self.session.exec(
-                select(CandidateRow)
-                .where(col(CandidateRow.referral_id).in_(ids))
-                .order_by(col(CandidateRow.rank))
-            ).all()
-        )
-        history = _grouped(
-            self.session.exec(
-                select(TransitionRow)
-                .where(col(TransitionRow.referral_id).in_(ids))
-                .order_by(col(TransitionRow.seq))
-            ).all()
-        )
-        follow_ups = _grouped(
-            self.session.exec(
-                select(FollowUpRow)
-                .where(col(FollowUpRow.referral_id).in_(ids))
-                .order_by(col(FollowUpRow.number))
-                .execution_options(populate_existing=True)
-            ).all()
+        ids = {"ids": [row.id for row in rows]}
+        offers, candidates, history, follow_ups = (
+            _grouped(self._core().execute(query, ids)) for query in _READ.parts
         )
         referrals = []
         for row in rows:
@@ -507,7 +493,7 @@ def _withdrawal_columns(withdrawal: ConsentWithdrawal | None) -> dict[str, Any]:
     }
 
 
-def _withdrawal(row: ReferralRow) -> ConsentWithdrawal | None:
+def _withdrawal(row: Any) -> ConsentWithdrawal | None:
     at, party, subject = (
         row.consent_withdrawn_at,
         row.consent_withdrawn_party,
@@ -582,12 +568,7 @@ def _offer_row(referral_id: UUID, seq: int, offer: Offer) -> dict[str, Any]:
     }
 
 
-def _referral(
-    row: ReferralRow,
-    offers: list[OfferRow],
-    candidates: list[CandidateRow],
-    history: list[TransitionRow],
-) -> Referral:
+def _referral(row: Any, offers: list[Any], candidates: list[Any], history: list[Any]) -> Referral:
     return Referral(
         id=row.id,
         submitted_by=row.submitted_by,
@@ -689,7 +670,7 @@ def _follow_up_row(referral_id: UUID, follow_up: FollowUp) -> dict[str, Any]:
     }
 
 
-def _follow_up(row: FollowUpRow) -> FollowUp:
+def _follow_up(row: Any) -> FollowUp:
     participation = (
         Participation(
             ParticipationStatus(row.participation),
@@ -713,3 +694,92 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         reminded_at=row.reminded_at,
         escalated_at=row.escalated_at,
     )
+
+
+def _table(model: type[Base]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The statements that read referrals, built once."""
+
+    one: Select[Any]
+    """The referral `id`'s row."""
+    locked: Select[Any]
+    """`one`, locked until the commit."""
+    parts: tuple[Select[Any], ...]
+    """Offers, candidates, history and follow-ups of the referrals `ids`, each in order."""
+    timers: Select[Any]
+    """Kind and key of the referral `id`'s timers."""
+
+
+def _reading() -> _Reading:
+    referral, timer = _table(ReferralRow), _table(TimerRow)
+    one = sa_select(referral).where(referral.c.id == bindparam("id"))
+
+    def of_ids(model: type[Base], order: str) -> Select[Any]:
+        table = _table(model)
+        among = table.c.referral_id.in_(bindparam("ids", expanding=True))
+        return sa_select(table).where(among).order_by(table.c[order])
+
+    return _Reading(
+        one=one,
+        locked=one.with_for_update(),
+        parts=(
+            of_ids(OfferRow, "seq"),
+            of_ids(CandidateRow, "rank"),
+            of_ids(TransitionRow, "seq"),
+            of_ids(FollowUpRow, "number"),
+        ),
+        timers=sa_select(timer.c.kind, timer.c.key).where(timer.c.referral_id == bindparam("id")),
+    )
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """The statements that write referrals, built once. An update's new values are its
+    parameters named as the columns; its key's are named `_` and the column."""
+
+    referral: Update
+    """The referral `_id`'s row, if it is still at `_version`."""
+    new: dict[type[Base], Insert]
+    changed: dict[type[Base], Update]
+    """The rows of `_KEYS`' tables, by their keys."""
+    change_numbers: Update
+    """Takes `count` numbers for changes, returning the last."""
+    timer_gone: Delete
+
+
+def _writing() -> _Writing:
+    referral, counter, timer = _table(ReferralRow), _table(ChangeCounterRow), _table(TimerRow)
+
+    def by_key(table: Table, columns: Iterable[str]) -> list[ColumnElement[bool]]:
+        return [table.c[column] == bindparam(f"_{column}") for column in columns]
+
+    tables: tuple[type[Base], ...] = (
+        ReferralRow,
+        CandidateRow,
+        TransitionRow,
+        ChangeRow,
+        TimerRow,
+        *_KEYS,
+    )
+    return _Writing(
+        referral=update(referral).where(*by_key(referral, ("id", "version"))),
+        new={model: insert(_table(model)) for model in tables},
+        changed={
+            model: update(_table(model)).where(*by_key(_table(model), columns))
+            for model, columns in _KEYS.items()
+        },
+        change_numbers=update(counter)
+        .where(counter.c.id == 1)
+        .values(value=counter.c.value + bindparam("count"))
+        .returning(counter.c.value),
+        timer_gone=delete(timer).where(*by_key(timer, ("referral_id", "kind", "key"))),
+    )
+
+
+_READ = _reading()
+_WRITE = _writing()
