@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import time
@@ -390,6 +391,11 @@ class ServiceRuntime:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service's HTTP server in this process (`python -m <service>`)."""
+    # What the imports made (about 185,000 objects) lives as long as the process: out of
+    # the collector's sight, a full collection takes well under a millisecond instead of
+    # about 100 ms, each of which stalled every request and event in flight.
+    gc.collect()
+    gc.freeze()
     # log_config=None: uvicorn's records reach our JSON handler instead of its own.
     uvicorn.run(
         app,
