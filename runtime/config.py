@@ -142,6 +142,15 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = Field(
         default=0.2, validation_alias="BROBYGGER_CONSUMER_BACKOFF_SECONDS"
     )
+    consumer_commit_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        validation_alias="BROBYGGER_CONSUMER_COMMIT_INTERVAL_SECONDS",
+        description="A consumer commits its processed positions at most this often (a request "
+        "to the broker per batch cost more than the batch itself at low rates), and an idle "
+        "one within this of its last record. A crash redelivers at most this long's events; "
+        "the inbox skips them.",
+    )
     outbox_max_attempts: int = Field(
         default=5,
         ge=1,

@@ -6,12 +6,16 @@ handled in order, one by one. Per message: parse the CloudEvent; skip types this
 does not handle (no transaction, no thread); dead-letter an event whose `ce_source` is not
 the service that owns its type; in one transaction record its `ce_source` and `ce_id` in
 the inbox and run the handler (a service-layer function, which commits). A batch's events
-go to one worker thread together, each in its own transaction. The Kafka offsets are
-committed once per batch, only after every record in it was processed, deduplicated,
-ignored or dead-lettered: a crash before that redelivers the batch, and the inbox drops
-what was done. A handler failure is retried with back-off, `max_attempts` times in all,
-then the message goes to the service's dead-letter topic with the reason in its headers
-and the consumer moves on to the next record. A database that is down is not the
+go to one worker thread together, each in its own transaction. A partition's position is
+committed only once every record before it was processed, deduplicated, ignored or
+dead-lettered, and at most once per `commit_interval_seconds` (at low rates a batch is mostly
+one record, and a commit request per event took up to a tenth of a service's time, and
+work in the broker): after a batch when the last commit is older than that, else by a
+timer that many seconds after the last one, and always for partitions being revoked and
+on `stop`. A crash before a commit redelivers what came after the last one, and the inbox
+drops what was done. A handler failure is retried with back-off, `max_attempts` times in
+all, then the message goes to the service's dead-letter topic with the reason in its
+headers and the consumer moves on to the next record. A database that is down is not the
 message's fault: that is retried until the database is back, blocking the partition
 rather than emptying it into the dead-letter topic.
 
@@ -23,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import structlog
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -49,6 +56,14 @@ PublishRaw = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[None
 log = get_logger(component="consumer")
 
 BATCH_WAIT_MS = 20
+
+
+class KafkaPositions(Protocol):
+    """What the consumer needs of aiokafka's consumer to commit positions."""
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,8 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10.0,
         max_batch: int = 100,
+        commit_interval_seconds: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.group_id = group_id
         self._max_batch = max_batch
@@ -179,6 +196,13 @@ class EventConsumer:
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
+        self._commit_interval = commit_interval_seconds
+        self._clock = clock
+        self._kafka: KafkaPositions | None = None
+        self._processed: dict[TopicPartition, int] = {}  # next offset, not yet committed
+        self._last_commit = -float("inf")
+        self._commit_lock = asyncio.Lock()
+        self._commit_later: asyncio.Task[None] | None = None
 
     @property
     def handled_events(self) -> list[type[IntegrationEvent]]:
@@ -190,7 +214,7 @@ class EventConsumer:
 
     def attach(self, broker: KafkaBroker) -> None:
         """Subscribe on `broker`: one group per service, earliest offsets, manual commits
-        once per batch."""
+        of processed positions (see the module's docstring)."""
 
         @broker.subscriber(
             *self.topics,
@@ -205,12 +229,78 @@ class EventConsumer:
             parser=_lenient_parser,
             decoder=_raw_bodies,
             description=f"{self.group_id} consumes {', '.join(self._handlers)}",
+            listener=CommitBeforeRevoking(self),
         )
         async def on_batch(msg: KafkaMessage) -> None:
-            await self.handle_batch([_incoming(raw) for raw in msg.raw_message])
-            # Commits the positions after this batch; reached only once every record in
-            # it is processed, deduplicated, ignored or dead-lettered.
-            await msg.ack()
+            records = [_incoming(raw) for raw in msg.raw_message]
+            await self.handle_batch(records)
+            # Reached only once every record in the batch is processed, deduplicated,
+            # ignored or dead-lettered.
+            # FastStream types it as a consumer that commits everything it fetched; it is
+            # aiokafka's, which commits the positions it is given.
+            await self.processed(cast(KafkaPositions, msg.consumer), records)
+
+    async def processed(self, kafka: KafkaPositions, records: Sequence[IncomingRecord]) -> None:
+        """`records` (fetched by `kafka`) are all handled: their positions may be committed,
+        now if the last commit is older than the interval, else when it will be."""
+        self._kafka = kafka
+        for record in records:  # each partition's in offset order: the last one counts
+            self._processed[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if self._clock() - self._last_commit >= self._commit_interval:
+            await self.commit_processed()
+        else:
+            self._commit_in(self._last_commit + self._commit_interval - self._clock())
+
+    def _commit_in(self, seconds: float) -> None:
+        if self._commit_later is None or self._commit_later.done():
+            self._commit_later = asyncio.create_task(self._commit_after(seconds))
+
+    async def _commit_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._commit_later = None  # so that a commit failing now can schedule the next try
+        await self.commit_processed()
+
+    async def commit_processed(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the positions of what was processed since the last commit (of the
+        partitions in `only`, if given), of partitions still assigned: another member's
+        may have moved on."""
+        async with self._commit_lock:
+            kafka = self._kafka
+            if kafka is None:
+                return
+            assigned = kafka.assignment()
+            positions = {
+                partition: offset
+                for partition, offset in self._processed.items()
+                if partition in assigned and (only is None or partition in only)
+            }
+            for partition in positions:
+                del self._processed[partition]
+            if only is None:  # another member's now, which starts from the last commit
+                for partition in self._processed.keys() - assigned:
+                    del self._processed[partition]
+            self._last_commit = self._clock()
+            if not positions:
+                return
+            try:
+                await kafka.commit(positions)
+            except KafkaError as error:
+                # What is not committed is delivered again and skipped. Partitions being
+                # revoked are another member's now; the others are tried again, unless
+                # newer positions came in meanwhile.
+                log.warning("consumer.commit_failed", error=describe_error(error))
+                if only is None:
+                    for partition, offset in positions.items():
+                        self._processed.setdefault(partition, offset)
+                    self._commit_in(self._commit_interval)
+
+    async def stop(self) -> None:
+        """Commit what was processed, before the Kafka clients stop."""
+        if self._commit_later is not None:
+            self._commit_later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._commit_later
+        await self.commit_processed()
 
     async def handle(self, record: IncomingRecord) -> None:
         await self.handle_batch([record])
@@ -366,3 +456,17 @@ class EventConsumer:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
+
+
+class CommitBeforeRevoking(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The positions processed on partitions about to go to another member are committed
+    first: it starts where this one stopped, not where this one last committed."""
+
+    def __init__(self, consumer: EventConsumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._consumer.commit_processed(only=revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass

@@ -184,6 +184,7 @@ class ServiceRuntime:
             publish_raw=self._publish_raw,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
+            commit_interval_seconds=self.settings.consumer_commit_interval_seconds,
         )
         consumer.attach(self.broker)
         self.consumers.append(consumer)
@@ -319,7 +320,7 @@ class ServiceRuntime:
         """Stop the Kafka clients, waiting at most `shutdown_seconds`: with the broker away,
         aiokafka's producer would wait for ever to flush what it holds."""
         try:
-            await asyncio.wait_for(self.broker.stop(), self.settings.shutdown_seconds)
+            await asyncio.wait_for(self._commit_and_stop_kafka(), self.settings.shutdown_seconds)
         except TimeoutError:
             log.warning(
                 "service.kafka_stop_timed_out",
@@ -327,6 +328,13 @@ class ServiceRuntime:
                 detail="events not acknowledged stay in the outbox and go out after the "
                 "restart; offsets not committed are delivered again and skipped",
             )
+
+    async def _commit_and_stop_kafka(self) -> None:
+        # The consumers' last positions while their clients are still open: aiokafka does
+        # not commit on stop with manual commits.
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.broker.stop()
 
     def create_app(self, *routers: APIRouter, description: str) -> FastAPI:
         app = FastAPI(

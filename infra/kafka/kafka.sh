@@ -49,7 +49,8 @@
 #   PYTHON                 Python with aiokafka and confluent-kafka (default python3), e.g.
 #                          .venv/bin/python
 #   KAFKA_HEAP_OPTS        default "-Xmx768m -Xms256m"
-#   KAFKA_JVM_OPTS         extra JVM options, appended after the defaults
+#   KAFKA_JVM_OPTS         extra JVM options, appended after the defaults (which run the
+#                          client JIT only: -XX:TieredStopAtLevel=4 brings back C2)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 20)
 #   KAFKA_TOPICS_FILE      topic list (default infra/topics.toml)
@@ -236,6 +237,12 @@ java_cmd() {
     java "${heap[@]}"
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
+    # The client JIT only: these brokers live minutes (a test session, a benchmark), and C2
+    # took 5 to 7 s of CPU in the first two minutes, on 2 cores shared with the services
+    # under test (6 to 12 of the broker's 16 to 25 ms per referral at 20/s; see
+    # docs/benchmarks.md). C2's code would be faster once compiled: KAFKA_JVM_OPTS,
+    # appended after this, turns it back on (-XX:TieredStopAtLevel=4) for a long-lived one.
+    -XX:TieredStopAtLevel=1
     -Djava.awt.headless=true
     -Dlog4j2.configurationFile="$LOG4J_CONFIG"
     -Dbrobygger.kafka.logfile="$LOGFILE"
