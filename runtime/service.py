@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from contracts import IntegrationEvent
 from runtime.asyncapi import asyncapi_document
-from runtime.commit_signal import wake_on_commits
+from runtime.commit_signal import SqliteCommits, wake_on_commits
 from runtime.config import ServiceSettings
 from runtime.consumer import EventConsumer, Handler
 from runtime.envelope import OutgoingMessage
@@ -152,6 +152,7 @@ class ServiceRuntime:
             retry_seconds=settings.leader_retry_seconds,
             check_seconds=settings.leader_retry_seconds,
         )
+        self._sqlite_commits = SqliteCommits(self.engine)
         self.relay = OutboxRelay(
             self.session_factory,
             self.publish,
@@ -169,7 +170,19 @@ class ServiceRuntime:
 
     def uow_factory(self, uow_class: Callable[..., U]) -> Callable[[], U]:
         """A factory of the service's unit of work, waking the relay after each commit."""
-        return lambda: uow_class(self.session_factory, self.source, self.relay.wake)
+        return lambda: uow_class(self.session_factory, self.source, self._committed)
+
+    def _committed(self) -> None:
+        """After a commit that wrote the outbox: wake the relay, this replica's if it leads,
+        else (on SQLite) the leading replica's; on PostgreSQL the commit's NOTIFY does."""
+        if self.relay_leadership.leading:
+            self.relay.wake()
+        else:
+            self._sqlite_commits.announce()
+
+    async def _publish_outbox(self) -> None:
+        """The relay, while this replica leads, hearing the other replicas' commits."""
+        await asyncio.gather(self.relay.run(), self._sqlite_commits.listen(self.relay.wake))
 
     def consume(
         self,
@@ -294,7 +307,7 @@ class ServiceRuntime:
         self._kafka_probe.forget()  # an "unreachable" cached before connecting is stale now
         log.info("kafka.connected", bootstrap=self.settings.kafka_bootstrap_servers)
         if self.settings.relay_enabled:
-            await self.relay_leadership.run(self.relay.run)
+            await self.relay_leadership.run(self._publish_outbox)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
