@@ -181,8 +181,12 @@ class ServiceRuntime:
             self._sqlite_commits.announce()
 
     async def _publish_outbox(self) -> None:
-        """The relay, while this replica leads, hearing the other replicas' commits."""
-        await asyncio.gather(self.relay.run(), self._sqlite_commits.listen(self.relay.wake))
+        """The relay, while this replica leads, hearing the other replicas' commits. Either
+        failing stops both: a relay left running after its leadership ended would publish
+        beside the next leader's."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.relay.run())
+            group.create_task(self._sqlite_commits.listen(self.relay.wake))
 
     def consume(
         self,

@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from runtime.commit_signal import SqliteCommits, wake_on_commits
 from runtime.storage import UnitOfWork, make_engine, plumbing_metadata
 from tests.kit import eventually
@@ -115,4 +117,30 @@ async def test_a_service_replica_that_does_not_lead_tells_the_leader_of_its_comm
             uow.publish(submitted())
             uow.commit()
         await eventually(lambda: len(wakes) == 2, timeout=5)
+    runtime.engine.dispose()
+
+
+async def test_the_relay_stops_when_listening_for_the_other_replicas_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, _ = bare_service(f"sqlite:///{tmp_path}/probe.db", "127.0.0.1:1")
+    relaying, stopped = asyncio.Event(), asyncio.Event()
+
+    async def relay() -> None:
+        relaying.set()
+        try:
+            await asyncio.Future()
+        finally:
+            stopped.set()
+
+    async def listen(_wake: object) -> None:
+        await relaying.wait()
+        raise OSError("no more file descriptors")
+
+    monkeypatch.setattr(runtime.relay, "run", relay)
+    monkeypatch.setattr(runtime._sqlite_commits, "listen", listen)
+    # Left running, the relay would go on publishing once another replica leads.
+    with pytest.raises(ExceptionGroup):
+        await runtime._publish_outbox()
+    assert stopped.is_set()
     runtime.engine.dispose()
