@@ -134,7 +134,6 @@ def _new_inbox_row(dialect: Any) -> Any:
 
 
 _NEW_INBOX_ROW = {"postgresql": _new_inbox_row(postgresql), "sqlite": _new_inbox_row(sqlite)}
-_PROCESSED = select(inbox.c.event_key).where(inbox.c.event_key == bindparam("event_key"))
 _IDEMPOTENCY_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.resource_id).where(
     idempotency_keys.c.principal == bindparam("principal"),
     idempotency_keys.c.key == bindparam("key"),
@@ -375,11 +374,6 @@ class UnitOfWork:
                 "attempts": 0,
             }
         )
-
-    def already_processed(self, event_id: str, source: str) -> bool:
-        """Whether the event `event_id` from `source` (its `ce_source`) was processed."""
-        key = inbox_key(source, event_id)
-        return self._execute(_PROCESSED, {"event_key": key}).first() is not None
 
     def record_processed(
         self,

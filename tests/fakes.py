@@ -67,9 +67,6 @@ class FakeUnitOfWork:
     def publish(self, event: IntegrationEvent) -> None:
         self._pending.append(event)
 
-    def already_processed(self, event_id: str, source: str) -> bool:
-        return (source, event_id) in self.inbox
-
     def forward(self, event: IntegrationEvent, topic: str) -> None:
         if self.consumed is None:
             raise RuntimeError("only an event being consumed can be forwarded")

@@ -11,11 +11,9 @@ from uuid import uuid4
 import pytest
 from alembic import command
 from sqlalchemy import Engine, String, column, insert, select, table
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
 
 from runtime.migrations import alembic_config
-from runtime.storage import UnitOfWork, UTCDateTime, inbox
+from runtime.storage import UTCDateTime, inbox, inbox_key
 from tools import SERVICES
 
 OLD_INBOX = table(
@@ -31,9 +29,11 @@ def module(service: str, name: str) -> Any:
 
 
 def processed(engine: Engine, source: str, event_id: str) -> bool:
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
-    with UnitOfWork(factory, "/brobygger/test") as uow:
-        return uow.already_processed(event_id, source)
+    with engine.connect() as connection:
+        key = inbox_key(source, event_id)
+        return (
+            connection.scalar(select(inbox.c.event_key).where(inbox.c.event_key == key)) is not None
+        )
 
 
 @pytest.mark.parametrize("service", SERVICES)
